@@ -1,0 +1,2 @@
+//! The `ays` command.
+fn main() {}

@@ -1,0 +1,1 @@
+//! HRD and schema.hrd parsing, and conversion of actor schemas to Cap'n Proto.

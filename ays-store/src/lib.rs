@@ -1,0 +1,1 @@
+//! The key value store trait of AYS and its backends: memory, embedded redb, Redis.

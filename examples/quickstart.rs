@@ -1,0 +1,2 @@
+//! Quickstart (filled in by issue #2).
+fn main() {}

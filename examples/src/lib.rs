@@ -1,0 +1,1 @@
+//! Runnable examples of the ays libraries: see `quickstart.rs` beside this crate.
