@@ -1,1 +1,185 @@
-//! The key value store trait of AYS and its backends: memory, embedded redb, Redis.
+//! The key value store of AYS: one [`KvStore`] trait and its backends, chosen by URL.
+//!
+//! All AYS state (actors, services, runs, jobs) lives in a key value store. This crate defines
+//! what such a store does (get, put, delete, an ordered prefix scan that pages, atomic batches,
+//! compare-and-swap, keys with an expiry) and provides three backends:
+//!
+//! | URL | backend | for |
+//! |---|---|---|
+//! | `mem://` or `mem://NAME` | in memory; `NAME` shares one store within the process | tests |
+//! | `redb:///path/file.redb` | [redb], one file, no server, durable commits | the default |
+//! | `redis://host:port/db` | a Redis server (feature `redis`) | a shared store |
+//!
+//! Every store is opened on a *namespace* ([`open_namespaced`]; [`open`] uses
+//! [`DEFAULT_NAMESPACE`]): one per repository. Stores on different namespaces of one file or
+//! server never see each other's keys.
+//!
+//! **What this crate must not know:** values are opaque bytes to it: it knows nothing of
+//! services, and no `redis::` or `redb::` type appears in its public API.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use ays_store::{Batch, KvStore, StoreError};
+//!
+//! let store = ays_store::open("mem://")?;
+//! store.put(b"service/web", b"v1")?;
+//! assert_eq!(store.get(b"service/web")?, Some(b"v1".to_vec()));
+//!
+//! // Compare-and-swap: update only if nobody changed the value meanwhile.
+//! assert!(store.put_if_unchanged(b"service/web", b"v1", b"v2", None)?);
+//! assert!(!store.put_if_unchanged(b"service/web", b"v1", b"v3", None)?);
+//!
+//! // A lock that frees itself after 30 seconds.
+//! assert!(store.put_if_absent(b"lock/web", b"me", Some(Duration::from_secs(30)))?);
+//!
+//! // An atomic batch, then an ordered, paged prefix scan.
+//! let mut batch = Batch::new();
+//! batch.put(b"service/db", b"v1").delete(b"lock/web");
+//! store.commit(&batch)?;
+//! let page = store.scan_prefix(b"service/", None, 10)?;
+//! let keys: Vec<&[u8]> = page.entries.iter().map(|(k, _)| k.as_slice()).collect();
+//! assert_eq!(keys, [&b"service/db"[..], &b"service/web"[..]]);
+//! assert_eq!(page.next, None);
+//! # Ok::<(), StoreError>(())
+//! ```
+//!
+//! # Modules
+//!
+//! - `key`: the [`Key`] type and prefix-range arithmetic.
+//! - `batch`: [`Batch`], its [`Precondition`]s and [`Write`]s.
+//! - `store`: the [`KvStore`] trait, [`Page`] and the [`Scan`] iterator.
+//! - `error`: [`StoreError`] and the opaque [`BackendError`].
+//! - `memory`, `embedded`, `redis`: the backends (see each `open_*` below).
+//! - [`conformance`] (feature `conformance`): the rules every backend must pass, as a macro.
+//! - [`testing`] (feature `conformance`): [`testing::RedisServer`], a throw-away `redis-server`.
+#![warn(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
+
+mod batch;
+#[cfg(feature = "conformance")]
+pub mod conformance;
+#[cfg(feature = "embedded")]
+mod embedded;
+mod error;
+mod key;
+mod memory;
+#[cfg(feature = "redis")]
+mod redis;
+mod store;
+#[cfg(feature = "conformance")]
+pub mod testing;
+
+use std::sync::Arc;
+
+pub use crate::batch::{Batch, Precondition, Write};
+pub use crate::error::{BackendError, StoreError};
+pub use crate::key::Key;
+pub use crate::store::{KvStore, Page, Scan};
+
+/// The namespace [`open`] uses.
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+/// The longest namespace accepted, in bytes.
+pub const MAX_NAMESPACE_LEN: usize = 200;
+
+/// Opens the store at `url` on the [`DEFAULT_NAMESPACE`].
+///
+/// # Errors
+/// As [`open_namespaced`].
+pub fn open(url: &str) -> Result<Arc<dyn KvStore>, StoreError> {
+    open_namespaced(url, DEFAULT_NAMESPACE)
+}
+
+/// Opens the store at `url` on `namespace`.
+///
+/// A namespace is 1 to [`MAX_NAMESPACE_LEN`] printable ASCII characters other than space, `{`
+/// and `}` (Redis uses it as a cluster hash tag). `mem://` opens a new private store; `mem://NAME`
+/// opens the process-wide store `NAME` (created on first open, freed when the last handle drops).
+/// `redb://PATH` opens or creates the database file at `PATH` (`redb:///abs/file.redb`); several
+/// opens of one file in a process share one database. `redis://host:port/db` connects lazily: a
+/// server that is down shows as [`StoreError::Connection`] on the first call, not here.
+///
+/// # Errors
+/// [`StoreError::InvalidUrl`] for a malformed URL or unknown scheme,
+/// [`StoreError::BackendDisabled`] for a backend left out of this build,
+/// [`StoreError::InvalidNamespace`], and [`StoreError::Backend`] when the redb file cannot be
+/// opened or created.
+pub fn open_namespaced(url: &str, namespace: &str) -> Result<Arc<dyn KvStore>, StoreError> {
+    check_namespace(namespace)?;
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| StoreError::InvalidUrl {
+            url: url.to_owned(),
+            reason: "expected `scheme://…` with scheme mem, redb or redis".to_owned(),
+        })?;
+    match scheme {
+        "mem" => Ok(memory::open(rest, namespace)),
+        "redb" => open_redb(url, rest, namespace),
+        "redis" => open_redis(url, namespace),
+        other => Err(StoreError::InvalidUrl {
+            url: url.to_owned(),
+            reason: format!("unknown scheme `{other}`, expected mem, redb or redis"),
+        }),
+    }
+}
+
+#[cfg(feature = "embedded")]
+fn open_redb(url: &str, path: &str, namespace: &str) -> Result<Arc<dyn KvStore>, StoreError> {
+    if path.is_empty() {
+        return Err(StoreError::InvalidUrl {
+            url: url.to_owned(),
+            reason: "missing file path, expected redb:///path/file.redb".to_owned(),
+        });
+    }
+    embedded::open(std::path::Path::new(path), namespace)
+}
+
+#[cfg(not(feature = "embedded"))]
+fn open_redb(url: &str, _path: &str, _namespace: &str) -> Result<Arc<dyn KvStore>, StoreError> {
+    Err(StoreError::BackendDisabled {
+        url: url.to_owned(),
+        feature: "embedded",
+    })
+}
+
+#[cfg(feature = "redis")]
+fn open_redis(url: &str, namespace: &str) -> Result<Arc<dyn KvStore>, StoreError> {
+    redis::open(url, namespace)
+}
+
+#[cfg(not(feature = "redis"))]
+fn open_redis(url: &str, _namespace: &str) -> Result<Arc<dyn KvStore>, StoreError> {
+    Err(StoreError::BackendDisabled {
+        url: url.to_owned(),
+        feature: "redis",
+    })
+}
+
+fn check_namespace(namespace: &str) -> Result<(), StoreError> {
+    let reason = if namespace.is_empty() {
+        Some("must not be empty")
+    } else if namespace.len() > MAX_NAMESPACE_LEN {
+        Some("longer than 200 bytes")
+    } else if !namespace
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && b != b'{' && b != b'}')
+    {
+        Some("only printable ASCII other than space, `{` and `}` is allowed")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(StoreError::InvalidNamespace {
+            namespace: namespace.to_owned(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,2 @@
+//! Backend benchmarks (placeholder).
+fn main() {}

@@ -1,0 +1,335 @@
+//! The embedded backend (`redb://PATH`): one redb file, no server, durable commits.
+//!
+//! Layout: one redb table per namespace, named `ns:<namespace>`, mapping the key bytes to an
+//! envelope `[expiry: u64 big-endian, unix milliseconds, 0 = never][value bytes]`. Every write is
+//! one redb write transaction with the default `Durability::Immediate`, so a returned `Ok` is on
+//! disk. redb serialises write transactions; readers never block. Expired entries are skipped on
+//! read and replaced when next written.
+//!
+//! redb refuses to open one file twice in a process, so open databases are shared through a
+//! registry keyed by canonical path and freed when the last store on them drops.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableError};
+
+use crate::batch::{Precondition, Write};
+use crate::key::{prefix_end, scan_bounds};
+use crate::store::{check_limit, check_ttl};
+use crate::{BackendError, Batch, Key, KvStore, Page, StoreError};
+
+/// Open databases of this process, by canonical path.
+static DATABASES: Mutex<BTreeMap<PathBuf, Weak<Database>>> = Mutex::new(BTreeMap::new());
+
+/// Bytes of the expiry header in front of every stored value.
+const HEADER: usize = 8;
+
+/// A store on one namespace (one table) of a redb file.
+#[derive(Debug)]
+struct EmbeddedStore {
+    db: Arc<Database>,
+    path: String,
+    table: String,
+}
+
+/// Opens (or creates) the redb file at `path` and returns a store on `namespace`.
+pub(crate) fn open(path: &Path, namespace: &str) -> Result<Arc<dyn KvStore>, StoreError> {
+    let canonical = canonical(path);
+    let shown = canonical.display().to_string();
+    let mut databases = DATABASES.lock().unwrap_or_else(PoisonError::into_inner);
+    databases.retain(|_, weak| weak.strong_count() > 0);
+    let db = match databases.get(&canonical).and_then(Weak::upgrade) {
+        Some(db) => db,
+        None => {
+            let db =
+                Arc::new(Database::create(&canonical).map_err(|e| backend(&shown, "open", e))?);
+            databases.insert(canonical, Arc::downgrade(&db));
+            db
+        }
+    };
+    tracing::debug!(path = %shown, namespace, "opened embedded store");
+    Ok(Arc::new(EmbeddedStore {
+        db,
+        path: shown,
+        table: format!("ns:{namespace}"),
+    }))
+}
+
+/// The canonical form of `path`, which may not exist yet: its parent is canonicalised instead.
+fn canonical(path: &Path) -> PathBuf {
+    if let Ok(path) = path.canonicalize() {
+        return path;
+    }
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    match (parent.canonicalize(), path.file_name()) {
+        (Ok(parent), Some(name)) => parent.join(name),
+        _ => path.to_path_buf(),
+    }
+}
+
+fn backend(path: &str, op: &'static str, err: impl Into<redb::Error>) -> StoreError {
+    StoreError::Backend {
+        store: path.to_owned(),
+        op,
+        source: BackendError::redb(err),
+    }
+}
+
+fn now_millis() -> u64 {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO);
+    u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn encode(value: &[u8], ttl: Option<Duration>, now: u64) -> Vec<u8> {
+    let expiry = match ttl {
+        // Round up so that a sub-millisecond TTL still expires after `ttl`, never before.
+        Some(ttl) => {
+            let millis = u64::try_from(ttl.as_micros().div_ceil(1000)).unwrap_or(u64::MAX);
+            now.saturating_add(millis.max(1))
+        }
+        None => 0,
+    };
+    let mut out = Vec::with_capacity(HEADER + value.len());
+    out.extend_from_slice(&expiry.to_be_bytes());
+    out.extend_from_slice(value);
+    out
+}
+
+/// The live value inside a stored envelope, `None` if expired.
+fn decode<'v>(
+    path: &str,
+    key: &[u8],
+    stored: &'v [u8],
+    now: u64,
+) -> Result<Option<&'v [u8]>, StoreError> {
+    let (expiry, value) =
+        stored
+            .split_first_chunk::<HEADER>()
+            .ok_or_else(|| StoreError::Corrupt {
+                store: path.to_owned(),
+                key: Key::from(key),
+                reason: format!(
+                    "stored entry has {} bytes, less than its header",
+                    stored.len()
+                ),
+            })?;
+    let expiry = u64::from_be_bytes(*expiry);
+    Ok((expiry == 0 || expiry > now).then_some(value))
+}
+
+impl EmbeddedStore {
+    fn definition(&self) -> TableDefinition<'_, &'static [u8], &'static [u8]> {
+        TableDefinition::new(&self.table)
+    }
+
+    fn write_txn<T>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&mut redb::Table<'_, &'static [u8], &'static [u8]>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let txn = self
+            .db
+            .begin_write()
+            .map_err(|e| backend(&self.path, op, e))?;
+        let result = {
+            let mut table = txn
+                .open_table(self.definition())
+                .map_err(|e| backend(&self.path, op, e))?;
+            f(&mut table)
+        };
+        match result {
+            Ok(value) => {
+                txn.commit().map_err(|e| backend(&self.path, op, e))?;
+                Ok(value)
+            }
+            Err(err) => {
+                txn.abort().map_err(|e| backend(&self.path, op, e))?;
+                Err(err)
+            }
+        }
+    }
+
+    /// Runs `f` on the namespace's table in a read transaction; `None` if the table is not created yet.
+    fn read_txn<T>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(
+            Option<&redb::ReadOnlyTable<&'static [u8], &'static [u8]>>,
+        ) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|e| backend(&self.path, op, e))?;
+        match txn.open_table(self.definition()) {
+            Ok(table) => f(Some(&table)),
+            Err(TableError::TableDoesNotExist(_)) => f(None),
+            Err(e) => Err(backend(&self.path, op, e)),
+        }
+    }
+
+    fn live_in(
+        &self,
+        table: &impl ReadableTable<&'static [u8], &'static [u8]>,
+        op: &'static str,
+        key: &[u8],
+        now: u64,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(guard) = table.get(key).map_err(|e| backend(&self.path, op, e))? else {
+            return Ok(None);
+        };
+        Ok(decode(&self.path, key, guard.value(), now)?.map(<[u8]>::to_vec))
+    }
+
+    fn put_entry(
+        &self,
+        op: &'static str,
+        key: &[u8],
+        value: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<(), StoreError> {
+        let stored = encode(value, ttl, now_millis());
+        self.write_txn(op, |table| {
+            table
+                .insert(key, stored.as_slice())
+                .map_err(|e| backend(&self.path, op, e))?;
+            Ok(())
+        })
+    }
+}
+
+impl KvStore for EmbeddedStore {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let now = now_millis();
+        self.read_txn("get", |table| match table {
+            Some(table) => self.live_in(table, "get", key, now),
+            None => Ok(None),
+        })
+    }
+
+    fn put(&self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.put_entry("put", key, value, None)
+    }
+
+    fn put_with_ttl(&self, key: &[u8], value: &[u8], ttl: Duration) -> Result<(), StoreError> {
+        check_ttl("put_with_ttl", key, ttl)?;
+        self.put_entry("put_with_ttl", key, value, Some(ttl))
+    }
+
+    fn delete(&self, key: &[u8]) -> Result<bool, StoreError> {
+        let now = now_millis();
+        self.write_txn("delete", |table| {
+            let Some(old) = table
+                .remove(key)
+                .map_err(|e| backend(&self.path, "delete", e))?
+            else {
+                return Ok(false);
+            };
+            Ok(decode(&self.path, key, old.value(), now)?.is_some())
+        })
+    }
+
+    fn scan_prefix(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        check_limit(prefix, limit)?;
+        let now = now_millis();
+        let end = prefix_end(prefix);
+        let Some((lower, upper)) = scan_bounds(prefix, after, end.as_deref()) else {
+            return Ok(Page::default());
+        };
+        let entries = self.read_txn("scan_prefix", |table| {
+            let mut entries = Vec::new();
+            let Some(table) = table else {
+                return Ok(entries);
+            };
+            let range = table
+                .range::<&[u8]>((lower, upper))
+                .map_err(|e| backend(&self.path, "scan_prefix", e))?;
+            for item in range {
+                let (key, stored) = item.map_err(|e| backend(&self.path, "scan_prefix", e))?;
+                if let Some(value) = decode(&self.path, key.value(), stored.value(), now)? {
+                    entries.push((key.value().to_vec(), value.to_vec()));
+                    if entries.len() >= limit {
+                        break;
+                    }
+                }
+            }
+            Ok(entries)
+        })?;
+        Ok(Page::from_entries(entries, limit))
+    }
+
+    fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
+        batch.validate()?;
+        let now = now_millis();
+        self.write_txn("commit", |table| {
+            for precondition in batch.preconditions() {
+                let current = self.live_in(table, "commit", precondition.key(), now)?;
+                let holds = match precondition {
+                    Precondition::Absent { .. } => current.is_none(),
+                    Precondition::Equals { expected, .. } => current.as_ref() == Some(expected),
+                };
+                if !holds {
+                    return Err(StoreError::Conflict {
+                        key: Key::from(precondition.key()),
+                    });
+                }
+            }
+            for write in batch.writes() {
+                match write {
+                    Write::Put { key, value, ttl } => {
+                        let stored = encode(value, *ttl, now);
+                        table
+                            .insert(key.as_slice(), stored.as_slice())
+                            .map_err(|e| backend(&self.path, "commit", e))?;
+                    }
+                    Write::Delete { key } => {
+                        table
+                            .remove(key.as_slice())
+                            .map_err(|e| backend(&self.path, "commit", e))?;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_round_trips_and_expires() {
+        let stored = encode(b"v", Some(Duration::from_millis(5)), 1_000);
+        assert_eq!(stored[..HEADER], 1_005u64.to_be_bytes());
+        assert_eq!(decode("f", b"k", &stored, 1_004).unwrap(), Some(&b"v"[..]));
+        assert_eq!(decode("f", b"k", &stored, 1_005).unwrap(), None);
+        let forever = encode(b"", None, 1_000);
+        assert_eq!(
+            decode("f", b"k", &forever, u64::MAX).unwrap(),
+            Some(&b""[..])
+        );
+    }
+
+    #[test]
+    fn short_envelope_is_corrupt_naming_the_key() {
+        let err = decode("/x.redb", b"k\x00", b"abc", 0).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r"store /x.redb holds corrupt data at key `k\x00`: stored entry has 3 bytes, less than its header"
+        );
+    }
+}

@@ -1,0 +1,522 @@
+//! The Redis backend (`redis://host:port/db`): a store shared by several processes.
+//!
+//! # Key layout
+//!
+//! A store is bound to a namespace `ns` (one per repository). Every Redis key it touches starts
+//! with the hash tag `{ns}`, so all keys of a namespace live in one Redis Cluster slot and a
+//! batch or script over them is legal there:
+//!
+//! - `{ns}:k:<key bytes>`: a string holding the value, with a Redis expiry (`PX`) for TTL puts;
+//! - `{ns}:i`: the ordered index, a sorted set whose members are the raw keys, all at score 0.
+//!
+//! # The ordered index
+//!
+//! `SCAN` is unordered and not paged by key, so prefix scans read the index instead:
+//! `ZRANGEBYLEX` walks members in byte order from the cursor (`(after` or `[prefix`) to the end of
+//! the prefix (`(prefix+1`, see [`prefix_end`]), `LIMIT 0 n`. Every write updates the value and
+//! the index together: a put is `MULTI SET ZADD EXEC`, a delete `MULTI DEL ZREM EXEC`, a batch
+//! one `MULTI … EXEC`, and a batch with preconditions one Lua script (`COMMIT_SCRIPT`), so no
+//! client ever sees a value without its index entry or the reverse.
+//!
+//! # Expiry and the index
+//!
+//! Redis expires the value key by itself, but the index member stays. The scan is therefore one
+//! Lua script (`SCAN_SCRIPT`) that reads a run of members, `GET`s each value, returns only those
+//! that exist, and `ZREM`s the members whose value is gone: expired keys never show in a scan and
+//! the index is cleaned lazily. Being atomic, the script cannot remove the member of a key that a
+//! concurrent put has just re-created. The scan script derives value keys from members, so it
+//! touches keys not passed in `KEYS`; they share the `{ns}` slot, which Redis Cluster accepts.
+//!
+//! # Connections
+//!
+//! A small pool (`Mutex<Vec<Connection>>`, locked only to pop or push) lets many threads work at
+//! once; a thread with no idle connection opens one. Connects time out after
+//! [`CONNECT_TIMEOUT`], reads and writes after [`IO_TIMEOUT`], so a dead server is a
+//! [`StoreError::Connection`] within seconds, never a hang. A connection that fails with an I/O
+//! error is dropped together with every idle one (after a server restart they are all stale);
+//! the next call connects afresh, so the same store works again once the server is back. A call
+//! that failed on a reused idle connection is retried once on a fresh one when it is idempotent
+//! (everything but a batch with preconditions, whose retry could misreport its own success).
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use redis::{Client, Connection, ConnectionLike, RedisError, RedisResult, Script};
+
+use crate::batch::{Precondition, Write};
+use crate::key::{prefix_end, scan_start};
+use crate::store::{check_limit, check_ttl};
+use crate::{BackendError, Batch, Key, KvStore, Page, StoreError};
+
+/// How long opening a connection may take.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long one read or write on a connection may take.
+pub(crate) const IO_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Idle connections kept per store; more threads still work, they just connect anew.
+const POOL_SIZE: usize = 16;
+
+/// Checks every precondition, then applies every write; returns 0, or the 1-based index of the
+/// first failing precondition. `KEYS`: the index, then one value key per precondition and per
+/// write, in order. `ARGV`: the count of preconditions, each as `absent` or `equals <expected>`;
+/// then the count of writes, each as `put <member> <value>`, `putex <member> <value> <ms>` or
+/// `del <member>`.
+const COMMIT_SCRIPT: &str = r"
+local index = KEYS[1]
+local k = 1
+local a = 1
+local checks = tonumber(ARGV[a]); a = a + 1
+for c = 1, checks do
+  k = k + 1
+  if ARGV[a] == 'absent' then
+    if redis.call('EXISTS', KEYS[k]) == 1 then return c end
+    a = a + 1
+  else
+    if redis.call('GET', KEYS[k]) ~= ARGV[a + 1] then return c end
+    a = a + 2
+  end
+end
+local writes = tonumber(ARGV[a]); a = a + 1
+for w = 1, writes do
+  k = k + 1
+  local kind = ARGV[a]
+  local member = ARGV[a + 1]
+  if kind == 'put' then
+    redis.call('SET', KEYS[k], ARGV[a + 2])
+    redis.call('ZADD', index, 0, member)
+    a = a + 3
+  elseif kind == 'putex' then
+    redis.call('SET', KEYS[k], ARGV[a + 2], 'PX', ARGV[a + 3])
+    redis.call('ZADD', index, 0, member)
+    a = a + 4
+  else
+    redis.call('DEL', KEYS[k])
+    redis.call('ZREM', index, member)
+    a = a + 2
+  end
+end
+return 0
+";
+
+/// Returns up to `limit` live `key, value` pairs (flattened) from the index range `[min, max]`,
+/// removing members whose value has expired. `KEYS[1]`: the index. `ARGV`: the value-key prefix,
+/// `min`, `max` (ZRANGEBYLEX syntax) and `limit`.
+const SCAN_SCRIPT: &str = r"
+local index = KEYS[1]
+local data_prefix = ARGV[1]
+local min = ARGV[2]
+local max = ARGV[3]
+local limit = tonumber(ARGV[4])
+local out = {}
+local found = 0
+while found < limit do
+  local want = limit - found
+  local members = redis.call('ZRANGEBYLEX', index, min, max, 'LIMIT', 0, want)
+  for _, member in ipairs(members) do
+    local value = redis.call('GET', data_prefix .. member)
+    if value then
+      out[#out + 1] = member
+      out[#out + 1] = value
+      found = found + 1
+    else
+      redis.call('ZREM', index, member)
+    end
+  end
+  if #members < want then break end
+  min = '(' .. members[#members]
+end
+return out
+";
+
+/// A store on one namespace of a Redis server.
+struct RedisStore {
+    client: Client,
+    /// `host:port`, named in every error.
+    server: String,
+    /// `{ns}:k:`, the prefix of every value key.
+    data_prefix: Vec<u8>,
+    /// `{ns}:i`, the ordered index.
+    index_key: Vec<u8>,
+    /// Idle connections. Locked only to pop or push one, never across I/O.
+    pool: Mutex<Vec<Connection>>,
+    commit_script: Script,
+    scan_script: Script,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("server", &self.server)
+            .field("index_key", &Key::from(self.index_key.as_slice()))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a call may run twice with the same effect as once.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    Idempotent,
+    Once,
+}
+
+/// Parses `url` and returns a store on `namespace`; connects lazily, on the first call.
+pub(crate) fn open(url: &str, namespace: &str) -> Result<Arc<dyn KvStore>, StoreError> {
+    let client = Client::open(url).map_err(|e| StoreError::InvalidUrl {
+        url: url.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let server = client.get_connection_info().addr().to_string();
+    tracing::debug!(server = %server, namespace, "opened redis store");
+    Ok(Arc::new(RedisStore {
+        client,
+        server,
+        data_prefix: format!("{{{namespace}}}:k:").into_bytes(),
+        index_key: format!("{{{namespace}}}:i").into_bytes(),
+        pool: Mutex::new(Vec::new()),
+        commit_script: Script::new(COMMIT_SCRIPT),
+        scan_script: Script::new(SCAN_SCRIPT),
+    }))
+}
+
+/// Whether `err` means the connection is unusable (refused, dropped, timed out, broken).
+fn is_connection_error(err: &RedisError) -> bool {
+    err.is_io_error()
+        || err.is_connection_refusal()
+        || err.is_connection_dropped()
+        || err.is_timeout()
+        || err.is_unrecoverable_error()
+}
+
+/// A TTL in whole milliseconds, rounded up so that a key never expires early.
+fn ttl_millis(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_micros().div_ceil(1000))
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+impl RedisStore {
+    fn data_key(&self, key: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.data_prefix.len() + key.len());
+        out.extend_from_slice(&self.data_prefix);
+        out.extend_from_slice(key);
+        out
+    }
+
+    fn connection_error(&self, op: &'static str, err: RedisError) -> StoreError {
+        StoreError::Connection {
+            server: self.server.clone(),
+            op,
+            source: BackendError::redis(err),
+        }
+    }
+
+    fn connect(&self, op: &'static str) -> Result<Connection, StoreError> {
+        let conn = self
+            .client
+            .get_connection_with_timeout(CONNECT_TIMEOUT)
+            .map_err(|e| self.connection_error(op, e))?;
+        conn.set_read_timeout(Some(IO_TIMEOUT))
+            .map_err(|e| self.connection_error(op, e))?;
+        conn.set_write_timeout(Some(IO_TIMEOUT))
+            .map_err(|e| self.connection_error(op, e))?;
+        Ok(conn)
+    }
+
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Connection>> {
+        self.pool.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` on a pooled (or new) connection, turning failures into errors naming the server.
+    fn with_conn<T>(
+        &self,
+        op: &'static str,
+        retry: Retry,
+        f: impl Fn(&mut Connection) -> RedisResult<T>,
+    ) -> Result<T, StoreError> {
+        let pooled = self.idle().pop();
+        let reused = pooled.is_some();
+        let mut conn = match pooled {
+            Some(conn) => conn,
+            None => self.connect(op)?,
+        };
+        match f(&mut conn) {
+            Ok(value) => {
+                self.release(conn);
+                Ok(value)
+            }
+            Err(err) if is_connection_error(&err) => {
+                // A broken connection usually means the server went away: every idle connection
+                // is as stale as this one, so drop them all and let the next call reconnect.
+                self.idle().clear();
+                if reused && retry == Retry::Idempotent {
+                    tracing::debug!(server = %self.server, op, error = %err, "retrying on a fresh redis connection");
+                    let mut fresh = self.connect(op)?;
+                    return match f(&mut fresh) {
+                        Ok(value) => {
+                            self.release(fresh);
+                            Ok(value)
+                        }
+                        Err(err) if is_connection_error(&err) => {
+                            Err(self.connection_error(op, err))
+                        }
+                        Err(err) => Err(self.backend_error(op, err)),
+                    };
+                }
+                Err(self.connection_error(op, err))
+            }
+            Err(err) => {
+                self.release(conn);
+                Err(self.backend_error(op, err))
+            }
+        }
+    }
+
+    fn backend_error(&self, op: &'static str, err: RedisError) -> StoreError {
+        StoreError::Backend {
+            store: self.server.clone(),
+            op,
+            source: BackendError::redis(err),
+        }
+    }
+
+    fn release(&self, conn: Connection) {
+        if !conn.is_open() {
+            return;
+        }
+        let mut idle = self.idle();
+        if idle.len() < POOL_SIZE {
+            idle.push(conn);
+        }
+    }
+
+    fn put_entry(
+        &self,
+        op: &'static str,
+        key: &[u8],
+        value: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<(), StoreError> {
+        let data_key = self.data_key(key);
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        let set = pipe.cmd("SET").arg(&data_key).arg(value);
+        if let Some(ttl) = ttl {
+            set.arg("PX").arg(ttl_millis(ttl));
+        }
+        set.ignore()
+            .cmd("ZADD")
+            .arg(&self.index_key)
+            .arg(0)
+            .arg(key)
+            .ignore();
+        self.with_conn(op, Retry::Idempotent, |conn| pipe.query::<()>(conn))
+    }
+
+    fn commit_plain(&self, batch: &Batch) -> Result<(), StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for write in batch.writes() {
+            match write {
+                Write::Put { key, value, ttl } => {
+                    let set = pipe
+                        .cmd("SET")
+                        .arg(self.data_key(key))
+                        .arg(value.as_slice());
+                    if let Some(ttl) = ttl {
+                        set.arg("PX").arg(ttl_millis(*ttl));
+                    }
+                    set.ignore()
+                        .cmd("ZADD")
+                        .arg(&self.index_key)
+                        .arg(0)
+                        .arg(key.as_slice())
+                        .ignore();
+                }
+                Write::Delete { key } => {
+                    pipe.cmd("DEL")
+                        .arg(self.data_key(key))
+                        .ignore()
+                        .cmd("ZREM")
+                        .arg(&self.index_key)
+                        .arg(key.as_slice())
+                        .ignore();
+                }
+            }
+        }
+        self.with_conn("commit", Retry::Idempotent, |conn| pipe.query::<()>(conn))
+    }
+
+    fn commit_guarded(&self, batch: &Batch) -> Result<(), StoreError> {
+        let mut invocation = self.commit_script.prepare_invoke();
+        invocation.key(&self.index_key);
+        invocation.arg(batch.preconditions().len());
+        for precondition in batch.preconditions() {
+            invocation.key(self.data_key(precondition.key()));
+            match precondition {
+                Precondition::Absent { .. } => invocation.arg("absent"),
+                Precondition::Equals { expected, .. } => {
+                    invocation.arg("equals").arg(expected.as_slice())
+                }
+            };
+        }
+        invocation.arg(batch.writes().len());
+        for write in batch.writes() {
+            invocation.key(self.data_key(write.key()));
+            match write {
+                Write::Put {
+                    key,
+                    value,
+                    ttl: None,
+                } => invocation
+                    .arg("put")
+                    .arg(key.as_slice())
+                    .arg(value.as_slice()),
+                Write::Put {
+                    key,
+                    value,
+                    ttl: Some(ttl),
+                } => invocation
+                    .arg("putex")
+                    .arg(key.as_slice())
+                    .arg(value.as_slice())
+                    .arg(ttl_millis(*ttl)),
+                Write::Delete { key } => invocation.arg("del").arg(key.as_slice()),
+            };
+        }
+        let failed: i64 =
+            self.with_conn("commit", Retry::Once, |conn| invocation.invoke::<i64>(conn))?;
+        if failed == 0 {
+            return Ok(());
+        }
+        let failing = usize::try_from(failed)
+            .ok()
+            .and_then(|n| n.checked_sub(1))
+            .and_then(|i| batch.preconditions().get(i));
+        match failing {
+            Some(precondition) => Err(StoreError::Conflict {
+                key: Key::from(precondition.key()),
+            }),
+            None => Err(StoreError::Corrupt {
+                store: self.server.clone(),
+                key: Key::from(self.index_key.as_slice()),
+                reason: format!("commit script returned {failed}, not a precondition index"),
+            }),
+        }
+    }
+}
+
+impl KvStore for RedisStore {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let data_key = self.data_key(key);
+        self.with_conn("get", Retry::Idempotent, |conn| {
+            redis::cmd("GET")
+                .arg(&data_key)
+                .query::<Option<Vec<u8>>>(conn)
+        })
+    }
+
+    fn put(&self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.put_entry("put", key, value, None)
+    }
+
+    fn put_with_ttl(&self, key: &[u8], value: &[u8], ttl: Duration) -> Result<(), StoreError> {
+        check_ttl("put_with_ttl", key, ttl)?;
+        self.put_entry("put_with_ttl", key, value, Some(ttl))
+    }
+
+    fn delete(&self, key: &[u8]) -> Result<bool, StoreError> {
+        let data_key = self.data_key(key);
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("DEL")
+            .arg(&data_key)
+            .cmd("ZREM")
+            .arg(&self.index_key)
+            .arg(key)
+            .ignore();
+        let (deleted,): (i64,) =
+            self.with_conn("delete", Retry::Idempotent, |conn| pipe.query(conn))?;
+        Ok(deleted > 0)
+    }
+
+    fn scan_prefix(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        check_limit(prefix, limit)?;
+        let (start, exclusive) = scan_start(prefix, after);
+        let mut min = Vec::with_capacity(start.len() + 1);
+        min.push(if exclusive { b'(' } else { b'[' });
+        min.extend_from_slice(start);
+        let max = match prefix_end(prefix) {
+            Some(end) => {
+                let mut max = Vec::with_capacity(end.len() + 1);
+                max.push(b'(');
+                max.extend_from_slice(&end);
+                max
+            }
+            None => b"+".to_vec(),
+        };
+        let mut invocation = self.scan_script.prepare_invoke();
+        invocation
+            .key(&self.index_key)
+            .arg(&self.data_prefix)
+            .arg(&min)
+            .arg(&max)
+            .arg(limit);
+        let flat: Vec<Vec<u8>> = self.with_conn("scan_prefix", Retry::Idempotent, |conn| {
+            invocation.invoke(conn)
+        })?;
+        let pairs = flat.chunks_exact(2);
+        if !pairs.remainder().is_empty() {
+            return Err(StoreError::Corrupt {
+                store: self.server.clone(),
+                key: Key::from(prefix),
+                reason: format!("scan script returned {} items, not pairs", flat.len()),
+            });
+        }
+        let entries = pairs
+            .filter_map(|pair| match pair {
+                [key, value] => Some((key.clone(), value.clone())),
+                _ => None,
+            })
+            .collect();
+        Ok(Page::from_entries(entries, limit))
+    }
+
+    fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
+        batch.validate()?;
+        if batch.preconditions().is_empty() {
+            if batch.writes().is_empty() {
+                return Ok(());
+            }
+            self.commit_plain(batch)
+        } else {
+            self.commit_guarded(batch)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_rounds_up_to_whole_milliseconds() {
+        assert_eq!(ttl_millis(Duration::from_micros(1)), 1);
+        assert_eq!(ttl_millis(Duration::from_micros(1_001)), 2);
+        assert_eq!(ttl_millis(Duration::from_secs(2)), 2_000);
+    }
+
+    #[test]
+    fn bad_url_names_the_url() {
+        let err = open("redis://host:notaport/0", "ns").unwrap_err();
+        assert!(
+            matches!(&err, StoreError::InvalidUrl { url, .. } if url == "redis://host:notaport/0"),
+            "{err:?}"
+        );
+    }
+}

@@ -1,0 +1,225 @@
+//! Test support: a throw-away `redis-server` on a free loopback port (feature `conformance`).
+//!
+//! ```no_run
+//! use ays_store::testing::RedisServer;
+//!
+//! let server = RedisServer::start()?;
+//! let store = ays_store::open_namespaced(&server.url(), "my-test")?;
+//! store.put(b"k", b"v")?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! A missing `redis-server` binary is an error saying to install it: tests `expect` it, so it
+//! fails the test rather than skipping it.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long `start` and `restart` wait for the server to answer `PING`.
+pub const START_DEADLINE: Duration = Duration::from_secs(10);
+
+/// What can go wrong starting a test server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HarnessError {
+    /// The `redis-server` binary is not on `PATH`.
+    #[error(
+        "`redis-server` not found on PATH: install redis-server (e.g. `apt-get install redis-server`)"
+    )]
+    NotInstalled {
+        /// The spawn error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Spawning, picking a port or killing the process failed.
+    #[error("redis-server on port {port}: {action} failed")]
+    Io {
+        /// The port of the server.
+        port: u16,
+        /// What was being done.
+        action: &'static str,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The server did not answer `PING` before the deadline.
+    #[error("redis-server on port {port} did not answer PING within {deadline:?} ({detail})")]
+    NotReady {
+        /// The port of the server.
+        port: u16,
+        /// How long we waited.
+        deadline: Duration,
+        /// The last thing seen: an exit status or a connection error.
+        detail: String,
+    },
+}
+
+/// A `redis-server` child process on `127.0.0.1`, without persistence, killed on drop.
+#[derive(Debug)]
+pub struct RedisServer {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    /// Starts a server on a free loopback port and waits until it answers `PING`.
+    ///
+    /// # Errors
+    /// [`HarnessError::NotInstalled`] when `redis-server` is missing, else [`HarnessError::Io`]
+    /// or [`HarnessError::NotReady`].
+    pub fn start() -> Result<Self, HarnessError> {
+        // Another process may grab the port between our probe and the server's bind: try again.
+        let mut last = None;
+        for _ in 0..3 {
+            let port = free_port()?;
+            let mut server = RedisServer { port, child: None };
+            match server.spawn() {
+                Ok(()) => return Ok(server),
+                Err(err @ HarnessError::NotInstalled { .. }) => return Err(err),
+                Err(err) => last = Some(err),
+            }
+        }
+        Err(last.unwrap_or(HarnessError::NotReady {
+            port: 0,
+            deadline: START_DEADLINE,
+            detail: "no attempt made".to_owned(),
+        }))
+    }
+
+    /// The URL of the server, `redis://127.0.0.1:PORT/0`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// The port the server listens on (kept across [`restart`](Self::restart)).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The server address as errors name it, `127.0.0.1:PORT`.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server and waits for it to exit. Its data is lost (there is no persistence).
+    ///
+    /// # Errors
+    /// [`HarnessError::Io`] when the process cannot be killed or reaped.
+    pub fn stop(&mut self) -> Result<(), HarnessError> {
+        let port = self.port;
+        if let Some(mut child) = self.child.take() {
+            child.kill().map_err(|source| HarnessError::Io {
+                port,
+                action: "kill",
+                source,
+            })?;
+            child.wait().map_err(|source| HarnessError::Io {
+                port,
+                action: "wait",
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Stops the server if it runs, then starts a new, empty one on the same port.
+    ///
+    /// # Errors
+    /// As [`stop`](Self::stop) and [`start`](Self::start).
+    pub fn restart(&mut self) -> Result<(), HarnessError> {
+        self.stop()?;
+        self.spawn()
+    }
+
+    fn spawn(&mut self) -> Result<(), HarnessError> {
+        let port = self.port;
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(std::env::temp_dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|source| match source.kind() {
+                std::io::ErrorKind::NotFound => HarnessError::NotInstalled { source },
+                _ => HarnessError::Io {
+                    port,
+                    action: "spawn",
+                    source,
+                },
+            })?;
+        self.child = Some(child);
+        self.wait_ready()
+    }
+
+    /// Polls `PING` until `+PONG`, the process exits, or [`START_DEADLINE`] passes.
+    fn wait_ready(&mut self) -> Result<(), HarnessError> {
+        let port = self.port;
+        let deadline = Instant::now() + START_DEADLINE;
+        let mut detail = String::from("no answer yet");
+        while Instant::now() < deadline {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                self.child = None;
+                return Err(HarnessError::NotReady {
+                    port,
+                    deadline: START_DEADLINE,
+                    detail: format!("redis-server exited with {status}"),
+                });
+            }
+            match ping(port) {
+                Ok(true) => return Ok(()),
+                Ok(false) => detail = "unexpected reply to PING".to_owned(),
+                Err(err) => detail = err.to_string(),
+            }
+            // Polling with a deadline, not a blind sleep: the loop ends as soon as PING answers.
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Err(HarnessError::NotReady {
+            port,
+            deadline: START_DEADLINE,
+            detail,
+        })
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        if let Err(err) = self.stop() {
+            tracing::warn!(port = self.port, error = %err, "could not stop test redis-server");
+        }
+    }
+}
+
+fn free_port() -> Result<u16, HarnessError> {
+    let listener =
+        TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|source| HarnessError::Io {
+            port: 0,
+            action: "bind 127.0.0.1:0 to find a free port",
+            source,
+        })?;
+    let port = listener
+        .local_addr()
+        .map_err(|source| HarnessError::Io {
+            port: 0,
+            action: "read the probe's local address",
+            source,
+        })?
+        .port();
+    Ok(port)
+}
+
+fn ping(port: u16) -> std::io::Result<bool> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(200))?;
+    stream.set_read_timeout(Some(Duration::from_millis(500)))?;
+    stream.write_all(b"PING\r\n")?;
+    let mut reply = [0u8; 7];
+    stream.read_exact(&mut reply)?;
+    Ok(&reply == b"+PONG\r\n")
+}

@@ -1,0 +1,6 @@
+//! The conformance suite against every backend, and the Redis fault tests.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod embedded;
+mod memory;
+mod redis;

@@ -1,0 +1,9 @@
+//! The in-memory backend (`mem://NAME`).
+
+use ays_store::conformance::Fixture;
+
+fn fresh() -> Fixture {
+    Fixture::memory()
+}
+
+ays_store::store_conformance!(fresh);
