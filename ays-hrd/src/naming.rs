@@ -1,0 +1,83 @@
+//! Field name sanitising: `schema.hrd` names (`os.image`, `client_id`) to Cap'n Proto field
+//! names (`osImage`, `clientId`), as AYS 8.1's `sanitize_key` did, plus the validity checks
+//! 8.1 lacked.
+
+/// Sanitises a raw field name: split on `_`, then on `.`; every part after the first gets
+/// its first character upper-cased, the rest unchanged.
+///
+/// Returns why the name cannot be used when a part is empty or the result is not a valid
+/// Cap'n Proto field name (an ASCII lower-case letter, then ASCII letters and digits).
+pub(crate) fn sanitize(raw: &str) -> Result<String, String> {
+    let once = join_camel(raw, '_')?;
+    let name = join_camel(&once, '.')?;
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
+    if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric()) {
+        return Err(format!(
+            "becomes `{name}`, which is not a Cap'n Proto field name (a lower-case ASCII letter, then ASCII letters and digits)"
+        ));
+    }
+    Ok(name)
+}
+
+fn join_camel(name: &str, sep: char) -> Result<String, String> {
+    let mut out = String::with_capacity(name.len());
+    for (i, part) in name.split(sep).enumerate() {
+        let mut chars = part.chars();
+        let Some(first) = chars.next() else {
+            return Err(format!("has an empty part around `{sep}`"));
+        };
+        if i == 0 {
+            out.push(first);
+        } else {
+            out.extend(first.to_uppercase());
+        }
+        out.push_str(chars.as_str());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sanitize;
+
+    #[test]
+    fn sanitises_like_8_1() {
+        for (raw, want) in [
+            ("tidb_host", "tidbHost"),
+            ("oauth.client_id", "oauthClientId"),
+            ("cname.records", "cnameRecords"),
+            ("bot.Secret", "botSecret"),
+            ("owncloudAdminUser", "owncloudAdminUser"),
+            ("ssh.port_nr", "sshPortNr"),
+            ("a.1", "a1"),
+            ("field_with_underscore", "fieldWithUnderscore"),
+            ("os.image", "osImage"),
+        ] {
+            assert_eq!(sanitize(raw).as_deref(), Ok(want), "{raw}");
+        }
+    }
+
+    #[test]
+    fn rejects_what_8_1_crashed_on_or_made_invalid() {
+        assert_eq!(
+            sanitize("a..b").unwrap_err(),
+            "has an empty part around `.`"
+        );
+        assert_eq!(
+            sanitize("a__b").unwrap_err(),
+            "has an empty part around `_`"
+        );
+        assert_eq!(sanitize("_a").unwrap_err(), "has an empty part around `_`");
+        assert_eq!(sanitize("a.").unwrap_err(), "has an empty part around `.`");
+        for bad in ["Foo", "a-b", "1a", "A.B", "a b", ""] {
+            assert!(
+                sanitize(bad)
+                    .unwrap_err()
+                    .contains("not a Cap'n Proto field name")
+                    || bad.is_empty(),
+                "{bad}"
+            );
+        }
+    }
+}
