@@ -35,8 +35,10 @@
 //! [`StoreError::Connection`] within seconds, never a hang. A connection that fails with an I/O
 //! error is dropped together with every idle one (after a server restart they are all stale);
 //! the next call connects afresh, so the same store works again once the server is back. A call
-//! that failed on a reused idle connection is retried once on a fresh one when it is idempotent
-//! (everything but a batch with preconditions, whose retry could misreport its own success).
+//! that failed on a reused idle connection (other than by timing out) is retried once on a fresh
+//! one when it is idempotent (everything but a batch with preconditions, whose retry could
+//! misreport its own success), so a server restart between two calls goes unnoticed by reads and
+//! plain writes; a compare-and-swap in that window reports [`StoreError::Connection`] once.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -249,7 +251,9 @@ impl RedisStore {
                 // A broken connection usually means the server went away: every idle connection
                 // is as stale as this one, so drop them all and let the next call reconnect.
                 self.idle().clear();
-                if reused && retry == Retry::Idempotent {
+                // A timeout means a slow or paused server, not a stale socket: retrying would
+                // only double the wait.
+                if reused && retry == Retry::Idempotent && !err.is_timeout() {
                     tracing::debug!(server = %self.server, op, error = %err, "retrying on a fresh redis connection");
                     let mut fresh = self.connect(op)?;
                     return match f(&mut fresh) {

@@ -103,6 +103,12 @@ impl RedisServer {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// The process id of the running server, `None` after [`stop`](Self::stop). Fault tests
+    /// use it to pause the server (`kill -STOP`) and see calls time out instead of hang.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Kills the server and waits for it to exit. Its data is lost (there is no persistence).
     ///
     /// # Errors
