@@ -108,7 +108,10 @@ impl ActorConfig {
                     }
                 }
             }
-            let period = period.ok_or_else(|| unexpected("a `period` item", entry.key.clone()))?;
+            let period = period.ok_or_else(|| {
+                let keys: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+                unexpected("a `period` item", keys.join(", "))
+            })?;
             recurring.push(RecurringAction {
                 action: action.to_owned(),
                 period,

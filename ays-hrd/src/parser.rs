@@ -291,7 +291,7 @@ fn parse_pair(
         return Err(HrdError::Unexpected {
             at: line.at(off),
             key: key.to_owned(),
-            expected: "a quoted URL (`'scheme://…'`); 8.1 read an unquoted one as a dict",
+            expected: "a single-quoted URL (8.1 read an unquoted `scheme://` as a dict)",
             found: text.to_owned(),
         });
     }
@@ -336,7 +336,7 @@ fn parse_scalar(line: &Line<'_>, off: usize, text: &str, key: &str) -> Result<Va
                 at: line.at(off.saturating_add(end).saturating_add(2)),
                 key: key.to_owned(),
                 expected: "nothing after the closing quote",
-                found: rest.to_owned(),
+                found: rest.trim().to_owned(),
             });
         }
         return Ok(Value::Str(body.get(..end).unwrap_or_default().to_owned()));
