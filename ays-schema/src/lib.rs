@@ -1,1 +1,67 @@
 //! Cap'n Proto models of AYS and the dynamic codec for service data.
+//!
+//! An actor's `schema.capnp` is known only at run time, so this crate parses the subset of the
+//! schema language actor schemas use, lays each struct out exactly as the Cap'n Proto compiler
+//! does, and reads and writes genuine Cap'n Proto messages (unpacked or packed) from a dynamic
+//! [`Record`] of [`Value`]s. It also converts records to and from JSON for the CLI, and compares
+//! two versions of a schema for actor updates.
+//!
+//! It never parses HRD and never touches a store.
+//!
+//! # Example
+//!
+//! ```
+//! use ays_schema::{Codec, Encoding, Record, Value, parse_schema};
+//!
+//! let schema = parse_schema(
+//!     "@0xe0283c28624942f8;\n\
+//!      struct Schema {\n\
+//!        url @0 :Text;\n\
+//!        port @1 :Int64 = 443;\n\
+//!        tags @2 :List(Text);\n\
+//!      }\n",
+//!     "schema.capnp",
+//! )?;
+//! let codec = Codec::new(&schema, "Schema")?;
+//! let record = Record::new()
+//!     .with("url", "https://example.com")
+//!     .with("tags", Value::List(vec!["a".into(), "b".into()]));
+//! let bytes = codec.encode(&record, Encoding::Packed)?;
+//! let back = codec.decode(&bytes, Encoding::Packed)?;
+//! // An absent field reads back as its default.
+//! assert_eq!(back.get("port"), Some(&Value::Int(443)));
+//! assert_eq!(back.get("url"), Some(&Value::Text("https://example.com".into())));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Modules
+//!
+//! - `capnp_parse`: schema text → [`SchemaFile`], with located [`SchemaError`]s.
+//! - `layout`: each field's slot and each struct's size, as the compiler computes them.
+//! - `codec`: [`Record`] ↔ message bytes, through the `capnp` crate's layout code.
+//! - `json`: [`Record::from_json`] and [`Record::to_json`].
+//! - `schema_id`: generated schema ids and schema compatibility ([`compare_structs`]).
+#![warn(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
+
+mod capnp_parse;
+mod codec;
+mod error;
+mod json;
+mod layout;
+mod schema;
+mod schema_id;
+mod value;
+
+pub use capnp_parse::parse_schema;
+pub use codec::{Codec, Encoding, decode, encode};
+pub use error::{CodecError, Location, SchemaError};
+pub use layout::{Slot, StructLayout};
+pub use schema::{EnumDef, FieldDef, SchemaFile, StructDef, Type, TypeRef};
+pub use schema_id::{Change, Compatibility, compare_structs, schema_id};
+pub use value::{Record, Value};
