@@ -40,6 +40,7 @@
 //! misreport its own success), so a server restart between two calls goes unnoticed by reads and
 //! plain writes; a compare-and-swap in that window reports [`StoreError::Connection`] once.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -317,36 +318,63 @@ impl RedisStore {
         self.with_conn(op, Retry::Idempotent, |conn| pipe.query::<()>(conn))
     }
 
+    /// A batch without preconditions as one `MULTI … EXEC`. Only the last write to each key
+    /// matters, so the batch is reduced to it first, then sent as few commands as possible: one
+    /// `MSET` for the puts without TTL, one `SET … PX` per TTL put, one `DEL` and one `ZREM` for
+    /// the deletes, and one `ZADD` for every put key.
     fn commit_plain(&self, batch: &Batch) -> Result<(), StoreError> {
+        let mut last: BTreeMap<&[u8], &Write> = BTreeMap::new();
+        for write in batch.writes() {
+            last.insert(write.key(), write);
+        }
         let mut pipe = redis::pipe();
         pipe.atomic();
-        for write in batch.writes() {
+        let mut mset = redis::cmd("MSET");
+        let mut zadd = redis::cmd("ZADD");
+        zadd.arg(&self.index_key);
+        let mut del = redis::cmd("DEL");
+        let mut zrem = redis::cmd("ZREM");
+        zrem.arg(&self.index_key);
+        let (mut plain_puts, mut puts, mut deletes) = (0usize, 0usize, 0usize);
+        for (key, write) in last {
             match write {
-                Write::Put { key, value, ttl } => {
-                    let set = pipe
-                        .cmd("SET")
-                        .arg(self.data_key(key))
-                        .arg(value.as_slice());
-                    if let Some(ttl) = ttl {
-                        set.arg("PX").arg(ttl_millis(*ttl));
-                    }
-                    set.ignore()
-                        .cmd("ZADD")
-                        .arg(&self.index_key)
-                        .arg(0)
-                        .arg(key.as_slice())
-                        .ignore();
+                Write::Put {
+                    value, ttl: None, ..
+                } => {
+                    mset.arg(self.data_key(key)).arg(value.as_slice());
+                    zadd.arg(0).arg(key);
+                    plain_puts += 1;
+                    puts += 1;
                 }
-                Write::Delete { key } => {
-                    pipe.cmd("DEL")
+                Write::Put {
+                    value,
+                    ttl: Some(ttl),
+                    ..
+                } => {
+                    pipe.cmd("SET")
                         .arg(self.data_key(key))
-                        .ignore()
-                        .cmd("ZREM")
-                        .arg(&self.index_key)
-                        .arg(key.as_slice())
+                        .arg(value.as_slice())
+                        .arg("PX")
+                        .arg(ttl_millis(*ttl))
                         .ignore();
+                    zadd.arg(0).arg(key);
+                    puts += 1;
+                }
+                Write::Delete { .. } => {
+                    del.arg(self.data_key(key));
+                    zrem.arg(key);
+                    deletes += 1;
                 }
             }
+        }
+        if plain_puts > 0 {
+            pipe.add_command(mset).ignore();
+        }
+        if puts > 0 {
+            pipe.add_command(zadd).ignore();
+        }
+        if deletes > 0 {
+            pipe.add_command(del).ignore().add_command(zrem).ignore();
         }
         self.with_conn("commit", Retry::Idempotent, |conn| pipe.query::<()>(conn))
     }
