@@ -324,6 +324,29 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Stored bytes are input: decoding any of them returns a value or an error, never panics.
+        #[test]
+        fn decode_never_panics(stored in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..24), now in proptest::prelude::any::<u64>()) {
+            match decode("f", b"k", &stored, now) {
+                Ok(Some(value)) => proptest::prop_assert_eq!(value, stored.get(HEADER..).unwrap_or_default()),
+                Ok(None) => proptest::prop_assert!(stored.len() >= HEADER),
+                Err(err) => {
+                    let corrupt = matches!(err, StoreError::Corrupt { .. });
+                    proptest::prop_assert!(corrupt && stored.len() < HEADER, "{:?}", err);
+                }
+            }
+        }
+
+        /// Encode then decode gives back the value while the TTL has not run out.
+        #[test]
+        fn envelope_round_trips(value in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..16), ttl_ms in 1u64..1_000_000, now in 1u64..u64::MAX / 2) {
+            let stored = encode(&value, Some(Duration::from_millis(ttl_ms)), now);
+            proptest::prop_assert_eq!(decode("f", b"k", &stored, now).unwrap(), Some(value.as_slice()));
+            proptest::prop_assert_eq!(decode("f", b"k", &stored, now + ttl_ms).unwrap(), None);
+        }
+    }
+
     #[test]
     fn short_envelope_is_corrupt_naming_the_key() {
         let err = decode("/x.redb", b"k\x00", b"abc", 0).unwrap_err();

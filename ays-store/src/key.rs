@@ -131,6 +131,26 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// `prefix_end` splits the key space exactly: keys with the prefix lie in
+        /// `[prefix, end)`, every other key at or past `prefix` lies at or past `end`.
+        #[test]
+        fn prefix_end_bounds_exactly_the_prefixed_keys(
+            prefix in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..4),
+            key in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..6),
+        ) {
+            let end = prefix_end(&prefix);
+            let below_end = end.as_ref().is_none_or(|end| key < *end);
+            if key.starts_with(&prefix) {
+                proptest::prop_assert!(key >= prefix && below_end);
+            } else if key >= prefix {
+                proptest::prop_assert!(!below_end);
+            }
+        }
+    }
+
     #[test]
     fn key_display_escapes_binary() {
         assert_eq!(Key::from(&b"a\x00\xff"[..]).to_string(), r"a\x00\xff");

@@ -183,3 +183,51 @@ fn check_namespace(namespace: &str) -> Result<(), StoreError> {
         None => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespaces_accept_printable_ascii_but_no_braces() {
+        assert!(check_namespace("ays:repo/one_2.x-y").is_ok());
+        for (bad, reason) in [
+            ("", "must not be empty"),
+            (
+                "a{",
+                "only printable ASCII other than space, `{` and `}` is allowed",
+            ),
+            (
+                "é",
+                "only printable ASCII other than space, `{` and `}` is allowed",
+            ),
+            (
+                "a\tb",
+                "only printable ASCII other than space, `{` and `}` is allowed",
+            ),
+        ] {
+            match check_namespace(bad) {
+                Err(StoreError::InvalidNamespace {
+                    namespace,
+                    reason: got,
+                }) => {
+                    assert_eq!((namespace.as_str(), got), (bad, reason));
+                }
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[cfg(not(feature = "redis"))]
+    #[test]
+    fn redis_url_without_the_feature_names_it() {
+        let err = open("redis://127.0.0.1:6379/0").unwrap_err();
+        assert!(matches!(
+            err,
+            StoreError::BackendDisabled {
+                feature: "redis",
+                ..
+            }
+        ));
+    }
+}

@@ -3,4 +3,5 @@
 
 mod embedded;
 mod memory;
+mod open;
 mod redis;

@@ -143,3 +143,95 @@ mod faults {
         assert_works(store.as_ref());
     }
 }
+
+mod layout {
+    //! The documented Redis key layout: a `{ns}` hash tag on every key, an ordered index that
+    //! expiry does not leave stale.
+
+    use std::time::{Duration, Instant};
+
+    use ays_store::testing::RedisServer;
+
+    fn keys(conn: &mut redis::Connection) -> Vec<Vec<u8>> {
+        let mut keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg("*").query(conn).unwrap();
+        keys.sort();
+        keys
+    }
+
+    #[test]
+    fn every_key_carries_the_namespace_hash_tag() {
+        let server = RedisServer::start().expect("start redis-server (install redis-server)");
+        let store = ays_store::open_namespaced(&server.url(), "repo-1").unwrap();
+        store.put(b"svc\x00a", b"1").unwrap();
+        store.put(b"svc\xffb", b"2").unwrap();
+        let mut conn = redis::Client::open(server.url())
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        assert_eq!(
+            keys(&mut conn),
+            vec![
+                b"{repo-1}:i".to_vec(),
+                b"{repo-1}:k:svc\x00a".to_vec(),
+                b"{repo-1}:k:svc\xffb".to_vec(),
+            ]
+        );
+        let members: Vec<Vec<u8>> = redis::cmd("ZRANGE")
+            .arg("{repo-1}:i")
+            .arg(0)
+            .arg(-1)
+            .query(&mut conn)
+            .unwrap();
+        assert_eq!(members, vec![b"svc\x00a".to_vec(), b"svc\xffb".to_vec()]);
+        assert!(store.delete(b"svc\x00a").unwrap());
+        assert_eq!(
+            keys(&mut conn),
+            vec![b"{repo-1}:i".to_vec(), b"{repo-1}:k:svc\xffb".to_vec()]
+        );
+    }
+
+    #[test]
+    fn scans_remove_expired_keys_from_the_index() {
+        let server = RedisServer::start().expect("start redis-server (install redis-server)");
+        let store = ays_store::open_namespaced(&server.url(), "ttl").unwrap();
+        for i in 0..5u8 {
+            store
+                .put_with_ttl(&[b'e', i], b"x", Duration::from_millis(50))
+                .unwrap();
+        }
+        store.put(b"live", b"y").unwrap();
+        let mut conn = redis::Client::open(server.url())
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let exists: u32 = redis::cmd("EXISTS")
+                .arg("{ttl}:k:e\x04")
+                .query(&mut conn)
+                .unwrap();
+            if exists == 0 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "key did not expire");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let card: u32 = redis::cmd("ZCARD").arg("{ttl}:i").query(&mut conn).unwrap();
+        assert_eq!(card, 6, "expiry alone leaves index members behind");
+        let page = store.scan_prefix(b"", None, 10).unwrap();
+        assert_eq!(page.entries, vec![(b"live".to_vec(), b"y".to_vec())]);
+        let card: u32 = redis::cmd("ZCARD").arg("{ttl}:i").query(&mut conn).unwrap();
+        assert_eq!(card, 1, "the scan removed the expired members");
+    }
+
+    #[test]
+    fn restart_keeps_the_port() {
+        let mut server = RedisServer::start().expect("start redis-server (install redis-server)");
+        let (port, url) = (server.port(), server.url());
+        server.restart().unwrap();
+        assert_eq!((server.port(), server.url()), (port, url.clone()));
+        assert_eq!(url, format!("redis://127.0.0.1:{port}/0"));
+        server.stop().unwrap();
+        assert_eq!(server.pid(), None);
+    }
+}
