@@ -152,7 +152,12 @@ pub fn every_operation(fx: &Fixture) -> Result<(), StoreError> {
         .delete(b"c");
     store.commit(&batch)?;
     store.commit(&Batch::new())?;
-    let page = store.scan_prefix(b"", None, 10)?;
+    let page = store.scan_prefix(b"", None, usize::MAX)?;
+    assert_eq!(
+        page,
+        store.scan_prefix(b"", None, 10)?,
+        "a huge limit is no limit"
+    );
     assert_eq!(
         page.entries,
         vec![

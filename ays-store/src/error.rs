@@ -108,6 +108,9 @@ enum Inner {
     Redb(redb::Error),
     #[cfg(feature = "redis")]
     Redis(redis::RedisError),
+    /// A failure injected on purpose by a test wrapper.
+    #[cfg(feature = "conformance")]
+    Injected(String),
 }
 
 impl BackendError {
@@ -120,11 +123,16 @@ impl BackendError {
     pub(crate) fn redis(err: redis::RedisError) -> Self {
         BackendError(Box::new(Inner::Redis(err)))
     }
+
+    #[cfg(feature = "conformance")]
+    pub(crate) fn injected(message: String) -> Self {
+        BackendError(Box::new(Inner::Injected(message)))
+    }
 }
 
 impl fmt::Debug for BackendError {
     #[cfg_attr(
-        not(any(feature = "embedded", feature = "redis")),
+        not(any(feature = "embedded", feature = "redis", feature = "conformance")),
         allow(unused_variables)
     )]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -133,13 +141,15 @@ impl fmt::Debug for BackendError {
             Inner::Redb(ref e) => f.debug_tuple("Redb").field(e).finish(),
             #[cfg(feature = "redis")]
             Inner::Redis(ref e) => f.debug_tuple("Redis").field(e).finish(),
+            #[cfg(feature = "conformance")]
+            Inner::Injected(ref m) => f.debug_tuple("Injected").field(m).finish(),
         }
     }
 }
 
 impl fmt::Display for BackendError {
     #[cfg_attr(
-        not(any(feature = "embedded", feature = "redis")),
+        not(any(feature = "embedded", feature = "redis", feature = "conformance")),
         allow(unused_variables)
     )]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -148,6 +158,8 @@ impl fmt::Display for BackendError {
             Inner::Redb(ref e) => fmt::Display::fmt(e, f),
             #[cfg(feature = "redis")]
             Inner::Redis(ref e) => fmt::Display::fmt(e, f),
+            #[cfg(feature = "conformance")]
+            Inner::Injected(ref m) => f.write_str(m),
         }
     }
 }
@@ -159,6 +171,8 @@ impl std::error::Error for BackendError {
             Inner::Redb(ref e) => e.source(),
             #[cfg(feature = "redis")]
             Inner::Redis(ref e) => e.source(),
+            #[cfg(feature = "conformance")]
+            Inner::Injected(_) => None,
         }
     }
 }

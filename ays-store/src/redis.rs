@@ -57,6 +57,10 @@ pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long one read or write on a connection may take.
 pub(crate) const IO_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// The largest page the scan script is asked for: Lua numbers are doubles, exact to 2^53, and
+/// a page this large would not fit in memory anyway.
+const MAX_SCRIPT_LIMIT: usize = 1 << 31;
+
 /// Idle connections kept per store; more threads still work, they just connect anew.
 const POOL_SIZE: usize = 16;
 
@@ -498,7 +502,7 @@ impl KvStore for RedisStore {
             .arg(&self.data_prefix)
             .arg(&min)
             .arg(&max)
-            .arg(limit);
+            .arg(limit.min(MAX_SCRIPT_LIMIT));
         let flat: Vec<Vec<u8>> = self.with_conn("scan_prefix", Retry::Idempotent, |conn| {
             invocation.invoke(conn)
         })?;

@@ -1,4 +1,5 @@
-//! Test support: a throw-away `redis-server` on a free loopback port (feature `conformance`).
+//! Test support (feature `conformance`): a throw-away `redis-server` on a free loopback port, and
+//! a store wrapper that injects write failures.
 //!
 //! ```no_run
 //! use ays_store::testing::RedisServer;
@@ -228,4 +229,116 @@ fn ping(port: u16) -> std::io::Result<bool> {
     let mut reply = [0u8; 7];
     stream.read_exact(&mut reply)?;
     Ok(&reply == b"+PONG\r\n")
+}
+
+/// A store wrapper that lets the first `fail_after` writes through and fails every later one,
+/// for crash tests: loop over `fail_after` = 0, 1, 2, … and check that whatever the code under
+/// test left behind is consistent (no finished job lost, no blueprint half-applied).
+///
+/// Writes are `put`, `put_with_ttl`, `delete` and `commit` (so every compare-and-swap); reads
+/// pass through. A failed write reaches the inner store not at all, like a crash just before
+/// it; it fails with [`StoreError::Backend`](crate::StoreError::Backend) whose `store` is
+/// `faulty` and whose source says "injected fault".
+///
+/// ```
+/// use ays_store::testing::FaultyStore;
+/// use ays_store::{KvStore, StoreError};
+///
+/// let store = FaultyStore::wrap(ays_store::open("mem://")?, 1);
+/// store.put(b"a", b"1")?;
+/// let failed = store.put(b"b", b"2");
+/// assert!(matches!(failed, Err(StoreError::Backend { op: "put", .. })));
+/// assert_eq!(store.get(b"a")?, Some(b"1".to_vec()));
+/// assert_eq!(store.get(b"b")?, None);
+/// assert_eq!(store.writes(), 2);
+/// # Ok::<(), ays_store::StoreError>(())
+/// ```
+#[derive(Debug)]
+pub struct FaultyStore {
+    inner: std::sync::Arc<dyn crate::KvStore>,
+    fail_after: std::sync::atomic::AtomicU64,
+    writes: std::sync::atomic::AtomicU64,
+}
+
+impl FaultyStore {
+    /// Wraps `inner`, letting `fail_after` writes through.
+    pub fn wrap(
+        inner: std::sync::Arc<dyn crate::KvStore>,
+        fail_after: u64,
+    ) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(FaultyStore {
+            inner,
+            fail_after: std::sync::atomic::AtomicU64::new(fail_after),
+            writes: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    /// How many writes were attempted so far, failed ones included.
+    pub fn writes(&self) -> u64 {
+        self.writes.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Stops failing: every later write goes through (the "restart" after a crash).
+    pub fn heal(&self) {
+        self.fail_after
+            .store(u64::MAX, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn admit(&self, op: &'static str) -> Result<(), crate::StoreError> {
+        let n = self
+            .writes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let fail_after = self.fail_after.load(std::sync::atomic::Ordering::SeqCst);
+        if n < fail_after {
+            return Ok(());
+        }
+        Err(crate::StoreError::Backend {
+            store: "faulty".to_owned(),
+            op,
+            source: crate::BackendError::injected(format!(
+                "injected fault: write {} after the first {fail_after}",
+                n.saturating_add(1)
+            )),
+        })
+    }
+}
+
+impl crate::KvStore for FaultyStore {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, crate::StoreError> {
+        self.inner.get(key)
+    }
+
+    fn put(&self, key: &[u8], value: &[u8]) -> Result<(), crate::StoreError> {
+        self.admit("put")?;
+        self.inner.put(key, value)
+    }
+
+    fn put_with_ttl(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<(), crate::StoreError> {
+        self.admit("put_with_ttl")?;
+        self.inner.put_with_ttl(key, value, ttl)
+    }
+
+    fn delete(&self, key: &[u8]) -> Result<bool, crate::StoreError> {
+        self.admit("delete")?;
+        self.inner.delete(key)
+    }
+
+    fn scan_prefix(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<crate::Page, crate::StoreError> {
+        self.inner.scan_prefix(prefix, after, limit)
+    }
+
+    fn commit(&self, batch: &crate::Batch) -> Result<(), crate::StoreError> {
+        self.admit("commit")?;
+        self.inner.commit(batch)
+    }
 }

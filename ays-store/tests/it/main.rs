@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod embedded;
+mod faulty;
 mod memory;
 mod open;
 mod redis;
