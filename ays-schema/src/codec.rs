@@ -21,6 +21,9 @@ use crate::layout::{Slot, StructLayout};
 use crate::schema::{SchemaFile, Type};
 use crate::value::{Record, Value};
 
+/// Errors are boxed inside the codec so that results stay small on the hot path.
+type Bx = Box<CodecError>;
+
 /// The two standard Cap'n Proto serializations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Encoding {
@@ -50,7 +53,9 @@ struct CStruct {
     name: String,
     size: StructSize,
     fields: Vec<CField>,
-    by_name: HashMap<Arc<str>, usize>,
+    /// Field names in ordinal order, shared with every record decoded from this struct.
+    names: Arc<[String]>,
+    by_name: HashMap<String, usize>,
 }
 
 #[derive(Debug)]
@@ -61,7 +66,7 @@ struct CEnum {
 
 #[derive(Debug)]
 struct CField {
-    name: Arc<str>,
+    name: String,
     ty: Type,
     slot: Slot,
     /// Offset in units of the field's width (data) or pointer index.
@@ -100,7 +105,7 @@ impl Codec {
                     .fields
                     .iter()
                     .map(|f| CField {
-                        name: Arc::from(f.name.as_str()),
+                        name: f.name.clone(),
                         ty: f.ty.clone(),
                         slot: f.slot,
                         offset: f.slot.element_offset(),
@@ -116,6 +121,7 @@ impl Codec {
                 CStruct {
                     name: s.name.clone(),
                     size: struct_size(s.layout),
+                    names: fields.iter().map(|f| f.name.clone()).collect(),
                     fields,
                     by_name,
                 }
@@ -143,6 +149,10 @@ impl Codec {
     /// [`CodecError::UnknownField`], [`CodecError::WrongType`], [`CodecError::OutOfRange`],
     /// [`CodecError::UnknownEnumerant`] or [`CodecError::TooLong`], each naming the field path.
     pub fn encode(&self, record: &Record, encoding: Encoding) -> Result<Vec<u8>, CodecError> {
+        self.encode_boxed(record, encoding).map_err(|e| *e)
+    }
+
+    fn encode_boxed(&self, record: &Record, encoding: Encoding) -> Result<Vec<u8>, Bx> {
         // One segment big enough for the whole message: no far pointers, one allocation.
         let words = self.estimate_struct(self.root, record).saturating_add(1);
         let allocator = capnp::message::HeapAllocator::new()
@@ -161,12 +171,8 @@ impl Codec {
             Encoding::Unpacked => Ok(capnp::serialize::write_message_to_words(&message)),
             Encoding::Packed => {
                 let mut out = Vec::new();
-                capnp::serialize_packed::write_message(&mut out, &message).map_err(|source| {
-                    CodecError::Malformed {
-                        path: String::new(),
-                        source,
-                    }
-                })?;
+                capnp::serialize_packed::write_message(&mut out, &message)
+                    .map_err(|source| malformed(Path::Root, source))?;
                 Ok(out)
             }
         }
@@ -184,6 +190,10 @@ impl Codec {
     /// nesting limits or pointers of the wrong kind; [`CodecError::InvalidUtf8`] and
     /// [`CodecError::UnknownEnumOrdinal`] for bad values. Each names the field path.
     pub fn decode(&self, bytes: &[u8], encoding: Encoding) -> Result<Record, CodecError> {
+        self.decode_boxed(bytes, encoding).map_err(|e| *e)
+    }
+
+    fn decode_boxed(&self, bytes: &[u8], encoding: Encoding) -> Result<Record, Bx> {
         let mut options = capnp::message::ReaderOptions::new();
         options
             .traversal_limit_in_words(Some(TRAVERSAL_LIMIT_WORDS))
@@ -215,7 +225,7 @@ impl Codec {
     fn decode_message<S: capnp::message::ReaderSegments>(
         &self,
         message: &capnp::message::Reader<S>,
-    ) -> Result<Record, CodecError> {
+    ) -> Result<Record, Bx> {
         let root: RawPointerReader<'_> = message
             .get_root()
             .map_err(|source| malformed(Path::Root, source))?;
@@ -226,15 +236,15 @@ impl Codec {
         self.read_struct(self.root, reader, Path::Root)
     }
 
-    fn cstruct(&self, index: usize) -> Result<&CStruct, CodecError> {
+    fn cstruct(&self, index: usize) -> Result<&CStruct, Bx> {
         // Indices come from the schema this codec was compiled from, so this cannot fail;
         // an error keeps the library panic-free all the same.
-        self.structs
-            .get(index)
-            .ok_or_else(|| CodecError::UnknownStruct {
+        self.structs.get(index).ok_or_else(|| {
+            Box::new(CodecError::UnknownStruct {
                 file: String::new(),
                 name: format!("#{index}"),
             })
+        })
     }
 
     /// An upper bound of the words a struct and everything it points to take.
@@ -283,7 +293,7 @@ impl Codec {
         mut builder: StructBuilder<'_>,
         record: &Record,
         path: Path<'_>,
-    ) -> Result<(), CodecError> {
+    ) -> Result<(), Bx> {
         let cs = self.cstruct(index)?;
         for (name, value) in record.iter() {
             let field = cs
@@ -311,7 +321,7 @@ impl Codec {
     }
 
     /// The raw little-endian bits of a data value of type `ty` (before the XOR with the default).
-    fn data_bits(&self, ty: &Type, value: &Value, path: Path<'_>) -> Result<u64, CodecError> {
+    fn data_bits(&self, ty: &Type, value: &Value, path: Path<'_>) -> Result<u64, Bx> {
         let wrong = || wrong_type(path, ty, value.kind());
         let out_of_range = |v: &dyn fmt::Display| CodecError::OutOfRange {
             path: path.to_string(),
@@ -359,14 +369,16 @@ impl Codec {
         })
     }
 
-    fn enum_ordinal(&self, index: usize, name: &str, path: Path<'_>) -> Result<u16, CodecError> {
+    fn enum_ordinal(&self, index: usize, name: &str, path: Path<'_>) -> Result<u16, Bx> {
         let e = self.enums.get(index);
         e.and_then(|e| e.enumerants.iter().position(|n| n == name))
             .and_then(|p| u16::try_from(p).ok())
-            .ok_or_else(|| CodecError::UnknownEnumerant {
-                path: path.to_string(),
-                enum_name: e.map_or_else(String::new, |e| e.name.clone()),
-                name: name.to_owned(),
+            .ok_or_else(|| {
+                Box::new(CodecError::UnknownEnumerant {
+                    path: path.to_string(),
+                    enum_name: e.map_or_else(String::new, |e| e.name.clone()),
+                    name: name.to_owned(),
+                })
             })
     }
 
@@ -376,7 +388,7 @@ impl Codec {
         ty: &Type,
         value: &Value,
         path: Path<'_>,
-    ) -> Result<(), CodecError> {
+    ) -> Result<(), Bx> {
         match (ty, value) {
             (Type::Text, Value::Text(s)) => ptr.set_text(s.as_str().into()),
             (Type::Data, Value::Data(d)) => ptr.set_data(d),
@@ -397,7 +409,7 @@ impl Codec {
         elem: &Type,
         items: &[Value],
         path: Path<'_>,
-    ) -> Result<(), CodecError> {
+    ) -> Result<(), Bx> {
         let len = u32::try_from(items.len())
             .ok()
             .filter(|_| items.len() <= MAX_LIST_LEN)
@@ -447,10 +459,10 @@ impl Codec {
         index: usize,
         reader: StructReader<'_>,
         path: Path<'_>,
-    ) -> Result<Record, CodecError> {
+    ) -> Result<Record, Bx> {
         let cs = self.cstruct(index)?;
-        let mut record = Record::with_capacity(cs.fields.len());
-        for field in &cs.fields {
+        let mut record = Record::with_names(cs.names.clone());
+        for (index, field) in cs.fields.iter().enumerate() {
             let fpath = Path::Field(&path, &field.name);
             let value = match field.slot {
                 Slot::Data { .. } => {
@@ -459,6 +471,12 @@ impl Codec {
                 }
                 Slot::Pointer(_) => {
                     let ptr = reader.get_pointer_field(field.offset);
+                    if matches!(field.ty, Type::Text) && !ptr.is_null() {
+                        // The common case, built in place in the record.
+                        let text = read_text(ptr, fpath)?;
+                        record.push_shared(index, Value::Text(text.to_owned()));
+                        continue;
+                    }
                     if ptr.is_null() {
                         match (&field.default, &field.ty) {
                             (Some(d), _) => d.clone(),
@@ -470,12 +488,12 @@ impl Codec {
                     }
                 }
             };
-            record.push_unique(field.name.clone(), value);
+            record.push_shared(index, value);
         }
         Ok(record)
     }
 
-    fn data_value(&self, ty: &Type, raw: u64, path: Path<'_>) -> Result<Value, CodecError> {
+    fn data_value(&self, ty: &Type, raw: u64, path: Path<'_>) -> Result<Value, Bx> {
         let b = raw.to_le_bytes();
         Ok(match ty {
             Type::Bool => Value::Bool(raw & 1 != 0),
@@ -493,11 +511,11 @@ impl Codec {
                 match name {
                     Some(n) => Value::Enum(n.clone()),
                     None => {
-                        return Err(CodecError::UnknownEnumOrdinal {
+                        return Err(Box::new(CodecError::UnknownEnumOrdinal {
                             path: path.to_string(),
                             enum_name: r.name.clone(),
                             ordinal,
-                        });
+                        }));
                     }
                 }
             }
@@ -507,22 +525,10 @@ impl Codec {
         })
     }
 
-    fn read_pointer(
-        &self,
-        ptr: PointerReader<'_>,
-        ty: &Type,
-        path: Path<'_>,
-    ) -> Result<Value, CodecError> {
+    fn read_pointer(&self, ptr: PointerReader<'_>, ty: &Type, path: Path<'_>) -> Result<Value, Bx> {
         let bad = |source| malformed(path, source);
         Ok(match ty {
-            Type::Text => {
-                let text = ptr.get_text(None).map_err(bad)?;
-                let s = text.to_str().map_err(|source| CodecError::InvalidUtf8 {
-                    path: path.to_string(),
-                    source,
-                })?;
-                Value::Text(s.to_owned())
-            }
+            Type::Text => Value::Text(read_text(ptr, path)?.to_owned()),
             Type::Data => Value::Data(ptr.get_data(None).map_err(bad)?.to_vec()),
             Type::Struct(r) => {
                 let reader = ptr.get_struct(None).map_err(bad)?;
@@ -538,7 +544,7 @@ impl Codec {
         ptr: PointerReader<'_>,
         elem: &Type,
         path: Path<'_>,
-    ) -> Result<Vec<Value>, CodecError> {
+    ) -> Result<Vec<Value>, Bx> {
         let bad = |source| malformed(path, source);
         match elem {
             Type::Text | Type::Data | Type::List(_) => {
@@ -581,6 +587,19 @@ impl Codec {
             }
         }
     }
+}
+
+/// Reads a text pointer as UTF-8.
+fn read_text<'a>(ptr: PointerReader<'a>, path: Path<'_>) -> Result<&'a str, Bx> {
+    let text = ptr
+        .get_text(None)
+        .map_err(|source| malformed(path, source))?;
+    text.to_str().map_err(|source| {
+        Box::new(CodecError::InvalidUtf8 {
+            path: path.to_string(),
+            source,
+        })
+    })
 }
 
 /// Caps a pre-allocation taken from stored bytes (the reader has already bounds-checked the
@@ -747,26 +766,26 @@ fn empty_value(ty: &Type) -> Value {
     }
 }
 
-fn wrong_type(path: Path<'_>, ty: &Type, found: &str) -> CodecError {
-    CodecError::WrongType {
+fn wrong_type(path: Path<'_>, ty: &Type, found: &str) -> Bx {
+    Box::new(CodecError::WrongType {
         path: path.to_string(),
         expected: ty.to_string(),
         found: found.to_owned(),
-    }
+    })
 }
 
-fn malformed(path: Path<'_>, source: capnp::Error) -> CodecError {
-    CodecError::Malformed {
+fn malformed(path: Path<'_>, source: capnp::Error) -> Bx {
+    Box::new(CodecError::Malformed {
         path: path.to_string(),
         source,
-    }
+    })
 }
 
-fn too_long(path: Path<'_>, len: usize) -> CodecError {
-    CodecError::TooLong {
+fn too_long(path: Path<'_>, len: usize) -> Bx {
+    Box::new(CodecError::TooLong {
         path: path.to_string(),
         len,
-    }
+    })
 }
 
 /// Where a value sits in a record, rendered only when an error needs it (`spec.tags[2]`).

@@ -69,10 +69,19 @@ impl From<f64> for Value {
 /// The fields of one struct value, by name, in insertion order.
 ///
 /// Equality ignores the order of fields. A field that is absent means its default.
-/// Names are shared `Arc<str>` so that decoding does not allocate a name per field.
-#[derive(Debug, Clone, Default)]
+/// A decoded record shares its struct's field names with the codec (one reference count per
+/// record), so decoding allocates no names.
+#[derive(Clone, Default)]
 pub struct Record {
-    fields: Vec<(Arc<str>, Value)>,
+    /// Names of the struct this record was decoded from, indexed by [`Key::Shared`].
+    shared: Option<Arc<[String]>>,
+    fields: Vec<(Key, Value)>,
+}
+
+#[derive(Debug, Clone)]
+enum Key {
+    Shared(usize),
+    Own(String),
 }
 
 impl Record {
@@ -84,17 +93,46 @@ impl Record {
     /// An empty record with room for `n` fields.
     pub fn with_capacity(n: usize) -> Self {
         Record {
+            shared: None,
             fields: Vec::with_capacity(n),
         }
     }
 
+    /// An empty record whose fields will be named from `names` (used by the decoder).
+    pub(crate) fn with_names(names: Arc<[String]>) -> Self {
+        Record {
+            fields: Vec::with_capacity(names.len()),
+            shared: Some(names),
+        }
+    }
+
+    fn key_str<'a>(&'a self, key: &'a Key) -> &'a str {
+        match key {
+            Key::Shared(i) => self
+                .shared
+                .as_ref()
+                .and_then(|n| n.get(*i))
+                .map_or("", String::as_str),
+            Key::Own(s) => s,
+        }
+    }
+
+    fn position(&self, name: &str) -> Option<usize> {
+        self.fields
+            .iter()
+            .position(|(k, _)| self.key_str(k) == name)
+    }
+
     /// Sets a field, returning its previous value.
-    pub fn insert(&mut self, name: impl Into<Arc<str>>, value: Value) -> Option<Value> {
+    pub fn insert(&mut self, name: impl Into<String>, value: Value) -> Option<Value> {
         let name = name.into();
-        match self.fields.iter_mut().find(|(n, _)| **n == *name) {
-            Some((_, slot)) => Some(std::mem::replace(slot, value)),
+        match self.position(&name) {
+            Some(i) => self
+                .fields
+                .get_mut(i)
+                .map(|(_, slot)| std::mem::replace(slot, value)),
             None => {
-                self.fields.push((name, value));
+                self.fields.push((Key::Own(name), value));
                 None
             }
         }
@@ -102,28 +140,27 @@ impl Record {
 
     /// Builder-style [`Record::insert`].
     #[must_use]
-    pub fn with(mut self, name: impl Into<Arc<str>>, value: impl Into<Value>) -> Self {
+    pub fn with(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
         self.insert(name, value.into());
         self
     }
 
     /// The value of a field, if present.
     pub fn get(&self, name: &str) -> Option<&Value> {
-        self.fields
-            .iter()
-            .find(|(n, _)| &**n == name)
+        self.position(name)
+            .and_then(|i| self.fields.get(i))
             .map(|(_, v)| v)
     }
 
     /// Removes a field, returning its value.
     pub fn remove(&mut self, name: &str) -> Option<Value> {
-        let pos = self.fields.iter().position(|(n, _)| &**n == name)?;
+        let pos = self.position(name)?;
         Some(self.fields.remove(pos).1)
     }
 
     /// The fields in insertion order (decoded records are in ordinal order).
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
-        self.fields.iter().map(|(n, v)| (&**n, v))
+        self.fields.iter().map(|(k, v)| (self.key_str(k), v))
     }
 
     /// Number of fields present.
@@ -136,23 +173,26 @@ impl Record {
         self.fields.is_empty()
     }
 
-    /// Appends without checking for an existing field (the decoder knows names are unique).
-    pub(crate) fn push_unique(&mut self, name: Arc<str>, value: Value) {
-        self.fields.push((name, value));
+    /// Appends field `index` of the shared names (the decoder knows names are unique).
+    #[inline]
+    pub(crate) fn push_shared(&mut self, index: usize, value: Value) {
+        self.fields.push((Key::Shared(index), value));
+    }
+}
+
+impl std::fmt::Debug for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
     }
 }
 
 impl PartialEq for Record {
     fn eq(&self, other: &Self) -> bool {
-        self.len() == other.len()
-            && self
-                .fields
-                .iter()
-                .all(|(n, v)| other.get(n).is_some_and(|o| o == v))
+        self.len() == other.len() && self.iter().all(|(n, v)| other.get(n) == Some(v))
     }
 }
 
-impl<K: Into<Arc<str>>> FromIterator<(K, Value)> for Record {
+impl<K: Into<String>> FromIterator<(K, Value)> for Record {
     fn from_iter<I: IntoIterator<Item = (K, Value)>>(iter: I) -> Self {
         let mut r = Record::new();
         for (k, v) in iter {

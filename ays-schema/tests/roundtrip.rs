@@ -903,3 +903,45 @@ mod props {
         }
     }
 }
+
+#[test]
+fn old_data_reads_with_an_appended_schema() {
+    let old = parse_schema(
+        "@0xc000000000000001;\nstruct Schema { a @0 :Text; color @1 :Color; enum Color { red @0; green @1; blue @2; } }",
+        "old",
+    )
+    .unwrap();
+    let new = parse_schema(
+        "@0xc000000000000002;\nstruct Schema { a @0 :Text; color @1 :Color; b @2 :Int64 = 5; tags @3 :List(Text) = [\"x\"]; enum Color { red @0; green @1; blue @2; } }",
+        "new",
+    )
+    .unwrap();
+    assert_eq!(
+        compare_structs(&old, &new, "Schema").unwrap(),
+        Compatibility::Compatible {
+            added: vec!["b".into(), "tags".into()]
+        }
+    );
+    let rec = Record::new()
+        .with("a", "kept")
+        .with("color", Value::Enum("blue".into()));
+    let bytes = ays_schema::encode(&old, "Schema", &rec, Encoding::Packed).unwrap();
+    let back = ays_schema::decode(&new, "Schema", &bytes, Encoding::Packed).unwrap();
+    assert_eq!(
+        back,
+        rec.clone()
+            .with("b", 5)
+            .with("tags", Value::List(vec!["x".into()]))
+    );
+    // Data written by a newer schema with an enumerant we don't know is an error naming it.
+    let older = parse_schema(
+        "@0xc000000000000003;\nstruct Schema { a @0 :Text; color @1 :Color; enum Color { red @0; green @1; } }",
+        "older",
+    )
+    .unwrap();
+    let err = ays_schema::decode(&older, "Schema", &bytes, Encoding::Packed).unwrap_err();
+    assert!(
+        matches!(&err, CodecError::UnknownEnumOrdinal { path, enum_name, ordinal: 2 } if path == "color" && enum_name == "Schema.Color"),
+        "{err:?}"
+    );
+}
