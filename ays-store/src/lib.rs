@@ -45,6 +45,17 @@
 //! # Ok::<(), StoreError>(())
 //! ```
 //!
+//! # Redis layout
+//!
+//! A Redis store on namespace `ns` keeps each value at `{ns}:k:<key bytes>` (with a Redis
+//! expiry for TTL puts) and an ordered index at `{ns}:i`, a sorted set of the raw keys at score
+//! 0. The `{ns}` hash tag keeps a namespace in one Redis Cluster slot. Prefix scans page through
+//! the index with `ZRANGEBYLEX` inside a Lua script that skips, and removes from the index, keys
+//! that have expired. Writes update value and index in one `MULTI … EXEC`; batches with
+//! preconditions (compare-and-swap) run as one Lua script. Connects time out after 2 s, reads
+//! and writes after 3 s, so a dead server is a [`StoreError::Connection`] naming `host:port`,
+//! never a hang; the same store reconnects by itself once the server is back.
+//!
 //! # Modules
 //!
 //! - `key`: the [`Key`] type and prefix-range arithmetic.
