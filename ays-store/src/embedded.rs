@@ -4,7 +4,7 @@
 //! envelope `[expiry: u64 big-endian, unix milliseconds, 0 = never][value bytes]`. Every write is
 //! one redb write transaction with the default `Durability::Immediate`, so a returned `Ok` is on
 //! disk. redb serialises write transactions; readers never block. Expired entries are skipped on
-//! read and replaced when next written.
+//! read, and removed when next written or when a scan steps over them.
 //!
 //! redb refuses to open one file twice in a process, so open databases are shared through a
 //! registry keyed by canonical path and freed when the last store on them drops.
@@ -189,6 +189,24 @@ impl EmbeddedStore {
         Ok(decode(&self.path, key, guard.value(), now)?.map(<[u8]>::to_vec))
     }
 
+    /// Removes the `expired` keys that are still expired, as Redis reclaims expired keys. The scan
+    /// that found them has its answer already, so a failure here is logged, not returned.
+    fn reclaim(&self, expired: &[Vec<u8>], now: u64) {
+        let result = self.write_txn("reclaim_expired", |table| {
+            for key in expired {
+                if self.live_in(table, "reclaim_expired", key, now)?.is_none() {
+                    table
+                        .remove(key.as_slice())
+                        .map_err(|e| backend(&self.path, "reclaim_expired", e))?;
+                }
+            }
+            Ok(())
+        });
+        if let Err(err) = result {
+            tracing::warn!(path = %self.path, error = %err, "could not reclaim expired entries");
+        }
+    }
+
     fn put_entry(
         &self,
         op: &'static str,
@@ -249,25 +267,32 @@ impl KvStore for EmbeddedStore {
         let Some((lower, upper)) = scan_bounds(prefix, after, end.as_deref()) else {
             return Ok(Page::default());
         };
-        let entries = self.read_txn("scan_prefix", |table| {
+        let (entries, expired) = self.read_txn("scan_prefix", |table| {
             let mut entries = Vec::new();
+            let mut expired = Vec::new();
             let Some(table) = table else {
-                return Ok(entries);
+                return Ok((entries, expired));
             };
             let range = table
                 .range::<&[u8]>((lower, upper))
                 .map_err(|e| backend(&self.path, "scan_prefix", e))?;
             for item in range {
                 let (key, stored) = item.map_err(|e| backend(&self.path, "scan_prefix", e))?;
-                if let Some(value) = decode(&self.path, key.value(), stored.value(), now)? {
-                    entries.push((key.value().to_vec(), value.to_vec()));
-                    if entries.len() >= limit {
-                        break;
+                match decode(&self.path, key.value(), stored.value(), now)? {
+                    Some(value) => {
+                        entries.push((key.value().to_vec(), value.to_vec()));
+                        if entries.len() >= limit {
+                            break;
+                        }
                     }
+                    None => expired.push(key.value().to_vec()),
                 }
             }
-            Ok(entries)
+            Ok((entries, expired))
         })?;
+        if !expired.is_empty() {
+            self.reclaim(&expired, now);
+        }
         Ok(Page::from_entries(entries, limit))
     }
 
@@ -345,6 +370,40 @@ mod tests {
             proptest::prop_assert_eq!(decode("f", b"k", &stored, now).unwrap(), Some(value.as_slice()));
             proptest::prop_assert_eq!(decode("f", b"k", &stored, now + ttl_ms).unwrap(), None);
         }
+    }
+
+    #[test]
+    fn scans_reclaim_expired_entries() {
+        use redb::ReadableTableMetadata;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("reclaim.redb");
+        let store = open(&path, "ns").unwrap();
+        store
+            .put_with_ttl(b"gone", b"v", Duration::from_millis(1))
+            .unwrap();
+        store.put(b"kept", b"v").unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while store.get(b"gone").unwrap().is_some() {
+            assert!(std::time::Instant::now() < deadline, "entry never expired");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let db = DATABASES
+            .lock()
+            .unwrap()
+            .get(&canonical(&path))
+            .and_then(Weak::upgrade)
+            .unwrap();
+        let stored = || {
+            let txn = db.begin_read().unwrap();
+            let table = txn
+                .open_table(TableDefinition::<&[u8], &[u8]>::new("ns:ns"))
+                .unwrap();
+            table.len().unwrap()
+        };
+        assert_eq!(stored(), 2, "expiry alone leaves the entry in the file");
+        let page = store.scan_prefix(b"", None, 10).unwrap();
+        assert_eq!(page.entries, vec![(b"kept".to_vec(), b"v".to_vec())]);
+        assert_eq!(stored(), 1, "the scan reclaimed it");
     }
 
     #[test]

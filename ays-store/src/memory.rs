@@ -2,7 +2,8 @@
 //!
 //! One `Shared` holds every namespace of one store in a `BTreeMap` per namespace behind one
 //! `RwLock`. The lock is held only for the map operation itself, never across I/O, so 16 threads
-//! contend only briefly. Expired entries are skipped on read and dropped when next written.
+//! contend only briefly. Expired entries are skipped on read, and dropped when next written or
+//! when a scan steps over them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
@@ -163,17 +164,34 @@ impl KvStore for MemoryStore {
         let Some((lower, upper)) = scan_bounds(prefix, after, end.as_deref()) else {
             return Ok(Page::default());
         };
-        let entries = self.read(|table| {
+        let (entries, expired) = self.read(|table| {
+            let mut entries = Vec::new();
+            let mut expired = Vec::new();
             let Some(table) = table else {
-                return Vec::new();
+                return (entries, expired);
             };
-            table
-                .range::<[u8], _>((lower, upper))
-                .filter(|(_, entry)| entry.is_live(now))
-                .take(limit)
-                .map(|(key, entry)| (key.clone(), entry.value.clone()))
-                .collect()
+            for (key, entry) in table.range::<[u8], _>((lower, upper)) {
+                if !entry.is_live(now) {
+                    expired.push(key.clone());
+                } else {
+                    entries.push((key.clone(), entry.value.clone()));
+                    if entries.len() >= limit {
+                        break;
+                    }
+                }
+            }
+            (entries, expired)
         });
+        if !expired.is_empty() {
+            // Reclaim what the scan stepped over, as Redis does; re-check, a put may have won.
+            self.write(|table| {
+                for key in expired {
+                    if table.get(&key).is_some_and(|entry| !entry.is_live(now)) {
+                        table.remove(&key);
+                    }
+                }
+            });
+        }
         Ok(Page::from_entries(entries, limit))
     }
 
