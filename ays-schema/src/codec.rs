@@ -194,6 +194,12 @@ impl Codec {
     }
 
     fn decode_boxed(&self, bytes: &[u8], encoding: Encoding) -> Result<Record, Bx> {
+        tracing::trace!(
+            struct_name = self.struct_name(),
+            len = bytes.len(),
+            ?encoding,
+            "decoding record"
+        );
         let mut options = capnp::message::ReaderOptions::new();
         options
             .traversal_limit_in_words(Some(TRAVERSAL_LIMIT_WORDS))
@@ -462,7 +468,7 @@ impl Codec {
     ) -> Result<Record, Bx> {
         let cs = self.cstruct(index)?;
         let mut record = Record::with_names(cs.names.clone());
-        for (index, field) in cs.fields.iter().enumerate() {
+        for (index, field) in (0u32..).zip(&cs.fields) {
             let fpath = Path::Field(&path, &field.name);
             let value = match field.slot {
                 Slot::Data { .. } => {

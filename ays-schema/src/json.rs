@@ -17,6 +17,10 @@ impl Record {
     /// Converts a JSON object into a record of struct `struct_name` of `schema`, checking every
     /// value against its field type.
     ///
+    /// The mapping is the one of [`Record::to_json`]; integers are range-checked against the
+    /// field width, floats also accept `"NaN"`, `"Infinity"` and `"-Infinity"`, and a field that
+    /// is absent or `null` is left out of the record (it encodes as its default).
+    ///
     /// # Errors
     ///
     /// [`CodecError::UnknownStruct`], [`CodecError::UnknownField`], [`CodecError::WrongType`]
@@ -36,7 +40,11 @@ impl Record {
         record_from_json(schema, index, json, Path::Root)
     }
 
-    /// Converts the record into a JSON object (see the module docs for the mapping).
+    /// Converts the record into a JSON object.
+    ///
+    /// Bool → boolean; integers and finite floats → numbers; non-finite floats → the strings
+    /// `"NaN"`, `"Infinity"`, `"-Infinity"`; Text → string; **Data → array of byte values**
+    /// (`[1, 2, 255]`); enums → the enumerant name; lists → arrays; structs → objects.
     pub fn to_json(&self) -> Json {
         Json::Object(
             self.iter()

@@ -78,10 +78,12 @@ pub struct Record {
     fields: Vec<(Key, Value)>,
 }
 
+/// A field name: an index into the shared names, or owned. Kept at 16 bytes so that a
+/// 20-field record's field vector stays within the allocator's fast size classes.
 #[derive(Debug, Clone)]
 enum Key {
-    Shared(usize),
-    Own(String),
+    Shared(u32),
+    Own(Box<str>),
 }
 
 impl Record {
@@ -111,7 +113,7 @@ impl Record {
             Key::Shared(i) => self
                 .shared
                 .as_ref()
-                .and_then(|n| n.get(*i))
+                .and_then(|n| n.get(usize::try_from(*i).ok()?))
                 .map_or("", String::as_str),
             Key::Own(s) => s,
         }
@@ -132,7 +134,7 @@ impl Record {
                 .get_mut(i)
                 .map(|(_, slot)| std::mem::replace(slot, value)),
             None => {
-                self.fields.push((Key::Own(name), value));
+                self.fields.push((Key::Own(name.into_boxed_str()), value));
                 None
             }
         }
@@ -175,7 +177,7 @@ impl Record {
 
     /// Appends field `index` of the shared names (the decoder knows names are unique).
     #[inline]
-    pub(crate) fn push_shared(&mut self, index: usize, value: Value) {
+    pub(crate) fn push_shared(&mut self, index: u32, value: Value) {
         self.fields.push((Key::Shared(index), value));
     }
 }
