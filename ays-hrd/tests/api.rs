@@ -495,3 +495,59 @@ fn value() -> impl Strategy<Value = Value> {
         proptest::collection::vec(("[a-z][a-z0-9_]{0,4}", nested), 1..4).prop_map(Value::Dict),
     ]
 }
+
+/// A valid `schema.hrd` line: a unique name (`f<i>` plus a dotted or snake suffix) and
+/// options in random order.
+fn schema_line(i: usize) -> impl Strategy<Value = (String, String, String)> {
+    let ty = prop_oneof![
+        Just(("str", "Text", "'x y'")),
+        Just(("int", "Int64", "-3")),
+        Just(("bool", "Bool", "False")),
+        Just(("float", "Float32", "1.5")),
+        Just(("ipaddr", "Text", "'10.0.0.1'")),
+        Just(("duration", "Int64", "5m")),
+    ];
+    (
+        ty,
+        any::<bool>(),
+        any::<bool>(),
+        prop_oneof![Just(""), Just(".a_b"), Just("_c.d")],
+    )
+        .prop_map(move |((t, capnp, default), list, with_default, suffix)| {
+            let raw = format!("f{i}{suffix}");
+            let mut opts = vec![format!("type:{t}")];
+            if list {
+                opts.push("list".into());
+            }
+            if with_default && !list {
+                opts.push(format!("default:{default}"));
+            }
+            opts.push("descr:'some words'".into());
+            opts.reverse();
+            let capnp = if list {
+                format!("List({capnp})")
+            } else {
+                capnp.to_owned()
+            };
+            (raw.clone(), format!("{raw} = {}", opts.join(" ")), capnp)
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn valid_schemas_convert_with_dense_ordinals(lines in (1usize..10).prop_flat_map(|n| {
+        (0..n).map(schema_line).collect::<Vec<_>>()
+    })) {
+        let src: String = lines.iter().map(|(_, l, _)| format!("{l}\n\n")).collect();
+        let schema = ActorSchema::parse(&src, "gen.hrd").unwrap();
+        prop_assert_eq!(schema.fields().len(), lines.len());
+        let text = schema.to_capnp("gen", CapnpStyle::Ays81).unwrap();
+        let field_lines: Vec<&str> = text.lines().filter(|l| l.starts_with('\t')).collect();
+        for (n, ((raw, _, capnp), line)) in lines.iter().zip(&field_lines).enumerate() {
+            let field = schema.field(raw).unwrap();
+            prop_assert_eq!(*line, format!("\t{} @{n} :{capnp};", field.name()));
+        }
+    }
+}
