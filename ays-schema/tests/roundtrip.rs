@@ -292,6 +292,64 @@ fn layout_matches_capnp_compiler_for_every_schema() {
     }
 }
 
+/// Many generated structs of random mixed types, laid out by capnp in one compiler run.
+#[test]
+fn layout_matches_capnp_compiler_for_generated_structs() {
+    const TYPES: [&str; 16] = [
+        "Bool",
+        "Bool",
+        "Bool",
+        "Int8",
+        "UInt8",
+        "Int16",
+        "UInt16",
+        "Int32",
+        "UInt32",
+        "Float32",
+        "Int64",
+        "UInt64",
+        "Float64",
+        "Text",
+        "List(Bool)",
+        "E",
+    ];
+    // A fixed linear congruential sequence: the same schemas on every run.
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = |n: u64| {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) % n
+    };
+    let mut text = String::from("@0xe5d2a7b3c9f1a2b4;\nenum E { a @0; b @1; }\n");
+    for s in 0..40 {
+        text.push_str(&format!("struct G{s} {{\n"));
+        for f in 0..next(40) + 1 {
+            let ty = TYPES[usize::try_from(next(16)).unwrap()];
+            text.push_str(&format!("  f{f} @{f} :{ty};\n"));
+        }
+        text.push_str("}\n");
+    }
+    let schema = parse_schema(&text, "generated.capnp").unwrap();
+    let expected = compiler_layout(&Tool::new(&text).compile());
+    assert_eq!(expected.len(), 40);
+    for (sname, bytes, ptrs, fields) in expected {
+        let s = schema.find_struct(&sname).unwrap();
+        assert_eq!(
+            u32::from(s.layout.data_words) * 8,
+            bytes,
+            "{sname} data size"
+        );
+        assert_eq!(u32::from(s.layout.pointers), ptrs, "{sname} pointers");
+        let ours: Vec<(String, String)> = s
+            .fields
+            .iter()
+            .map(|f| (f.name.clone(), slot_text(f.slot)))
+            .collect();
+        assert_eq!(ours, fields, "{sname} field slots");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Records with a non-default value in every field.
 
