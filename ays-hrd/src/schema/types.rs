@@ -6,7 +6,7 @@ use crate::validation::ValidationRule;
 
 /// The type of a schema field, as named by `type:` (default `str`).
 ///
-/// The first six rows are the types AYS 8.1 converted; the others were known to its type
+/// The first five variants are the types AYS 8.1 converted; the others were known to its type
 /// registry but made the conversion fail, and are accepted here (see the crate docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
