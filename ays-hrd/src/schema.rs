@@ -9,7 +9,7 @@ use crate::error::{HrdError, ValidationError};
 use crate::lexer::column;
 use crate::location::Location;
 use crate::relations::{self, Consume, Parent};
-use crate::validation::{ValidationRule, parse_float};
+use crate::validation::{ValidationRule, parse_bool, parse_date, parse_duration_secs, parse_float};
 
 use options::{SchemaLine, parse_field};
 pub use types::{DefaultValue, FieldType};
@@ -151,6 +151,64 @@ impl SchemaField {
     /// The rule of the field's type.
     pub fn validation_rule(&self) -> ValidationRule {
         self.ty.validation_rule()
+    }
+
+    /// Validates one value given as text (one item for a list field) and converts it to the
+    /// typed value stored in the Cap'n Proto field: `duration` to seconds, `date` to epoch
+    /// seconds, `ipport` to its number, `set` to its items, text types unchanged.
+    ///
+    /// # Errors
+    ///
+    /// Returns the [`ValidationError`] of [`SchemaField::validate`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ays_hrd::{ActorSchema, DefaultValue};
+    ///
+    /// let schema = ActorSchema::parse("timeout = type:duration\n", "schema.hrd")?;
+    /// let field = &schema.fields()[0];
+    /// assert_eq!(field.parse_value("1h30m"), Ok(DefaultValue::Int(5400)));
+    /// # Ok::<(), ays_hrd::HrdError>(())
+    /// ```
+    pub fn parse_value(&self, value: &str) -> Result<DefaultValue, ValidationError> {
+        self.validate(value)?;
+        let format = |expected: &'static str| ValidationError::Format {
+            value: value.to_owned(),
+            expected,
+        };
+        Ok(match self.ty {
+            FieldType::Int | FieldType::IpPort => DefaultValue::Int(
+                value
+                    .trim()
+                    .parse()
+                    .map_err(|_| format("a decimal integer"))?,
+            ),
+            FieldType::Duration => {
+                let secs = parse_duration_secs(value).map_err(|_| format("a duration"))?;
+                DefaultValue::Int(
+                    i64::try_from(secs).map_err(|_| format("a duration fitting Int64"))?,
+                )
+            }
+            FieldType::Date => {
+                DefaultValue::Int(parse_date(value).ok_or_else(|| format("a date"))?)
+            }
+            FieldType::Float => {
+                DefaultValue::Float(parse_float(value).ok_or_else(|| format("a float"))?)
+            }
+            FieldType::Bool => {
+                DefaultValue::Bool(parse_bool(value).ok_or_else(|| format("a boolean"))?)
+            }
+            FieldType::Set => DefaultValue::List(
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| DefaultValue::Text(s.to_owned()))
+                    .collect(),
+            ),
+            _ => DefaultValue::Text(value.to_owned()),
+        })
     }
 
     /// Checks one value (one item for a list) against the type's rule, `regex`, `minval`

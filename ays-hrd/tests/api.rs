@@ -252,6 +252,41 @@ a = type:int default:3
             expected: "an IPv4 or IPv6 address"
         })
     );
+    assert_eq!(
+        ip.parse_value("10.1.2.3"),
+        Ok(DefaultValue::Text("10.1.2.3".into()))
+    );
+    let typed = ActorSchema::parse(
+        "d = type:date\np = type:ipport\ns = type:set\nb = type:bool\n",
+        "t.hrd",
+    )
+    .unwrap();
+    let parsed: Vec<Result<DefaultValue, ValidationError>> = [
+        ("d", "1970-01-02"),
+        ("p", "443"),
+        ("s", "a, b"),
+        ("b", "TRUE"),
+        ("s", "a, a"),
+    ]
+    .iter()
+    .map(|(f, v)| typed.field(f).unwrap().parse_value(v))
+    .collect();
+    assert_eq!(
+        parsed,
+        [
+            Ok(DefaultValue::Int(86_400)),
+            Ok(DefaultValue::Int(443)),
+            Ok(DefaultValue::List(vec![
+                DefaultValue::Text("a".into()),
+                DefaultValue::Text("b".into())
+            ])),
+            Ok(DefaultValue::Bool(true)),
+            Err(ValidationError::DuplicateItem {
+                value: "a, a".into(),
+                item: "a".into()
+            }),
+        ]
+    );
     let name = schema.field("name").unwrap();
     assert_eq!(name.regex(), Some("[a-z]+"));
     assert_eq!(
