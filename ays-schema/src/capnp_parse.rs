@@ -896,7 +896,7 @@ fn default_value(
     let bad = || SchemaError::BadDefault {
         at: at.clone(),
         field: field.to_owned(),
-        expected: format!("a {ty} value"),
+        expected: format!("a value of type {ty}"),
         found: describe_lit(lit),
     };
     let int = |lit: &Lit| -> Option<i128> {

@@ -41,8 +41,8 @@ pub enum SchemaError {
         /// The feature, in plural (`unions`, `annotations`, ...).
         feature: &'static str,
     },
-    /// Two fields of one struct share an ordinal.
-    #[error("{at}: field `{field}` of `{struct_name}` reuses ordinal @{ordinal}")]
+    /// Two fields of one struct (or enumerants of one enum) share an ordinal.
+    #[error("{at}: `{field}` of `{struct_name}` reuses ordinal @{ordinal}")]
     DuplicateOrdinal {
         /// Where the second field is declared.
         at: Location,
