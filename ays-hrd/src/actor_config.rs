@@ -96,7 +96,9 @@ impl ActorConfig {
                         period = Some(Duration::from_secs(secs));
                     }
                     "log" => {
-                        log = v.as_bool().ok_or_else(|| {
+                        // A quoted `'True'` is a string; accept it as 8.1's getBool did.
+                        let quoted = v.as_str().and_then(crate::validation::parse_bool);
+                        log = v.as_bool().or(quoted).ok_or_else(|| {
                             unexpected(
                                 "`log: true` or `log: false`",
                                 v.to_text().unwrap_or_default(),

@@ -400,7 +400,7 @@ recurring.backup =
     period: 1d,
     log: false,
 
-recurring.check = period: 1h30m,
+recurring.check = period: 1h30m, log: 'False',
 flists.global =
     namespace: 'main', mountpoint: '/tmp/x', mode: 'ro',
 ";
@@ -418,7 +418,7 @@ fn actor_hrd_gives_recurring_actions() {
         [
             ("monitor", Duration::from_secs(30), true, 1),
             ("backup", Duration::from_secs(86_400), false, 5),
-            ("check", Duration::from_secs(5_400), true, 9),
+            ("check", Duration::from_secs(5_400), false, 9),
         ]
     );
     let flist = config.document().get("flists.global").unwrap();
