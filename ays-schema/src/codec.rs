@@ -170,7 +170,7 @@ impl Codec {
         match encoding {
             Encoding::Unpacked => Ok(capnp::serialize::write_message_to_words(&message)),
             Encoding::Packed => {
-                let mut out = Vec::new();
+                let mut out = Vec::with_capacity(words.saturating_mul(8));
                 capnp::serialize_packed::write_message(&mut out, &message)
                     .map_err(|source| malformed(Path::Root, source))?;
                 Ok(out)

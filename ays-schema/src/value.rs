@@ -48,6 +48,26 @@ impl From<&str> for Value {
     }
 }
 
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Value::Text(s)
+    }
+}
+
+impl From<Vec<Value>> for Value {
+    fn from(items: Vec<Value>) -> Self {
+        Value::List(items)
+    }
+}
+
+impl From<Record> for Value {
+    fn from(r: Record) -> Self {
+        Value::Struct(r)
+    }
+}
+
+/// Integer literals infer to `i64` through this impl (there is deliberately no `From<u64>`);
+/// use [`Value::UInt`] for unsigned values, which are range-checked the same way.
 impl From<i64> for Value {
     fn from(n: i64) -> Self {
         Value::Int(n)

@@ -939,6 +939,15 @@ mod props {
 }
 
 #[test]
+fn codec_and_records_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<ays_schema::Codec>();
+    send_sync::<Record>();
+    send_sync::<SchemaFile>();
+    send_sync::<CodecError>();
+}
+
+#[test]
 fn old_data_reads_with_an_appended_schema() {
     let old = parse_schema(
         "@0xc000000000000001;\nstruct Schema { a @0 :Text; color @1 :Color; enum Color { red @0; green @1; blue @2; } }",
