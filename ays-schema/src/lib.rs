@@ -52,8 +52,10 @@
 mod capnp_parse;
 mod codec;
 mod error;
+mod generated;
 mod json;
 mod layout;
+pub mod models;
 mod schema;
 mod schema_id;
 mod value;
