@@ -1,25 +1,29 @@
 //! The dynamic codec: [`Record`] ↔ Cap'n Proto message of a struct known only at run time.
 //!
 //! Structs, lists, text and data are built and read through the `capnp` crate's own layout
-//! code (`capnp::private::layout`), given the [`StructLayout`] this crate computes, so that
+//! code (`capnp::private::layout`), given the [`crate::StructLayout`] this crate computes, so that
 //! the wire format, framing, packing, bounds checks and traversal limits are the crate's.
-//! Lists of structs go through `capnp::struct_list` with [`DynStruct`], a struct type whose
-//! size is only known at run time.
+//! Lists of structs go through `capnp::struct_list` with `wire::DynStruct`, a struct type
+//! whose size is only known at run time.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use capnp::private::layout::{
-    ElementSize, ListBuilder, ListReader, PointerBuilder, PointerReader, PrimitiveElement,
-    StructBuilder, StructReader, StructSize,
-};
-use capnp::traits::{FromPointerBuilder, FromPointerReader};
+use capnp::private::layout::{ElementSize, PointerBuilder, StructBuilder, StructSize};
+use capnp::traits::FromPointerBuilder;
 
 use crate::error::CodecError;
-use crate::layout::{Slot, StructLayout};
+use crate::layout::Slot;
 use crate::schema::{SchemaFile, Type};
 use crate::value::{Record, Value};
+
+mod read;
+mod wire;
+
+use wire::{
+    DynBuilder, DynStruct, RawPointerBuilder, element_size, set_data, set_element, struct_size,
+};
 
 /// Errors are boxed inside the codec so that results stay small on the hot path.
 type Bx = Box<CodecError>;
@@ -191,55 +195,6 @@ impl Codec {
     /// [`CodecError::UnknownEnumOrdinal`] for bad values. Each names the field path.
     pub fn decode(&self, bytes: &[u8], encoding: Encoding) -> Result<Record, CodecError> {
         self.decode_boxed(bytes, encoding).map_err(|e| *e)
-    }
-
-    fn decode_boxed(&self, bytes: &[u8], encoding: Encoding) -> Result<Record, Bx> {
-        tracing::trace!(
-            struct_name = self.struct_name(),
-            len = bytes.len(),
-            ?encoding,
-            "decoding record"
-        );
-        let mut options = capnp::message::ReaderOptions::new();
-        options
-            .traversal_limit_in_words(Some(TRAVERSAL_LIMIT_WORDS))
-            .nesting_limit(NESTING_LIMIT);
-        match encoding {
-            Encoding::Unpacked if bytes.as_ptr().align_offset(8) == 0 => {
-                // Aligned input is read in place, without copying or allocating.
-                let mut input = bytes;
-                let message =
-                    capnp::serialize::read_message_from_flat_slice_no_alloc(&mut input, options)
-                        .map_err(|source| malformed(Path::Root, source))?;
-                self.decode_message(&message)
-            }
-            Encoding::Unpacked => {
-                let mut input = bytes;
-                let message = capnp::serialize::read_message(&mut input, options)
-                    .map_err(|source| malformed(Path::Root, source))?;
-                self.decode_message(&message)
-            }
-            Encoding::Packed => {
-                let mut input = bytes;
-                let message = capnp::serialize_packed::read_message(&mut input, options)
-                    .map_err(|source| malformed(Path::Root, source))?;
-                self.decode_message(&message)
-            }
-        }
-    }
-
-    fn decode_message<S: capnp::message::ReaderSegments>(
-        &self,
-        message: &capnp::message::Reader<S>,
-    ) -> Result<Record, Bx> {
-        let root: RawPointerReader<'_> = message
-            .get_root()
-            .map_err(|source| malformed(Path::Root, source))?;
-        let reader = root
-            .0
-            .get_struct(None)
-            .map_err(|source| malformed(Path::Root, source))?;
-        self.read_struct(self.root, reader, Path::Root)
     }
 
     fn cstruct(&self, index: usize) -> Result<&CStruct, Bx> {
@@ -459,159 +414,6 @@ impl Codec {
         }
         Ok(())
     }
-
-    fn read_struct(
-        &self,
-        index: usize,
-        reader: StructReader<'_>,
-        path: Path<'_>,
-    ) -> Result<Record, Bx> {
-        let cs = self.cstruct(index)?;
-        let mut record = Record::with_names(cs.names.clone());
-        for (index, field) in (0u32..).zip(&cs.fields) {
-            let fpath = Path::Field(&path, &field.name);
-            let value = match field.slot {
-                Slot::Data { .. } => {
-                    let raw = get_data(&reader, &field.ty, field.offset) ^ field.mask;
-                    self.data_value(&field.ty, raw, fpath)?
-                }
-                Slot::Pointer(_) => {
-                    let ptr = reader.get_pointer_field(field.offset);
-                    if matches!(field.ty, Type::Text) && !ptr.is_null() {
-                        // The common case, built in place in the record.
-                        let text = read_text(ptr, fpath)?;
-                        record.push_shared(index, Value::Text(text.to_owned()));
-                        continue;
-                    }
-                    if ptr.is_null() {
-                        match (&field.default, &field.ty) {
-                            (Some(d), _) => d.clone(),
-                            (None, Type::Struct(_)) => continue,
-                            (None, ty) => empty_value(ty),
-                        }
-                    } else {
-                        self.read_pointer(ptr, &field.ty, fpath)?
-                    }
-                }
-            };
-            record.push_shared(index, value);
-        }
-        Ok(record)
-    }
-
-    fn data_value(&self, ty: &Type, raw: u64, path: Path<'_>) -> Result<Value, Bx> {
-        let b = raw.to_le_bytes();
-        Ok(match ty {
-            Type::Bool => Value::Bool(raw & 1 != 0),
-            Type::Int8 => Value::Int(i64::from(i8::from_le_bytes([b[0]]))),
-            Type::Int16 => Value::Int(i64::from(i16::from_le_bytes([b[0], b[1]]))),
-            Type::Int32 => Value::Int(i64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
-            Type::Int64 => Value::Int(i64::from_le_bytes(b)),
-            Type::UInt8 | Type::UInt16 | Type::UInt32 | Type::UInt64 => Value::UInt(raw),
-            Type::Float32 => Value::Float(f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
-            Type::Float64 => Value::Float(f64::from_bits(raw)),
-            Type::Enum(r) => {
-                let ordinal = u16::from_le_bytes([b[0], b[1]]);
-                let e = self.enums.get(r.index);
-                let name = e.and_then(|e| e.enumerants.get(usize::from(ordinal)));
-                match name {
-                    Some(n) => Value::Enum(n.clone()),
-                    None => {
-                        return Err(Box::new(CodecError::UnknownEnumOrdinal {
-                            path: path.to_string(),
-                            enum_name: r.name.clone(),
-                            ordinal,
-                        }));
-                    }
-                }
-            }
-            Type::Text | Type::Data | Type::List(_) | Type::Struct(_) => {
-                return Err(wrong_type(path, ty, "data field"));
-            }
-        })
-    }
-
-    fn read_pointer(&self, ptr: PointerReader<'_>, ty: &Type, path: Path<'_>) -> Result<Value, Bx> {
-        let bad = |source| malformed(path, source);
-        Ok(match ty {
-            Type::Text => Value::Text(read_text(ptr, path)?.to_owned()),
-            Type::Data => Value::Data(ptr.get_data(None).map_err(bad)?.to_vec()),
-            Type::Struct(r) => {
-                let reader = ptr.get_struct(None).map_err(bad)?;
-                Value::Struct(self.read_struct(r.index, reader, path)?)
-            }
-            Type::List(elem) => Value::List(self.read_list(ptr, elem, path)?),
-            _ => return Err(wrong_type(path, ty, "pointer")),
-        })
-    }
-
-    fn read_list(
-        &self,
-        ptr: PointerReader<'_>,
-        elem: &Type,
-        path: Path<'_>,
-    ) -> Result<Vec<Value>, Bx> {
-        let bad = |source| malformed(path, source);
-        match elem {
-            Type::Text | Type::Data | Type::List(_) => {
-                let list =
-                    capnp::any_pointer_list::Reader::get_from_pointer(&ptr, None).map_err(bad)?;
-                let mut out = Vec::with_capacity(bounded_capacity(list.len()));
-                for i in 0..list.len() {
-                    let ipath = Path::Index(&path, i);
-                    let RawPointerReader(p) =
-                        list.get(i).get_as().map_err(|s| malformed(ipath, s))?;
-                    out.push(if p.is_null() {
-                        empty_value(elem)
-                    } else {
-                        self.read_pointer(p, elem, ipath)?
-                    });
-                }
-                Ok(out)
-            }
-            Type::Struct(r) => {
-                let list = capnp::struct_list::Reader::<DynStruct>::get_from_pointer(&ptr, None)
-                    .map_err(bad)?;
-                let mut out = Vec::with_capacity(bounded_capacity(list.len()));
-                for i in 0..list.len() {
-                    let ipath = Path::Index(&path, i);
-                    let Some(DynReader(reader)) = list.try_get(i) else {
-                        return Err(too_long(ipath, out.len()));
-                    };
-                    out.push(Value::Struct(self.read_struct(r.index, reader, ipath)?));
-                }
-                Ok(out)
-            }
-            _ => {
-                let list = ptr.get_list(element_size(elem), None).map_err(bad)?;
-                let mut out = Vec::with_capacity(bounded_capacity(list.len()));
-                for i in 0..list.len() {
-                    let raw = get_element(&list, elem, i);
-                    out.push(self.data_value(elem, raw, Path::Index(&path, i))?);
-                }
-                Ok(out)
-            }
-        }
-    }
-}
-
-/// Reads a text pointer as UTF-8.
-fn read_text<'a>(ptr: PointerReader<'a>, path: Path<'_>) -> Result<&'a str, Bx> {
-    let text = ptr
-        .get_text(None)
-        .map_err(|source| malformed(path, source))?;
-    text.to_str().map_err(|source| {
-        Box::new(CodecError::InvalidUtf8 {
-            path: path.to_string(),
-            source,
-        })
-    })
-}
-
-/// Caps a pre-allocation taken from stored bytes (the reader has already bounds-checked the
-/// list, but a list of zero-sized elements can claim many elements in few bytes).
-fn bounded_capacity(len: u32) -> usize {
-    usize::try_from(len).map_or(0, |n| n.min(4096))
 }
 
 /// Encodes `record` as `struct_name` of `schema`; see [`Codec::encode`].
@@ -700,78 +502,6 @@ fn default_mask(ty: &Type, default: Option<&Value>, enums: &[CEnum]) -> u64 {
     raw & width_mask(ty)
 }
 
-fn struct_size(layout: StructLayout) -> StructSize {
-    StructSize {
-        data: layout.data_words,
-        pointers: layout.pointers,
-    }
-}
-
-fn element_size(ty: &Type) -> ElementSize {
-    match ty.data_bits() {
-        Some(1) => ElementSize::Bit,
-        Some(8) => ElementSize::Byte,
-        Some(16) => ElementSize::TwoBytes,
-        Some(32) => ElementSize::FourBytes,
-        Some(_) => ElementSize::EightBytes,
-        None => ElementSize::Pointer,
-    }
-}
-
-fn set_data(builder: &StructBuilder<'_>, ty: &Type, offset: usize, raw: u64) {
-    let b = raw.to_le_bytes();
-    match ty.data_bits() {
-        Some(1) => builder.set_bool_field(offset, raw & 1 != 0),
-        Some(8) => builder.set_data_field::<u8>(offset, b[0]),
-        Some(16) => builder.set_data_field::<u16>(offset, u16::from_le_bytes([b[0], b[1]])),
-        Some(32) => {
-            builder.set_data_field::<u32>(offset, u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        }
-        _ => builder.set_data_field::<u64>(offset, raw),
-    }
-}
-
-fn get_data(reader: &StructReader<'_>, ty: &Type, offset: usize) -> u64 {
-    match ty.data_bits() {
-        Some(1) => u64::from(reader.get_bool_field(offset)),
-        Some(8) => u64::from(reader.get_data_field::<u8>(offset)),
-        Some(16) => u64::from(reader.get_data_field::<u16>(offset)),
-        Some(32) => u64::from(reader.get_data_field::<u32>(offset)),
-        _ => reader.get_data_field::<u64>(offset),
-    }
-}
-
-fn set_element(list: &ListBuilder<'_>, ty: &Type, i: u32, raw: u64) {
-    let b = raw.to_le_bytes();
-    match ty.data_bits() {
-        Some(1) => PrimitiveElement::set(list, i, raw & 1 != 0),
-        Some(8) => PrimitiveElement::set(list, i, b[0]),
-        Some(16) => PrimitiveElement::set(list, i, u16::from_le_bytes([b[0], b[1]])),
-        Some(32) => PrimitiveElement::set(list, i, u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-        _ => PrimitiveElement::set(list, i, raw),
-    }
-}
-
-fn get_element(list: &ListReader<'_>, ty: &Type, i: u32) -> u64 {
-    match ty.data_bits() {
-        Some(1) => u64::from(<bool as PrimitiveElement>::get(list, i)),
-        Some(8) => u64::from(<u8 as PrimitiveElement>::get(list, i)),
-        Some(16) => u64::from(<u16 as PrimitiveElement>::get(list, i)),
-        Some(32) => u64::from(<u32 as PrimitiveElement>::get(list, i)),
-        _ => <u64 as PrimitiveElement>::get(list, i),
-    }
-}
-
-/// The value of a null pointer without a default.
-fn empty_value(ty: &Type) -> Value {
-    match ty {
-        Type::Data => Value::Data(Vec::new()),
-        Type::List(_) => Value::List(Vec::new()),
-        Type::Struct(_) => Value::Struct(Record::new()),
-        _ => Value::Text(String::new()),
-    }
-}
-
 fn wrong_type(path: Path<'_>, ty: &Type, found: &str) -> Bx {
     Box::new(CodecError::WrongType {
         path: path.to_string(),
@@ -811,86 +541,4 @@ impl fmt::Display for Path<'_> {
             Path::Index(parent, i) => write!(f, "{parent}[{i}]"),
         }
     }
-}
-
-/// A root or element pointer handed out by the `capnp` message API.
-struct RawPointerBuilder<'a>(PointerBuilder<'a>);
-
-impl<'a> FromPointerBuilder<'a> for RawPointerBuilder<'a> {
-    fn init_pointer(builder: PointerBuilder<'a>, _length: u32) -> Self {
-        RawPointerBuilder(builder)
-    }
-    fn get_from_pointer(
-        builder: PointerBuilder<'a>,
-        _default: Option<&'a [capnp::Word]>,
-    ) -> capnp::Result<Self> {
-        Ok(RawPointerBuilder(builder))
-    }
-}
-
-struct RawPointerReader<'a>(PointerReader<'a>);
-
-impl<'a> FromPointerReader<'a> for RawPointerReader<'a> {
-    fn get_from_pointer(
-        reader: &PointerReader<'a>,
-        _default: Option<&'a [capnp::Word]>,
-    ) -> capnp::Result<Self> {
-        Ok(RawPointerReader(*reader))
-    }
-}
-
-/// A struct type whose size is known only at run time, for `capnp::struct_list`.
-///
-/// Its static size is zero: lists are allocated with the real size first, and the crate
-/// keeps an existing list whose elements are at least as large as asked for.
-struct DynStruct;
-
-impl capnp::introspect::Introspect for DynStruct {
-    fn introspect() -> capnp::introspect::Type {
-        capnp::introspect::TypeVariant::AnyPointer.into()
-    }
-}
-
-impl capnp::traits::OwnedStruct for DynStruct {
-    type Reader<'a> = DynReader<'a>;
-    type Builder<'a> = DynBuilder<'a>;
-}
-
-struct DynReader<'a>(StructReader<'a>);
-
-impl<'a> From<StructReader<'a>> for DynReader<'a> {
-    fn from(r: StructReader<'a>) -> Self {
-        DynReader(r)
-    }
-}
-
-impl<'a> capnp::traits::IntoInternalStructReader<'a> for DynReader<'a> {
-    fn into_internal_struct_reader(self) -> StructReader<'a> {
-        self.0
-    }
-}
-
-impl capnp::traits::SetterInput<DynStruct> for DynReader<'_> {
-    fn set_pointer_builder(
-        mut builder: PointerBuilder<'_>,
-        input: Self,
-        canonicalize: bool,
-    ) -> capnp::Result<()> {
-        builder.set_struct(&input.0, canonicalize)
-    }
-}
-
-struct DynBuilder<'a>(StructBuilder<'a>);
-
-impl<'a> From<StructBuilder<'a>> for DynBuilder<'a> {
-    fn from(b: StructBuilder<'a>) -> Self {
-        DynBuilder(b)
-    }
-}
-
-impl capnp::traits::HasStructSize for DynBuilder<'_> {
-    const STRUCT_SIZE: StructSize = StructSize {
-        data: 0,
-        pointers: 0,
-    };
 }
