@@ -147,6 +147,8 @@ impl Codec {
     ///
     /// Absent fields are written as their defaults: zero bits for data fields (defaults are
     /// XOR-encoded) and a null pointer for pointer fields, which reads back as the default.
+    /// Integers may be given as [`Value::Int`] or [`Value::UInt`] and must fit the field's
+    /// width; a `Float32` field rounds its value to the nearest `f32`.
     ///
     /// # Errors
     ///

@@ -903,6 +903,17 @@ mod props {
         }
 
         #[test]
+        fn json_round_trip(record in {
+            let schema = parse_schema(MIXED, "mixed.capnp").unwrap();
+            let s = schema.structs[0].clone();
+            record_strategy(&schema, &s, 0)
+        }) {
+            let schema = parse_schema(MIXED, "mixed.capnp").unwrap();
+            let back = Record::from_json(&schema, "Mixed", &record.to_json()).unwrap();
+            prop_assert_eq!(back, record);
+        }
+
+        #[test]
         fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256), packed in any::<bool>()) {
             let schema = parse_schema(MIXED, "mixed.capnp").unwrap();
             let codec = ays_schema::Codec::new(&schema, "Mixed").unwrap();
