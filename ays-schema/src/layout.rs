@@ -81,7 +81,9 @@ impl HoleSet {
 /// Lays out fields given in ordinal order; returns each field's slot and the struct size.
 ///
 /// Returns `None` if the struct would exceed the format's limits (65535 words or pointers).
-pub(crate) fn compute<'a>(types: impl IntoIterator<Item = &'a Type>) -> Option<(Vec<Slot>, StructLayout)> {
+pub(crate) fn compute<'a>(
+    types: impl IntoIterator<Item = &'a Type>,
+) -> Option<(Vec<Slot>, StructLayout)> {
     let mut holes = HoleSet::default();
     let mut data_words: u32 = 0;
     let mut pointers: u16 = 0;
