@@ -1,9 +1,10 @@
 //! The fixed AYS models: repositories, actors, services, action code, jobs and runs.
 //!
 //! The structs are defined in `ays-schema/schema/model.capnp` and compiled by `capnpc` into
-//! the private module `generated::model_capnp`, re-exported here. Records are stored as unpacked Cap'n Proto
-//! messages; [`to_bytes`] and [`read`] are the one place where that framing is chosen, and
-//! [`read`] applies traversal and nesting limits because stored bytes are input.
+//! the private module `generated::model_capnp`, re-exported here. Records are stored as
+//! unpacked Cap'n Proto messages; [`to_bytes`] and [`read`] are the one place where that
+//! framing is chosen, and [`read`] applies traversal and nesting limits because stored bytes
+//! are input.
 //!
 //! ```
 //! use ays_schema::models::{self, service, ActionState};
@@ -87,12 +88,20 @@ mod tests {
         assert_eq!(svc.get_actor_name().unwrap().to_str().unwrap(), "node.ovc");
         assert!(svc.get_has_parent());
         assert_eq!(
-            svc.get_parent().unwrap().get_service_name().unwrap().to_str().unwrap(),
+            svc.get_parent()
+                .unwrap()
+                .get_service_name()
+                .unwrap()
+                .to_str()
+                .unwrap(),
             "myvdc"
         );
         let producers = svc.get_producers().unwrap();
         assert_eq!(producers.len(), 2);
-        assert_eq!(producers.get(1).get_actor_name().unwrap().to_str().unwrap(), "sshkey");
+        assert_eq!(
+            producers.get(1).get_actor_name().unwrap().to_str().unwrap(),
+            "sshkey"
+        );
         let actions = svc.get_actions().unwrap();
         assert_eq!(actions.get(0).get_state().unwrap(), ActionState::Ok);
         assert_eq!(actions.get(1).get_state().unwrap(), ActionState::New);
@@ -104,14 +113,19 @@ mod tests {
     #[test]
     fn truncated_bytes_are_an_error_not_a_panic() {
         let mut message = Builder::new_default();
-        message.init_root::<job::Builder>().set_action_name("install");
+        message
+            .init_root::<job::Builder>()
+            .set_action_name("install");
         let bytes = to_bytes(&message);
         for cut in 0..bytes.len() {
             let outcome = read(&bytes[..cut]).and_then(|r| {
                 r.get_root::<job::Reader>()
                     .and_then(|j| j.get_action_name().map(|_| ()))
             });
-            assert!(outcome.is_err(), "a message cut at {cut} bytes must not read");
+            assert!(
+                outcome.is_err(),
+                "a message cut at {cut} bytes must not read"
+            );
         }
     }
 }

@@ -1,0 +1,74 @@
+//! `ays template migrate`: writes the 8.2 layout (schema.capnp, config.yaml) beside an HRD
+//! template.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+
+use crate::cli::{Style, TemplateCommand};
+
+pub fn run(command: TemplateCommand) -> anyhow::Result<()> {
+    match command {
+        TemplateCommand::Migrate { dir, force } => migrate(&dir, force),
+    }
+}
+
+fn migrate(dir: &Path, force: bool) -> anyhow::Result<()> {
+    let schema_path = dir.join("schema.hrd");
+    if !schema_path.is_file() {
+        bail!(
+            "`{}` is not an HRD template: it has no schema.hrd",
+            dir.display()
+        );
+    }
+    let capnp_path = dir.join("schema.capnp");
+    let config_path = dir.join("config.yaml");
+    if !force {
+        for path in [&capnp_path, &config_path] {
+            if path.exists() {
+                bail!(
+                    "`{}` exists already: pass --force to overwrite it",
+                    path.display()
+                );
+            }
+        }
+    }
+    let actor = dir
+        .canonicalize()
+        .with_context(|| format!("cannot resolve `{}`", dir.display()))?
+        .file_name()
+        .and_then(|name| name.to_str())
+        .map(str::to_owned)
+        .with_context(|| format!("cannot tell the actor name of `{}`", dir.display()))?;
+
+    let src = super::read_text(&schema_path)?;
+    let schema = ays_hrd::ActorSchema::parse(&src, &schema_path.display().to_string())?;
+    let capnp = super::schema::convert(&schema_path, &actor, Style::Ays82)?;
+
+    let actor_hrd = dir.join("actor.hrd");
+    let config = if actor_hrd.is_file() {
+        let src = super::read_text(&actor_hrd)?;
+        Some(ays_hrd::ActorConfig::parse_actor_hrd(
+            &src,
+            &actor_hrd.display().to_string(),
+        )?)
+    } else {
+        None
+    };
+    let yaml = ays_hrd::config_yaml(&schema, config.as_ref());
+
+    // Both files are converted before either is written, and each is written to a temporary
+    // file first and renamed, so that a failure leaves the template as it was.
+    write_atomically(&capnp_path, &capnp)?;
+    write_atomically(&config_path, &yaml)?;
+    println!("wrote {}", capnp_path.display());
+    println!("wrote {}", config_path.display());
+    Ok(())
+}
+
+fn write_atomically(path: &Path, contents: &str) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp~");
+    std::fs::write(&tmp, contents).with_context(|| format!("cannot write `{}`", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("cannot move `{}` to `{}`", tmp.display(), path.display()))
+}

@@ -1,0 +1,13 @@
+//! Installs the tracing subscriber: logs go to stderr, filtered by `AYS_LOG` (default `warn`).
+//! Stdout carries results only.
+
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global subscriber once, at start-up.
+pub fn install() {
+    let filter = EnvFilter::try_from_env("AYS_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -1,0 +1,274 @@
+//! End-to-end tests of the `ays` binary: what a user types, what they see, and the files left.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// Runs `ays` with `args`, feeding `stdin`, in `dir`.
+fn ays(dir: &Path, args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ays"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+/// The shared fixtures directory; its absence is a failure, never a skip.
+fn shared() -> PathBuf {
+    let dir = std::env::var_os("AYS_SHARED").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
+        PathBuf::from,
+    );
+    assert!(
+        dir.join("fixtures/hrd-pairs").is_dir(),
+        "the shared fixtures are missing at `{}` (set AYS_SHARED to the shared directory)",
+        dir.display()
+    );
+    dir
+}
+
+/// One block of an hrd-pairs fixture file: the text after `=== <header>` up to the next `===`.
+fn pair_block(name: &str, header: &str) -> String {
+    let text = std::fs::read_to_string(shared().join("fixtures/hrd-pairs").join(name)).unwrap();
+    let start = text.find(&format!("=== {header}")).unwrap();
+    let body = &text[start..];
+    let body = &body[body.find('\n').unwrap() + 1..];
+    body[..body.find("\n=== ").unwrap() + 1].to_owned()
+}
+
+fn mask_id(capnp: &str) -> String {
+    capnp
+        .lines()
+        .map(|line| {
+            if line.starts_with("@0x") {
+                "@0x<id>;"
+            } else {
+                line
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A template directory `<tmp>/<actor>/` holding the schema.hrd of a fixture.
+fn template_from_fixture(tmp: &Path, fixture: &str, actor: &str) -> PathBuf {
+    let dir = tmp.join(actor);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("schema.hrd"), pair_block(fixture, "schema.hrd")).unwrap();
+    dir
+}
+
+#[test]
+fn schema_convert_prints_the_82_schema_with_a_stable_id() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = template_from_fixture(tmp.path(), "app__cockpit.txt", "cockpit");
+    let path = dir.join("schema.hrd");
+    let first = ays(
+        tmp.path(),
+        &["schema", "convert", path.to_str().unwrap()],
+        b"",
+    );
+    assert!(first.status.success(), "{}", stderr(&first));
+    let expected = pair_block(
+        "app__cockpit.txt",
+        "schema.capnp (committed, AYS 8.2 upgrade, with defaults)",
+    );
+    assert_eq!(mask_id(&stdout(&first)), mask_id(&expected));
+
+    let second = ays(
+        tmp.path(),
+        &["schema", "convert", path.to_str().unwrap()],
+        b"",
+    );
+    assert_eq!(
+        stdout(&first),
+        stdout(&second),
+        "converting twice must give identical bytes"
+    );
+
+    let old = ays(
+        tmp.path(),
+        &[
+            "schema",
+            "convert",
+            "--style",
+            "8.1",
+            path.to_str().unwrap(),
+        ],
+        b"",
+    );
+    let expected_81 = pair_block("app__cockpit.txt", "schema.capnp (AYS 8.1 runtime");
+    assert_eq!(mask_id(&stdout(&old)), mask_id(&expected_81));
+}
+
+#[test]
+fn schema_convert_reports_file_and_line_of_a_bad_type() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("broken");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("schema.hrd"),
+        "name = type:str\nport = type:nosuchtype\n",
+    )
+    .unwrap();
+    let out = ays(tmp.path(), &["schema", "convert", "broken/schema.hrd"], b"");
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(
+        err.contains("schema.hrd:2:"),
+        "the error names file and line: {err}"
+    );
+    assert!(
+        err.contains("nosuchtype"),
+        "the error names the type: {err}"
+    );
+    assert!(stdout(&out).is_empty());
+}
+
+#[test]
+fn usage_errors_exit_with_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = ays(tmp.path(), &["schema", "convert"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    let out = ays(tmp.path(), &["no-such-command"], b"");
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn template_migrate_writes_the_82_layout_and_refuses_to_overwrite() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = template_from_fixture(tmp.path(), "app__s3.txt", "s3");
+    std::fs::write(
+        dir.join("actor.hrd"),
+        "recurring.monitor =\n    period: 30s,\n    log: True,\n\n",
+    )
+    .unwrap();
+    let out = ays(tmp.path(), &["template", "migrate", "s3"], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let capnp = std::fs::read_to_string(dir.join("schema.capnp")).unwrap();
+    let expected = pair_block(
+        "app__s3.txt",
+        "schema.capnp (committed, AYS 8.2 upgrade, with defaults)",
+    );
+    assert_eq!(mask_id(&capnp), mask_id(&expected));
+    let config = std::fs::read_to_string(dir.join("config.yaml")).unwrap();
+    assert!(config.contains("links:"), "{config}");
+    assert!(
+        config.contains("sshkey"),
+        "the consumed role is listed: {config}"
+    );
+    assert!(
+        config.contains("monitor"),
+        "the recurring action is listed: {config}"
+    );
+
+    // A second migration without --force fails and leaves both files as they were.
+    std::fs::write(dir.join("config.yaml"), "kept: true\n").unwrap();
+    let again = ays(tmp.path(), &["template", "migrate", "s3"], b"");
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).contains("--force"), "{}", stderr(&again));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("config.yaml")).unwrap(),
+        "kept: true\n"
+    );
+    let forced = ays(tmp.path(), &["template", "migrate", "--force", "s3"], b"");
+    assert!(forced.status.success(), "{}", stderr(&forced));
+    assert_ne!(
+        std::fs::read_to_string(dir.join("config.yaml")).unwrap(),
+        "kept: true\n"
+    );
+}
+
+const DATA_SCHEMA: &str = r#"@0xb4c2c2b6e0f1a2d3;
+struct Schema {
+  name @0 :Text;
+  port @1 :Int64 = 443;
+  enabled @2 :Bool = true;
+  ratio @3 :Float64;
+  tags @4 :List(Text);
+}
+"#;
+
+fn capnp_decode(schema: &Path, bytes: &[u8], packed: bool) -> String {
+    let mut args = vec!["decode", schema.to_str().unwrap(), "Schema"];
+    if packed {
+        args.push("--packed");
+    }
+    let mut child = Command::new("capnp")
+        .args(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|err| {
+            panic!("cannot run `capnp` ({err}): install capnproto (apt-get install -y capnproto)")
+        });
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn data_encode_decode_round_trip_through_the_official_tool() {
+    let tmp = tempfile::tempdir().unwrap();
+    let schema = tmp.path().join("schema.capnp");
+    std::fs::write(&schema, DATA_SCHEMA).unwrap();
+    let json =
+        br#"{"name": "vm1", "port": 22, "enabled": false, "ratio": 0.5, "tags": ["a", "b"]}"#;
+    for packed in [false, true] {
+        let mut args = vec!["data", "encode", "--schema", "schema.capnp"];
+        if packed {
+            args.push("--packed");
+        }
+        let encoded = ays(tmp.path(), &args, json);
+        assert!(encoded.status.success(), "{}", stderr(&encoded));
+        assert_eq!(
+            capnp_decode(&schema, &encoded.stdout, packed).trim(),
+            r#"(name = "vm1", port = 22, enabled = false, ratio = 0.5, tags = ["a", "b"])"#
+        );
+
+        args[1] = "decode";
+        let decoded = ays(tmp.path(), &args, &encoded.stdout);
+        assert!(decoded.status.success(), "{}", stderr(&decoded));
+        let value: serde_json::Value = serde_json::from_slice(&decoded.stdout).unwrap();
+        let expected: serde_json::Value = serde_json::from_slice(json).unwrap();
+        assert_eq!(value, expected);
+    }
+}
+
+#[test]
+fn data_encode_names_the_field_of_a_wrong_type() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("schema.capnp"), DATA_SCHEMA).unwrap();
+    let out = ays(
+        tmp.path(),
+        &["data", "encode", "--schema", "schema.capnp"],
+        br#"{"port": "not a number"}"#,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("port"), "{err}");
+    assert!(stdout(&out).is_empty());
+}
