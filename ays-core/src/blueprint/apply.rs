@@ -1,0 +1,761 @@
+//! Resolving parsed blueprints against the repository and building the one batch.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use ays_schema::{Encoding, FieldDef, Record, Type, Value};
+
+use super::parse::{self, Attr, Parsed, ServiceBlock, Yv};
+use super::{ApplyOptions, BlueprintReport, ScheduledAction, UpdatedService};
+use crate::action_state::ActionState;
+use crate::actor::{Actor, CompiledActor};
+use crate::error::{BlueprintError, CoreError, Location, TemplateError};
+use crate::ids::{ActionName, ActorName, InstanceName, ServiceKey};
+use crate::keys;
+use crate::repo::Repository;
+use crate::service::{Service, ServiceAction, ServiceRef};
+use crate::staging::Staging;
+use crate::template::TemplateSet;
+
+/// How deep auto-created services may chain (an auto parent needing an auto parent…).
+const MAX_AUTO_DEPTH: usize = 16;
+/// The action scheduled when a blueprint changes a service's data.
+const PROCESS_CHANGE: &str = "processChange";
+
+#[tracing::instrument(skip_all, fields(repo = %repo.id(), files = sources.len(), dry_run = options.dry_run))]
+pub(crate) fn apply(
+    repo: &Repository,
+    sources: &[(String, String)],
+    options: ApplyOptions,
+) -> Result<BlueprintReport, CoreError> {
+    let mut parsed = Parsed::default();
+    for (name, text) in sources {
+        parse::parse(name, text, &mut parsed)?;
+    }
+    let mut a = Applier {
+        repo,
+        st: repo.staging(),
+        templates: None,
+        report: BlueprintReport {
+            files: sources.iter().map(|(n, _)| n.clone()).collect(),
+            dry_run: options.dry_run,
+            ..BlueprintReport::default()
+        },
+        records: HashMap::new(),
+        dirty: BTreeSet::new(),
+    };
+    a.check_duplicates(&parsed.services)?;
+    let mut order = Vec::with_capacity(parsed.services.len());
+    for block in &parsed.services {
+        order.push((a.apply_block(block)?, block.at.clone()));
+    }
+    for (key, at) in &order {
+        if a.dirty.remove(key) {
+            a.resolve(key, at, 0)?;
+        }
+    }
+    for e in &parsed.actions {
+        a.schedule(e)?;
+    }
+    for f in &parsed.filters {
+        a.attach_filter(f)?;
+    }
+    let Applier { st, report, .. } = a;
+    let batch = st.into_batch()?;
+    if !options.dry_run {
+        repo.commit(&batch, "apply blueprint")?;
+    }
+    tracing::info!(
+        created = report.created.len(),
+        updated = report.updated.len(),
+        scheduled = report.scheduled.len(),
+        writes = batch.writes().len(),
+        "blueprint applied"
+    );
+    Ok(report)
+}
+
+struct Applier<'r> {
+    repo: &'r Repository,
+    st: Staging<'r>,
+    templates: Option<TemplateSet>,
+    report: BlueprintReport,
+    /// Decoded data of the services touched, so that resolution need not decode again.
+    records: HashMap<ServiceKey, Record>,
+    /// Services whose relations must be (re)resolved.
+    dirty: BTreeSet<ServiceKey>,
+}
+
+fn bad_value(
+    at: &Location,
+    line: usize,
+    key: &str,
+    attribute: &str,
+    reason: String,
+) -> BlueprintError {
+    BlueprintError::BadValue {
+        at: Location::new(at.file.clone(), line),
+        key: key.to_owned(),
+        attribute: attribute.to_owned(),
+        reason,
+    }
+}
+
+impl<'r> Applier<'r> {
+    fn check_duplicates(&self, blocks: &[ServiceBlock]) -> Result<(), BlueprintError> {
+        let mut seen: HashMap<ServiceKey, &Location> = HashMap::new();
+        for b in blocks {
+            let key = ServiceKey::new(&b.actor, b.instance.clone());
+            if let Some(first) = seen.insert(key.clone(), &b.at) {
+                return Err(BlueprintError::Duplicate {
+                    at: b.at.clone(),
+                    key: key.to_string(),
+                    first: first.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The actor, created from its template on first use.
+    fn actor(
+        &mut self,
+        name: &ActorName,
+        at: &Location,
+        key: &str,
+    ) -> Result<Arc<CompiledActor>, CoreError> {
+        if let Some(a) = self.st.actor(name)? {
+            return Ok(a);
+        }
+        if self.templates.is_none() {
+            self.templates = Some(self.repo.templates()?);
+        }
+        let templates = self
+            .templates
+            .as_ref()
+            .ok_or_else(|| CoreError::ActorNotFound {
+                name: name.to_string(),
+            })?;
+        let template = templates.load(name.as_str()).map_err(|e| match e {
+            TemplateError::NotFound { .. } => BlueprintError::UnknownActor {
+                at: at.clone(),
+                key: key.to_owned(),
+                actor: name.to_string(),
+            },
+            source => BlueprintError::Template {
+                at: at.clone(),
+                key: key.to_owned(),
+                source: Box::new(source),
+            },
+        })?;
+        let (actor, codes) = Actor::from_template(&template);
+        let compiled = self.st.put_actor(actor, codes)?;
+        self.report.actors_created.push(name.clone());
+        tracing::debug!(actor = %name, "actor created from template");
+        Ok(compiled)
+    }
+
+    fn decode(&mut self, actor: &CompiledActor, s: &Service) -> Result<Record, CoreError> {
+        if let Some(r) = self.records.get(&s.key) {
+            return Ok(r.clone());
+        }
+        actor
+            .codec
+            .decode(&s.data, Encoding::Packed)
+            .map_err(|source| CoreError::Codec {
+                key: s.key.to_string(),
+                source,
+            })
+    }
+
+    fn encode(
+        &mut self,
+        actor: &CompiledActor,
+        key: &ServiceKey,
+        rec: Record,
+        at: &Location,
+    ) -> Result<Vec<u8>, CoreError> {
+        let bytes = actor
+            .codec
+            .encode(&rec, Encoding::Packed)
+            .map_err(|source| {
+                CoreError::Blueprint(BlueprintError::BadValue {
+                    at: at.clone(),
+                    key: key.to_string(),
+                    attribute: String::new(),
+                    reason: source.to_string(),
+                })
+            })?;
+        self.records.insert(key.clone(), rec);
+        Ok(bytes)
+    }
+
+    /// Creates or updates the service of one block (data only; relations come after every
+    /// block is known). Returns its key.
+    fn apply_block(&mut self, b: &ServiceBlock) -> Result<ServiceKey, CoreError> {
+        let key = ServiceKey::new(&b.actor, b.instance.clone());
+        let actor = self.actor(&b.actor, &b.at, &b.key)?;
+        let given = convert_attrs(&actor, b, &key)?;
+        let existing = self.st.service(&key)?.cloned();
+        match existing {
+            Some(mut s) => {
+                if s.actor != b.actor {
+                    return Err(BlueprintError::Malformed {
+                        at: b.at.clone(),
+                        key: b.key.clone(),
+                        reason: format!("service `{key}` exists with actor `{}`", s.actor),
+                    }
+                    .into());
+                }
+                let mut rec = self.decode(&actor, &s)?;
+                let mut changed = Vec::new();
+                for (name, v) in given {
+                    if rec.get(&name) != Some(&v) {
+                        rec.insert(name.clone(), v);
+                        changed.push(name);
+                    }
+                }
+                if changed.is_empty() {
+                    self.records.insert(key.clone(), rec);
+                    return Ok(key);
+                }
+                if changed.iter().any(|c| is_relation_field(&actor.actor, c)) {
+                    self.dirty.insert(key.clone());
+                }
+                s.data = self.encode(&actor, &key, rec, &b.at)?;
+                if let Some(a) = s.action_mut(PROCESS_CHANGE) {
+                    let from = a.state;
+                    let to = from.schedule(true).map_err(|e| BlueprintError::Action {
+                        at: b.at.clone(),
+                        key: key.to_string(),
+                        action: PROCESS_CHANGE.to_owned(),
+                        reason: e.to_string(),
+                    })?;
+                    a.state = to;
+                    let args = serde_json::json!({"changeCategory": "config", "changed": changed});
+                    let name: ActionName = PROCESS_CHANGE.parse()?;
+                    self.st
+                        .put_raw(keys::args(&key, &name), Some(args.to_string().into_bytes()));
+                    if from != to {
+                        self.report.scheduled.push(ScheduledAction {
+                            key: key.clone(),
+                            action: name,
+                            from,
+                            to,
+                        });
+                    }
+                }
+                self.st.put_service(s)?;
+                self.report.updated.push(UpdatedService {
+                    key: key.clone(),
+                    changed,
+                });
+            }
+            None => {
+                let rec: Record = given.into_iter().collect();
+                self.create(&actor, &key, rec, &b.at)?;
+            }
+        }
+        Ok(key)
+    }
+
+    fn create(
+        &mut self,
+        actor: &CompiledActor,
+        key: &ServiceKey,
+        rec: Record,
+        at: &Location,
+    ) -> Result<(), CoreError> {
+        let data = self.encode(actor, key, rec, at)?;
+        let s = Service {
+            key: key.clone(),
+            actor: actor.actor.name.clone(),
+            parent: None,
+            producers: Vec::new(),
+            consumers: Vec::new(),
+            actions: actor
+                .actor
+                .actions
+                .iter()
+                .map(|a| ServiceAction {
+                    name: a.name.clone(),
+                    code_key: a.code_key.clone(),
+                    state: ActionState::New,
+                    period: a.period,
+                    last_run: 0,
+                    log: a.log,
+                })
+                .collect(),
+            event_filters: Vec::new(),
+            data,
+            data_schema_id: actor.actor.schema_hash(),
+        };
+        self.st.put_service(s)?;
+        self.report.created.push(key.clone());
+        self.dirty.insert(key.clone());
+        Ok(())
+    }
+
+    /// Creates `role!name` (or the first free `role!auto_N`) of the actor named exactly `role`,
+    /// and resolves its own relations.
+    fn create_auto(
+        &mut self,
+        role: &str,
+        name: Option<&str>,
+        at: &Location,
+        for_key: &ServiceKey,
+        depth: usize,
+    ) -> Result<ServiceKey, CoreError> {
+        if depth >= MAX_AUTO_DEPTH {
+            return Err(BlueprintError::Malformed {
+                at: at.clone(),
+                key: for_key.to_string(),
+                reason: format!("auto-created services chain deeper than {MAX_AUTO_DEPTH}"),
+            }
+            .into());
+        }
+        let actor_name: ActorName = role.parse()?;
+        let actor = self.actor(&actor_name, at, &for_key.to_string())?;
+        let key = match name {
+            Some(n) => ServiceKey::new(&actor_name, n.parse::<InstanceName>()?),
+            None => {
+                let mut n = 0usize;
+                loop {
+                    let k =
+                        ServiceKey::new(&actor_name, format!("auto_{n}").parse::<InstanceName>()?);
+                    if !self.st.exists(&k)? {
+                        break k;
+                    }
+                    n = n.saturating_add(1);
+                }
+            }
+        };
+        self.create(&actor, &key, Record::new(), at)?;
+        self.dirty.remove(&key);
+        self.resolve(&key, at, depth.saturating_add(1))?;
+        tracing::debug!(service = %key, for_service = %for_key, "auto-created");
+        Ok(key)
+    }
+
+    fn service_ref(&mut self, key: &ServiceKey) -> Result<ServiceRef, CoreError> {
+        let s = self
+            .st
+            .service(key)?
+            .ok_or_else(|| CoreError::ServiceNotFound {
+                key: key.to_string(),
+            })?;
+        Ok(s.as_ref())
+    }
+
+    /// Links a service to its parent and producers (both sides), creating `auto` ones.
+    fn resolve(&mut self, key: &ServiceKey, at: &Location, depth: usize) -> Result<(), CoreError> {
+        let Some(mut s) = self.st.service(key)?.cloned() else {
+            return Ok(());
+        };
+        let actor = self.actor(&s.actor, at, &key.to_string())?;
+        let mut rec = self.decode(&actor, &s)?;
+        let me = s.as_ref();
+        for p in std::mem::take(&mut s.producers) {
+            if let Some(o) = self.st.service_mut(&p.key)? {
+                o.consumers.retain(|c| c != &me);
+            }
+        }
+        s.parent = None;
+        let kstr = key.to_string();
+        if let Some(ps) = actor.actor.parent.clone() {
+            let named = text_values(rec.get(&ps.arg_name)).into_iter().next();
+            let parent = match named {
+                Some(n) => {
+                    let pk: ServiceKey = format!("{}!{n}", ps.role).parse()?;
+                    if self.st.exists(&pk)? {
+                        Some(pk)
+                    } else if ps.auto {
+                        Some(self.create_auto(&ps.role, Some(&n), at, key, depth)?)
+                    } else {
+                        return Err(BlueprintError::MissingParent {
+                            at: at.clone(),
+                            key: kstr,
+                            role: ps.role.clone(),
+                            instance: Some(n),
+                        }
+                        .into());
+                    }
+                }
+                None => {
+                    let cands: Vec<ServiceKey> = self
+                        .st
+                        .keys_of_role(&ps.role)?
+                        .into_iter()
+                        .filter(|k| k != key)
+                        .collect();
+                    match cands.as_slice() {
+                        [one] => Some(one.clone()),
+                        [] if ps.optional => None,
+                        [] if ps.auto => Some(self.create_auto(&ps.role, None, at, key, depth)?),
+                        [] => {
+                            return Err(BlueprintError::MissingParent {
+                                at: at.clone(),
+                                key: kstr,
+                                role: ps.role.clone(),
+                                instance: None,
+                            }
+                            .into());
+                        }
+                        many => {
+                            return Err(BlueprintError::AmbiguousParent {
+                                at: at.clone(),
+                                key: kstr,
+                                role: ps.role.clone(),
+                                count: many.len(),
+                            }
+                            .into());
+                        }
+                    }
+                }
+            };
+            if let Some(pk) = parent {
+                let r = self.service_ref(&pk)?;
+                set_names(&actor, &mut rec, &ps.arg_name, &[pk.instance().to_string()]);
+                s.parent = Some(r.clone());
+                s.add_producer(r);
+            }
+        }
+        for c in actor.actor.consumes.clone() {
+            let named = text_values(rec.get(&c.arg_name));
+            if named.len() > usize::try_from(c.max).unwrap_or(usize::MAX) {
+                return Err(BlueprintError::TooManyProducers {
+                    at: at.clone(),
+                    key: kstr,
+                    role: c.role.clone(),
+                    max: c.max,
+                    found: named.len(),
+                }
+                .into());
+            }
+            let min = usize::try_from(c.min).unwrap_or(usize::MAX);
+            let mut linked: Vec<ServiceKey> = Vec::new();
+            for n in &named {
+                let pk: ServiceKey = format!("{}!{n}", c.role).parse()?;
+                if !self.st.exists(&pk)? {
+                    if c.auto {
+                        self.create_auto(&c.role, Some(n), at, key, depth)?;
+                    } else {
+                        return Err(BlueprintError::UnknownProducer {
+                            at: at.clone(),
+                            key: kstr,
+                            role: c.role.clone(),
+                            instance: n.clone(),
+                        }
+                        .into());
+                    }
+                }
+                if !linked.contains(&pk) {
+                    linked.push(pk);
+                }
+            }
+            if linked.len() < min {
+                let role_actor: ActorName = c.role.parse()?;
+                for k in self.st.keys_of_actor(&role_actor)? {
+                    if linked.len() >= min {
+                        break;
+                    }
+                    if &k != key && !linked.contains(&k) {
+                        linked.push(k);
+                    }
+                }
+            }
+            let mut n = 0usize;
+            while linked.len() < min {
+                if !c.auto {
+                    return Err(BlueprintError::TooFewProducers {
+                        at: at.clone(),
+                        key: kstr,
+                        role: c.role.clone(),
+                        min: c.min,
+                        found: linked.len(),
+                    }
+                    .into());
+                }
+                let name = format!("auto_{n}");
+                let pk: ServiceKey = format!("{}!{name}", c.role).parse()?;
+                n = n.saturating_add(1);
+                if linked.contains(&pk) {
+                    continue;
+                }
+                if !self.st.exists(&pk)? {
+                    self.create_auto(&c.role, Some(&name), at, key, depth)?;
+                }
+                linked.push(pk);
+            }
+            let names: Vec<String> = linked.iter().map(|k| k.instance().to_string()).collect();
+            set_names(&actor, &mut rec, &c.arg_name, &names);
+            for pk in linked {
+                let r = self.service_ref(&pk)?;
+                s.add_producer(r);
+            }
+        }
+        s.data = self.encode(&actor, key, rec, at)?;
+        for p in s.producers.clone() {
+            if let Some(o) = self.st.service_mut(&p.key)? {
+                o.add_consumer(me.clone());
+            }
+        }
+        self.st.put_service(s)?;
+        Ok(())
+    }
+
+    fn matching(
+        &mut self,
+        actor: Option<&str>,
+        service: Option<&str>,
+    ) -> Result<Vec<ServiceKey>, CoreError> {
+        let keys = match actor {
+            Some(a) => match a.strip_suffix(".*").or_else(|| a.strip_suffix('*')) {
+                Some(role) => self.st.keys_of_role(role.trim_end_matches('.'))?,
+                None => self.st.keys_of_actor(&a.parse()?)?,
+            },
+            None => self.st.all_keys()?,
+        };
+        Ok(keys
+            .into_iter()
+            .filter(|k| service.is_none_or(|n| k.instance().as_str() == n))
+            .collect())
+    }
+
+    fn schedule(&mut self, e: &parse::ActionEntry) -> Result<(), CoreError> {
+        let keys = self.matching(e.actor.as_deref(), e.service.as_deref())?;
+        if keys.is_empty() {
+            return Err(BlueprintError::NoMatch {
+                at: e.at.clone(),
+                action: e
+                    .actions
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                actor: e.actor.clone().unwrap_or_else(|| "*".into()),
+                service: e.service.clone().unwrap_or_else(|| "*".into()),
+            }
+            .into());
+        }
+        for key in keys {
+            let Some(s) = self.st.service(&key)? else {
+                continue;
+            };
+            let mut s = s.clone();
+            let mut touched = false;
+            for action in &e.actions {
+                let err = |reason: String| BlueprintError::Action {
+                    at: e.at.clone(),
+                    key: key.to_string(),
+                    action: action.to_string(),
+                    reason,
+                };
+                let a = s
+                    .action_mut(action.as_str())
+                    .ok_or_else(|| err("the service has no such action".to_owned()))?;
+                let from = a.state;
+                let to = from.schedule(e.force).map_err(|t| err(t.to_string()))?;
+                if let Some(p) = e.recurring
+                    && a.period != p
+                {
+                    a.period = p;
+                    touched = true;
+                }
+                if from != to {
+                    a.state = to;
+                    touched = true;
+                    self.report.scheduled.push(ScheduledAction {
+                        key: key.clone(),
+                        action: action.clone(),
+                        from,
+                        to,
+                    });
+                }
+            }
+            if touched {
+                self.st.put_service(s)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn attach_filter(&mut self, f: &parse::FilterEntry) -> Result<(), CoreError> {
+        let keys = self.matching(f.actor.as_deref(), f.service.as_deref())?;
+        if keys.is_empty() {
+            return Err(BlueprintError::NoMatch {
+                at: f.at.clone(),
+                action: format!("eventfilter {}", f.filter.action),
+                actor: f.actor.clone().unwrap_or_else(|| "*".into()),
+                service: f.service.clone().unwrap_or_else(|| "*".into()),
+            }
+            .into());
+        }
+        for key in keys {
+            if let Some(s) = self.st.service(&key)?
+                && !s.event_filters.contains(&f.filter)
+            {
+                let mut s = s.clone();
+                s.event_filters.push(f.filter.clone());
+                self.st.put_service(s)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_relation_field(actor: &Actor, field: &str) -> bool {
+    actor.parent.as_ref().is_some_and(|p| p.arg_name == field)
+        || actor.consumes.iter().any(|c| c.arg_name == field)
+}
+
+/// The instance names held by a relation field (a text or a list of texts), empty ones left out.
+fn text_values(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::Text(t)) if !t.is_empty() => vec![t.clone()],
+        Some(Value::List(items)) => items
+            .iter()
+            .filter_map(|i| match i {
+                Value::Text(t) if !t.is_empty() => Some(t.clone()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Writes resolved instance names into a relation field, when the schema has it.
+fn set_names(actor: &CompiledActor, rec: &mut Record, field: &str, names: &[String]) {
+    let Some(def) = actor.fields().iter().find(|f| f.name == field) else {
+        return;
+    };
+    match &def.ty {
+        Type::Text => {
+            rec.insert(
+                field,
+                Value::Text(names.first().cloned().unwrap_or_default()),
+            );
+        }
+        Type::List(inner) if **inner == Type::Text => {
+            rec.insert(
+                field,
+                Value::List(names.iter().map(|n| Value::Text(n.clone())).collect()),
+            );
+        }
+        _ => {}
+    }
+}
+
+/// The blueprint attributes of a block as data fields, checked against the schema and the HRD
+/// rules.
+fn convert_attrs(
+    actor: &CompiledActor,
+    b: &ServiceBlock,
+    key: &ServiceKey,
+) -> Result<Vec<(String, Value)>, BlueprintError> {
+    let mut out: Vec<(String, Value)> = Vec::with_capacity(b.attrs.len());
+    let mut lines: BTreeMap<String, usize> = BTreeMap::new();
+    for attr in &b.attrs {
+        let field =
+            actor
+                .field_for(&attr.name)
+                .ok_or_else(|| BlueprintError::UnknownAttribute {
+                    at: Location::new(b.at.file.clone(), attr.line),
+                    key: key.to_string(),
+                    attribute: attr.name.clone(),
+                    valid: actor.valid_attributes(),
+                })?;
+        if let Some(first) = lines.insert(field.name.clone(), attr.line) {
+            return Err(BlueprintError::Duplicate {
+                at: Location::new(b.at.file.clone(), attr.line),
+                key: format!("{key}: {}", attr.name),
+                first: Location::new(b.at.file.clone(), first),
+            });
+        }
+        let v = convert(field, attr)
+            .map_err(|reason| bad_value(&b.at, attr.line, &key.to_string(), &attr.name, reason))?;
+        if let Some(hf) = actor.hrd_field(&field.name) {
+            for text in scalar_texts(&v) {
+                hf.validate(&text).map_err(|e| {
+                    bad_value(
+                        &b.at,
+                        attr.line,
+                        &key.to_string(),
+                        &attr.name,
+                        e.to_string(),
+                    )
+                })?;
+            }
+        }
+        out.push((field.name.clone(), v));
+    }
+    Ok(out)
+}
+
+fn scalar_texts(v: &Value) -> Vec<String> {
+    match v {
+        Value::Text(t) => vec![t.clone()],
+        Value::Int(i) => vec![i.to_string()],
+        Value::UInt(u) => vec![u.to_string()],
+        Value::Float(f) => vec![f.to_string()],
+        Value::Bool(b) => vec![b.to_string()],
+        Value::List(items) => items.iter().flat_map(scalar_texts).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn convert(field: &FieldDef, attr: &Attr) -> Result<Value, String> {
+    match (&field.ty, &attr.value) {
+        (Type::List(inner), Yv::List(items)) => items
+            .iter()
+            .map(|(v, _)| scalar(inner, v))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::List),
+        (Type::List(_), Yv::Null) => Ok(Value::List(Vec::new())),
+        (Type::List(inner), v) => Ok(Value::List(vec![scalar(inner, v)?])),
+        (t, v) => scalar(t, v),
+    }
+}
+
+fn scalar(ty: &Type, v: &Yv) -> Result<Value, String> {
+    let wrong = || format!("expected {ty}, found {}", v.kind());
+    match ty {
+        Type::Text => match v {
+            Yv::Null => Ok(Value::Text(String::new())),
+            other => other.scalar_text().map(Value::Text).ok_or_else(wrong),
+        },
+        Type::Bool => match v {
+            Yv::Bool(b) => Ok(Value::Bool(*b)),
+            Yv::Str(s) if s.eq_ignore_ascii_case("true") => Ok(Value::Bool(true)),
+            Yv::Str(s) if s.eq_ignore_ascii_case("false") => Ok(Value::Bool(false)),
+            _ => Err(wrong()),
+        },
+        Type::Int8 | Type::Int16 | Type::Int32 | Type::Int64 => match v {
+            Yv::Int(i) => Ok(Value::Int(*i)),
+            Yv::Str(s) => s.trim().parse().map(Value::Int).map_err(|_| wrong()),
+            _ => Err(wrong()),
+        },
+        Type::UInt8 | Type::UInt16 | Type::UInt32 | Type::UInt64 => match v {
+            Yv::Int(i) => u64::try_from(*i).map(Value::UInt).map_err(|_| wrong()),
+            Yv::Str(s) => s.trim().parse().map(Value::UInt).map_err(|_| wrong()),
+            _ => Err(wrong()),
+        },
+        Type::Float32 | Type::Float64 => match v {
+            Yv::Float(f) => Ok(Value::Float(*f)),
+            Yv::Int(i) => i.to_string().parse().map(Value::Float).map_err(|_| wrong()),
+            Yv::Str(s) => s.trim().parse().map(Value::Float).map_err(|_| wrong()),
+            _ => Err(wrong()),
+        },
+        Type::Enum(_) => match v {
+            Yv::Str(s) => Ok(Value::Enum(s.clone())),
+            _ => Err(wrong()),
+        },
+        Type::Data => match v {
+            Yv::Str(s) => Ok(Value::Data(s.as_bytes().to_vec())),
+            _ => Err(wrong()),
+        },
+        _ => Err(format!(
+            "fields of type {ty} cannot be set from a blueprint"
+        )),
+    }
+}

@@ -1,0 +1,408 @@
+//! Blueprint text → located blocks, in file order.
+//!
+//! Top-level keys are `actor__instance` service blocks, `actions:` (a list of
+//! `{action, actor, service, recurring, force}`) and `eventfilters:` (a list of
+//! `{actor, service, channel, cmd, secret, action, tags}`). The YAML parser keeps the line of
+//! every node, and rejects duplicate keys in one mapping.
+
+use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
+
+use crate::error::{BlueprintError, Location};
+use crate::ids::{ActionName, ActorName, InstanceName};
+use crate::service::EventFilter;
+use crate::template::parse_duration;
+
+/// A YAML value with the line of every node.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Yv {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    List(Vec<(Yv, usize)>),
+    Map,
+}
+
+impl Yv {
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Yv::Null => "null",
+            Yv::Bool(_) => "a boolean",
+            Yv::Int(_) => "an integer",
+            Yv::Float(_) => "a float",
+            Yv::Str(_) => "a string",
+            Yv::List(_) => "a list",
+            Yv::Map => "a mapping",
+        }
+    }
+
+    /// The text of a scalar.
+    pub(crate) fn scalar_text(&self) -> Option<String> {
+        match self {
+            Yv::Bool(b) => Some(b.to_string()),
+            Yv::Int(i) => Some(i.to_string()),
+            Yv::Float(f) => Some(f.to_string()),
+            Yv::Str(s) => Some(s.clone()),
+            Yv::Null | Yv::List(_) | Yv::Map => None,
+        }
+    }
+}
+
+/// One attribute of a service block.
+#[derive(Debug, Clone)]
+pub(crate) struct Attr {
+    pub(crate) name: String,
+    pub(crate) value: Yv,
+    pub(crate) line: usize,
+}
+
+/// An `actor__instance:` block.
+#[derive(Debug, Clone)]
+pub(crate) struct ServiceBlock {
+    pub(crate) at: Location,
+    pub(crate) key: String,
+    pub(crate) actor: ActorName,
+    pub(crate) instance: InstanceName,
+    pub(crate) attrs: Vec<Attr>,
+}
+
+/// One entry of `actions:`.
+#[derive(Debug, Clone)]
+pub(crate) struct ActionEntry {
+    pub(crate) at: Location,
+    pub(crate) actions: Vec<ActionName>,
+    pub(crate) actor: Option<String>,
+    pub(crate) service: Option<String>,
+    pub(crate) recurring: Option<u32>,
+    pub(crate) force: bool,
+}
+
+/// One entry of `eventfilters:`.
+#[derive(Debug, Clone)]
+pub(crate) struct FilterEntry {
+    pub(crate) at: Location,
+    pub(crate) actor: Option<String>,
+    pub(crate) service: Option<String>,
+    pub(crate) filter: EventFilter,
+}
+
+/// Every block of the blueprints being applied, in order.
+#[derive(Debug, Default)]
+pub(crate) struct Parsed {
+    pub(crate) services: Vec<ServiceBlock>,
+    pub(crate) actions: Vec<ActionEntry>,
+    pub(crate) filters: Vec<FilterEntry>,
+}
+
+fn line(n: &MarkedYaml<'_>) -> usize {
+    n.span.start.line()
+}
+
+fn value(n: &MarkedYaml<'_>) -> Yv {
+    match &n.data {
+        YamlData::Value(s) => match s {
+            Scalar::Null => Yv::Null,
+            Scalar::Boolean(b) => Yv::Bool(*b),
+            Scalar::Integer(i) => Yv::Int(*i),
+            Scalar::FloatingPoint(f) => Yv::Float(f.into_inner()),
+            Scalar::String(s) => Yv::Str(s.to_string()),
+        },
+        YamlData::Representation(s, _, _) => Yv::Str(s.to_string()),
+        YamlData::Sequence(items) => Yv::List(items.iter().map(|i| (value(i), line(i))).collect()),
+        YamlData::Tagged(_, inner) => value(inner),
+        YamlData::Mapping(_) => Yv::Map,
+        YamlData::Alias(_) | YamlData::BadValue => Yv::Null,
+    }
+}
+
+fn key_text(n: &MarkedYaml<'_>) -> Option<String> {
+    value(n).scalar_text()
+}
+
+/// Parses one blueprint file into `out`.
+pub(crate) fn parse(file: &str, text: &str, out: &mut Parsed) -> Result<(), BlueprintError> {
+    let docs = MarkedYaml::load_from_str(text).map_err(|e| {
+        let at = Location::new(file, e.marker().line());
+        if e.info().contains("duplicated key") {
+            let key = text
+                .lines()
+                .nth(e.marker().line().saturating_sub(1))
+                .and_then(|l| l.split_once(':'))
+                .map(|(k, _)| k.trim().trim_matches(['\'', '"']).to_owned())
+                .unwrap_or_default();
+            let first = text
+                .lines()
+                .position(|l| {
+                    l.split_once(':')
+                        .is_some_and(|(k, _)| k.trim().trim_matches(['\'', '"']) == key)
+                })
+                .map_or(0, |i| i.saturating_add(1));
+            BlueprintError::Duplicate {
+                at,
+                key,
+                first: Location::new(file, first),
+            }
+        } else {
+            BlueprintError::Syntax {
+                at,
+                reason: e.info().to_owned(),
+            }
+        }
+    })?;
+    let Some(doc) = docs.first() else {
+        return Ok(());
+    };
+    let map = match &doc.data {
+        YamlData::Mapping(m) => m,
+        YamlData::Value(Scalar::Null) => return Ok(()),
+        _ => {
+            return Err(BlueprintError::Malformed {
+                at: Location::new(file, line(doc)),
+                key: String::new(),
+                reason: "a blueprint is a mapping of `actor__instance` blocks".to_owned(),
+            });
+        }
+    };
+    for (k, v) in map {
+        let at = Location::new(file, line(k));
+        let key = key_text(k).unwrap_or_default();
+        let malformed = |reason: String| BlueprintError::Malformed {
+            at: at.clone(),
+            key: key.clone(),
+            reason,
+        };
+        match key.as_str() {
+            "actions" => parse_actions(file, &key, v, out)?,
+            "eventfilters" => parse_filters(file, &key, v, out)?,
+            _ => {
+                let (actor, instance) = key.split_once("__").ok_or_else(|| {
+                    malformed("expected `actor__instance`, `actions` or `eventfilters`".to_owned())
+                })?;
+                let actor: ActorName = actor
+                    .parse()
+                    .map_err(|e: crate::ids::NameError| malformed(e.to_string()))?;
+                let instance: InstanceName = instance
+                    .parse()
+                    .map_err(|e: crate::ids::NameError| malformed(e.to_string()))?;
+                let mut attrs = Vec::new();
+                match &v.data {
+                    YamlData::Mapping(m) => {
+                        for (ak, av) in m {
+                            let name = key_text(ak).ok_or_else(|| {
+                                malformed(format!("attribute at line {} is not a name", line(ak)))
+                            })?;
+                            attrs.push(Attr {
+                                name,
+                                value: value(av),
+                                line: line(av).max(line(ak)),
+                            });
+                        }
+                    }
+                    YamlData::Value(Scalar::Null) => {}
+                    _ => return Err(malformed("the attributes must be a mapping".to_owned())),
+                }
+                out.services.push(ServiceBlock {
+                    at,
+                    key,
+                    actor,
+                    instance,
+                    attrs,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The entries of a list section: each with its location and its `(key, value node)` pairs.
+type Entries<'a, 'i> = Vec<(Location, Vec<(String, &'a MarkedYaml<'i>)>)>;
+
+fn entries<'a, 'i>(
+    file: &str,
+    key: &str,
+    v: &'a MarkedYaml<'i>,
+) -> Result<Entries<'a, 'i>, BlueprintError> {
+    let items = match &v.data {
+        YamlData::Sequence(items) => items,
+        YamlData::Value(Scalar::Null) => return Ok(Vec::new()),
+        _ => {
+            return Err(BlueprintError::Malformed {
+                at: Location::new(file, line(v)),
+                key: key.to_owned(),
+                reason: "must be a list".to_owned(),
+            });
+        }
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let at = Location::new(file, line(item));
+        let YamlData::Mapping(m) = &item.data else {
+            return Err(BlueprintError::Malformed {
+                at,
+                key: key.to_owned(),
+                reason: "every entry must be a mapping".to_owned(),
+            });
+        };
+        let fields = m
+            .iter()
+            .map(|(k, v)| (key_text(k).unwrap_or_default(), v))
+            .collect();
+        out.push((at, fields));
+    }
+    Ok(out)
+}
+
+fn text_of(v: &MarkedYaml<'_>) -> Option<String> {
+    value(v).scalar_text()
+}
+
+fn parse_actions(
+    file: &str,
+    key: &str,
+    v: &MarkedYaml<'_>,
+    out: &mut Parsed,
+) -> Result<(), BlueprintError> {
+    for (at, fields) in entries(file, key, v)? {
+        let bad = |reason: String| BlueprintError::Malformed {
+            at: at.clone(),
+            key: key.to_owned(),
+            reason,
+        };
+        let mut entry = ActionEntry {
+            at: at.clone(),
+            actions: Vec::new(),
+            actor: None,
+            service: None,
+            recurring: None,
+            force: false,
+        };
+        for (name, value_node) in fields {
+            let text = text_of(value_node);
+            match name.as_str() {
+                "action" => {
+                    for a in text
+                        .unwrap_or_default()
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                    {
+                        entry.actions.push(
+                            a.parse()
+                                .map_err(|e: crate::ids::NameError| bad(e.to_string()))?,
+                        );
+                    }
+                }
+                "actor" => entry.actor = text,
+                "service" => entry.service = text,
+                "recurring" => {
+                    let t = text.unwrap_or_default();
+                    entry.recurring =
+                        Some(parse_duration(&t).ok_or_else(|| bad(format!("bad period `{t}`")))?);
+                }
+                "force" => {
+                    entry.force = match value(value_node) {
+                        Yv::Bool(b) => b,
+                        other => {
+                            return Err(bad(format!(
+                                "`force` must be true or false, not {}",
+                                other.kind()
+                            )));
+                        }
+                    };
+                }
+                other => {
+                    return Err(bad(format!(
+                        "unknown key `{other}` (expected action, actor, service, recurring, force)"
+                    )));
+                }
+            }
+        }
+        if entry.actions.is_empty() {
+            return Err(bad("an entry needs `action`".to_owned()));
+        }
+        out.actions.push(entry);
+    }
+    Ok(())
+}
+
+fn parse_filters(
+    file: &str,
+    key: &str,
+    v: &MarkedYaml<'_>,
+    out: &mut Parsed,
+) -> Result<(), BlueprintError> {
+    for (at, fields) in entries(file, key, v)? {
+        let mut entry = FilterEntry {
+            at: at.clone(),
+            actor: None,
+            service: None,
+            filter: EventFilter::default(),
+        };
+        for (name, value_node) in fields {
+            let text = text_of(value_node).unwrap_or_default();
+            match name.as_str() {
+                "actor" => entry.actor = Some(text),
+                "service" => entry.service = Some(text),
+                "channel" => entry.filter.channel = text,
+                "cmd" | "command" => entry.filter.command = text,
+                "secret" => entry.filter.secret = text,
+                "action" => entry.filter.action = text,
+                "tags" => {
+                    entry.filter.tags = match value(value_node) {
+                        Yv::List(items) => items
+                            .into_iter()
+                            .filter_map(|(v, _)| v.scalar_text())
+                            .collect(),
+                        other => other.scalar_text().into_iter().collect(),
+                    };
+                }
+                other => {
+                    return Err(BlueprintError::Malformed {
+                        at: at.clone(),
+                        key: key.to_owned(),
+                        reason: format!(
+                            "unknown key `{other}` (expected actor, service, channel, cmd, secret, action, tags)"
+                        ),
+                    });
+                }
+            }
+        }
+        out.filters.push(entry);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_keep_order_and_lines() {
+        let text = "b__x:\n  attr: 1\na__y:\n  list: [a, b]\nactions:\n  - action: 'install, test'\n    actor: a\n";
+        let mut p = Parsed::default();
+        parse("bp.yaml", text, &mut p).unwrap();
+        let keys: Vec<_> = p
+            .services
+            .iter()
+            .map(|s| (s.key.as_str(), s.at.line))
+            .collect();
+        assert_eq!(keys, [("b__x", 1), ("a__y", 3)]);
+        assert_eq!(p.services[0].attrs[0].value, Yv::Int(1));
+        assert_eq!(p.services[0].attrs[0].line, 2);
+        assert_eq!(p.actions[0].actions.len(), 2);
+        assert_eq!(p.actions[0].actor.as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn duplicate_keys_name_both_lines() {
+        let text = "a__x:\n  v: 1\na__x:\n  v: 2\n";
+        let err = parse("bp.yaml", text, &mut Parsed::default()).unwrap_err();
+        match err {
+            BlueprintError::Duplicate { at, key, first } => {
+                assert_eq!((at.line, key.as_str(), first.line), (3, "a__x", 1));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,416 @@
+//! The errors of ays-core: [`TemplateError`] (reading actor templates), [`BlueprintError`]
+//! (parsing and resolving blueprints) and [`CoreError`] (everything a repository operation can
+//! hit, wrapping the other two).
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::action_state::TransitionError;
+use crate::ids::NameError;
+
+/// Where something is in a file: `file:line` (1-based line; 0 when unknown).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct Location {
+    /// The file, as given (a blueprint path, a template file).
+    pub file: String,
+    /// The 1-based line.
+    pub line: usize,
+}
+
+impl Location {
+    /// A location in `file` at `line`.
+    pub fn new(file: impl Into<String>, line: usize) -> Self {
+        Location {
+            file: file.into(),
+            line,
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+/// An actor template that cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TemplateError {
+    /// A template file or directory could not be read.
+    #[error("cannot read {}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A `schema.hrd` or `actor.hrd` is invalid.
+    #[error("template `{template}`: invalid HRD")]
+    Hrd {
+        /// The template name.
+        template: String,
+        /// The parser's error (it carries file, line and field).
+        #[source]
+        source: Box<ays_hrd::HrdError>,
+    },
+    /// A `schema.capnp` (given or generated) is invalid.
+    #[error("template `{template}`: invalid schema.capnp")]
+    Schema {
+        /// The template name.
+        template: String,
+        /// The parser's error.
+        #[source]
+        source: Box<ays_schema::SchemaError>,
+    },
+    /// A `config.yaml` or actions file is malformed.
+    #[error("{at}: template `{template}`: {reason}")]
+    Malformed {
+        /// Where.
+        at: Location,
+        /// The template name.
+        template: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Two global template directories define the same template.
+    #[error("template `{name}` is defined twice: {} and {}", first.display(), second.display())]
+    Duplicate {
+        /// The template name.
+        name: String,
+        /// The first directory.
+        first: PathBuf,
+        /// The second directory.
+        second: PathBuf,
+    },
+    /// No template has this name.
+    #[error("no actor template named `{name}`")]
+    NotFound {
+        /// The name asked for.
+        name: String,
+    },
+    /// The template directory name is not a valid actor name.
+    #[error("template directory {}: {source}", path.display())]
+    BadName {
+        /// The directory.
+        path: PathBuf,
+        /// Why the name is invalid.
+        #[source]
+        source: NameError,
+    },
+}
+
+/// A blueprint that cannot be applied. Every variant names the file and line, and the block key
+/// (`actor__instance`) or attribute involved.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BlueprintError {
+    /// The blueprint file could not be read.
+    #[error("cannot read blueprint {}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid YAML.
+    #[error("{at}: invalid YAML: {reason}")]
+    Syntax {
+        /// Where the parser stopped.
+        at: Location,
+        /// The parser's message.
+        reason: String,
+    },
+    /// A block is malformed (not `actor__instance`, a non-mapping body, a bad `actions:` entry).
+    #[error("{at}: `{key}`: {reason}")]
+    Malformed {
+        /// Where.
+        at: Location,
+        /// The key of the block or entry.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The same key appears twice (in one mapping, or as a service across the blueprints).
+    #[error("{at}: duplicate key `{key}` (first at {first})")]
+    Duplicate {
+        /// The second occurrence.
+        at: Location,
+        /// The key.
+        key: String,
+        /// The first occurrence.
+        first: Location,
+    },
+    /// No actor template has this name.
+    #[error("{at}: `{key}`: unknown actor `{actor}`")]
+    UnknownActor {
+        /// Where.
+        at: Location,
+        /// The block key.
+        key: String,
+        /// The actor name.
+        actor: String,
+    },
+    /// An attribute the actor's schema does not declare.
+    #[error("{at}: `{key}`: unknown attribute `{attribute}` (valid: {})", valid.join(", "))]
+    UnknownAttribute {
+        /// Where.
+        at: Location,
+        /// The service key.
+        key: String,
+        /// The attribute as written.
+        attribute: String,
+        /// The valid attribute names (HRD spelling when known).
+        valid: Vec<String>,
+    },
+    /// An attribute value of the wrong type or failing the field's rule.
+    #[error("{at}: `{key}`: attribute `{attribute}`: {reason}")]
+    BadValue {
+        /// Where the value is.
+        at: Location,
+        /// The service key.
+        key: String,
+        /// The attribute.
+        attribute: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A required parent cannot be found (and is not `auto`).
+    #[error("{at}: `{key}`: missing parent of role `{role}`{}", instance.as_deref().map(|i| format!(" named `{i}`")).unwrap_or_default())]
+    MissingParent {
+        /// Where.
+        at: Location,
+        /// The service key.
+        key: String,
+        /// The parent role.
+        role: String,
+        /// The instance asked for, if any.
+        instance: Option<String>,
+    },
+    /// Several candidates for a parent and none named.
+    #[error("{at}: `{key}`: {count} services of role `{role}` could be the parent: name one")]
+    AmbiguousParent {
+        /// Where.
+        at: Location,
+        /// The service key.
+        key: String,
+        /// The parent role.
+        role: String,
+        /// How many candidates.
+        count: usize,
+    },
+    /// A named producer does not exist.
+    #[error("{at}: `{key}`: producer `{role}!{instance}` does not exist")]
+    UnknownProducer {
+        /// Where.
+        at: Location,
+        /// The service key.
+        key: String,
+        /// The producer role.
+        role: String,
+        /// The instance named.
+        instance: String,
+    },
+    /// Fewer producers than the consume spec's `min`, and not `auto`.
+    #[error("{at}: `{key}`: needs at least {min} producer(s) of role `{role}`, found {found}")]
+    TooFewProducers {
+        /// Where.
+        at: Location,
+        /// The service key.
+        key: String,
+        /// The producer role.
+        role: String,
+        /// The minimum.
+        min: u32,
+        /// How many there are.
+        found: usize,
+    },
+    /// More producers named than the consume spec's `max`.
+    #[error("{at}: `{key}`: at most {max} producer(s) of role `{role}` allowed, {found} named")]
+    TooManyProducers {
+        /// Where.
+        at: Location,
+        /// The service key.
+        key: String,
+        /// The producer role.
+        role: String,
+        /// The maximum.
+        max: u32,
+        /// How many were named.
+        found: usize,
+    },
+    /// An `actions:` entry matches no service.
+    #[error("{at}: action `{action}` matches no service (actor `{actor}`, service `{service}`)")]
+    NoMatch {
+        /// Where.
+        at: Location,
+        /// The action.
+        action: String,
+        /// The actor filter (`*` when absent).
+        actor: String,
+        /// The service filter (`*` when absent).
+        service: String,
+    },
+    /// An action cannot be scheduled (disabled, unknown).
+    #[error("{at}: `{key}`: action `{action}`: {reason}")]
+    Action {
+        /// Where.
+        at: Location,
+        /// The service key.
+        key: String,
+        /// The action.
+        action: String,
+        /// Why.
+        reason: String,
+    },
+    /// An actor template could not be loaded.
+    #[error("{at}: `{key}`: cannot load the actor template")]
+    Template {
+        /// Where.
+        at: Location,
+        /// The block key.
+        key: String,
+        /// The cause.
+        #[source]
+        source: Box<TemplateError>,
+    },
+}
+
+/// Everything a repository operation can hit.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CoreError {
+    /// A file or directory operation failed.
+    #[error("{op} {}", path.display())]
+    Io {
+        /// What was being done (`cannot create`, `cannot read`).
+        op: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// No `.ays/config.yaml` in the directory or any parent.
+    #[error("{} is not inside an AYS repository (no .ays/config.yaml found upward)", start.display())]
+    NotARepository {
+        /// Where the search started.
+        start: PathBuf,
+    },
+    /// `init` on a directory that already is a repository.
+    #[error("{} already is an AYS repository", dir.display())]
+    AlreadyRepository {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// The repository config is malformed.
+    #[error("{at}: invalid repository config: {reason}")]
+    Config {
+        /// Where.
+        at: Location,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The store failed.
+    #[error("store failed during {op}")]
+    Store {
+        /// The operation.
+        op: &'static str,
+        /// The cause.
+        #[source]
+        source: ays_store::StoreError,
+    },
+    /// A stored record cannot be read.
+    #[error("corrupt record at `{key}`: {reason}")]
+    Corrupt {
+        /// The store key.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Service data cannot be encoded or decoded.
+    #[error("service data of `{key}`")]
+    Codec {
+        /// The service key (or actor name).
+        key: String,
+        /// The cause.
+        #[source]
+        source: ays_schema::CodecError,
+    },
+    /// No such service.
+    #[error("no service `{key}`")]
+    ServiceNotFound {
+        /// The key.
+        key: String,
+    },
+    /// No such actor.
+    #[error("no actor `{name}` in the repository")]
+    ActorNotFound {
+        /// The name.
+        name: String,
+    },
+    /// The service has no such action.
+    #[error("service `{key}` has no action `{action}`")]
+    UnknownAction {
+        /// The service key.
+        key: String,
+        /// The action.
+        action: String,
+    },
+    /// An action state transition was refused.
+    #[error("service `{key}`, action `{action}`")]
+    Transition {
+        /// The service key.
+        key: String,
+        /// The action.
+        action: String,
+        /// Why.
+        #[source]
+        source: TransitionError,
+    },
+    /// An actor update would change a field's type incompatibly; nothing was changed.
+    #[error(
+        "actor `{actor}`: schema change of field `{field}` is incompatible ({change}); nothing was changed"
+    )]
+    IncompatibleSchema {
+        /// The actor.
+        actor: String,
+        /// The field.
+        field: String,
+        /// The change, in words.
+        change: String,
+    },
+    /// A mirror file (export/restore) is malformed.
+    #[error("{}: {reason}", path.display())]
+    Mirror {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A name given by the caller is invalid.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// A template could not be loaded.
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    /// A blueprint could not be applied; nothing was written.
+    #[error(transparent)]
+    Blueprint(#[from] BlueprintError),
+}
+
+impl CoreError {
+    pub(crate) fn store(op: &'static str) -> impl FnOnce(ays_store::StoreError) -> CoreError {
+        move |source| CoreError::Store { op, source }
+    }
+
+    pub(crate) fn io(
+        op: &'static str,
+        path: &std::path::Path,
+    ) -> impl FnOnce(std::io::Error) -> CoreError {
+        let path = path.to_path_buf();
+        move |source| CoreError::Io { op, path, source }
+    }
+}

@@ -1,0 +1,120 @@
+//! Every store key ays-core writes, built in this one module.
+//!
+//! | key | value |
+//! |---|---|
+//! | `repo` | the `Repo` model |
+//! | `actor/<name>` | the `Actor` model |
+//! | `actor-hrd/<name>` | the actor's `schema.hrd` text, when it has one (validation rules) |
+//! | `code/<hash>` | an `ActionCode` model, content-addressed |
+//! | `svc/<role>!<instance>` | the `Service` model |
+//! | `svc-args/<role>!<instance>/<action>` | JSON args of a scheduled action (`processChange`) |
+//! | `idx/<kind>/<value>/<role>!<instance>` | empty: a secondary index entry |
+//!
+//! Index kinds: `actor` (actor name), `instance`, `parent` (parent key), `producer` (a producer
+//! key: the entry lists its consumers), `consumer` (a consumer key: the entry lists its
+//! producers) and `state` (`<action>:<state>`). Services of a role are a prefix scan of
+//! `svc/<role>!`, so the role needs no index. Names never hold `/` or `!` (see [`crate::ids`]), so
+//! every prefix is unambiguous. Runs and jobs (ays-run) live under other prefixes, which
+//! `destroy` leaves alone.
+
+use crate::action_state::ActionState;
+use crate::ids::{ActionName, ActorName, ServiceKey};
+
+/// The repository record.
+pub(crate) const REPO: &[u8] = b"repo";
+/// Prefix of actor records.
+pub(crate) const ACTOR_PREFIX: &str = "actor/";
+/// Prefix of actor HRD sources.
+pub(crate) const ACTOR_HRD_PREFIX: &str = "actor-hrd/";
+/// Prefix of service records.
+pub(crate) const SERVICE_PREFIX: &str = "svc/";
+/// Prefix of scheduled-action args.
+pub(crate) const ARGS_PREFIX: &str = "svc-args/";
+/// Prefix of every index entry.
+pub(crate) const INDEX_PREFIX: &str = "idx/";
+/// Prefix of action code records.
+pub(crate) const CODE_PREFIX: &str = "code/";
+
+/// The prefixes `destroy` wipes.
+pub(crate) const DOMAIN_PREFIXES: [&str; 5] = [
+    ACTOR_PREFIX,
+    ACTOR_HRD_PREFIX,
+    SERVICE_PREFIX,
+    ARGS_PREFIX,
+    INDEX_PREFIX,
+];
+
+pub(crate) fn actor(name: &ActorName) -> Vec<u8> {
+    format!("{ACTOR_PREFIX}{name}").into_bytes()
+}
+
+pub(crate) fn actor_hrd(name: &ActorName) -> Vec<u8> {
+    format!("{ACTOR_HRD_PREFIX}{name}").into_bytes()
+}
+
+pub(crate) fn code(hash: &str) -> Vec<u8> {
+    format!("{CODE_PREFIX}{hash}").into_bytes()
+}
+
+pub(crate) fn service(key: &ServiceKey) -> Vec<u8> {
+    format!("{SERVICE_PREFIX}{key}").into_bytes()
+}
+
+/// The prefix of every service of `role`.
+pub(crate) fn services_of_role(role: &str) -> Vec<u8> {
+    format!("{SERVICE_PREFIX}{role}!").into_bytes()
+}
+
+pub(crate) fn args(key: &ServiceKey, action: &ActionName) -> Vec<u8> {
+    format!("{ARGS_PREFIX}{key}/{action}").into_bytes()
+}
+
+pub(crate) fn args_of(key: &ServiceKey) -> Vec<u8> {
+    format!("{ARGS_PREFIX}{key}/").into_bytes()
+}
+
+/// A kind of secondary index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum IndexKind {
+    Actor,
+    Instance,
+    Parent,
+    Producer,
+    Consumer,
+    State,
+}
+
+impl IndexKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            IndexKind::Actor => "actor",
+            IndexKind::Instance => "instance",
+            IndexKind::Parent => "parent",
+            IndexKind::Producer => "producer",
+            IndexKind::Consumer => "consumer",
+            IndexKind::State => "state",
+        }
+    }
+}
+
+/// The prefix of every entry of `kind` with `value`; the service key follows it.
+pub(crate) fn index_prefix(kind: IndexKind, value: &str) -> Vec<u8> {
+    format!("{INDEX_PREFIX}{}/{value}/", kind.as_str()).into_bytes()
+}
+
+pub(crate) fn index(kind: IndexKind, value: &str, key: &ServiceKey) -> Vec<u8> {
+    let mut k = index_prefix(kind, value);
+    k.extend_from_slice(key.to_string().as_bytes());
+    k
+}
+
+/// The index value of an action state entry.
+pub(crate) fn state_value(action: &ActionName, state: ActionState) -> String {
+    format!("{action}:{state}")
+}
+
+/// The service key at the end of an index entry under `prefix`.
+pub(crate) fn key_after_prefix(prefix: &[u8], entry: &[u8]) -> Option<ServiceKey> {
+    let rest = entry.strip_prefix(prefix)?;
+    std::str::from_utf8(rest).ok()?.parse().ok()
+}

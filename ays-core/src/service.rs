@@ -1,0 +1,219 @@
+//! Services: instances of actors, with their relations, per-action states and data.
+
+use serde::Serialize;
+
+use crate::action_state::ActionState;
+use crate::ids::{ActionName, ActorName, ServiceKey};
+use crate::keys::{self, IndexKind};
+
+/// A reference to another service.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct ServiceRef {
+    /// Its actor.
+    pub actor: ActorName,
+    /// Its key.
+    pub key: ServiceKey,
+}
+
+/// The state of one action of one service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServiceAction {
+    /// The action.
+    pub name: ActionName,
+    /// The key of its code record.
+    pub code_key: String,
+    /// Its state.
+    pub state: ActionState,
+    /// Recurring period in seconds (0: not recurring).
+    pub period: u32,
+    /// Last successful run of a recurring action, ms since the epoch (0: never).
+    pub last_run: i64,
+    /// Whether runs are logged.
+    pub log: bool,
+}
+
+/// A filter that routes external events to an action (stored, not yet acted on).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+pub struct EventFilter {
+    /// The channel (`all`, `telegram`, `email`, `webservice`, `blueprint`).
+    pub channel: String,
+    /// The command.
+    pub command: String,
+    /// The action to run.
+    pub action: String,
+    /// A shared secret.
+    pub secret: String,
+    /// Tags.
+    pub tags: Vec<String>,
+}
+
+/// A service as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    /// Its key (`role!instance`).
+    pub key: ServiceKey,
+    /// Its actor.
+    pub actor: ActorName,
+    /// Its parent, if any (also the first producer).
+    pub parent: Option<ServiceRef>,
+    /// The services it consumes (the parent included).
+    pub producers: Vec<ServiceRef>,
+    /// The services that consume it (its children included).
+    pub consumers: Vec<ServiceRef>,
+    /// Its actions, sorted by name.
+    pub actions: Vec<ServiceAction>,
+    /// Its event filters.
+    pub event_filters: Vec<EventFilter>,
+    /// Its data: a packed Cap'n Proto message of the actor's `Schema` struct.
+    pub data: Vec<u8>,
+    /// The [`crate::Actor::schema_hash`] the data was written with.
+    pub data_schema_id: u64,
+}
+
+impl Service {
+    /// The action named `name`.
+    pub fn action(&self, name: &str) -> Option<&ServiceAction> {
+        self.actions.iter().find(|a| a.name.as_str() == name)
+    }
+
+    pub(crate) fn action_mut(&mut self, name: &str) -> Option<&mut ServiceAction> {
+        self.actions.iter_mut().find(|a| a.name.as_str() == name)
+    }
+
+    pub(crate) fn add_producer(&mut self, p: ServiceRef) {
+        if !self.producers.contains(&p) {
+            self.producers.push(p);
+        }
+    }
+
+    pub(crate) fn add_consumer(&mut self, c: ServiceRef) {
+        if !self.consumers.contains(&c) {
+            self.consumers.push(c);
+        }
+    }
+
+    pub(crate) fn as_ref(&self) -> ServiceRef {
+        ServiceRef {
+            actor: self.actor.clone(),
+            key: self.key.clone(),
+        }
+    }
+
+    /// Every index entry of this service (see [`crate::keys`]).
+    pub(crate) fn index_keys(&self) -> Vec<Vec<u8>> {
+        let k = &self.key;
+        let mut out = Vec::with_capacity(
+            4 + self.producers.len() + self.consumers.len() + self.actions.len(),
+        );
+        out.push(keys::index(IndexKind::Actor, self.actor.as_str(), k));
+        out.push(keys::index(IndexKind::Instance, k.instance().as_str(), k));
+        if let Some(p) = &self.parent {
+            out.push(keys::index(IndexKind::Parent, &p.key.to_string(), k));
+        }
+        for p in &self.producers {
+            out.push(keys::index(IndexKind::Producer, &p.key.to_string(), k));
+        }
+        for c in &self.consumers {
+            out.push(keys::index(IndexKind::Consumer, &c.key.to_string(), k));
+        }
+        for a in &self.actions {
+            out.push(keys::index(
+                IndexKind::State,
+                &keys::state_value(&a.name, a.state),
+                k,
+            ));
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+/// Which services to list: every field set must match (the CLI's `--role`, `--name`,
+/// `--actor`, `--parent`, `--producer`, plus an action state).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceFilter {
+    /// The role.
+    pub role: Option<String>,
+    /// The instance name.
+    pub name: Option<String>,
+    /// The actor name.
+    pub actor: Option<String>,
+    /// The parent's key (`role!instance`).
+    pub parent: Option<ServiceKey>,
+    /// A producer's key: matches the services that consume it.
+    pub producer: Option<ServiceKey>,
+    /// A consumer's key: matches the services it consumes.
+    pub consumer: Option<ServiceKey>,
+    /// An action and its state: matches the services whose action is in that state.
+    pub action_state: Option<(ActionName, ActionState)>,
+}
+
+impl ServiceFilter {
+    /// A filter that matches every service.
+    pub fn all() -> Self {
+        Self::default()
+    }
+
+    /// Whether `s` passes every condition.
+    pub fn matches(&self, s: &Service) -> bool {
+        self.role.as_deref().is_none_or(|r| s.key.role() == r)
+            && self
+                .name
+                .as_deref()
+                .is_none_or(|n| s.key.instance().as_str() == n)
+            && self.actor.as_deref().is_none_or(|a| s.actor.as_str() == a)
+            && self
+                .parent
+                .as_ref()
+                .is_none_or(|p| s.parent.as_ref().is_some_and(|sp| &sp.key == p))
+            && self
+                .producer
+                .as_ref()
+                .is_none_or(|p| s.producers.iter().any(|sp| &sp.key == p))
+            && self
+                .consumer
+                .as_ref()
+                .is_none_or(|c| s.consumers.iter().any(|sc| &sc.key == c))
+            && self
+                .action_state
+                .as_ref()
+                .is_none_or(|(a, st)| s.action(a.as_str()).is_some_and(|x| x.state == *st))
+    }
+}
+
+/// A service as shown to users (`ays service show --json`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServiceView {
+    /// `role!instance`.
+    pub key: ServiceKey,
+    /// The actor.
+    pub actor: ActorName,
+    /// The role.
+    pub role: String,
+    /// The instance name.
+    pub instance: String,
+    /// The parent.
+    pub parent: Option<ServiceKey>,
+    /// The producers (parent included).
+    pub producers: Vec<ServiceKey>,
+    /// The consumers (children included).
+    pub consumers: Vec<ServiceKey>,
+    /// The children.
+    pub children: Vec<ServiceKey>,
+    /// The actions and their states.
+    pub actions: Vec<ServiceAction>,
+    /// The event filters.
+    pub event_filters: Vec<EventFilter>,
+    /// The data as JSON, every field present (defaults included).
+    pub data: serde_json::Value,
+}
+
+/// The action states of one service (`ays service state`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServiceStates {
+    /// The service.
+    pub key: ServiceKey,
+    /// `(action, state)` pairs, sorted by action.
+    pub actions: Vec<(ActionName, ActionState)>,
+}

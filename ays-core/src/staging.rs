@@ -1,0 +1,339 @@
+//! The working set of a change: services and actors read through it see the change's own
+//! writes, and [`Staging::into_batch`] turns the whole change into one atomic batch, index
+//! entries included (stale entries deleted, new ones added, computed from the records' old and
+//! new values).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use ays_store::{Batch, KvStore};
+
+use crate::actor::{Actor, CompiledActor};
+use crate::error::CoreError;
+use crate::ids::{ActorName, ServiceKey};
+use crate::keys::{self, IndexKind};
+use crate::record;
+use crate::service::Service;
+use crate::template::ActionCode;
+
+/// How many entries a scan reads per call.
+pub(crate) const PAGE: usize = 1024;
+
+#[derive(Debug)]
+struct Slot {
+    original: Option<Service>,
+    current: Option<Service>,
+}
+
+#[derive(Debug)]
+struct ActorSlot {
+    compiled: Option<Arc<CompiledActor>>,
+    dirty: bool,
+}
+
+/// See the module docs.
+pub(crate) struct Staging<'r> {
+    store: &'r dyn KvStore,
+    services: BTreeMap<ServiceKey, Slot>,
+    by_actor: HashMap<ActorName, BTreeSet<ServiceKey>>,
+    actors: BTreeMap<ActorName, ActorSlot>,
+    codes: BTreeMap<String, (ActionCode, ActorName)>,
+    raw: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+/// Keys (without values) of a prefix scan.
+pub(crate) fn scan_keys(store: &dyn KvStore, prefix: &[u8]) -> Result<Vec<Vec<u8>>, CoreError> {
+    store
+        .scan(prefix, PAGE)
+        .map(|e| e.map(|(k, _)| k))
+        .collect::<Result<_, _>>()
+        .map_err(CoreError::store("scan"))
+}
+
+/// Service keys listed by an index prefix.
+pub(crate) fn index_keys(
+    store: &dyn KvStore,
+    kind: IndexKind,
+    value: &str,
+) -> Result<Vec<ServiceKey>, CoreError> {
+    let prefix = keys::index_prefix(kind, value);
+    let mut out = Vec::new();
+    for k in scan_keys(store, &prefix)? {
+        let key = keys::key_after_prefix(&prefix, &k).ok_or_else(|| CoreError::Corrupt {
+            key: String::from_utf8_lossy(&k).into_owned(),
+            reason: "index entry does not end with a service key".to_owned(),
+        })?;
+        out.push(key);
+    }
+    Ok(out)
+}
+
+pub(crate) fn load_service(
+    store: &dyn KvStore,
+    key: &ServiceKey,
+) -> Result<Option<Service>, CoreError> {
+    let k = keys::service(key);
+    match store.get(&k).map_err(CoreError::store("get service"))? {
+        Some(bytes) => Ok(Some(record::decode_service(&key.to_string(), &bytes)?)),
+        None => Ok(None),
+    }
+}
+
+pub(crate) fn load_actor(
+    store: &dyn KvStore,
+    name: &ActorName,
+) -> Result<Option<Actor>, CoreError> {
+    let k = keys::actor(name);
+    let Some(bytes) = store.get(&k).map_err(CoreError::store("get actor"))? else {
+        return Ok(None);
+    };
+    let hrd = store
+        .get(&keys::actor_hrd(name))
+        .map_err(CoreError::store("get actor hrd"))?
+        .map(|b| {
+            String::from_utf8(b).map_err(|e| CoreError::Corrupt {
+                key: String::from_utf8_lossy(&keys::actor_hrd(name)).into_owned(),
+                reason: e.to_string(),
+            })
+        })
+        .transpose()?;
+    Ok(Some(record::decode_actor(name.as_str(), &bytes, hrd)?))
+}
+
+impl<'r> Staging<'r> {
+    pub(crate) fn new(store: &'r dyn KvStore) -> Self {
+        Staging {
+            store,
+            services: BTreeMap::new(),
+            by_actor: HashMap::new(),
+            actors: BTreeMap::new(),
+            codes: BTreeMap::new(),
+            raw: BTreeMap::new(),
+        }
+    }
+
+    fn load(&mut self, key: &ServiceKey) -> Result<&mut Slot, CoreError> {
+        if !self.services.contains_key(key) {
+            let original = load_service(self.store, key)?;
+            self.services.insert(
+                key.clone(),
+                Slot {
+                    current: original.clone(),
+                    original,
+                },
+            );
+        }
+        self.services
+            .get_mut(key)
+            .ok_or_else(|| CoreError::ServiceNotFound {
+                key: key.to_string(),
+            })
+    }
+
+    /// The service as the change sees it.
+    pub(crate) fn service(&mut self, key: &ServiceKey) -> Result<Option<&Service>, CoreError> {
+        Ok(self.load(key)?.current.as_ref())
+    }
+
+    /// The service, to modify in place.
+    pub(crate) fn service_mut(
+        &mut self,
+        key: &ServiceKey,
+    ) -> Result<Option<&mut Service>, CoreError> {
+        Ok(self.load(key)?.current.as_mut())
+    }
+
+    /// Whether the service exists as the change sees it.
+    pub(crate) fn exists(&mut self, key: &ServiceKey) -> Result<bool, CoreError> {
+        Ok(self.service(key)?.is_some())
+    }
+
+    /// Creates or replaces a service.
+    pub(crate) fn put_service(&mut self, s: Service) -> Result<(), CoreError> {
+        self.by_actor
+            .entry(s.actor.clone())
+            .or_default()
+            .insert(s.key.clone());
+        let slot = self.load(&s.key)?;
+        slot.current = Some(s);
+        Ok(())
+    }
+
+    /// Deletes a service and its scheduled-action args.
+    pub(crate) fn delete_service(&mut self, key: &ServiceKey) -> Result<(), CoreError> {
+        self.load(key)?.current = None;
+        for k in scan_keys(self.store, &keys::args_of(key))? {
+            self.raw.insert(k, None);
+        }
+        Ok(())
+    }
+
+    /// Sets (or with `None` deletes) a raw key outside the service records.
+    pub(crate) fn put_raw(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
+        self.raw.insert(key, value);
+    }
+
+    /// The services of actor `actor` (exactly), as the change sees them, sorted.
+    pub(crate) fn keys_of_actor(
+        &mut self,
+        actor: &ActorName,
+    ) -> Result<Vec<ServiceKey>, CoreError> {
+        let mut candidates: BTreeSet<ServiceKey> =
+            index_keys(self.store, IndexKind::Actor, actor.as_str())?
+                .into_iter()
+                .collect();
+        candidates.extend(self.by_actor.get(actor).into_iter().flatten().cloned());
+        let mut out = Vec::with_capacity(candidates.len());
+        for k in candidates {
+            if self.service(&k)?.is_some_and(|s| &s.actor == actor) {
+                out.push(k);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The services of `role`, as the change sees them, sorted.
+    pub(crate) fn keys_of_role(&mut self, role: &str) -> Result<Vec<ServiceKey>, CoreError> {
+        let prefix = keys::services_of_role(role);
+        let mut candidates = BTreeSet::new();
+        for k in scan_keys(self.store, &prefix)? {
+            if let Some(key) = keys::key_after_prefix(keys::SERVICE_PREFIX.as_bytes(), &k) {
+                candidates.insert(key);
+            }
+        }
+        candidates.extend(self.services.keys().filter(|k| k.role() == role).cloned());
+        let mut out = Vec::with_capacity(candidates.len());
+        for k in candidates {
+            if self.exists(&k)? {
+                out.push(k);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every service key, as the change sees them, sorted.
+    pub(crate) fn all_keys(&mut self) -> Result<Vec<ServiceKey>, CoreError> {
+        let mut candidates = BTreeSet::new();
+        for k in scan_keys(self.store, keys::SERVICE_PREFIX.as_bytes())? {
+            if let Some(key) = keys::key_after_prefix(keys::SERVICE_PREFIX.as_bytes(), &k) {
+                candidates.insert(key);
+            }
+        }
+        candidates.extend(self.services.keys().cloned());
+        let mut out = Vec::with_capacity(candidates.len());
+        for k in candidates {
+            if self.exists(&k)? {
+                out.push(k);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The actor, compiled, as the change sees it.
+    pub(crate) fn actor(
+        &mut self,
+        name: &ActorName,
+    ) -> Result<Option<Arc<CompiledActor>>, CoreError> {
+        if let Some(slot) = self.actors.get(name) {
+            return Ok(slot.compiled.clone());
+        }
+        let compiled = match load_actor(self.store, name)? {
+            Some(a) => Some(Arc::new(CompiledActor::new(a)?)),
+            None => None,
+        };
+        self.actors.insert(
+            name.clone(),
+            ActorSlot {
+                compiled: compiled.clone(),
+                dirty: false,
+            },
+        );
+        Ok(compiled)
+    }
+
+    /// Creates or replaces an actor and records its action code.
+    pub(crate) fn put_actor(
+        &mut self,
+        actor: Actor,
+        codes: Vec<ActionCode>,
+    ) -> Result<Arc<CompiledActor>, CoreError> {
+        for c in codes {
+            self.codes.insert(c.key(), (c, actor.name.clone()));
+        }
+        let name = actor.name.clone();
+        let compiled = Arc::new(CompiledActor::new(actor)?);
+        self.actors.insert(
+            name,
+            ActorSlot {
+                compiled: Some(compiled.clone()),
+                dirty: true,
+            },
+        );
+        Ok(compiled)
+    }
+
+    /// The whole change as one batch (empty when nothing changes).
+    pub(crate) fn into_batch(self) -> Result<Batch, CoreError> {
+        let mut batch = Batch::new();
+        for (name, slot) in &self.actors {
+            if !slot.dirty {
+                continue;
+            }
+            if let Some(c) = &slot.compiled {
+                batch.put(&keys::actor(name), &record::encode_actor(&c.actor));
+                match &c.actor.hrd_text {
+                    Some(t) => batch.put(&keys::actor_hrd(name), t.as_bytes()),
+                    None => batch.delete(&keys::actor_hrd(name)),
+                };
+            }
+        }
+        for (hash, (code, actor)) in &self.codes {
+            let k = keys::code(hash);
+            // Content-addressed: an existing record holds the same code.
+            if self
+                .store
+                .get(&k)
+                .map_err(CoreError::store("get code"))?
+                .is_none()
+            {
+                batch.put(&k, &record::encode_code(code, actor));
+            }
+        }
+        for (key, slot) in &self.services {
+            if slot.original == slot.current {
+                continue;
+            }
+            let old: BTreeSet<Vec<u8>> = slot
+                .original
+                .as_ref()
+                .map(Service::index_keys)
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+            let new: BTreeSet<Vec<u8>> = slot
+                .current
+                .as_ref()
+                .map(Service::index_keys)
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+            for stale in old.difference(&new) {
+                batch.delete(stale);
+            }
+            for added in new.difference(&old) {
+                batch.put(added, b"");
+            }
+            match &slot.current {
+                Some(s) => batch.put(&keys::service(key), &record::encode_service(s)),
+                None => batch.delete(&keys::service(key)),
+            };
+        }
+        for (k, v) in &self.raw {
+            match v {
+                Some(v) => batch.put(k, v),
+                None => batch.delete(k),
+            };
+        }
+        Ok(batch)
+    }
+}

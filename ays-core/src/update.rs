@@ -1,0 +1,190 @@
+//! `ays actor update`: bring actors in line with their templates.
+//!
+//! Per action: changed code → the action becomes `changed` on every service of the actor; a new
+//! action is added as `new`; a removed one is removed. A schema change migrates every service's
+//! data: new fields get their defaults, removed fields are dropped, and a field whose type
+//! changed is an error that changes nothing. Everything is written in one batch.
+
+use std::collections::BTreeMap;
+
+use ays_schema::{Encoding, Record, SchemaFile};
+use serde::Serialize;
+
+use crate::action_state::ActionState;
+use crate::actor::{Actor, CompiledActor};
+use crate::error::CoreError;
+use crate::ids::{ActionName, ActorName};
+use crate::keys;
+use crate::repo::Repository;
+use crate::service::ServiceAction;
+use crate::staging::scan_keys;
+
+/// What an actor update changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ActorUpdate {
+    /// The actor.
+    pub actor: String,
+    /// Actions whose code changed (now `changed` on every service).
+    pub changed_actions: Vec<ActionName>,
+    /// Actions added (`new` on every service).
+    pub added_actions: Vec<ActionName>,
+    /// Actions removed.
+    pub removed_actions: Vec<ActionName>,
+    /// Data fields added (services get their defaults).
+    pub added_fields: Vec<String>,
+    /// Data fields removed (dropped from every service).
+    pub removed_fields: Vec<String>,
+    /// Whether anything else of the actor changed (relations, periods, dependencies).
+    pub actor_changed: bool,
+    /// How many services were rewritten.
+    pub services: usize,
+}
+
+fn fields(schema: &SchemaFile) -> BTreeMap<String, String> {
+    schema
+        .find_struct("Schema")
+        .map(|s| {
+            s.fields
+                .iter()
+                .map(|f| (f.name.clone(), f.ty.to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl Repository {
+    /// Updates the actor `name`, or every actor, from its template.
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError::ActorNotFound`], [`CoreError::Template`] (template gone or invalid),
+    /// [`CoreError::IncompatibleSchema`] (nothing written), store and codec errors.
+    pub fn update_actors(&self, name: Option<&str>) -> Result<Vec<ActorUpdate>, CoreError> {
+        let templates = self.templates()?;
+        let names: Vec<ActorName> = match name {
+            Some(n) => vec![n.parse()?],
+            None => scan_keys(self.store().as_ref(), keys::ACTOR_PREFIX.as_bytes())?
+                .into_iter()
+                .filter_map(|k| {
+                    std::str::from_utf8(k.strip_prefix(keys::ACTOR_PREFIX.as_bytes())?)
+                        .ok()?
+                        .parse()
+                        .ok()
+                })
+                .collect(),
+        };
+        let mut st = self.staging();
+        let mut out = Vec::new();
+        for name in names {
+            let old = st.actor(&name)?.ok_or_else(|| CoreError::ActorNotFound {
+                name: name.to_string(),
+            })?;
+            let template = templates.load(name.as_str())?;
+            let (new, codes) = Actor::from_template(&template);
+            let mut report = ActorUpdate {
+                actor: name.to_string(),
+                ..ActorUpdate::default()
+            };
+            if new == old.actor {
+                out.push(report);
+                continue;
+            }
+            let new_c = CompiledActor::new(new.clone())?;
+            for a in &new.actions {
+                match old.actor.action(a.name.as_str()) {
+                    Some(o) if o.code_key != a.code_key => {
+                        report.changed_actions.push(a.name.clone())
+                    }
+                    Some(_) => {}
+                    None => report.added_actions.push(a.name.clone()),
+                }
+            }
+            for o in &old.actor.actions {
+                if new.action(o.name.as_str()).is_none() {
+                    report.removed_actions.push(o.name.clone());
+                }
+            }
+            let migrate = old.actor.schema_text != new.schema_text;
+            if migrate {
+                let (of, nf) = (fields(&old.schema), fields(&new_c.schema));
+                for (f, ty) in &of {
+                    match nf.get(f) {
+                        Some(nty) if nty != ty => {
+                            return Err(CoreError::IncompatibleSchema {
+                                actor: name.to_string(),
+                                field: f.clone(),
+                                change: format!("type {ty} became {nty}"),
+                            });
+                        }
+                        Some(_) => {}
+                        None => report.removed_fields.push(f.clone()),
+                    }
+                }
+                report.added_fields = nf
+                    .keys()
+                    .filter(|f| !of.contains_key(*f))
+                    .cloned()
+                    .collect();
+            }
+            report.actor_changed = true;
+            for key in st.keys_of_actor(&name)? {
+                let Some(mut s) = st.service(&key)?.cloned() else {
+                    continue;
+                };
+                let mut actions: Vec<ServiceAction> = Vec::with_capacity(new.actions.len());
+                for a in &new.actions {
+                    let sa = match s.action(a.name.as_str()) {
+                        Some(cur) => {
+                            let mut sa = cur.clone();
+                            if cur.code_key != a.code_key {
+                                sa.code_key = a.code_key.clone();
+                                sa.state = cur.state.code_changed();
+                            }
+                            sa
+                        }
+                        None => ServiceAction {
+                            name: a.name.clone(),
+                            code_key: a.code_key.clone(),
+                            state: ActionState::New,
+                            period: a.period,
+                            last_run: 0,
+                            log: a.log,
+                        },
+                    };
+                    actions.push(sa);
+                }
+                s.actions = actions;
+                if migrate {
+                    let rec = old
+                        .codec
+                        .decode(&s.data, Encoding::Packed)
+                        .map_err(|source| CoreError::Codec {
+                            key: key.to_string(),
+                            source,
+                        })?;
+                    let kept: Record = rec
+                        .iter()
+                        .filter(|(f, _)| new_c.fields().iter().any(|d| d.name == *f))
+                        .map(|(f, v)| (f.to_owned(), v.clone()))
+                        .collect();
+                    s.data = new_c
+                        .codec
+                        .encode(&kept, Encoding::Packed)
+                        .map_err(|source| CoreError::Codec {
+                            key: key.to_string(),
+                            source,
+                        })?;
+                    s.data_schema_id = new.schema_hash();
+                }
+                st.put_service(s)?;
+                report.services += 1;
+            }
+            st.put_actor(new, codes)?;
+            tracing::info!(actor = %name, services = report.services, "actor updated");
+            out.push(report);
+        }
+        let batch = st.into_batch()?;
+        self.commit(&batch, "update actors")?;
+        Ok(out)
+    }
+}

@@ -1,0 +1,296 @@
+//! Blueprint parsing, validation and atomicity (8.1: test_parse_bp, test_validate_service_args,
+//! validate_repo2, test_validate_bp_update_propagation).
+
+use ays_core::{ApplyOptions, BlueprintError, CoreError, ServiceFilter};
+use serde_json::json;
+
+use crate::support::{Backend, TestRepo, TestResult, both, fails};
+
+const PARSEBP: &str = "\
+name = type:str default:'default name'
+count = type:int default:5
+enabled = type:bool default:False
+tags = list type:str
+descr = type:str
+";
+
+fn data(t: &TestRepo, key: &str) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+    Ok(t.repo.show_service(&key.parse()?)?.data)
+}
+
+fn parse_bp(b: Backend) -> TestResult {
+    let t = TestRepo::new(b)?;
+    t.template("parsebp", PARSEBP)?;
+    let bp = "parsebp__defaults:\n\nparsebp__given:\n  name: 'Grüße, 世界 ✓'\n  count: 7\n  enabled: true\n  tags: [a, 'ü']\n";
+    let report = t
+        .repo
+        .apply_blueprint_text("bp.yaml", bp, ApplyOptions::default())?;
+    assert_eq!(
+        report.created,
+        ["parsebp!defaults".parse()?, "parsebp!given".parse()?]
+    );
+    assert_eq!(report.actors_created, ["parsebp".parse()?]);
+    assert_eq!(
+        data(&t, "parsebp!defaults")?,
+        json!({"name": "default name", "count": 5, "enabled": false, "tags": [], "descr": ""})
+    );
+    assert_eq!(
+        data(&t, "parsebp!given")?,
+        json!({"name": "Grüße, 世界 ✓", "count": 7, "enabled": true, "tags": ["a", "ü"], "descr": ""})
+    );
+    // Every action starts `new`.
+    let s = t
+        .repo
+        .service(&"parsebp!defaults".parse()?)?
+        .ok_or("missing")?;
+    assert!(
+        s.actions
+            .iter()
+            .all(|a| a.state == ays_core::ActionState::New)
+    );
+    t.check_indexes()
+}
+both!(test_parse_bp, parse_bp);
+
+fn service_args(b: Backend) -> TestResult {
+    let t = TestRepo::new(b)?;
+    t.template(
+        "sample1",
+        "field = type:str\nfield.with.dot = type:str\nfield_with_underscore = type:str\n",
+    )?;
+    let bp = "sample1__a:\n  field: f\n  field.with.dot: dotted\n  fieldWithUnderscore: camel\nsample1__b:\n  fieldWithDot: camel-dot\n  field_with_underscore: under\n";
+    t.repo
+        .apply_blueprint_text("bp.yaml", bp, ApplyOptions::default())?;
+    assert_eq!(
+        data(&t, "sample1!a")?,
+        json!({"field": "f", "fieldWithDot": "dotted", "fieldWithUnderscore": "camel"})
+    );
+    assert_eq!(
+        data(&t, "sample1!b")?,
+        json!({"field": "", "fieldWithDot": "camel-dot", "fieldWithUnderscore": "under"})
+    );
+    let before = t.scan()?;
+    let err = fails(t.repo.apply_blueprint_text(
+        "bad.yaml",
+        "sample1__c:\n  field: x\n  nosuch: 1\n",
+        ApplyOptions::default(),
+    ))?;
+    match err {
+        CoreError::Blueprint(BlueprintError::UnknownAttribute {
+            at,
+            key,
+            attribute,
+            valid,
+        }) => {
+            assert_eq!((at.file.as_str(), at.line), ("bad.yaml", 3));
+            assert_eq!((key.as_str(), attribute.as_str()), ("sample1!c", "nosuch"));
+            assert_eq!(valid, ["field", "field.with.dot", "field_with_underscore"]);
+        }
+        other => return Err(format!("unexpected {other:?}").into()),
+    }
+    assert_eq!(t.scan()?, before, "a bad blueprint changes nothing");
+    Ok(())
+}
+both!(test_validate_service_args, service_args);
+
+fn wrong_types(b: Backend) -> TestResult {
+    let t = TestRepo::new(b)?;
+    t.template("parsebp", PARSEBP)?;
+    t.template("net", "addr = type:ipaddr\n")?;
+    let before = t.scan()?;
+    let err = fails(t.repo.apply_blueprint_text(
+        "bp.yaml",
+        "parsebp__x:\n  count: many\n",
+        ApplyOptions::default(),
+    ))?;
+    let CoreError::Blueprint(BlueprintError::BadValue {
+        at,
+        key,
+        attribute,
+        reason,
+    }) = err
+    else {
+        return Err(format!("unexpected {err:?}").into());
+    };
+    assert_eq!(
+        (at.line, key.as_str(), attribute.as_str()),
+        (2, "parsebp!x", "count")
+    );
+    assert_eq!(reason, "expected Int64, found a string");
+    let err = fails(t.repo.apply_blueprint_text(
+        "bp.yaml",
+        "net__x:\n  addr: 300.1.1.1\n",
+        ApplyOptions::default(),
+    ))?;
+    assert!(
+        matches!(&err, CoreError::Blueprint(BlueprintError::BadValue { attribute, .. }) if attribute == "addr"),
+        "{err:?}"
+    );
+    assert_eq!(t.scan()?, before);
+    Ok(())
+}
+both!(wrong_types_are_rejected, wrong_types);
+
+fn repo2(b: Backend) -> TestResult {
+    let t = TestRepo::new(b)?;
+    t.template("parsebp", PARSEBP)?;
+    t.repo
+        .apply_blueprint_text("ok.yaml", "parsebp__one:\n", ApplyOptions::default())?;
+    let before = t.scan()?;
+    let err = fails(t.repo.apply_blueprint_text(
+        "bp.yaml",
+        "parsebp__two:\nnosuchactor__x:\n  a: 1\n",
+        ApplyOptions::default(),
+    ))?;
+    let CoreError::Blueprint(BlueprintError::UnknownActor { at, key, actor }) = err else {
+        return Err(format!("unexpected {err:?}").into());
+    };
+    assert_eq!(
+        (at.line, key.as_str(), actor.as_str()),
+        (2, "nosuchactor__x", "nosuchactor")
+    );
+    // A duplicate key in one file.
+    let err = fails(t.repo.apply_blueprint_text(
+        "bp.yaml",
+        "parsebp__two:\n  count: 1\nparsebp__two:\n  count: 2\n",
+        ApplyOptions::default(),
+    ))?;
+    let CoreError::Blueprint(BlueprintError::Duplicate { at, key, first }) = err else {
+        return Err(format!("unexpected {err:?}").into());
+    };
+    assert_eq!((at.line, key.as_str(), first.line), (3, "parsebp__two", 1));
+    // A duplicate service across the files of `blueprints/`.
+    t.write("blueprints/1_a.yaml", "parsebp__dup:\n")?;
+    t.write(
+        "blueprints/2_b.yaml",
+        "parsebp__other:\nparsebp__dup:\n  count: 3\n",
+    )?;
+    t.write("blueprints/_archived.yaml", "nosuchactor__x:\n")?;
+    let err = fails(t.repo.apply_blueprints(None, ApplyOptions::default()))?;
+    let CoreError::Blueprint(BlueprintError::Duplicate { at, key, first }) = err else {
+        return Err(format!("unexpected {err:?}").into());
+    };
+    assert_eq!(
+        (at.to_string(), key.as_str(), first.to_string()),
+        (
+            "blueprints/2_b.yaml:2".to_owned(),
+            "parsebp!dup",
+            "blueprints/1_a.yaml:1".to_owned()
+        )
+    );
+    assert_eq!(t.scan()?, before, "rejected blueprints change nothing");
+    Ok(())
+}
+both!(validate_repo2, repo2);
+
+const NODE: &str = "image = type:str default:'ubuntu'\nport = type:int default:22\nhost = type:str consume:host:1\n";
+const NODE_ACTIONS: &str =
+    "install() {\n  echo install\n}\n\nprocessChange() {\n  echo changed\n}\n";
+
+fn update_propagation(b: Backend) -> TestResult {
+    let t = TestRepo::new(b)?;
+    t.template("host", "addr = type:str\n")?;
+    t.template("node", NODE)?;
+    t.write("actorTemplates/node/actions.sh", NODE_ACTIONS)?;
+    let bp = |image: &str| {
+        format!(
+            "host__h1:\n  addr: 10.0.0.1\nnode__n1:\n  image: {image}\n  host: h1\nactions:\n  - action: install\n"
+        )
+    };
+    let first = t
+        .repo
+        .apply_blueprint_text("bp.yaml", &bp("ubuntu"), ApplyOptions::default())?;
+    assert_eq!(first.created.len(), 2);
+    // Unchanged: nothing at all.
+    let before = t.scan()?;
+    let again = t
+        .repo
+        .apply_blueprint_text("bp.yaml", &bp("ubuntu"), ApplyOptions::default())?;
+    assert!(again.is_empty(), "{again:?}");
+    assert_eq!(t.scan()?, before);
+    // Changed: new data written, processChange scheduled with the changed fields.
+    t.repo.set_action_state(
+        &ServiceFilter::all(),
+        &"install".parse()?,
+        ays_core::ActionState::Ok,
+    )?;
+    let dry =
+        t.repo
+            .apply_blueprint_text("bp.yaml", &bp("debian"), ApplyOptions { dry_run: true })?;
+    let scanned = t.scan()?;
+    let changed = t
+        .repo
+        .apply_blueprint_text("bp.yaml", &bp("debian"), ApplyOptions::default())?;
+    assert_eq!(changed.updated, dry.updated);
+    assert!(dry.dry_run && !changed.dry_run);
+    assert_ne!(t.scan()?, scanned);
+    assert_eq!(changed.updated.len(), 1);
+    assert_eq!(changed.updated[0].key.to_string(), "node!n1");
+    assert_eq!(changed.updated[0].changed, ["image"]);
+    assert_eq!(
+        changed
+            .scheduled
+            .iter()
+            .map(|s| (s.key.to_string(), s.action.to_string()))
+            .collect::<Vec<_>>(),
+        [("node!n1".to_owned(), "processChange".to_owned())]
+    );
+    assert_eq!(data(&t, "node!n1")?["image"], "debian");
+    let args = t
+        .repo
+        .action_args(&"node!n1".parse()?, &"processChange".parse()?)?;
+    assert_eq!(
+        args,
+        Some(json!({"changeCategory": "config", "changed": ["image"]}))
+    );
+    let s = t.repo.service(&"node!n1".parse()?)?.ok_or("missing")?;
+    assert_eq!(
+        s.action("install").map(|a| a.state),
+        Some(ays_core::ActionState::Ok),
+        "install stays ok"
+    );
+    t.check_indexes()
+}
+both!(test_validate_bp_update_propagation, update_propagation);
+
+fn sample_repo1(b: Backend) -> TestResult {
+    let dir = crate::support::scenarios_dir()?;
+    let t = TestRepo::new(b)?;
+    crate::support::copy_tree(
+        &dir.join("sample_repo1/actorTemplates"),
+        &t.root().join("actorTemplates"),
+    )?;
+    crate::support::copy_tree(
+        &dir.join("sample_repo1/blueprints"),
+        &t.root().join("blueprints"),
+    )?;
+    let report = t.repo.apply_blueprints(None, ApplyOptions::default())?;
+    let created: Vec<String> = report.created.iter().map(ToString::to_string).collect();
+    // Files in name order: bp_related1 names a parent declared only in bp_related2.
+    assert_eq!(
+        created,
+        [
+            "datacenter!ovh_germany2",
+            "cockpit!cockpitv1",
+            "datacenter!ovh_germany1",
+            "datacenter!ovh_germany3",
+            "sshkey!main",
+            "cockpit!cockpitv2"
+        ]
+    );
+    let v1 = t.repo.show_service(&"cockpit!cockpitv1".parse()?)?;
+    assert_eq!(
+        v1.parent.map(|p| p.to_string()),
+        Some("datacenter!ovh_germany1".to_owned())
+    );
+    // `install` scheduled on all six (three files each schedule it; scheduled once).
+    assert_eq!(report.scheduled.len(), 6);
+    assert!(
+        report
+            .scheduled
+            .iter()
+            .all(|s| s.action.as_str() == "install")
+    );
+    t.check_indexes()
+}
+both!(sample_repo1_applies_as_one_unit, sample_repo1);

@@ -1,0 +1,207 @@
+//! Action states, delete, destroy and actor updates (8.1: test_validate_ays_update,
+//! test_validate_delete_models).
+
+use ays_core::{ActionState, ApplyOptions, CoreError, ServiceFilter, TransitionError};
+use serde_json::json;
+
+use crate::support::{Backend, TestRepo, TestResult, both, fails};
+
+fn tree(t: &TestRepo) -> TestResult {
+    t.template("farm", "location = type:str\n")?;
+    t.template("vdc", "farm = type:str parent:'farm'\n")?;
+    t.template("key", "path = type:str\n")?;
+    t.template(
+        "node",
+        "vdc = type:str parent:'vdc'\nkey = type:str consume:key:1\n",
+    )?;
+    t.repo.apply_blueprint_text(
+        "bp.yaml",
+        "farm__f:\nvdc__v1:\n  farm: f\nvdc__v2:\n  farm: f\nkey__k:\nnode__n1:\n  vdc: v1\n  key: k\nnode__n2:\n  vdc: v2\n  key: k\n",
+        ApplyOptions::default(),
+    )?;
+    Ok(())
+}
+
+fn states(b: Backend) -> TestResult {
+    let t = TestRepo::new(b)?;
+    tree(&t)?;
+    let install = "install".parse()?;
+    let nodes = ServiceFilter {
+        role: Some("node".into()),
+        ..ServiceFilter::all()
+    };
+    let changed = t.repo.schedule_action(&nodes, &install, false)?;
+    assert_eq!(changed.len(), 2);
+    t.repo.set_action_state(&nodes, &install, ActionState::Ok)?;
+    assert!(
+        t.repo.schedule_action(&nodes, &install, false)?.is_empty(),
+        "ok stays ok without force"
+    );
+    assert_eq!(
+        t.repo.schedule_action(&nodes, &install, true)?.len(),
+        2,
+        "force reschedules ok"
+    );
+    let n1 = ServiceFilter {
+        name: Some("n1".into()),
+        ..nodes.clone()
+    };
+    t.repo
+        .set_action_state(&n1, &install, ActionState::Disabled)?;
+    let before = t.scan()?;
+    let err = fails(t.repo.schedule_action(&nodes, &install, true))?;
+    assert!(
+        matches!(&err, CoreError::Transition { key, source: TransitionError::Disabled, .. } if key == "node!n1"),
+        "{err:?}"
+    );
+    assert_eq!(t.scan()?, before);
+    let err = fails(
+        t.repo
+            .set_action_state(&nodes, &install, ActionState::Running),
+    )?;
+    assert!(matches!(
+        err,
+        CoreError::Transition {
+            source: TransitionError::NotManual { .. },
+            ..
+        }
+    ));
+    let st = t.repo.service_states(&nodes)?;
+    let got: Vec<_> = st
+        .iter()
+        .map(|s| {
+            (
+                s.key.to_string(),
+                s.actions
+                    .iter()
+                    .find(|(a, _)| a.as_str() == "install")
+                    .map(|(_, st)| *st),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("node!n1".into(), Some(ActionState::Disabled)),
+            ("node!n2".into(), Some(ActionState::Scheduled))
+        ]
+    );
+    let by_state = ServiceFilter {
+        action_state: Some(("install".parse()?, ActionState::Scheduled)),
+        ..ServiceFilter::all()
+    };
+    assert_eq!(t.repo.service_keys(&by_state)?, ["node!n2".parse()?]);
+    t.check_indexes()
+}
+both!(action_states_follow_the_machine, states);
+
+fn delete(b: Backend) -> TestResult {
+    let t = TestRepo::new(b)?;
+    tree(&t)?;
+    let deleted = t.repo.delete_service(&"vdc!v1".parse()?)?;
+    assert_eq!(deleted, ["vdc!v1".parse()?, "node!n1".parse()?]);
+    let all: Vec<String> = t
+        .repo
+        .service_keys(&ServiceFilter::all())?
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(all, ["farm!f", "key!k", "node!n2", "vdc!v2"]);
+    let key = t.repo.show_service(&"key!k".parse()?)?;
+    assert_eq!(key.consumers, ["node!n2".parse()?]);
+    let farm = t.repo.show_service(&"farm!f".parse()?)?;
+    assert_eq!(farm.children, ["vdc!v2".parse()?]);
+    assert_eq!(farm.consumers, ["vdc!v2".parse()?]);
+    assert!(matches!(
+        t.repo.delete_service(&"vdc!v1".parse()?),
+        Err(CoreError::ServiceNotFound { .. })
+    ));
+    t.check_indexes()
+}
+both!(delete_removes_children_and_links, delete);
+
+fn destroy(b: Backend) -> TestResult {
+    let t = TestRepo::new(b)?;
+    tree(&t)?;
+    t.repo.store().put(b"run/r1", b"a run")?;
+    let report = t.repo.destroy()?;
+    assert_eq!((report.actors, report.services), (4, 6));
+    let left: Vec<String> = t
+        .scan()?
+        .into_iter()
+        .map(|(k, _)| String::from_utf8_lossy(&k).into_owned())
+        .filter(|k| !k.starts_with("code/"))
+        .collect();
+    assert_eq!(left, ["repo", "run/r1"], "runs and the repo record stay");
+    assert!(t.repo.actors()?.is_empty());
+    Ok(())
+}
+both!(test_validate_delete_models, destroy);
+
+fn update(b: Backend) -> TestResult {
+    let t = TestRepo::new(b)?;
+    t.template(
+        "app",
+        "name = type:str default:'x'\nold = type:str\nport = type:int default:80\n",
+    )?;
+    t.write(
+        "actorTemplates/app/actions.sh",
+        "install() {\n  echo v1\n}\nbackup() {\n  true\n}\n",
+    )?;
+    t.repo.apply_blueprint_text(
+        "bp.yaml",
+        "app__a:\n  name: hello\n  old: gone\n  port: 81\napp__b:\nactions:\n  - action: install\n",
+        ApplyOptions::default(),
+    )?;
+    t.repo
+        .set_action_state(&ServiceFilter::all(), &"install".parse()?, ActionState::Ok)?;
+    // Unchanged template: nothing to do.
+    let same = t.repo.update_actors(Some("app"))?;
+    assert!(!same[0].actor_changed);
+    // Change the code of install, drop backup, add check; drop `old`, add `extra`.
+    t.write(
+        "actorTemplates/app/actions.sh",
+        "install() {\n  echo v2\n}\ncheck() {\n  true\n}\n",
+    )?;
+    t.template(
+        "app",
+        "name = type:str default:'x'\nport = type:int default:80\nextra = type:str default:'new'\n",
+    )?;
+    let before_bad = t.scan()?;
+    let up = t.repo.update_actors(None)?;
+    assert_eq!(up.len(), 1);
+    let u = &up[0];
+    assert_eq!(u.changed_actions, ["install".parse()?]);
+    assert_eq!(u.added_actions, ["check".parse()?]);
+    assert_eq!(u.removed_actions, ["backup".parse()?]);
+    assert_eq!(u.added_fields, ["extra"]);
+    assert_eq!(u.removed_fields, ["old"]);
+    assert_eq!(u.services, 2);
+    assert_ne!(t.scan()?, before_bad);
+    let a = t.repo.show_service(&"app!a".parse()?)?;
+    assert_eq!(a.data, json!({"name": "hello", "port": 81, "extra": "new"}));
+    let state = |n: &str| {
+        a.actions
+            .iter()
+            .find(|x| x.name.as_str() == n)
+            .map(|x| x.state)
+    };
+    assert_eq!(state("install"), Some(ActionState::Changed));
+    assert_eq!(state("check"), Some(ActionState::New));
+    assert_eq!(state("backup"), None);
+    assert_eq!(state("start"), Some(ActionState::New));
+    // An incompatible type change is an error that changes nothing.
+    t.template(
+        "app",
+        "name = type:int\nport = type:int default:80\nextra = type:str default:'new'\n",
+    )?;
+    let before = t.scan()?;
+    let err = fails(t.repo.update_actors(Some("app")))?;
+    assert!(
+        matches!(&err, CoreError::IncompatibleSchema { actor, field, .. } if actor == "app" && field == "name"),
+        "{err:?}"
+    );
+    assert_eq!(t.scan()?, before);
+    t.check_indexes()
+}
+both!(test_validate_ays_update, update);

@@ -1,0 +1,8 @@
+//! Integration tests of ays-core: every scenario runs against the embedded store and Redis.
+
+mod support;
+
+mod blueprints;
+mod lifecycle;
+mod relations;
+mod scenarios;

@@ -1,0 +1,208 @@
+//! Parents, producers and consumers (8.1: test_dependency_tree, test_auto_behavior).
+
+use ays_core::{ApplyOptions, BlueprintError, CoreError, ServiceFilter, ServiceKey};
+
+use crate::support::{Backend, TestRepo, TestResult, both, fails};
+
+/// A check of the error a bad blueprint gives.
+type Check = fn(&BlueprintError) -> bool;
+
+fn keys(v: &[ServiceKey]) -> Vec<String> {
+    v.iter().map(ToString::to_string).collect()
+}
+
+fn tree_templates(t: &TestRepo) -> TestResult {
+    t.template("vdcfarm", "location = type:str\n")?;
+    t.template(
+        "vdc",
+        "vdcfarm = type:str parent:'vdcfarm'\naccount = type:str\n",
+    )?;
+    t.template("sshkey", "key.path = type:str\n")?;
+    t.template("node.ovc", "vdc = type:str parent:'vdc'\nsshkey = list type:str consume:sshkey:1:2\nos.image = type:str default:'Ubuntu 16.04'\n")
+}
+
+fn dependency_tree(b: Backend) -> TestResult {
+    let t = TestRepo::new(b)?;
+    tree_templates(&t)?;
+    let bp = "\
+node.ovc__vm1:
+  vdc: myvdc
+  sshkey: [k1, k2]
+vdcfarm__farm:
+vdc__myvdc:
+  vdcfarm: farm
+sshkey__k1:
+sshkey__k2:
+";
+    t.repo
+        .apply_blueprint_text("bp.yaml", bp, ApplyOptions::default())?;
+    let vm = t.repo.show_service(&"node!vm1".parse()?)?;
+    assert_eq!(vm.actor.as_str(), "node.ovc");
+    assert_eq!(vm.role, "node");
+    assert_eq!(
+        vm.parent.as_ref().map(ToString::to_string).as_deref(),
+        Some("vdc!myvdc")
+    );
+    assert_eq!(keys(&vm.producers), ["vdc!myvdc", "sshkey!k1", "sshkey!k2"]);
+    assert_eq!(vm.data["sshkey"], serde_json::json!(["k1", "k2"]));
+    let vdc = t.repo.show_service(&"vdc!myvdc".parse()?)?;
+    assert_eq!(keys(&vdc.consumers), ["node!vm1"]);
+    assert_eq!(keys(&vdc.children), ["node!vm1"]);
+    assert_eq!(keys(&vdc.producers), ["vdcfarm!farm"]);
+    let k1 = t.repo.show_service(&"sshkey!k1".parse()?)?;
+    assert_eq!(keys(&k1.consumers), ["node!vm1"]);
+    // Index-backed filters.
+    let f = |flt: ServiceFilter| t.repo.service_keys(&flt);
+    assert_eq!(
+        keys(&f(ServiceFilter {
+            producer: Some("sshkey!k2".parse()?),
+            ..ServiceFilter::all()
+        })?),
+        ["node!vm1"]
+    );
+    assert_eq!(
+        keys(&f(ServiceFilter {
+            parent: Some("vdcfarm!farm".parse()?),
+            ..ServiceFilter::all()
+        })?),
+        ["vdc!myvdc"]
+    );
+    assert_eq!(
+        keys(&f(ServiceFilter {
+            role: Some("sshkey".into()),
+            ..ServiceFilter::all()
+        })?),
+        ["sshkey!k1", "sshkey!k2"]
+    );
+    assert_eq!(
+        keys(&f(ServiceFilter {
+            actor: Some("node.ovc".into()),
+            ..ServiceFilter::all()
+        })?),
+        ["node!vm1"]
+    );
+    assert_eq!(
+        keys(&f(ServiceFilter {
+            name: Some("k2".into()),
+            ..ServiceFilter::all()
+        })?),
+        ["sshkey!k2"]
+    );
+    t.check_indexes()
+}
+both!(test_dependency_tree, dependency_tree);
+
+fn auto_behavior(b: Backend) -> TestResult {
+    let t = TestRepo::new(b)?;
+    t.template("sshkey", "key.path = type:str\n")?;
+    t.template("vdc", "account = type:str\n")?;
+    t.template("zero", "sshkey = type:str consume:sshkey:0 auto\n")?;
+    t.template("two", "sshkey = list type:str consume:sshkey:2 auto\n")?;
+    t.template("child", "vdc = type:str parent:'vdc' auto\n")?;
+    let report = t.repo.apply_blueprint_text(
+        "bp.yaml",
+        "zero__z:\ntwo__a:\ntwo__b:\nchild__c:\n",
+        ApplyOptions::default(),
+    )?;
+    assert_eq!(
+        keys(&report.created),
+        [
+            "zero!z",
+            "two!a",
+            "two!b",
+            "child!c",
+            "sshkey!auto_0",
+            "sshkey!auto_1",
+            "vdc!auto_0"
+        ]
+    );
+    assert!(
+        t.repo
+            .show_service(&"zero!z".parse()?)?
+            .producers
+            .is_empty(),
+        "min 0: no producer"
+    );
+    for k in ["two!a", "two!b"] {
+        let s = t.repo.show_service(&k.parse()?)?;
+        assert_eq!(
+            keys(&s.producers),
+            ["sshkey!auto_0", "sshkey!auto_1"],
+            "{k}"
+        );
+    }
+    let shared = t.repo.show_service(&"sshkey!auto_0".parse()?)?;
+    assert_eq!(keys(&shared.consumers), ["two!a", "two!b"]);
+    let c = t.repo.show_service(&"child!c".parse()?)?;
+    assert_eq!(
+        c.parent.map(|p| p.to_string()).as_deref(),
+        Some("vdc!auto_0")
+    );
+    assert_eq!(c.data["vdc"], "auto_0");
+    t.check_indexes()
+}
+both!(test_auto_behavior, auto_behavior);
+
+fn relation_errors(b: Backend) -> TestResult {
+    let t = TestRepo::new(b)?;
+    tree_templates(&t)?;
+    t.repo.apply_blueprint_text(
+        "ok.yaml",
+        "vdcfarm__farm:\nsshkey__k1:\n",
+        ApplyOptions::default(),
+    )?;
+    let before = t.scan()?;
+    let cases: [(&str, Check); 4] = [
+        (
+            "vdc__v:\n  vdcfarm: nosuch\n",
+            |e| matches!(e, BlueprintError::MissingParent { instance: Some(i), role, .. } if i == "nosuch" && role == "vdcfarm"),
+        ),
+        (
+            "vdc__v:\nnode.ovc__vm:\n  vdc: v\n  sshkey: [k1, k2, k3]\n",
+            |e| {
+                matches!(
+                    e,
+                    BlueprintError::TooManyProducers {
+                        max: 2,
+                        found: 3,
+                        ..
+                    }
+                )
+            },
+        ),
+        (
+            "vdc__v:\nnode.ovc__vm:\n  vdc: v\n  sshkey: k9\n",
+            |e| matches!(e, BlueprintError::UnknownProducer { instance, .. } if instance == "k9"),
+        ),
+        ("vdc__v:\n", |_| false),
+    ];
+    for (bp, check) in cases.iter().take(3) {
+        let err = fails(
+            t.repo
+                .apply_blueprint_text("bad.yaml", bp, ApplyOptions::default()),
+        )?;
+        let CoreError::Blueprint(e) = &err else {
+            return Err(format!("unexpected {err:?}").into());
+        };
+        assert!(check(e), "{bp}: {e:?}");
+        assert_eq!(t.scan()?, before, "{bp}: nothing written");
+    }
+    // Too few producers, no auto: min 1 with no sshkey service at all.
+    let t2 = TestRepo::new(b)?;
+    tree_templates(&t2)?;
+    let err = fails(t2.repo.apply_blueprint_text(
+        "bad.yaml",
+        "vdcfarm__f:\nvdc__v:\nnode.ovc__vm:\n",
+        ApplyOptions::default(),
+    ))?;
+    assert!(
+        matches!(&err, CoreError::Blueprint(BlueprintError::TooFewProducers { min: 1, found: 0, key, at, .. }) if key == "node!vm" && at.line == 3),
+        "{err:?}"
+    );
+    assert!(
+        t2.scan()?.iter().all(|(k, _)| k == b"repo"),
+        "nothing but the repo record"
+    );
+    Ok(())
+}
+both!(relation_errors_change_nothing, relation_errors);

@@ -1,0 +1,181 @@
+//! Test repositories on either backend, and checks of the stored state.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use ays_core::{InitOptions, Repository, ServiceFilter};
+use ays_store::testing::RedisServer;
+
+pub(crate) type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// Every entry of a store namespace.
+pub(crate) type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// The error of a call that must fail.
+pub(crate) fn fails<T: std::fmt::Debug, E>(r: Result<T, E>) -> Result<E, String> {
+    match r {
+        Ok(v) => Err(format!("expected an error, got {v:?}")),
+        Err(e) => Ok(e),
+    }
+}
+
+/// Which store a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Backend {
+    Redb,
+    Redis,
+}
+
+static REDIS: OnceLock<Result<RedisServer, String>> = OnceLock::new();
+
+fn redis_url() -> Result<String, String> {
+    REDIS
+        .get_or_init(|| RedisServer::start().map_err(|e| e.to_string()))
+        .as_ref()
+        .map(RedisServer::url)
+        .map_err(Clone::clone)
+}
+
+/// A repository in a temporary directory; a unique id keeps each test in its own namespace.
+pub(crate) struct TestRepo {
+    pub(crate) repo: Repository,
+    _dir: tempfile::TempDir,
+}
+
+impl TestRepo {
+    pub(crate) fn new(backend: Backend) -> Result<TestRepo, Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let store_url = match backend {
+            Backend::Redb => None,
+            Backend::Redis => Some(redis_url()?),
+        };
+        let repo = Repository::init(
+            &dir.path().join("repo"),
+            InitOptions {
+                store_url,
+                ..InitOptions::default()
+            },
+        )?;
+        Ok(TestRepo { repo, _dir: dir })
+    }
+
+    pub(crate) fn root(&self) -> PathBuf {
+        self.repo.root().to_path_buf()
+    }
+
+    /// Writes `text` at `rel` under the repository root, creating directories.
+    pub(crate) fn write(&self, rel: &str, text: &str) -> TestResult {
+        let p = self.root().join(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(p, text)?;
+        Ok(())
+    }
+
+    /// Writes a template's `schema.hrd`.
+    pub(crate) fn template(&self, name: &str, hrd: &str) -> TestResult {
+        self.write(&format!("actorTemplates/{name}/schema.hrd"), hrd)
+    }
+
+    /// Every key and value of the repository's namespace.
+    pub(crate) fn scan(&self) -> Result<Entries, Box<dyn std::error::Error>> {
+        Ok(self
+            .repo
+            .store()
+            .scan(b"", 256)
+            .collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Checks that the index entries are exactly those the service records imply: no stale
+    /// entry, none missing.
+    pub(crate) fn check_indexes(&self) -> TestResult {
+        let mut expected = BTreeSet::new();
+        for s in self.repo.services(&ServiceFilter::all())? {
+            let k = s.key.to_string();
+            expected.insert(format!("idx/actor/{}/{k}", s.actor));
+            expected.insert(format!("idx/instance/{}/{k}", s.key.instance()));
+            if let Some(p) = &s.parent {
+                expected.insert(format!("idx/parent/{}/{k}", p.key));
+            }
+            for p in &s.producers {
+                expected.insert(format!("idx/producer/{}/{k}", p.key));
+            }
+            for c in &s.consumers {
+                expected.insert(format!("idx/consumer/{}/{k}", c.key));
+            }
+            for a in &s.actions {
+                expected.insert(format!("idx/state/{}:{}/{k}", a.name, a.state));
+            }
+        }
+        let actual: BTreeSet<String> = self
+            .scan()?
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(b"idx/"))
+            .map(|(k, _)| String::from_utf8_lossy(&k).into_owned())
+            .collect();
+        let stale: Vec<_> = actual.difference(&expected).collect();
+        let missing: Vec<_> = expected.difference(&actual).collect();
+        assert!(stale.is_empty(), "stale index entries: {stale:?}");
+        assert!(missing.is_empty(), "missing index entries: {missing:?}");
+        Ok(())
+    }
+}
+
+/// The shared 8.1 scenarios (`../shared/fixtures/scenarios`, or `AYS_SHARED`); missing is a
+/// failure.
+pub(crate) fn scenarios_dir() -> Result<PathBuf, String> {
+    let dir = std::env::var_os("AYS_SHARED").map_or_else(
+        || {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../shared/fixtures/scenarios"
+            ))
+        },
+        PathBuf::from,
+    );
+    if dir.is_dir() {
+        Ok(dir)
+    } else {
+        Err(format!(
+            "shared scenarios missing at {} (set AYS_SHARED)",
+            dir.display()
+        ))
+    }
+}
+
+/// Copies a directory tree.
+pub(crate) fn copy_tree(from: &Path, to: &Path) -> TestResult {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let target = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_tree(&e.path(), &target)?;
+        } else {
+            std::fs::copy(e.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs a test body once per backend: `both!(name, body_fn)`.
+macro_rules! both {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            use $crate::support::Backend;
+
+            #[test]
+            fn redb() -> $crate::support::TestResult {
+                super::$body(Backend::Redb)
+            }
+
+            #[test]
+            fn redis() -> $crate::support::TestResult {
+                super::$body(Backend::Redis)
+            }
+        }
+    };
+}
+pub(crate) use both;
