@@ -1,5 +1,56 @@
-//! AYS runs: the petgraph planner and the parallel executor.
+//! AYS runs: the dependency planner and the parallel executor.
 //!
-//! This crate is built by issue #4 (runs, planner, executor, action runtimes). It turns scheduled
-//! actions into steps and runs each step in parallel; it knows nothing of Redis, HRD or the CLI.
-//! Until that issue lands it exports nothing.
+//! This crate turns scheduled actions into a [`Plan`] (a petgraph graph of (service, action)
+//! nodes, layered into steps) and runs it in parallel through an [`ActionRunner`. It knows
+//! nothing of Redis, HRD or the CLI; its clock and thread pool are injected, and every job state
+//! change goes through a `Journal` so that a caller can persist it.
+//!
+//! Modules, one concept each:
+//! - `input`: the snapshot the planner reads ([`PlanInput`], [`ServiceSpec`], [`ActionChains`]);
+//! - `planner` and `plan`: [`Planner`] builds a [`Plan`] (steps, prerequisites, text and DOT);
+//! - `executor`, `job`, `journal` and `clock`: `Executor` runs a plan;
+//! - `runtime`: action runtimes (native functions, `actions.sh`, `actions.py`).
+//!
+//! # Example
+//!
+//! ```
+//! use ays_run::{ActionState, PlanInput, Planner, ServiceSpec};
+//!
+//! let mut input = PlanInput::new();
+//! input.add_service(ServiceSpec::new("datacenter!dc1", "datacenter")
+//!     .action("init", ActionState::Ok)
+//!     .action("install", ActionState::Scheduled))?;
+//! input.add_service(ServiceSpec::new("cockpit!c1", "cockpit")
+//!     .parent("datacenter!dc1")
+//!     .action("init", ActionState::Ok)
+//!     .action("install", ActionState::Scheduled))?;
+//! let plan = Planner::new().plan(&input)?;
+//! assert_eq!(plan.render_text(), "\
+//! step 1
+//!   datacenter!dc1 install [scheduled]
+//! step 2
+//!   cockpit!c1 install [scheduled] after datacenter!dc1:install
+//! ");
+//! # Ok::<(), ays_run::PlanError>(())
+//! ```
+#![deny(missing_docs)]
+#![warn(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
+
+mod error;
+mod input;
+mod plan;
+mod planner;
+
+pub use error::{JobKey, PlanError};
+pub use input::{
+    ActionChains, ActionName, ActionState, ActorName, PlanInput, ServiceInput, ServiceKey,
+    ServiceSpec,
+};
+pub use plan::{JobId, Plan, PlannedJob, Step};
+pub use planner::Planner;

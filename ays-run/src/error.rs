@@ -1,0 +1,85 @@
+//! The error enums of the crate, one per area.
+
+use std::fmt;
+
+use crate::input::{ActionName, ServiceKey};
+
+/// A (service, action) pair named by an error.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct JobKey {
+    /// The service.
+    pub service: ServiceKey,
+    /// The action.
+    pub action: ActionName,
+}
+
+impl fmt::Display for JobKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.service, self.action)
+    }
+}
+
+/// Why a plan could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlanError {
+    /// A service key is not `role!instance`.
+    #[error("invalid service key `{key}` (expected `role!instance`)")]
+    InvalidServiceKey {
+        /// The key as given.
+        key: String,
+    },
+    /// An action name has characters other than ASCII letters, digits and `_`.
+    #[error("invalid action name `{action}`")]
+    InvalidActionName {
+        /// The name as given.
+        action: String,
+    },
+    /// An actor name is not valid.
+    #[error("invalid actor name `{actor}`")]
+    InvalidActorName {
+        /// The name as given.
+        actor: String,
+    },
+    /// Two services share a key.
+    #[error("service `{service}` is declared twice")]
+    DuplicateService {
+        /// The key declared twice.
+        service: ServiceKey,
+    },
+    /// A relation names a service that is not in the snapshot.
+    #[error("service `{service}` names unknown producer or parent `{missing}`")]
+    UnknownService {
+        /// The service holding the relation.
+        service: ServiceKey,
+        /// The key it names.
+        missing: ServiceKey,
+    },
+    /// A prerequisite of a candidate action is disabled.
+    #[error("{needed_by} needs {disabled}, which is disabled")]
+    DisabledPrerequisite {
+        /// The disabled action.
+        disabled: JobKey,
+        /// The action that needs it.
+        needed_by: JobKey,
+    },
+    /// The dependencies form a cycle.
+    #[error("dependency cycle: {}", render_cycle(.cycle))]
+    Cycle {
+        /// The actions on the cycle, each needing the next, the last needing the first.
+        cycle: Vec<JobKey>,
+    },
+}
+
+fn render_cycle(cycle: &[JobKey]) -> String {
+    let mut out = String::new();
+    for key in cycle {
+        out.push_str(&key.to_string());
+        out.push_str(" needs ");
+    }
+    match cycle.first() {
+        Some(first) => out.push_str(&first.to_string()),
+        None => out.push_str("(nothing)"),
+    }
+    out
+}

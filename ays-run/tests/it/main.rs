@@ -1,0 +1,3 @@
+//! Integration tests of ays-run's public API, in one binary.
+
+mod planner;
