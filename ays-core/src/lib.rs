@@ -63,17 +63,6 @@ mod staging;
 mod template;
 mod update;
 
-// Until ays-schema exports `models`, compile its generated code here (same file, same wire
-// format). Replace with `use ays_schema::models;` once it is exported.
-#[rustfmt::skip]
-#[allow(missing_docs, unused_qualifications, unreachable_pub, dead_code, clippy::all, clippy::pedantic, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-#[path = "../../ays-schema/src/generated/model_capnp.rs"]
-mod model_capnp;
-mod generated {
-    pub(crate) use super::model_capnp;
-}
-pub(crate) use generated::model_capnp as models;
-
 pub use action_state::{ActionState, TransitionError, UnknownState};
 pub use actor::{Actor, ActorAction};
 pub use blueprint::{ApplyOptions, BlueprintReport, ScheduledAction, UpdatedService};

@@ -1,30 +1,23 @@
 //! The one place that turns domain values into stored bytes and back: the fixed Cap'n Proto
 //! models of ays-schema (`Actor`, `Service`, `ActionCode`, `Repo`), as unpacked messages.
 
-use capnp::message::{Builder, ReaderOptions};
+use capnp::message::Builder;
 
 use crate::action_state::ActionState;
 use crate::actor::{Actor, ActorAction};
 use crate::error::CoreError;
 use crate::ids::{ActionName, ActorName, ServiceKey};
-use crate::models::{self, ActionState as MState};
 use crate::service::{EventFilter, Service, ServiceAction, ServiceRef};
 use crate::template::{ActionCode, ConsumeSpec, ParentSpec, Runtime, field_name};
+use ays_schema::models::{self, ActionState as MState};
 
-fn to_bytes<A: capnp::message::Allocator>(message: &Builder<A>) -> Vec<u8> {
-    capnp::serialize::write_message_to_words(message)
-}
+use ays_schema::models::to_bytes;
 
 fn read(
     key: &str,
     bytes: &[u8],
 ) -> Result<capnp::message::Reader<capnp::serialize::OwnedSegments>, CoreError> {
-    let mut options = ReaderOptions::new();
-    options
-        .traversal_limit_in_words(Some(8 * 1024 * 1024))
-        .nesting_limit(64);
-    let mut slice = bytes;
-    capnp::serialize::read_message(&mut slice, options).map_err(corrupt(key))
+    models::read(bytes).map_err(corrupt(key))
 }
 
 fn corrupt<E: std::fmt::Display>(key: &str) -> impl Fn(E) -> CoreError + '_ {
