@@ -83,3 +83,48 @@ fn render_cycle(cycle: &[JobKey]) -> String {
     }
     out
 }
+
+/// Why a journal could not record a change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JournalError {
+    /// The backing store refused the write.
+    #[error("journal of run `{run}` could not record {what}: {message}")]
+    Write {
+        /// The run.
+        run: String,
+        /// What was being recorded (`job_started`, …).
+        what: &'static str,
+        /// The store's message.
+        message: String,
+    },
+}
+
+/// Why an execution could not be carried out (a failed job is not an error: see the report).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExecError {
+    /// A run id is empty or has white space.
+    #[error("invalid run id `{id}`")]
+    InvalidRunId {
+        /// The id as given.
+        id: String,
+    },
+    /// The configuration cannot work (a limit of zero).
+    #[error("run `{run}`: invalid executor configuration: {reason}")]
+    InvalidConfig {
+        /// The run.
+        run: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The journal failed; running jobs were waited for, none was started after.
+    #[error("run `{run}` stopped: the journal failed")]
+    Journal {
+        /// The run.
+        run: String,
+        /// The journal's error.
+        #[source]
+        source: JournalError,
+    },
+}

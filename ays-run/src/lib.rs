@@ -3,12 +3,12 @@
 //! This crate turns scheduled actions into a [`Plan`] (a petgraph graph of (service, action)
 //! nodes, layered into steps) and runs it in parallel through an [`ActionRunner`. It knows
 //! nothing of Redis, HRD or the CLI; its clock and thread pool are injected, and every job state
-//! change goes through a `Journal` so that a caller can persist it.
+//! change goes through a [`Journal`] so that a caller can persist it.
 //!
 //! Modules, one concept each:
 //! - `input`: the snapshot the planner reads ([`PlanInput`], [`ServiceSpec`], [`ActionChains`]);
 //! - `planner` and `plan`: [`Planner`] builds a [`Plan`] (steps, prerequisites, text and DOT);
-//! - `executor`, `job`, `journal` and `clock`: `Executor` runs a plan;
+//! - `executor`, `job`, `journal` and `clock`: [`Executor`] runs a plan;
 //! - `runtime`: action runtimes (native functions, `actions.sh`, `actions.py`).
 //!
 //! # Example
@@ -42,15 +42,28 @@
     clippy::print_stderr
 )]
 
+mod clock;
 mod error;
+mod executor;
 mod input;
+mod job;
+mod journal;
 mod plan;
 mod planner;
 
-pub use error::{JobKey, PlanError};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{ExecError, JobKey, JournalError, PlanError};
+pub use executor::{
+    ExecConfig, Executor, FailurePolicy, JobReport, RetryPolicy, RunReport, Schedule,
+};
 pub use input::{
     ActionChains, ActionName, ActionState, ActorName, PlanInput, ServiceInput, ServiceKey,
     ServiceSpec,
 };
+pub use job::{
+    ActionRunner, CancelToken, DataPatch, FailureKind, JobContext, JobFailure, JobOutcome,
+    JobState, LogCategory, LogEntry, RunId, RunState,
+};
+pub use journal::{Attempt, Journal, JournalEvent, MemoryJournal, ResumeState};
 pub use plan::{JobId, Plan, PlannedJob, Step};
 pub use planner::Planner;

@@ -1,3 +1,4 @@
 //! Integration tests of ays-run's public API, in one binary.
 
+mod executor;
 mod planner;

@@ -1,0 +1,295 @@
+//! Jobs: their context, their outcome, their states, and the [`ActionRunner`] that executes them.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
+
+use crate::error::{ExecError, JobKey};
+use crate::input::{ActionName, ActorName, ServiceKey};
+use crate::plan::JobId;
+
+/// A run's identity (the lead's store key, a ULID, a counter: anything non-empty).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RunId(String);
+
+impl RunId {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for RunId {
+    type Err = ExecError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.is_empty() || s.contains(char::is_whitespace) {
+            return Err(ExecError::InvalidRunId { id: s.to_owned() });
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The state of a job (AYS 8.1 `Job.State`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobState {
+    /// Not started (a later step, a failed prerequisite, or a stopped run).
+    New,
+    /// Started and not finished.
+    Running,
+    /// Finished successfully.
+    Ok,
+    /// Failed (error, timeout, panic, killed).
+    Error,
+}
+
+/// The state of a run or of a step (AYS 8.1 `Run.State`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RunState {
+    /// Nothing started.
+    New,
+    /// Started; some jobs neither ok nor in error.
+    Running,
+    /// Every job ok.
+    Ok,
+    /// At least one job in error or never started.
+    Error,
+}
+
+/// Asks a run to stop: the first request stops starting new jobs and waits for the running
+/// ones; the second also asks runtimes to kill what runs. Clones share one state.
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken(Arc<AtomicU8>);
+
+impl CancelToken {
+    /// A token nobody has triggered.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Escalates one level (what a Ctrl-C handler calls) and returns the new level (1 or 2).
+    pub fn request(&self) -> u8 {
+        let before = self
+            .0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |l| {
+                Some(l.saturating_add(1).min(2))
+            })
+            .unwrap_or(2);
+        before.saturating_add(1).min(2)
+    }
+
+    /// Whether no new job may start.
+    pub fn is_stopping(&self) -> bool {
+        self.0.load(Ordering::SeqCst) >= 1
+    }
+
+    /// Whether running jobs must be killed.
+    pub fn is_killing(&self) -> bool {
+        self.0.load(Ordering::SeqCst) >= 2
+    }
+}
+
+/// What a runner knows about the job it executes.
+#[derive(Debug, Clone)]
+pub struct JobContext {
+    pub(crate) run: RunId,
+    pub(crate) job: JobId,
+    pub(crate) key: JobKey,
+    pub(crate) actor: ActorName,
+    pub(crate) attempt: u32,
+    pub(crate) timeout: Duration,
+    pub(crate) cancel: CancelToken,
+}
+
+impl JobContext {
+    /// A context outside any executor (runtimes' own tests, one-off actions).
+    pub fn new(run: RunId, key: JobKey, actor: ActorName, timeout: Duration) -> Self {
+        Self {
+            run,
+            job: JobId(0),
+            key,
+            actor,
+            attempt: 1,
+            timeout,
+            cancel: CancelToken::new(),
+        }
+    }
+
+    /// Replaces the cancellation token.
+    pub fn with_cancel(mut self, cancel: CancelToken) -> Self {
+        self.cancel = cancel;
+        self
+    }
+
+    /// The run.
+    pub fn run(&self) -> &RunId {
+        &self.run
+    }
+
+    /// The job's id in its plan.
+    pub fn job(&self) -> JobId {
+        self.job
+    }
+
+    /// The (service, action) pair.
+    pub fn key(&self) -> &JobKey {
+        &self.key
+    }
+
+    /// The service.
+    pub fn service(&self) -> &ServiceKey {
+        &self.key.service
+    }
+
+    /// The action.
+    pub fn action(&self) -> &ActionName {
+        &self.key.action
+    }
+
+    /// The service's actor.
+    pub fn actor(&self) -> &ActorName {
+        &self.actor
+    }
+
+    /// The attempt, from 1.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// How long this attempt may take; runtimes that run a process kill it after that.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The run's cancellation token; runtimes kill their work when it says so.
+    pub fn cancel(&self) -> &CancelToken {
+        &self.cancel
+    }
+}
+
+/// The category of a job log entry (AYS 8.1 §4.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LogCategory {
+    /// Standard output of the action.
+    Out,
+    /// Standard error of the action.
+    Err,
+    /// A message logged by the action.
+    Msg,
+    /// The error message of a failed action.
+    ErrorMsg,
+    /// A traceback or panic message.
+    Trace,
+}
+
+/// One entry of a job's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    /// What kind of entry it is.
+    pub category: LogCategory,
+    /// The text.
+    pub text: String,
+}
+
+/// Why an attempt failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureKind {
+    /// The action reported an error (non-zero exit, exception, `Err`).
+    Error,
+    /// The action ran past its timeout.
+    Timeout,
+    /// The action was killed by a cancellation.
+    Killed,
+    /// The action panicked (native runner); the executor caught it.
+    Panicked,
+    /// The runtime could not run the action at all (missing interpreter, I/O error).
+    Runtime,
+}
+
+/// A failed attempt: its kind and a one-line message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobFailure {
+    /// The kind of failure.
+    pub kind: FailureKind,
+    /// What happened (for errors, the last lines of stderr or the exception).
+    pub message: String,
+}
+
+impl JobFailure {
+    /// Whether another attempt may help (not after a cancellation).
+    pub fn is_retryable(&self) -> bool {
+        self.kind != FailureKind::Killed
+    }
+}
+
+/// A JSON object of changed data fields returned by an action; the caller validates and commits.
+pub type DataPatch = serde_json::Map<String, serde_json::Value>;
+
+/// What one attempt of an action produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobOutcome {
+    /// Success, or why it failed.
+    pub result: Result<(), JobFailure>,
+    /// The job log of this attempt.
+    pub logs: Vec<LogEntry>,
+    /// Data fields the action changed, if any.
+    pub data_patch: Option<DataPatch>,
+}
+
+impl JobOutcome {
+    /// A success with no log.
+    pub fn ok() -> Self {
+        Self {
+            result: Ok(()),
+            logs: Vec::new(),
+            data_patch: None,
+        }
+    }
+
+    /// A failure of `kind`, its message also logged as an `ErrorMsg` entry.
+    pub fn failed(kind: FailureKind, message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self {
+            result: Err(JobFailure {
+                kind,
+                message: message.clone(),
+            }),
+            logs: vec![LogEntry {
+                category: LogCategory::ErrorMsg,
+                text: message,
+            }],
+            data_patch: None,
+        }
+    }
+
+    /// Whether the attempt succeeded.
+    pub fn is_ok(&self) -> bool {
+        self.result.is_ok()
+    }
+}
+
+/// Executes one attempt of one job. Implementations must be callable from many threads at once.
+///
+/// Returning is the only way to report: an `Err` inside [`JobOutcome::result`] fails the job; a
+/// panic is caught by the executor and fails the job too, never the run.
+pub trait ActionRunner: Send + Sync {
+    /// Runs the action of `ctx` once.
+    fn run(&self, ctx: &JobContext) -> JobOutcome;
+}
+
+impl<F> ActionRunner for F
+where
+    F: Fn(&JobContext) -> JobOutcome + Send + Sync,
+{
+    fn run(&self, ctx: &JobContext) -> JobOutcome {
+        self(ctx)
+    }
+}
