@@ -159,7 +159,7 @@ pub(crate) fn parse(file: &str, text: &str, out: &mut Parsed) -> Result<(), Blue
         _ => {
             return Err(BlueprintError::Malformed {
                 at: Location::new(file, line(doc)),
-                key: String::new(),
+                key: "(top level)".to_owned(),
                 reason: "a blueprint is a mapping of `actor__instance` blocks".to_owned(),
             });
         }
@@ -392,6 +392,13 @@ mod tests {
         assert_eq!(p.services[0].attrs[0].line, 2);
         assert_eq!(p.actions[0].actions.len(), 2);
         assert_eq!(p.actions[0].actor.as_deref(), Some("a"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_never_panics(text in "[a-z_:\\-\\[\\]{}, '\"\n]{0,80}") {
+            let _outcome = parse("bp.yaml", &text, &mut Parsed::default());
+        }
     }
 
     #[test]

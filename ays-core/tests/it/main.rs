@@ -6,3 +6,5 @@ mod blueprints;
 mod lifecycle;
 mod relations;
 mod scenarios;
+mod snapshots;
+mod templates;

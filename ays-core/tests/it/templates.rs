@@ -1,0 +1,227 @@
+//! Template discovery and reading, and repository discovery.
+
+use std::path::Path;
+
+use ays_core::{
+    ApplyOptions, CoreError, InitOptions, Repository, Runtime, TemplateError, TemplateSet,
+};
+
+use crate::support::{TestResult, fails};
+
+fn write(root: &Path, rel: &str, text: &str) -> TestResult {
+    let p = root.join(rel);
+    if let Some(d) = p.parent() {
+        std::fs::create_dir_all(d)?;
+    }
+    std::fs::write(p, text)?;
+    Ok(())
+}
+
+#[test]
+fn local_templates_override_global_ones_and_globals_must_be_unique() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let root = dir.path();
+    write(root, "g1/web/schema.hrd", "a = type:str\n")?;
+    write(root, "g1/group/db/actions.sh", "install() {\n  true\n}\n")?;
+    write(root, "g1/_archived/old/schema.hrd", "a = type:str\n")?;
+    write(root, "g1/.hidden/x/schema.hrd", "a = type:str\n")?;
+    write(root, "g2/cache/config.yaml", "links: {}\n")?;
+    write(
+        root,
+        "local/web/schema.capnp",
+        "@0xf000000000000001;\nstruct Schema {\n  b @0 :Text;\n}\n",
+    )?;
+    let set = TemplateSet::discover(&root.join("local"), &[root.join("g1"), root.join("g2")])?;
+    let list: Vec<(String, bool)> = set
+        .list()
+        .into_iter()
+        .map(|t| (t.name.to_string(), t.local))
+        .collect();
+    assert_eq!(
+        list,
+        [
+            ("cache".to_owned(), false),
+            ("db".to_owned(), false),
+            ("web".to_owned(), true)
+        ]
+    );
+    write(root, "g2/web/schema.hrd", "a = type:str\n")?;
+    let err = fails(TemplateSet::discover(
+        &root.join("none"),
+        &[root.join("g1"), root.join("g2")],
+    ))?;
+    let TemplateError::Duplicate {
+        name,
+        first,
+        second,
+    } = err
+    else {
+        return Err(format!("unexpected {err:?}").into());
+    };
+    assert_eq!(name, "web");
+    assert_eq!((first, second), (root.join("g1/web"), root.join("g2/web")));
+    Ok(())
+}
+
+#[test]
+fn templates_read_relations_settings_and_actions() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let root = dir.path();
+    // 8.2 layout: schema.capnp + config.yaml.
+    write(
+        root,
+        "t/app/schema.capnp",
+        "@0xf000000000000002;\nstruct Schema {\n  node @0 :Text;\n  keys @1 :List(Text);\n}\n",
+    )?;
+    write(
+        root,
+        "t/app/config.yaml",
+        "links:\n  parent:\n    role: node.ssh\n    argname: node\n    auto: true\n  consume:\n    - role: sshkey\n      argname: keys\n      min: 1\n      max: 3\nrecurring:\n  - action: monitor\n    period: 5m\n    log: false\ntimeouts:\n  - install: 2m\nretries:\n  install: 3\ndepends:\n  test: [install]\n",
+    )?;
+    write(
+        root,
+        "t/app/actions.py",
+        "import os\n\ndef install(job):\n    \"\"\"Install it.\"\"\"\n    os.system('true')\n\ndef test(job):\n    pass\n",
+    )?;
+    // 8.1 layout: schema.hrd + actor.hrd.
+    write(
+        root,
+        "t/old/schema.hrd",
+        "host = type:str parent:'node' optional\n",
+    )?;
+    write(
+        root,
+        "t/old/actor.hrd",
+        "recurring.monitor =\n    period: 30s,\n    log: True,\n\ndepends.check = install, start\n",
+    )?;
+    let set = TemplateSet::discover(&root.join("t"), &[])?;
+    let app = set.load("app")?;
+    let parent = app.parent.clone().ok_or("no parent")?;
+    assert_eq!(
+        (parent.role.as_str(), parent.arg_name.as_str(), parent.auto),
+        ("node", "node", true)
+    );
+    assert_eq!(app.consumes.len(), 1);
+    assert_eq!(
+        (
+            app.consumes[0].role.as_str(),
+            app.consumes[0].min,
+            app.consumes[0].max
+        ),
+        ("sshkey", 1, 3)
+    );
+    let action = |t: &ays_core::Template, n: &str| {
+        t.actions
+            .iter()
+            .find(|a| a.code.name.as_str() == n)
+            .cloned()
+    };
+    let install = action(&app, "install").ok_or("install")?;
+    assert_eq!(install.code.runtime, Runtime::Python);
+    assert_eq!(install.code.doc, "Install it.");
+    assert_eq!((install.timeout, install.retries), (120, 3));
+    assert_eq!(install.depends_on, ["init".parse()?]);
+    let monitor = action(&app, "monitor").ok_or("monitor")?;
+    assert_eq!(
+        (monitor.period, monitor.log, monitor.code.runtime),
+        (300, false, Runtime::None)
+    );
+    assert_eq!(
+        action(&app, "test").ok_or("test")?.depends_on,
+        ["install".parse()?]
+    );
+    let names: Vec<String> = app
+        .actions
+        .iter()
+        .map(|a| a.code.name.to_string())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "init",
+            "install",
+            "monitor",
+            "start",
+            "stop",
+            "test",
+            "uninstall"
+        ]
+    );
+    let old = set.load("old")?;
+    assert!(
+        old.parent
+            .as_ref()
+            .is_some_and(|p| p.optional && p.arg_key == "host")
+    );
+    assert_eq!(action(&old, "monitor").ok_or("monitor")?.period, 30);
+    assert_eq!(
+        action(&old, "check").map(|a| a.depends_on),
+        None,
+        "depends alone does not create an action"
+    );
+    assert_eq!(
+        action(&old, "uninstall").ok_or("uninstall")?.depends_on,
+        ["stop".parse()?]
+    );
+    // A broken schema is reported with its template.
+    write(root, "t/bad/schema.hrd", "x = type:nosuch\n")?;
+    let err = fails(TemplateSet::discover(&root.join("t"), &[])?.load("bad"))?;
+    assert!(
+        matches!(&err, TemplateError::Hrd { template, .. } if template == "bad"),
+        "{err:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn repositories_are_found_upward_and_get_unique_ids() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let a = Repository::init(
+        &dir.path().join("one/repo"),
+        InitOptions {
+            store_url: Some("mem://".into()),
+            ..InitOptions::default()
+        },
+    )?;
+    let b = Repository::init(
+        &dir.path().join("two/repo"),
+        InitOptions {
+            store_url: Some("mem://".into()),
+            ..InitOptions::default()
+        },
+    )?;
+    assert_ne!(a.id(), b.id(), "same folder name, different ids");
+    assert!(a.id().starts_with("repo-"));
+    let sub = a.root().join("blueprints/deep");
+    std::fs::create_dir_all(&sub)?;
+    assert_eq!(Repository::discover(&sub)?, a.root());
+    let err = fails(Repository::discover(dir.path()))?;
+    assert!(matches!(err, CoreError::NotARepository { .. }), "{err:?}");
+    let err = fails(Repository::init(a.root(), InitOptions::default()))?;
+    assert!(
+        matches!(err, CoreError::AlreadyRepository { .. }),
+        "{err:?}"
+    );
+    // The default store is the embedded file; an override wins.
+    let c = Repository::init(&dir.path().join("three"), InitOptions::default())?;
+    assert_eq!(
+        c.store_url(),
+        format!("redb://{}", c.root().join(".ays/store.redb").display())
+    );
+    write(c.root(), "actorTemplates/k/schema.hrd", "a = type:str\n")?;
+    c.apply_blueprint_text("bp.yaml", "k__x:\n", ApplyOptions::default())?;
+    drop(c);
+    let reopened = Repository::open(&dir.path().join("three"), None)?;
+    assert_eq!(
+        reopened.service_keys(&ays_core::ServiceFilter::all())?,
+        ["k!x".parse()?]
+    );
+    let other = Repository::open(&dir.path().join("three"), Some("mem://"))?;
+    assert_eq!(other.store_url(), "mem://");
+    assert!(
+        other
+            .service_keys(&ays_core::ServiceFilter::all())?
+            .is_empty()
+    );
+    Ok(())
+}
