@@ -80,11 +80,23 @@ fn peak_rss_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Whether the command line's filter (if any) selects `group`, so that a filtered run skips
+/// the expensive setup of the other group.
+fn wanted(group: &str) -> bool {
+    std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .all(|f| group.contains(&f) || f.contains(group))
+}
+
 fn backends(redis: &RedisServer) -> [(&'static str, Option<String>); 2] {
     [("redb", None), ("redis", Some(redis.url()))]
 }
 
 fn apply_10k(c: &mut Criterion) {
+    if !wanted("apply_10k") {
+        return;
+    }
     let redis = RedisServer::start().unwrap();
     let bp = blueprint_10k();
     let mut group = c.benchmark_group("apply_10k");
@@ -156,6 +168,9 @@ fn mirror_lookup(dir: &Path, key: &str) -> Option<(String, String)> {
 }
 
 fn lookup(c: &mut Criterion) {
+    if !wanted("lookup") {
+        return;
+    }
     let n: usize = std::env::var("AYS_BENCH_SERVICES")
         .ok()
         .and_then(|v| v.parse().ok())

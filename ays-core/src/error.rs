@@ -322,6 +322,12 @@ pub enum CoreError {
         #[source]
         source: ays_store::StoreError,
     },
+    /// Another change rewrote a record this change read; nothing was written. Retry.
+    #[error("`{key}` was changed concurrently; nothing was written, retry")]
+    Conflict {
+        /// The store key of the record.
+        key: String,
+    },
     /// A stored record cannot be read.
     #[error("corrupt record at `{key}`: {reason}")]
     Corrupt {

@@ -352,7 +352,12 @@ impl Repository {
         if batch.is_empty() {
             return Ok(());
         }
-        self.store.commit(batch).map_err(CoreError::store(op))
+        self.store.commit(batch).map_err(|source| match source {
+            ays_store::StoreError::Conflict { key } => CoreError::Conflict {
+                key: key.to_string(),
+            },
+            source => CoreError::Store { op, source },
+        })
     }
 
     /// The actor named `name`, if it exists in the repository.

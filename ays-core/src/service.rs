@@ -47,8 +47,8 @@ pub struct EventFilter {
     pub tags: Vec<String>,
 }
 
-/// A service as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A service as stored. Serializes without its data bytes (see [`ServiceView`] for the data).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Service {
     /// Its key (`role!instance`).
     pub key: ServiceKey,
@@ -65,6 +65,7 @@ pub struct Service {
     /// Its event filters.
     pub event_filters: Vec<EventFilter>,
     /// Its data: a packed Cap'n Proto message of the actor's `Schema` struct.
+    #[serde(skip)]
     pub data: Vec<u8>,
     /// The [`crate::Actor::schema_hash`] the data was written with.
     pub data_schema_id: u64,

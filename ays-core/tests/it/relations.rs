@@ -206,3 +206,37 @@ fn relation_errors(b: Backend) -> TestResult {
     Ok(())
 }
 both!(relation_errors_change_nothing, relation_errors);
+
+fn relinking(b: Backend) -> TestResult {
+    let t = TestRepo::new(b)?;
+    tree_templates(&t)?;
+    let bp = |vdc: &str, keys: &str| {
+        format!(
+            "vdcfarm__farm:\nvdc__v1:\n  vdcfarm: farm\nvdc__v2:\n  vdcfarm: farm\nsshkey__k1:\nsshkey__k2:\nnode.ovc__vm:\n  vdc: {vdc}\n  sshkey: [{keys}]\n"
+        )
+    };
+    t.repo
+        .apply_blueprint_text("bp.yaml", &bp("v1", "k1"), ApplyOptions::default())?;
+    let report =
+        t.repo
+            .apply_blueprint_text("bp.yaml", &bp("v2", "k2"), ApplyOptions::default())?;
+    assert_eq!(report.updated.len(), 1);
+    assert_eq!(report.updated[0].changed, ["vdc", "sshkey"]);
+    let vm = t.repo.show_service(&"node!vm".parse()?)?;
+    assert_eq!(keys(&vm.producers), ["vdc!v2", "sshkey!k2"]);
+    for (k, consumers) in [
+        ("vdc!v1", vec![]),
+        ("vdc!v2", vec!["node!vm"]),
+        ("sshkey!k1", vec![]),
+        ("sshkey!k2", vec!["node!vm"]),
+    ] {
+        assert_eq!(
+            keys(&t.repo.show_service(&k.parse()?)?.consumers),
+            consumers,
+            "{k}"
+        );
+    }
+    assert!(t.repo.show_service(&"vdc!v1".parse()?)?.children.is_empty());
+    t.check_indexes()
+}
+both!(changed_relations_are_relinked_on_both_sides, relinking);
