@@ -128,3 +128,57 @@ pub enum ExecError {
         source: JournalError,
     },
 }
+
+/// Why a runtime could not run an action (as opposed to the action failing).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// The interpreter could not be started.
+    #[error("{job}: cannot start `{program}`")]
+    Spawn {
+        /// The job.
+        job: JobKey,
+        /// The program.
+        program: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A job file could not be written or read.
+    #[error("{job}: i/o error on `{}`", .path.display())]
+    Io {
+        /// The job.
+        job: JobKey,
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The result file an action wrote is not a JSON object.
+    #[error("{job}: bad result file `{}`: {reason}", .path.display())]
+    BadResult {
+        /// The job.
+        job: JobKey,
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The Python server broke the protocol or went away.
+    #[error("{job}: python server: {reason}")]
+    Server {
+        /// The job.
+        job: JobKey,
+        /// What happened.
+        reason: String,
+    },
+    /// The payload of a job could not be loaded.
+    #[error("{job}: cannot load the job's service: {reason}")]
+    Payload {
+        /// The job.
+        job: JobKey,
+        /// Why.
+        reason: String,
+    },
+}

@@ -50,9 +50,10 @@ mod job;
 mod journal;
 mod plan;
 mod planner;
+mod runtime;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use error::{ExecError, JobKey, JournalError, PlanError};
+pub use error::{ExecError, JobKey, JournalError, PlanError, RuntimeError};
 pub use executor::{
     ExecConfig, Executor, FailurePolicy, JobReport, RetryPolicy, RunReport, Schedule,
 };
@@ -67,3 +68,7 @@ pub use job::{
 pub use journal::{Attempt, Journal, JournalEvent, MemoryJournal, ResumeState};
 pub use plan::{JobId, Plan, PlannedJob, Step};
 pub use planner::Planner;
+pub use runtime::{
+    ActionFailed, ActionRegistry, ActorsDir, BarePayload, DEFAULT_OUTPUT_CAP, JobPayload,
+    NativeJob, PayloadSource, PythonMode, PythonRuntime, ServiceView, ShellRuntime,
+};

@@ -1,0 +1,440 @@
+//! The Python runtime: `def name(job)` functions of the actor's `actions.py`.
+//!
+//! In [`PythonMode::Forking`] one interpreter is started on first use with the embedded
+//! `server.py`; it compiles each actions file once and forks a child per job, so interpreter
+//! start-up is paid once per runtime. [`PythonMode::Fresh`] starts `python3` per job.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::process::{Ended, kill_group, log_entry, read_capped, wait_child};
+use super::shell::{job_dir, write_file};
+use super::{ActorsDir, BarePayload, DEFAULT_OUTPUT_CAP, PayloadSource};
+use crate::error::RuntimeError;
+use crate::job::{ActionRunner, FailureKind, JobContext, JobOutcome, LogCategory, LogEntry};
+
+const SERVER: &str = include_str!("server.py");
+
+/// How long a killed child's exit report may take before the job is given up on.
+const KILL_GRACE: Duration = Duration::from_secs(5);
+
+/// How Python jobs are started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PythonMode {
+    /// A pre-started server forks per job (default).
+    #[default]
+    Forking,
+    /// A fresh interpreter per job.
+    Fresh,
+}
+
+/// Runs `actions.py` functions: `job.service.data.<field>` reads and assigns data (assignments
+/// come back as the data patch), `job.service.parent`, `job.service.producers['role']`,
+/// `job.args` and `job.log(...)`. An exception fails the job with its traceback in the log.
+pub struct PythonRuntime {
+    repo: PathBuf,
+    actors: ActorsDir,
+    payload: Arc<dyn PayloadSource>,
+    python: PathBuf,
+    mode: PythonMode,
+    output_cap: usize,
+    // The server, started on first use and replaced if it dies; locked only to get or start it.
+    server: Mutex<Option<Arc<Server>>>,
+}
+
+impl std::fmt::Debug for PythonRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PythonRuntime")
+            .field("repo", &self.repo)
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PythonRuntime {
+    /// Actions of repository `repo`, in `<repo>/actors/<actor>/actions.py`, run by `python3`.
+    pub fn new(repo: impl Into<PathBuf>, mode: PythonMode) -> Self {
+        let repo = repo.into();
+        Self {
+            actors: ActorsDir(repo.join("actors")),
+            repo,
+            payload: Arc::new(BarePayload),
+            python: PathBuf::from("python3"),
+            mode,
+            output_cap: DEFAULT_OUTPUT_CAP,
+            server: Mutex::new(None),
+        }
+    }
+
+    /// Looks for actors in `dir` instead.
+    pub fn with_actors_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.actors = ActorsDir(dir.into());
+        self
+    }
+
+    /// Gets payloads from `source` (default: empty data, no relations).
+    pub fn with_payload(mut self, source: Arc<dyn PayloadSource>) -> Self {
+        self.payload = source;
+        self
+    }
+
+    /// Uses another interpreter.
+    pub fn with_python(mut self, python: impl Into<PathBuf>) -> Self {
+        self.python = python.into();
+        self
+    }
+
+    /// Runs the action of `ctx` once.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError`] when the job cannot be set up or the interpreter fails; an action that
+    /// raises is an `Ok` outcome holding the failure.
+    pub fn execute(&self, ctx: &JobContext) -> Result<JobOutcome, RuntimeError> {
+        let file = self.actors.file(ctx.actor(), "actions.py");
+        if !file.exists() {
+            return Ok(JobOutcome::ok());
+        }
+        let dir = job_dir(ctx)?;
+        let path = |name: &str| dir.path().join(name);
+        let payload = self.payload.payload(ctx)?;
+        let doc = payload.to_json(ctx, &self.repo.to_string_lossy());
+        write_file(ctx, &path("job.json"), doc.to_string().as_bytes())?;
+        let mut request = json!({
+            "actions": file,
+            "function": ctx.action().as_str(),
+            "job_file": path("job.json"),
+            "result": path("result.json"),
+            "out": path("out"),
+            "err": path("err"),
+        });
+        let ended = match self.mode {
+            PythonMode::Fresh => self.run_fresh(ctx, &request)?,
+            PythonMode::Forking => self.run_forked(ctx, &mut request)?,
+        };
+        self.collect(ctx, dir.path(), &ended)
+    }
+
+    fn run_fresh(&self, ctx: &JobContext, request: &Value) -> Result<Ended, RuntimeError> {
+        let mut child = Command::new(&self.python)
+            .arg("-c")
+            .arg(SERVER)
+            .arg("once")
+            .arg(request.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .map_err(|source| self.spawn_error(ctx, source))?;
+        wait_child(&mut child, ctx).map_err(|source| RuntimeError::Io {
+            job: ctx.key().clone(),
+            path: self.python.clone(),
+            source,
+        })
+    }
+
+    fn spawn_error(&self, ctx: &JobContext, source: std::io::Error) -> RuntimeError {
+        RuntimeError::Spawn {
+            job: ctx.key().clone(),
+            program: self.python.to_string_lossy().into_owned(),
+            source,
+        }
+    }
+
+    fn server(&self, ctx: &JobContext) -> Result<Arc<Server>, RuntimeError> {
+        let mut slot = self.server.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(server) = slot.as_ref().filter(|s| !s.dead.load(Ordering::SeqCst)) {
+            return Ok(Arc::clone(server));
+        }
+        let server = Arc::new(Server::start(&self.python).map_err(|e| self.spawn_error(ctx, e))?);
+        *slot = Some(Arc::clone(&server));
+        Ok(server)
+    }
+
+    fn run_forked(&self, ctx: &JobContext, request: &mut Value) -> Result<Ended, RuntimeError> {
+        let server = self.server(ctx)?;
+        let gone = |reason: &str| RuntimeError::Server {
+            job: ctx.key().clone(),
+            reason: reason.to_owned(),
+        };
+        let id = server.next.fetch_add(1, Ordering::SeqCst);
+        if let Some(map) = request.as_object_mut() {
+            map.insert("id".into(), id.into());
+        }
+        let (tx, rx) = mpsc::channel();
+        server.pending().insert(id, tx);
+        let line = format!("{request}\n");
+        let sent = server
+            .stdin
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .write_all(line.as_bytes());
+        if sent.is_err() {
+            server.pending().remove(&id);
+            server.dead.store(true, Ordering::SeqCst);
+            return Err(gone("cannot send the request"));
+        }
+        let deadline = Instant::now().checked_add(ctx.timeout());
+        let mut pid = None;
+        let mut killed: Option<(Ended, Instant)> = None;
+        loop {
+            match rx.recv_timeout(Duration::from_millis(20)) {
+                Ok(Reply::Pid(p)) => pid = Some(p),
+                Ok(Reply::Exit(code)) => {
+                    return Ok(match killed {
+                        Some((ended, _)) => ended,
+                        None => Ended::Exited(exit_status(code)),
+                    });
+                }
+                Ok(Reply::Gone) | Err(RecvTimeoutError::Disconnected) => {
+                    return Err(gone("the server exited"));
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            match &killed {
+                Some((_, at)) if at.elapsed() > KILL_GRACE => {
+                    server.pending().remove(&id);
+                    return Err(gone("a killed job never reported its exit"));
+                }
+                Some(_) => {}
+                None => {
+                    let timed_out = deadline.is_some_and(|d| Instant::now() >= d);
+                    if timed_out || ctx.cancel().is_killing() {
+                        if let Some(pid) = pid {
+                            kill_group(pid);
+                        }
+                        let ended = if timed_out {
+                            Ended::TimedOut
+                        } else {
+                            Ended::Killed
+                        };
+                        killed = Some((ended, Instant::now()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads the result, output and traceback files of a finished job.
+    fn collect(
+        &self,
+        ctx: &JobContext,
+        dir: &Path,
+        ended: &Ended,
+    ) -> Result<JobOutcome, RuntimeError> {
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| RuntimeError::Io {
+                job: ctx.key().clone(),
+                path,
+                source,
+            }
+        };
+        let out_path = dir.join("out");
+        let err_path = dir.join("err");
+        let (out, out_cut) = read_capped(&out_path, self.output_cap).map_err(io(&out_path))?;
+        let (err, err_cut) = read_capped(&err_path, self.output_cap).map_err(io(&err_path))?;
+        let result_path = dir.join("result.json");
+        let result: Option<Value> = match std::fs::read_to_string(&result_path) {
+            Ok(text) => Some(
+                serde_json::from_str(&text).map_err(|e| RuntimeError::BadResult {
+                    job: ctx.key().clone(),
+                    path: result_path.clone(),
+                    reason: e.to_string(),
+                })?,
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io(&result_path)(e)),
+        };
+        let mut logs: Vec<LogEntry> = [
+            log_entry(LogCategory::Out, &out, out_cut),
+            log_entry(LogCategory::Err, &err, err_cut),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let mut outcome = match (ended, &result) {
+            (Ended::TimedOut, _) => JobOutcome::failed(
+                FailureKind::Timeout,
+                format!("killed after its timeout of {:?}", ctx.timeout()),
+            ),
+            (Ended::Killed, _) => JobOutcome::failed(FailureKind::Killed, "killed by cancellation"),
+            (Ended::Exited(_), Some(result)) => {
+                for entry in result
+                    .get("logs")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    logs.push(LogEntry {
+                        category: category(entry.get("category").and_then(Value::as_str)),
+                        text: entry
+                            .get("text")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_owned(),
+                    });
+                }
+                if result.get("ok") == Some(&Value::Bool(true)) {
+                    let mut ok = JobOutcome::ok();
+                    ok.data_patch = result
+                        .get("patch")
+                        .and_then(Value::as_object)
+                        .filter(|p| !p.is_empty())
+                        .cloned();
+                    ok
+                } else {
+                    let error = result
+                        .get("error")
+                        .and_then(Value::as_str)
+                        .unwrap_or("error");
+                    let mut failed = JobOutcome::failed(FailureKind::Error, error);
+                    if let Some(tb) = result.get("traceback").and_then(Value::as_str) {
+                        failed.logs.push(LogEntry {
+                            category: LogCategory::Trace,
+                            text: tb.to_owned(),
+                        });
+                    }
+                    failed
+                }
+            }
+            (Ended::Exited(status), None) => JobOutcome::failed(
+                FailureKind::Runtime,
+                format!("python ended ({status}) without a result"),
+            ),
+        };
+        logs.append(&mut outcome.logs);
+        outcome.logs = logs;
+        Ok(outcome)
+    }
+}
+
+impl ActionRunner for PythonRuntime {
+    fn run(&self, ctx: &JobContext) -> JobOutcome {
+        self.execute(ctx)
+            .unwrap_or_else(|err| JobOutcome::failed(FailureKind::Runtime, err.to_string()))
+    }
+}
+
+fn category(name: Option<&str>) -> LogCategory {
+    match name {
+        Some("errormsg") => LogCategory::ErrorMsg,
+        Some("trace") => LogCategory::Trace,
+        Some("out") => LogCategory::Out,
+        Some("err") => LogCategory::Err,
+        _ => LogCategory::Msg,
+    }
+}
+
+fn exit_status(code: i32) -> std::process::ExitStatus {
+    use std::os::unix::process::ExitStatusExt;
+    // waitstatus_to_exitcode gives -signal for a signal; rebuild a wait status from it.
+    if code < 0 {
+        std::process::ExitStatus::from_raw(code.saturating_neg() & 0x7f)
+    } else {
+        std::process::ExitStatus::from_raw((code & 0xff) << 8)
+    }
+}
+
+enum Reply {
+    Pid(u32),
+    Exit(i32),
+    Gone,
+}
+
+type Pending = Arc<Mutex<HashMap<u64, Sender<Reply>>>>;
+
+/// The forking server process and the thread routing its replies.
+struct Server {
+    child: Mutex<Child>,
+    stdin: Mutex<ChildStdin>,
+    // Replies waited for, by request id; locked only to insert, remove or route one reply.
+    pending: Pending,
+    next: AtomicU64,
+    dead: Arc<AtomicBool>,
+}
+
+impl Server {
+    fn start(python: &Path) -> std::io::Result<Self> {
+        let mut child = Command::new(python)
+            .arg("-c")
+            .arg(SERVER)
+            .arg("serve")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(std::io::Error::other("python server has no pipes"));
+        };
+        let pending: Pending = Arc::default();
+        let dead = Arc::new(AtomicBool::new(false));
+        let (routes, flag) = (Arc::clone(&pending), Arc::clone(&dead));
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let Ok(reply) = serde_json::from_str::<Value>(&line) else {
+                    continue;
+                };
+                let Some(id) = reply.get("id").and_then(Value::as_u64) else {
+                    continue;
+                };
+                let mut map = routes.lock().unwrap_or_else(PoisonError::into_inner);
+                let pid = reply.get("pid").and_then(Value::as_u64);
+                let exit = reply.get("exit").and_then(Value::as_i64);
+                match (pid.map(u32::try_from), exit.map(i32::try_from)) {
+                    (Some(Ok(pid)), _) => {
+                        if let Some(tx) = map.get(&id) {
+                            let _ = tx.send(Reply::Pid(pid));
+                        }
+                    }
+                    (_, Some(Ok(code))) => {
+                        if let Some(tx) = map.remove(&id) {
+                            let _ = tx.send(Reply::Exit(code));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            flag.store(true, Ordering::SeqCst);
+            for (_, tx) in routes
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .drain()
+            {
+                let _ = tx.send(Reply::Gone);
+            }
+        });
+        Ok(Self {
+            child: Mutex::new(child),
+            stdin: Mutex::new(stdin),
+            pending,
+            next: AtomicU64::new(1),
+            dead,
+        })
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Sender<Reply>>> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let child = self.child.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}

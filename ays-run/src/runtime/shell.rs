@@ -1,0 +1,235 @@
+//! The shell runtime: a function of the actor's `actions.sh`, run by bash in its own process
+//! group.
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tracing::debug;
+
+use super::process::{Capture, Ended, last_lines, log_entry, wait_child};
+use super::{ActorsDir, BarePayload, DEFAULT_OUTPUT_CAP, PayloadSource};
+use crate::error::RuntimeError;
+use crate::job::{ActionRunner, DataPatch, FailureKind, JobContext, JobOutcome, LogCategory};
+
+/// Sources the actions file and calls the function if it is defined; an undefined function is a
+/// no-op, as an action missing from an 8.1 actions file was.
+const SCRIPT: &str = r#"source "$AYS_ACTIONS_FILE" || exit 97
+if declare -F -- "$AYS_ACTION" >/dev/null; then "$AYS_ACTION"; else exit 0; fi"#;
+
+/// How long a background process left by an action may keep its output pipes open.
+const PIPE_GRACE: Duration = Duration::from_millis(200);
+
+/// Runs `actions.sh` functions.
+///
+/// The job's context is in environment variables (`AYS_REPO`, `AYS_RUN`, `AYS_JOB`,
+/// `AYS_SERVICE`, `AYS_SERVICE_ROLE`, `AYS_SERVICE_INSTANCE`, `AYS_ACTOR`, `AYS_ACTION`,
+/// `AYS_ATTEMPT`), and `AYS_JOB_FILE` names a JSON file with the service data, parent,
+/// producers, consumers and args. An action changes data by writing a JSON object of changed
+/// fields to `$AYS_RESULT_FILE`. stdout and stderr become `out` and `err` log entries, each
+/// capped; a non-zero exit fails the job with the last lines of stderr; at the timeout, or on a
+/// kill request, the whole process group is killed.
+#[derive(Clone)]
+pub struct ShellRuntime {
+    repo: PathBuf,
+    actors: ActorsDir,
+    payload: Arc<dyn PayloadSource>,
+    output_cap: usize,
+}
+
+impl std::fmt::Debug for ShellRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShellRuntime")
+            .field("repo", &self.repo)
+            .field("actors", &self.actors)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ShellRuntime {
+    /// Actions of repository `repo`, found in `<repo>/actors/<actor>/actions.sh`.
+    pub fn new(repo: impl Into<PathBuf>) -> Self {
+        let repo = repo.into();
+        Self {
+            actors: ActorsDir(repo.join("actors")),
+            repo,
+            payload: Arc::new(BarePayload),
+            output_cap: DEFAULT_OUTPUT_CAP,
+        }
+    }
+
+    /// Looks for actors in `dir` instead.
+    pub fn with_actors_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.actors = ActorsDir(dir.into());
+        self
+    }
+
+    /// Gets payloads from `source` (default: empty data, no relations).
+    pub fn with_payload(mut self, source: Arc<dyn PayloadSource>) -> Self {
+        self.payload = source;
+        self
+    }
+
+    /// Keeps at most `bytes` of each output stream (default 1 MiB).
+    pub fn with_output_cap(mut self, bytes: usize) -> Self {
+        self.output_cap = bytes;
+        self
+    }
+
+    /// Runs the action of `ctx` once.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError`] when the job cannot be set up or bash cannot be started; an action that
+    /// fails is an `Ok` outcome holding the failure.
+    pub fn execute(&self, ctx: &JobContext) -> Result<JobOutcome, RuntimeError> {
+        let file = self.actors.file(ctx.actor(), "actions.sh");
+        if !file.exists() {
+            return Ok(JobOutcome::ok());
+        }
+        let dir = job_dir(ctx)?;
+        let job_file = dir.path().join("job.json");
+        let result_file = dir.path().join("result.json");
+        let payload = self.payload.payload(ctx)?;
+        let doc = payload.to_json(ctx, &self.repo.to_string_lossy());
+        write_file(ctx, &job_file, doc.to_string().as_bytes())?;
+        let mut command = Command::new("bash");
+        command
+            .arg("-c")
+            .arg(SCRIPT)
+            .env("AYS_ACTIONS_FILE", &file)
+            .env("AYS_REPO", &self.repo)
+            .env("AYS_RUN", ctx.run().as_str())
+            .env("AYS_JOB", ctx.key().to_string())
+            .env("AYS_SERVICE", ctx.service().as_str())
+            .env("AYS_SERVICE_ROLE", ctx.service().role())
+            .env("AYS_SERVICE_INSTANCE", ctx.service().instance())
+            .env("AYS_ACTOR", ctx.actor().as_str())
+            .env("AYS_ACTION", ctx.action().as_str())
+            .env("AYS_ATTEMPT", ctx.attempt().to_string())
+            .env("AYS_JOB_FILE", &job_file)
+            .env("AYS_RESULT_FILE", &result_file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        if self.repo.is_dir() {
+            command.current_dir(&self.repo);
+        }
+        let mut child = command.spawn().map_err(|source| RuntimeError::Spawn {
+            job: ctx.key().clone(),
+            program: "bash".into(),
+            source,
+        })?;
+        let out = child
+            .stdout
+            .take()
+            .map(|s| Capture::start(s, self.output_cap));
+        let err = child
+            .stderr
+            .take()
+            .map(|s| Capture::start(s, self.output_cap));
+        let ended = wait_child(&mut child, ctx).map_err(|source| RuntimeError::Io {
+            job: ctx.key().clone(),
+            path: PathBuf::from("bash"),
+            source,
+        })?;
+        let (out, out_cut) = out.map(|c| c.finish(PIPE_GRACE)).unwrap_or_default();
+        let (err, err_cut) = err.map(|c| c.finish(PIPE_GRACE)).unwrap_or_default();
+        let mut outcome = match ended {
+            Ended::Exited(status) if status.success() => {
+                let mut outcome = JobOutcome::ok();
+                outcome.data_patch = read_patch(ctx, &result_file)?;
+                outcome
+            }
+            Ended::Exited(status) => {
+                let tail = last_lines(&err, 5);
+                let code = status
+                    .code()
+                    .map_or("a signal".to_owned(), |c| c.to_string());
+                let message = if tail.is_empty() {
+                    format!("exited with {code}")
+                } else {
+                    format!("exited with {code}: {tail}")
+                };
+                JobOutcome::failed(FailureKind::Error, message)
+            }
+            Ended::TimedOut => JobOutcome::failed(
+                FailureKind::Timeout,
+                format!("killed after its timeout of {:?}", ctx.timeout()),
+            ),
+            Ended::Killed => JobOutcome::failed(FailureKind::Killed, "killed by cancellation"),
+        };
+        let mut logs: Vec<_> = [
+            log_entry(LogCategory::Out, &out, out_cut),
+            log_entry(LogCategory::Err, &err, err_cut),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        logs.append(&mut outcome.logs);
+        outcome.logs = logs;
+        debug!(ok = outcome.is_ok(), "shell action ended");
+        Ok(outcome)
+    }
+}
+
+impl ActionRunner for ShellRuntime {
+    fn run(&self, ctx: &JobContext) -> JobOutcome {
+        self.execute(ctx)
+            .unwrap_or_else(|err| JobOutcome::failed(FailureKind::Runtime, err.to_string()))
+    }
+}
+
+pub(super) fn job_dir(ctx: &JobContext) -> Result<tempfile::TempDir, RuntimeError> {
+    tempfile::Builder::new()
+        .prefix("ays-job-")
+        .tempdir()
+        .map_err(|source| RuntimeError::Io {
+            job: ctx.key().clone(),
+            path: std::env::temp_dir(),
+            source,
+        })
+}
+
+pub(super) fn write_file(ctx: &JobContext, path: &Path, bytes: &[u8]) -> Result<(), RuntimeError> {
+    std::fs::write(path, bytes).map_err(|source| RuntimeError::Io {
+        job: ctx.key().clone(),
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Reads the data patch an action wrote, if any: a JSON object, or nothing.
+pub(super) fn read_patch(ctx: &JobContext, path: &Path) -> Result<Option<DataPatch>, RuntimeError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(RuntimeError::Io {
+                job: ctx.key().clone(),
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Object(map)) => Ok(Some(map)),
+        Ok(_) => Err(RuntimeError::BadResult {
+            job: ctx.key().clone(),
+            path: path.to_owned(),
+            reason: "not a JSON object".into(),
+        }),
+        Err(err) => Err(RuntimeError::BadResult {
+            job: ctx.key().clone(),
+            path: path.to_owned(),
+            reason: err.to_string(),
+        }),
+    }
+}
