@@ -158,14 +158,24 @@ impl CompiledActor {
             .map_or(&[], |s| s.fields.as_slice())
     }
 
-    /// The data field a blueprint attribute names: HRD spelling (`os.image`) or Cap'n Proto
-    /// name (`osImage`).
+    /// The data field a blueprint attribute names: HRD spelling (`os.image`), Cap'n Proto
+    /// name (`osImage`), or, as in 8.1, the role of a relation (`vdc` for the field
+    /// `vdcname = type:str parent:'vdc'`).
     pub(crate) fn field_for(&self, attr: &str) -> Option<&ays_schema::FieldDef> {
         let wanted = self.hrd.as_ref().and_then(|h| h.field(attr)).map_or_else(
             || crate::template::field_name(attr),
             |f| f.name().to_owned(),
         );
-        self.fields().iter().find(|f| f.name == wanted)
+        self.fields().iter().find(|f| f.name == wanted).or_else(|| {
+            let a = &self.actor;
+            let relation = a
+                .parent
+                .iter()
+                .map(|p| (&p.role, &p.arg_name))
+                .chain(a.consumes.iter().map(|c| (&c.role, &c.arg_name)))
+                .find(|(role, _)| role.as_str() == attr)?;
+            self.fields().iter().find(|f| &f.name == relation.1)
+        })
     }
 
     /// The HRD field of a data field, for its validation rules.

@@ -296,6 +296,16 @@ impl Repository {
         })
     }
 
+    /// Finds the repository holding `start` ([`Repository::discover`]) and opens it
+    /// ([`Repository::open`]): what every command but `init` does.
+    ///
+    /// # Errors
+    ///
+    /// As [`Repository::discover`] and [`Repository::open`].
+    pub fn open_from(start: &Path, store_override: Option<&str>) -> Result<Repository, CoreError> {
+        Repository::open(&Repository::discover(start)?, store_override)
+    }
+
     /// The repository root.
     pub fn root(&self) -> &Path {
         &self.root

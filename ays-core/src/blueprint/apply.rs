@@ -361,65 +361,104 @@ impl<'r> Applier<'r> {
             }
         }
         s.parent = None;
+        self.link_parent(&mut s, &actor, &mut rec, at, depth)?;
+        self.link_producers(&mut s, &actor, &mut rec, at, depth)?;
+        s.data = self.encode(&actor, key, rec, at)?;
+        for p in s.producers.clone() {
+            if let Some(o) = self.st.service_mut(&p.key)? {
+                o.add_consumer(me.clone());
+            }
+        }
+        self.st.put_service(s)?;
+        Ok(())
+    }
+
+    /// Links `s` to its parent (named, the only candidate, or auto-created) and records the
+    /// parent's name in the relation field.
+    fn link_parent(
+        &mut self,
+        s: &mut Service,
+        actor: &CompiledActor,
+        rec: &mut Record,
+        at: &Location,
+        depth: usize,
+    ) -> Result<(), CoreError> {
+        let Some(ps) = actor.actor.parent.clone() else {
+            return Ok(());
+        };
+        let key = &s.key.clone();
         let kstr = key.to_string();
-        if let Some(ps) = actor.actor.parent.clone() {
-            let named = text_values(rec.get(&ps.arg_name)).into_iter().next();
-            let parent = match named {
-                Some(n) => {
-                    let pk: ServiceKey = format!("{}!{n}", ps.role).parse()?;
-                    if self.st.exists(&pk)? {
-                        Some(pk)
-                    } else if ps.auto {
-                        Some(self.create_auto(&ps.role, Some(&n), at, key, depth)?)
-                    } else {
+        let named = text_values(rec.get(&ps.arg_name)).into_iter().next();
+        let parent = match named {
+            Some(n) => {
+                let pk: ServiceKey = format!("{}!{n}", ps.role).parse()?;
+                if self.st.exists(&pk)? {
+                    Some(pk)
+                } else if ps.auto {
+                    Some(self.create_auto(&ps.role, Some(&n), at, key, depth)?)
+                } else {
+                    return Err(BlueprintError::MissingParent {
+                        at: at.clone(),
+                        key: kstr,
+                        role: ps.role.clone(),
+                        instance: Some(n),
+                    }
+                    .into());
+                }
+            }
+            None => {
+                let cands: Vec<ServiceKey> = self
+                    .st
+                    .keys_of_role(&ps.role)?
+                    .into_iter()
+                    .filter(|k| k != key)
+                    .collect();
+                match cands.as_slice() {
+                    [one] => Some(one.clone()),
+                    [] if ps.optional => None,
+                    [] if ps.auto => Some(self.create_auto(&ps.role, None, at, key, depth)?),
+                    [] => {
                         return Err(BlueprintError::MissingParent {
                             at: at.clone(),
                             key: kstr,
                             role: ps.role.clone(),
-                            instance: Some(n),
+                            instance: None,
+                        }
+                        .into());
+                    }
+                    many => {
+                        return Err(BlueprintError::AmbiguousParent {
+                            at: at.clone(),
+                            key: kstr,
+                            role: ps.role.clone(),
+                            count: many.len(),
                         }
                         .into());
                     }
                 }
-                None => {
-                    let cands: Vec<ServiceKey> = self
-                        .st
-                        .keys_of_role(&ps.role)?
-                        .into_iter()
-                        .filter(|k| k != key)
-                        .collect();
-                    match cands.as_slice() {
-                        [one] => Some(one.clone()),
-                        [] if ps.optional => None,
-                        [] if ps.auto => Some(self.create_auto(&ps.role, None, at, key, depth)?),
-                        [] => {
-                            return Err(BlueprintError::MissingParent {
-                                at: at.clone(),
-                                key: kstr,
-                                role: ps.role.clone(),
-                                instance: None,
-                            }
-                            .into());
-                        }
-                        many => {
-                            return Err(BlueprintError::AmbiguousParent {
-                                at: at.clone(),
-                                key: kstr,
-                                role: ps.role.clone(),
-                                count: many.len(),
-                            }
-                            .into());
-                        }
-                    }
-                }
-            };
-            if let Some(pk) = parent {
-                let r = self.service_ref(&pk)?;
-                set_names(&actor, &mut rec, &ps.arg_name, &[pk.instance().to_string()]);
-                s.parent = Some(r.clone());
-                s.add_producer(r);
             }
+        };
+        if let Some(pk) = parent {
+            let r = self.service_ref(&pk)?;
+            set_names(actor, rec, &ps.arg_name, &[pk.instance().to_string()]);
+            s.parent = Some(r.clone());
+            s.add_producer(r);
         }
+        Ok(())
+    }
+
+    /// Links `s` to the producers of every consume spec: the named ones, then existing services
+    /// of the role up to `min`, then auto-created `auto_N` ones.
+    fn link_producers(
+        &mut self,
+        s: &mut Service,
+        actor: &CompiledActor,
+        rec: &mut Record,
+        at: &Location,
+        depth: usize,
+    ) -> Result<(), CoreError> {
+        let key = &s.key.clone();
+        let kstr = key.to_string();
         for c in actor.actor.consumes.clone() {
             let named = text_values(rec.get(&c.arg_name));
             if named.len() > usize::try_from(c.max).unwrap_or(usize::MAX) {
@@ -488,19 +527,12 @@ impl<'r> Applier<'r> {
                 linked.push(pk);
             }
             let names: Vec<String> = linked.iter().map(|k| k.instance().to_string()).collect();
-            set_names(&actor, &mut rec, &c.arg_name, &names);
+            set_names(actor, rec, &c.arg_name, &names);
             for pk in linked {
                 let r = self.service_ref(&pk)?;
                 s.add_producer(r);
             }
         }
-        s.data = self.encode(&actor, key, rec, at)?;
-        for p in s.producers.clone() {
-            if let Some(o) = self.st.service_mut(&p.key)? {
-                o.add_consumer(me.clone());
-            }
-        }
-        self.st.put_service(s)?;
         Ok(())
     }
 

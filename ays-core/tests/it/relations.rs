@@ -240,3 +240,23 @@ fn relinking(b: Backend) -> TestResult {
     t.check_indexes()
 }
 both!(changed_relations_are_relinked_on_both_sides, relinking);
+
+fn role_names(b: Backend) -> TestResult {
+    let t = TestRepo::new(b)?;
+    t.template("vdc", "account = type:str\n")?;
+    t.template(
+        "app",
+        "vdcname = type:str parent:'vdc'\nkeyname = type:str consume:sshkey:0\n",
+    )?;
+    t.template("sshkey", "path = type:str\n")?;
+    t.repo.apply_blueprint_text(
+        "bp.yaml",
+        "vdc__v:\nsshkey__k:\napp__a:\n  vdc: v\n  sshkey: k\n",
+        ApplyOptions::default(),
+    )?;
+    let a = t.repo.show_service(&"app!a".parse()?)?;
+    assert_eq!(a.data, serde_json::json!({"vdcname": "v", "keyname": "k"}));
+    assert_eq!(keys(&a.producers), ["vdc!v", "sshkey!k"]);
+    Ok(())
+}
+both!(relations_may_be_named_by_their_role, role_names);
