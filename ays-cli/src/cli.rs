@@ -8,6 +8,15 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "ays", version, about)]
 pub struct Cli {
+    /// Run as if started in DIR (the repository is found from there upward).
+    #[arg(short = 'C', global = true, value_name = "DIR")]
+    pub chdir: Option<PathBuf>,
+    /// Use this store instead of the repository's (mem://, redb:///path, redis://host:port/db).
+    #[arg(long, global = true, env = "AYS_STORE", value_name = "URL")]
+    pub store: Option<String>,
+    /// Print results as JSON, for scripts.
+    #[arg(long, global = true)]
+    pub json: bool,
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
@@ -16,6 +25,40 @@ pub struct Cli {
 /// The top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Make a directory an AYS repository (default: the current one).
+    Init {
+        /// The directory.
+        dir: Option<PathBuf>,
+        /// A global template directory to record in the repository config (repeatable).
+        #[arg(long = "template-dir", value_name = "DIR")]
+        template_dirs: Vec<PathBuf>,
+    },
+    /// Apply a blueprint, or every active blueprint of `blueprints/` as one unit.
+    Blueprint {
+        /// The blueprint file (default: all of `blueprints/`, in file-name order).
+        path: Option<PathBuf>,
+        /// Print what would be created, updated and scheduled, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Services: list, show, delete, action states.
+    #[command(subcommand)]
+    Service(ServiceCommand),
+    /// Actors: list, update from their templates.
+    #[command(subcommand)]
+    Actor(ActorCommand),
+    /// Write the git-friendly mirror (`actors/`, `services/`) of the store.
+    Export {
+        /// The directory to write into (default: the repository).
+        dir: Option<PathBuf>,
+    },
+    /// Rebuild the store from the mirror written by `ays export`.
+    Restore {
+        /// The directory to read from (default: the repository).
+        dir: Option<PathBuf>,
+    },
+    /// Remove every actor and service of the repository (runs are kept).
+    Destroy,
     /// Actor data schemas.
     #[command(subcommand)]
     Schema(SchemaCommand),
@@ -25,6 +68,69 @@ pub enum Command {
     /// Encode and decode service data, for scripting and debugging.
     #[command(subcommand)]
     Data(DataCommand),
+}
+
+/// Filters that select services; all given ones must match.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServiceFilterArgs {
+    /// The role (the actor name up to the first dot).
+    #[arg(long, short = 'r')]
+    pub role: Option<String>,
+    /// The instance name.
+    #[arg(long, short = 'n')]
+    pub name: Option<String>,
+    /// The actor name.
+    #[arg(long, short = 'a')]
+    pub actor: Option<String>,
+    /// Services whose parent is this `role!instance`.
+    #[arg(long)]
+    pub parent: Option<String>,
+    /// Services that consume this `role!instance`.
+    #[arg(long)]
+    pub producer: Option<String>,
+}
+
+/// `ays service ...`
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// List services as `role!instance`.
+    List(ServiceFilterArgs),
+    /// Show services: data, relations, actions.
+    Show {
+        /// One service, `role!instance` (default: every service the filters select).
+        key: Option<String>,
+        #[command(flatten)]
+        filter: ServiceFilterArgs,
+    },
+    /// Delete a service and, recursively, its children.
+    Delete {
+        /// The service, `role!instance`.
+        key: String,
+    },
+    /// Print the state of every action of the selected services.
+    State(ServiceFilterArgs),
+    /// Set the state of an action by hand on the selected services.
+    SetState {
+        /// The action.
+        action: String,
+        /// The new state: new, ok, scheduled, disabled or error.
+        #[arg(long)]
+        state: String,
+        #[command(flatten)]
+        filter: ServiceFilterArgs,
+    },
+}
+
+/// `ays actor ...`
+#[derive(Debug, Subcommand)]
+pub enum ActorCommand {
+    /// List the actors of the repository.
+    List,
+    /// Compare actors with their templates and apply the changes.
+    Update {
+        /// One actor (default: all).
+        name: Option<String>,
+    },
 }
 
 /// `ays schema ...`
@@ -58,6 +164,8 @@ pub enum Style {
 /// `ays template ...`
 #[derive(Debug, Subcommand)]
 pub enum TemplateCommand {
+    /// List the templates the repository sees (local ones override global ones).
+    List,
     /// Write schema.capnp and config.yaml beside an HRD template (the 8.2 layout).
     Migrate {
         /// The template directory (holding schema.hrd and, optionally, actor.hrd).

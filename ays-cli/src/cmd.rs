@@ -1,20 +1,60 @@
 //! One module per command group; each reads its inputs, calls the libraries and renders output.
 
+mod actor;
+mod blueprint;
 mod data;
+mod repo;
 mod schema;
+mod service;
 mod template;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use ays_core::Repository;
 
 use crate::cli::{Cli, Command};
 
+/// What every command that works on a repository needs from the global options.
+#[derive(Debug)]
+pub struct Env {
+    /// Where to look for the repository (`-C DIR`, else the current directory).
+    pub dir: PathBuf,
+    /// `--store URL` or `AYS_STORE`.
+    pub store: Option<String>,
+    /// `--json`.
+    pub json: bool,
+}
+
+impl Env {
+    /// Finds the repository from `dir` upward and opens it on its store.
+    pub fn repository(&self) -> anyhow::Result<Repository> {
+        let root = Repository::discover(&self.dir)?;
+        Ok(Repository::open(&root, self.store.as_deref())?)
+    }
+}
+
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let dir = match cli.chdir {
+        Some(dir) => dir,
+        None => std::env::current_dir().context("cannot read the current directory")?,
+    };
+    let env = Env {
+        dir,
+        store: cli.store,
+        json: cli.json,
+    };
     match cli.command {
+        Command::Init { dir, template_dirs } => repo::init(&env, dir, template_dirs),
+        Command::Blueprint { path, dry_run } => blueprint::run(&env, path.as_deref(), dry_run),
+        Command::Service(command) => service::run(&env, command),
+        Command::Actor(command) => actor::run(&env, command),
+        Command::Export { dir } => repo::export(&env, dir.as_deref()),
+        Command::Restore { dir } => repo::restore(&env, dir.as_deref()),
+        Command::Destroy => repo::destroy(&env),
         Command::Schema(command) => schema::run(command),
-        Command::Template(command) => template::run(command),
+        Command::Template(command) => template::run(&env, command),
         Command::Data(command) => data::run(command),
     }
 }

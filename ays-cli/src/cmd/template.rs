@@ -6,11 +6,31 @@ use std::path::Path;
 use anyhow::{Context, bail};
 
 use crate::cli::{Style, TemplateCommand};
+use crate::output::{self, Table};
 
-pub fn run(command: TemplateCommand) -> anyhow::Result<()> {
+pub fn run(env: &super::Env, command: TemplateCommand) -> anyhow::Result<()> {
     match command {
+        TemplateCommand::List => list(env),
         TemplateCommand::Migrate { dir, force } => migrate(&dir, force),
     }
+}
+
+fn list(env: &super::Env) -> anyhow::Result<()> {
+    let repo = env.repository()?;
+    let templates = repo.templates()?.list();
+    if env.json {
+        return output::json(&templates);
+    }
+    let mut table = Table::new(&["TEMPLATE", "SOURCE", "PATH"]);
+    for t in templates {
+        let source = if t.local { "local" } else { "global" };
+        table.row(vec![
+            t.name.to_string(),
+            source.to_owned(),
+            t.path.display().to_string(),
+        ]);
+    }
+    table.print()
 }
 
 fn migrate(dir: &Path, force: bool) -> anyhow::Result<()> {

@@ -1,77 +1,10 @@
-//! End-to-end tests of the `ays` binary: what a user types, what they see, and the files left.
-
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The foundation commands: `ays schema convert`, `ays template migrate`, `ays data`.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 
-/// Runs `ays` with `args`, feeding `stdin`, in `dir`.
-fn ays(dir: &Path, args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ays"))
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8(output.stdout.clone()).unwrap()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8(output.stderr.clone()).unwrap()
-}
-
-/// The shared fixtures directory; its absence is a failure, never a skip.
-fn shared() -> PathBuf {
-    let dir = std::env::var_os("AYS_SHARED").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
-        PathBuf::from,
-    );
-    assert!(
-        dir.join("fixtures/hrd-pairs").is_dir(),
-        "the shared fixtures are missing at `{}` (set AYS_SHARED to the shared directory)",
-        dir.display()
-    );
-    dir
-}
-
-/// One block of an hrd-pairs fixture file: the text after `=== <header>` up to the next `===`.
-fn pair_block(name: &str, header: &str) -> String {
-    let text = std::fs::read_to_string(shared().join("fixtures/hrd-pairs").join(name)).unwrap();
-    let start = text.find(&format!("=== {header}")).unwrap();
-    let body = &text[start..];
-    let body = &body[body.find('\n').unwrap() + 1..];
-    body[..body.find("\n=== ").unwrap() + 1].to_owned()
-}
-
-fn mask_id(capnp: &str) -> String {
-    capnp
-        .lines()
-        .map(|line| {
-            if line.starts_with("@0x") {
-                "@0x<id>;"
-            } else {
-                line
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// A template directory `<tmp>/<actor>/` holding the schema.hrd of a fixture.
-fn template_from_fixture(tmp: &Path, fixture: &str, actor: &str) -> PathBuf {
-    let dir = tmp.join(actor);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("schema.hrd"), pair_block(fixture, "schema.hrd")).unwrap();
-    dir
-}
+use crate::{ays, mask_id, pair_block, stderr, stdout, template_from_fixture};
 
 #[test]
 fn schema_convert_prints_the_82_schema_with_a_stable_id() {

@@ -1,0 +1,178 @@
+//! `ays service list|show|delete|state|set-state`.
+
+use anyhow::Context;
+use ays_core::{ActionName, ActionState, Repository, ServiceFilter, ServiceKey};
+
+use super::Env;
+use crate::cli::{ServiceCommand, ServiceFilterArgs};
+use crate::output::{self, Table};
+
+pub fn run(env: &Env, command: ServiceCommand) -> anyhow::Result<()> {
+    let repo = env.repository()?;
+    match command {
+        ServiceCommand::List(filter) => list(env, &repo, &filter),
+        ServiceCommand::Show { key, filter } => show(env, &repo, key.as_deref(), &filter),
+        ServiceCommand::Delete { key } => delete(env, &repo, &key),
+        ServiceCommand::State(filter) => state(env, &repo, &filter),
+        ServiceCommand::SetState {
+            action,
+            state,
+            filter,
+        } => set_state(env, &repo, &action, &state, &filter),
+    }
+}
+
+fn parse_key(text: &str) -> anyhow::Result<ServiceKey> {
+    text.parse()
+        .with_context(|| format!("`{text}` is not a service key (role!instance)"))
+}
+
+fn filter(args: &ServiceFilterArgs) -> anyhow::Result<ServiceFilter> {
+    Ok(ServiceFilter {
+        role: args.role.clone(),
+        name: args.name.clone(),
+        actor: args.actor.clone(),
+        parent: args.parent.as_deref().map(parse_key).transpose()?,
+        producer: args.producer.as_deref().map(parse_key).transpose()?,
+        ..ServiceFilter::default()
+    })
+}
+
+fn list(env: &Env, repo: &Repository, args: &ServiceFilterArgs) -> anyhow::Result<()> {
+    let services = repo.services(&filter(args)?)?;
+    if env.json {
+        let rows: Vec<_> = services
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "key": s.key,
+                    "actor": s.actor,
+                    "parent": s.parent.as_ref().map(|p| &p.key),
+                })
+            })
+            .collect();
+        return output::json(&rows);
+    }
+    let mut table = Table::new(&["SERVICE", "ACTOR", "PARENT"]);
+    for s in services {
+        let parent = s.parent.map(|p| p.key.to_string()).unwrap_or_default();
+        table.row(vec![s.key.to_string(), s.actor.to_string(), parent]);
+    }
+    table.print()
+}
+
+fn show(
+    env: &Env,
+    repo: &Repository,
+    key: Option<&str>,
+    args: &ServiceFilterArgs,
+) -> anyhow::Result<()> {
+    let keys = match key {
+        Some(key) => vec![parse_key(key)?],
+        None => repo.service_keys(&filter(args)?)?,
+    };
+    let mut views = Vec::with_capacity(keys.len());
+    for key in &keys {
+        views.push(repo.show_service(key)?);
+    }
+    if env.json {
+        return output::json(&views);
+    }
+    for (i, view) in views.iter().enumerate() {
+        if i > 0 {
+            output::line("")?;
+        }
+        let keys_text = |keys: &[ServiceKey]| {
+            keys.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut text = format!("service {}\n  actor: {}\n", view.key, view.actor);
+        if let Some(parent) = &view.parent {
+            text.push_str(&format!("  parent: {parent}\n"));
+        }
+        for (label, list) in [
+            ("producers", &view.producers),
+            ("consumers", &view.consumers),
+            ("children", &view.children),
+        ] {
+            if !list.is_empty() {
+                text.push_str(&format!("  {label}: {}\n", keys_text(list)));
+            }
+        }
+        text.push_str("  data:\n");
+        if let Some(fields) = view.data.as_object() {
+            for (name, value) in fields {
+                text.push_str(&format!("    {name} = {value}\n"));
+            }
+        }
+        text.push_str("  actions:\n");
+        for a in &view.actions {
+            let recurring = if a.period > 0 {
+                format!(" (every {}s, last run {})", a.period, a.last_run)
+            } else {
+                String::new()
+            };
+            text.push_str(&format!("    {} {}{recurring}\n", a.name, a.state.as_str()));
+        }
+        output::line(text.trim_end())?;
+    }
+    Ok(())
+}
+
+fn delete(env: &Env, repo: &Repository, key: &str) -> anyhow::Result<()> {
+    let deleted = repo.delete_service(&parse_key(key)?)?;
+    if env.json {
+        return output::json(&deleted);
+    }
+    for key in deleted {
+        output::line(&format!("deleted {key}"))?;
+    }
+    Ok(())
+}
+
+fn state(env: &Env, repo: &Repository, args: &ServiceFilterArgs) -> anyhow::Result<()> {
+    let states = repo.service_states(&filter(args)?)?;
+    if env.json {
+        return output::json(&states);
+    }
+    let mut table = Table::new(&["SERVICE", "ACTION", "STATE"]);
+    for s in states {
+        for (action, state) in s.actions {
+            table.row(vec![
+                s.key.to_string(),
+                action.to_string(),
+                state.as_str().to_owned(),
+            ]);
+        }
+    }
+    table.print()
+}
+
+fn set_state(
+    env: &Env,
+    repo: &Repository,
+    action: &str,
+    state: &str,
+    args: &ServiceFilterArgs,
+) -> anyhow::Result<()> {
+    let action: ActionName = action
+        .parse()
+        .with_context(|| format!("`{action}` is not an action name"))?;
+    let state: ActionState = state.parse()?;
+    let changed = repo.set_action_state(&filter(args)?, &action, state)?;
+    if env.json {
+        return output::json(&changed);
+    }
+    if changed.is_empty() {
+        return output::line(&format!(
+            "no service changed: {action} was already {}",
+            state.as_str()
+        ));
+    }
+    for key in changed {
+        output::line(&format!("{key}: {action} -> {}", state.as_str()))?;
+    }
+    Ok(())
+}

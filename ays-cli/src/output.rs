@@ -1,0 +1,98 @@
+//! Rendering of results: aligned tables for people, JSON for scripts.
+
+use std::io::Write;
+
+use anyhow::Context;
+use serde::Serialize;
+
+/// Prints `value` as pretty JSON on stdout.
+pub fn json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(value).context("cannot render JSON")?;
+    line(&text)
+}
+
+/// Prints one line on stdout.
+pub fn line(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}").context("cannot write to stdout")
+}
+
+/// A table with a header row, printed with columns padded to their widest cell.
+#[derive(Debug)]
+pub struct Table {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// A table with these column titles.
+    pub fn new(header: &[&str]) -> Table {
+        Table {
+            header: header.iter().map(|h| (*h).to_owned()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Appends a row; missing cells are blank.
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    /// Renders the table; a table without rows renders as nothing.
+    pub fn render(&self) -> String {
+        if self.rows.is_empty() {
+            return String::new();
+        }
+        let columns = self.header.len();
+        let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
+        for row in &self.rows {
+            for (width, cell) in widths.iter_mut().zip(row) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+        let mut text = String::new();
+        for row in std::iter::once(&self.header).chain(&self.rows) {
+            let mut line = String::new();
+            for (i, width) in widths.iter().enumerate().take(columns) {
+                let cell = row.get(i).map_or("", String::as_str);
+                if i + 1 == columns {
+                    line.push_str(cell);
+                } else {
+                    line.push_str(&format!("{cell:<width$}  "));
+                }
+            }
+            text.push_str(line.trim_end());
+            text.push('\n');
+        }
+        text
+    }
+
+    /// Prints the table on stdout.
+    pub fn print(&self) -> anyhow::Result<()> {
+        let text = self.render();
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes())
+            .context("cannot write to stdout")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_are_padded_to_the_widest_cell() {
+        let mut table = Table::new(&["SERVICE", "ACTOR"]);
+        table.row(vec!["node!vm1".into(), "node.ovc".into()]);
+        table.row(vec!["sshkey!main".into(), "sshkey".into()]);
+        assert_eq!(
+            table.render(),
+            "SERVICE      ACTOR\nnode!vm1     node.ovc\nsshkey!main  sshkey\n"
+        );
+    }
+
+    #[test]
+    fn an_empty_table_renders_nothing() {
+        assert_eq!(Table::new(&["A"]).render(), "");
+    }
+}

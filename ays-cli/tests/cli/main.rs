@@ -1,0 +1,81 @@
+//! End-to-end tests of the `ays` binary: what a user types, what they see, and the files and
+//! store state left behind.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod foundation;
+mod repo;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// Runs `ays` with `args`, feeding `stdin`, in `dir`.
+pub fn ays(dir: &Path, args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ays"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// The standard output of a finished command, as text.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+/// The standard error of a finished command, as text.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+/// The shared fixtures directory; its absence is a failure, never a skip.
+pub fn shared() -> PathBuf {
+    let dir = std::env::var_os("AYS_SHARED").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
+        PathBuf::from,
+    );
+    assert!(
+        dir.join("fixtures/hrd-pairs").is_dir(),
+        "the shared fixtures are missing at `{}` (set AYS_SHARED to the shared directory)",
+        dir.display()
+    );
+    dir
+}
+
+/// One block of an hrd-pairs fixture file: the text after `=== <header>` up to the next `===`.
+pub fn pair_block(name: &str, header: &str) -> String {
+    let text = std::fs::read_to_string(shared().join("fixtures/hrd-pairs").join(name)).unwrap();
+    let start = text.find(&format!("=== {header}")).unwrap();
+    let body = &text[start..];
+    let body = &body[body.find('\n').unwrap() + 1..];
+    body[..body.find("\n=== ").unwrap() + 1].to_owned()
+}
+
+/// Replaces the `@0x…;` id line of a Cap'n Proto schema, which tests must not compare.
+pub fn mask_id(capnp: &str) -> String {
+    capnp
+        .lines()
+        .map(|line| {
+            if line.starts_with("@0x") {
+                "@0x<id>;"
+            } else {
+                line
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A template directory `<tmp>/<actor>/` holding the schema.hrd of a fixture.
+pub fn template_from_fixture(tmp: &Path, fixture: &str, actor: &str) -> PathBuf {
+    let dir = tmp.join(actor);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("schema.hrd"), pair_block(fixture, "schema.hrd")).unwrap();
+    dir
+}

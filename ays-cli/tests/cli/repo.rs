@@ -1,0 +1,267 @@
+//! The repository commands over the embedded store and over Redis: init, blueprint, service,
+//! actor, export, restore, destroy.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use ays_store::testing::RedisServer;
+use serde_json::Value;
+
+use crate::{ays, shared, stderr, stdout};
+
+/// One Redis server for this test binary; each test uses its own repository (namespace).
+fn redis_url() -> String {
+    static SERVER: OnceLock<RedisServer> = OnceLock::new();
+    SERVER
+        .get_or_init(|| {
+            RedisServer::start().unwrap_or_else(|err| panic!("cannot start redis-server: {err}"))
+        })
+        .url()
+        .to_owned()
+}
+
+/// The stores every scenario runs against: the embedded default and Redis.
+fn stores() -> Vec<Option<String>> {
+    vec![None, Some(redis_url())]
+}
+
+/// Runs `ays` in `dir` and asserts success, returning stdout.
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = ays(dir, args, b"");
+    assert!(
+        out.status.success(),
+        "ays {args:?} failed: {}",
+        stderr(&out)
+    );
+    stdout(&out)
+}
+
+/// Runs `ays --json` in `dir` and parses the output.
+fn json(dir: &Path, args: &[&str]) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    serde_json::from_str(&ok(dir, &all)).unwrap()
+}
+
+/// A new repository holding sample_repo1's templates and blueprints, on `store`.
+fn sample_repo1(tmp: &Path, store: Option<&str>) -> PathBuf {
+    let repo = tmp.join("repo");
+    let mut args = vec!["init", "repo"];
+    if let Some(url) = store {
+        args.extend_from_slice(&["--store", url]);
+    }
+    ok(tmp, &args);
+    let src = shared().join("fixtures/scenarios/sample_repo1");
+    for sub in ["actorTemplates", "blueprints"] {
+        copy_dir(&src.join(sub), &repo.join(sub));
+    }
+    repo
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn keys(list: &Value) -> Vec<String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["key"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+const SAMPLE_REPO1_SERVICES: [&str; 6] = [
+    "cockpit!cockpitv1",
+    "cockpit!cockpitv2",
+    "datacenter!ovh_germany1",
+    "datacenter!ovh_germany2",
+    "datacenter!ovh_germany3",
+    "sshkey!main",
+];
+
+#[test]
+fn sample_repo1_blueprints_apply_as_one_unit() {
+    for store in stores() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = sample_repo1(tmp.path(), store.as_deref());
+
+        let dry = json(&repo, &["blueprint", "--dry-run"]);
+        assert_eq!(dry["dry_run"], true);
+        assert_eq!(dry["created"].as_array().unwrap().len(), 6);
+        assert_eq!(json(&repo, &["service", "list"]), Value::Array(vec![]));
+
+        let applied = json(&repo, &["blueprint"]);
+        assert_eq!(applied["scheduled"].as_array().unwrap().len(), 6);
+        assert_eq!(
+            keys(&json(&repo, &["service", "list"])),
+            SAMPLE_REPO1_SERVICES
+        );
+
+        // cockpitv1's parent is declared in a later file; the parent is also a producer.
+        let shown = json(&repo, &["service", "show", "cockpit!cockpitv1"]);
+        assert_eq!(shown[0]["parent"], "datacenter!ovh_germany1");
+        assert_eq!(shown[0]["producers"][0], "datacenter!ovh_germany1");
+        let parent = json(&repo, &["service", "show", "datacenter!ovh_germany1"]);
+        assert_eq!(parent[0]["consumers"][0], "cockpit!cockpitv1");
+        assert_eq!(parent[0]["children"][0], "cockpit!cockpitv1");
+
+        let children = json(
+            &repo,
+            &["service", "list", "--parent", "datacenter!ovh_germany3"],
+        );
+        assert_eq!(keys(&children), ["cockpit!cockpitv2"]);
+
+        // Applying the same blueprints again changes nothing.
+        let again = json(&repo, &["blueprint"]);
+        assert_eq!(again["created"], Value::Array(vec![]));
+        assert_eq!(again["updated"], Value::Array(vec![]));
+        assert_eq!(again["scheduled"], Value::Array(vec![]));
+    }
+}
+
+#[test]
+fn a_bad_blueprint_changes_nothing_and_names_file_line_and_key() {
+    for store in stores() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = sample_repo1(tmp.path(), store.as_deref());
+        ok(&repo, &["blueprint"]);
+        let before = (
+            json(&repo, &["service", "show"]),
+            json(&repo, &["service", "state"]),
+        );
+
+        std::fs::write(
+            repo.join("blueprints/zz_bad.yaml"),
+            "sshkey__second:\n  nosuchfield: 1\n",
+        )
+        .unwrap();
+        let out = ays(&repo, &["blueprint"], b"");
+        assert_eq!(out.status.code(), Some(1));
+        let err = stderr(&out);
+        assert!(err.contains("zz_bad.yaml:2"), "file and line: {err}");
+        assert!(err.contains("nosuchfield"), "the attribute: {err}");
+        assert!(err.contains("sshkey!second"), "the service key: {err}");
+
+        let after = (
+            json(&repo, &["service", "show"]),
+            json(&repo, &["service", "state"]),
+        );
+        assert_eq!(
+            before, after,
+            "a failed blueprint must leave every service as it was"
+        );
+    }
+}
+
+#[test]
+fn states_delete_export_destroy_and_restore() {
+    for store in stores() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = sample_repo1(tmp.path(), store.as_deref());
+        ok(&repo, &["blueprint"]);
+
+        let changed = json(
+            &repo,
+            &[
+                "service",
+                "set-state",
+                "install",
+                "--state",
+                "ok",
+                "--role",
+                "sshkey",
+            ],
+        );
+        assert_eq!(changed, serde_json::json!(["sshkey!main"]));
+        let states = json(&repo, &["service", "state", "--role", "sshkey"]);
+        assert_eq!(states[0]["key"], "sshkey!main");
+        let bad_state = ays(
+            &repo,
+            &["service", "set-state", "install", "--state", "sleepy"],
+            b"",
+        );
+        assert_eq!(bad_state.status.code(), Some(1));
+        assert!(
+            stderr(&bad_state).contains("sleepy"),
+            "{}",
+            stderr(&bad_state)
+        );
+
+        // Export, destroy, restore: every service, relation and action state comes back.
+        let before = json(&repo, &["service", "show"]);
+        ok(&repo, &["export"]);
+        assert!(
+            repo.join("services/datacenter!ovh_germany1/cockpit!cockpitv1/service.json")
+                .is_file(),
+            "children are nested under their parent"
+        );
+        let destroyed = json(&repo, &["destroy"]);
+        assert_eq!(destroyed["services"], 6);
+        assert_eq!(json(&repo, &["service", "list"]), Value::Array(vec![]));
+        let restored = json(&repo, &["restore"]);
+        assert_eq!(restored["services"], 6);
+        assert_eq!(json(&repo, &["service", "show"]), before);
+
+        // Deleting a parent deletes its children and unlinks them from the others.
+        let deleted = json(&repo, &["service", "delete", "datacenter!ovh_germany1"]);
+        let mut deleted: Vec<String> = serde_json::from_value(deleted).unwrap();
+        deleted.sort();
+        assert_eq!(deleted, ["cockpit!cockpitv1", "datacenter!ovh_germany1"]);
+        assert_eq!(
+            keys(&json(&repo, &["service", "list"])),
+            [
+                "cockpit!cockpitv2",
+                "datacenter!ovh_germany2",
+                "datacenter!ovh_germany3",
+                "sshkey!main"
+            ]
+        );
+    }
+}
+
+#[test]
+fn the_repository_is_found_upward_or_with_dash_c() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = sample_repo1(tmp.path(), None);
+    ok(&repo, &["blueprint"]);
+    let deep = repo.join("actorTemplates/cockpit");
+    assert_eq!(keys(&json(&deep, &["service", "list"])).len(), 6);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = ays(elsewhere.path(), &["service", "list"], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("not inside an AYS repository"),
+        "{}",
+        stderr(&out)
+    );
+    let listed = ok(
+        elsewhere.path(),
+        &[
+            "-C",
+            repo.to_str().unwrap(),
+            "service",
+            "list",
+            "--role",
+            "sshkey",
+        ],
+    );
+    assert_eq!(listed, "SERVICE      ACTOR   PARENT\nsshkey!main  sshkey\n");
+}
+
+#[test]
+fn init_refuses_an_existing_repository() {
+    let tmp = tempfile::tempdir().unwrap();
+    ok(tmp.path(), &["init", "r"]);
+    let again = ays(tmp.path(), &["init", "r"], b"");
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).contains("already"), "{}", stderr(&again));
+}
