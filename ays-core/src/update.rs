@@ -16,8 +16,9 @@ use crate::error::CoreError;
 use crate::ids::{ActionName, ActorName};
 use crate::keys;
 use crate::repo::Repository;
-use crate::service::ServiceAction;
-use crate::staging::scan_keys;
+use crate::service::{Service, ServiceAction};
+use crate::staging::{Staging, scan_keys};
+use crate::template::TemplateSet;
 
 /// What an actor update changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -34,7 +35,7 @@ pub struct ActorUpdate {
     pub added_fields: Vec<String>,
     /// Data fields removed (dropped from every service).
     pub removed_fields: Vec<String>,
-    /// Whether anything else of the actor changed (relations, periods, dependencies).
+    /// Whether the actor changed at all (actions, schema, relations, periods, dependencies).
     pub actor_changed: bool,
     /// How many services were rewritten.
     pub services: usize,
@@ -74,117 +75,137 @@ impl Repository {
                 .collect(),
         };
         let mut st = self.staging();
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(names.len());
         for name in names {
-            let old = st.actor(&name)?.ok_or_else(|| CoreError::ActorNotFound {
-                name: name.to_string(),
-            })?;
-            let template = templates.load(name.as_str())?;
-            let (new, codes) = Actor::from_template(&template);
-            let mut report = ActorUpdate {
-                actor: name.to_string(),
-                ..ActorUpdate::default()
-            };
-            if new == old.actor {
-                out.push(report);
-                continue;
-            }
-            let new_c = CompiledActor::new(new.clone())?;
-            for a in &new.actions {
-                match old.actor.action(a.name.as_str()) {
-                    Some(o) if o.code_key != a.code_key => {
-                        report.changed_actions.push(a.name.clone())
-                    }
-                    Some(_) => {}
-                    None => report.added_actions.push(a.name.clone()),
-                }
-            }
-            for o in &old.actor.actions {
-                if new.action(o.name.as_str()).is_none() {
-                    report.removed_actions.push(o.name.clone());
-                }
-            }
-            let migrate = old.actor.schema_text != new.schema_text;
-            if migrate {
-                let (of, nf) = (fields(&old.schema), fields(&new_c.schema));
-                for (f, ty) in &of {
-                    match nf.get(f) {
-                        Some(nty) if nty != ty => {
-                            return Err(CoreError::IncompatibleSchema {
-                                actor: name.to_string(),
-                                field: f.clone(),
-                                change: format!("type {ty} became {nty}"),
-                            });
-                        }
-                        Some(_) => {}
-                        None => report.removed_fields.push(f.clone()),
-                    }
-                }
-                report.added_fields = nf
-                    .keys()
-                    .filter(|f| !of.contains_key(*f))
-                    .cloned()
-                    .collect();
-            }
-            report.actor_changed = true;
-            for key in st.keys_of_actor(&name)? {
-                let Some(mut s) = st.service(&key)?.cloned() else {
-                    continue;
-                };
-                let mut actions: Vec<ServiceAction> = Vec::with_capacity(new.actions.len());
-                for a in &new.actions {
-                    let sa = match s.action(a.name.as_str()) {
-                        Some(cur) => {
-                            let mut sa = cur.clone();
-                            if cur.code_key != a.code_key {
-                                sa.code_key = a.code_key.clone();
-                                sa.state = cur.state.code_changed();
-                            }
-                            sa
-                        }
-                        None => ServiceAction {
-                            name: a.name.clone(),
-                            code_key: a.code_key.clone(),
-                            state: ActionState::New,
-                            period: a.period,
-                            last_run: 0,
-                            log: a.log,
-                        },
-                    };
-                    actions.push(sa);
-                }
-                s.actions = actions;
-                if migrate {
-                    let rec = old
-                        .codec
-                        .decode(&s.data, Encoding::Packed)
-                        .map_err(|source| CoreError::Codec {
-                            key: key.to_string(),
-                            source,
-                        })?;
-                    let kept: Record = rec
-                        .iter()
-                        .filter(|(f, _)| new_c.fields().iter().any(|d| d.name == *f))
-                        .map(|(f, v)| (f.to_owned(), v.clone()))
-                        .collect();
-                    s.data = new_c
-                        .codec
-                        .encode(&kept, Encoding::Packed)
-                        .map_err(|source| CoreError::Codec {
-                            key: key.to_string(),
-                            source,
-                        })?;
-                    s.data_schema_id = new.schema_hash();
-                }
-                st.put_service(s)?;
-                report.services += 1;
-            }
-            st.put_actor(new, codes)?;
-            tracing::info!(actor = %name, services = report.services, "actor updated");
-            out.push(report);
+            out.push(update_actor(&mut st, &templates, &name)?);
         }
         let batch = st.into_batch()?;
         self.commit(&batch, "update actors")?;
         Ok(out)
     }
+}
+
+fn update_actor(
+    st: &mut Staging<'_>,
+    templates: &TemplateSet,
+    name: &ActorName,
+) -> Result<ActorUpdate, CoreError> {
+    let old = st.actor(name)?.ok_or_else(|| CoreError::ActorNotFound {
+        name: name.to_string(),
+    })?;
+    let template = templates.load(name.as_str())?;
+    let (new, codes) = Actor::from_template(&template);
+    let mut report = ActorUpdate {
+        actor: name.to_string(),
+        ..ActorUpdate::default()
+    };
+    if new == old.actor {
+        return Ok(report);
+    }
+    report.actor_changed = true;
+    let new_c = CompiledActor::new(new.clone())?;
+    for a in &new.actions {
+        match old.actor.action(a.name.as_str()) {
+            Some(o) if o.code_key != a.code_key => report.changed_actions.push(a.name.clone()),
+            Some(_) => {}
+            None => report.added_actions.push(a.name.clone()),
+        }
+    }
+    for o in &old.actor.actions {
+        if new.action(o.name.as_str()).is_none() {
+            report.removed_actions.push(o.name.clone());
+        }
+    }
+    let migrate = old.actor.schema_text != new.schema_text;
+    if migrate {
+        let (of, nf) = (fields(&old.schema), fields(&new_c.schema));
+        for (f, ty) in &of {
+            match nf.get(f) {
+                Some(nty) if nty != ty => {
+                    return Err(CoreError::IncompatibleSchema {
+                        actor: name.to_string(),
+                        field: f.clone(),
+                        change: format!("type {ty} became {nty}"),
+                    });
+                }
+                Some(_) => {}
+                None => report.removed_fields.push(f.clone()),
+            }
+        }
+        report.added_fields = nf
+            .keys()
+            .filter(|f| !of.contains_key(*f))
+            .cloned()
+            .collect();
+    }
+    for key in st.keys_of_actor(name)? {
+        let Some(mut s) = st.service(&key)?.cloned() else {
+            continue;
+        };
+        s.actions = updated_actions(&s, &new);
+        if migrate {
+            migrate_data(&mut s, &old, &new_c)?;
+        }
+        st.put_service(s)?;
+        report.services += 1;
+    }
+    st.put_actor(new, codes)?;
+    tracing::info!(actor = %name, services = report.services, "actor updated");
+    Ok(report)
+}
+
+/// The service's actions after an update: changed code → `changed`, new → `new`, removed ones
+/// dropped, the others kept as they are.
+fn updated_actions(s: &Service, new: &Actor) -> Vec<ServiceAction> {
+    new.actions
+        .iter()
+        .map(|a| match s.action(a.name.as_str()) {
+            Some(cur) if cur.code_key != a.code_key => ServiceAction {
+                code_key: a.code_key.clone(),
+                state: cur.state.code_changed(),
+                ..cur.clone()
+            },
+            Some(cur) => cur.clone(),
+            None => ServiceAction {
+                name: a.name.clone(),
+                code_key: a.code_key.clone(),
+                state: ActionState::New,
+                period: a.period,
+                last_run: 0,
+                log: a.log,
+            },
+        })
+        .collect()
+}
+
+/// Re-encodes the service's data with the new schema: fields the new schema lacks are dropped,
+/// new fields take their defaults.
+fn migrate_data(
+    s: &mut Service,
+    old: &CompiledActor,
+    new: &CompiledActor,
+) -> Result<(), CoreError> {
+    let codec_err = |source| CoreError::Codec {
+        key: s.key.to_string(),
+        source,
+    };
+    let rec = old
+        .codec
+        .decode(&s.data, Encoding::Packed)
+        .map_err(codec_err)?;
+    let kept: Record = rec
+        .iter()
+        .filter(|(f, _)| new.fields().iter().any(|d| d.name == *f))
+        .map(|(f, v)| (f.to_owned(), v.clone()))
+        .collect();
+    let codec_err = |source| CoreError::Codec {
+        key: s.key.to_string(),
+        source,
+    };
+    s.data = new
+        .codec
+        .encode(&kept, Encoding::Packed)
+        .map_err(codec_err)?;
+    s.data_schema_id = new.actor.schema_hash();
+    Ok(())
 }
