@@ -100,6 +100,27 @@ impl ActionState {
         }
     }
 
+    /// The state when a job of the action starts: `running`.
+    ///
+    /// # Errors
+    ///
+    /// [`TransitionError::Disabled`] for a disabled action.
+    pub fn start(self) -> Result<ActionState, TransitionError> {
+        match self {
+            ActionState::Disabled => Err(TransitionError::Disabled),
+            _ => Ok(ActionState::Running),
+        }
+    }
+
+    /// The state when a job of the action ends: `ok` or `error` (a disabled action stays so).
+    pub fn finish(self, success: bool) -> ActionState {
+        match (self, success) {
+            (ActionState::Disabled, _) => ActionState::Disabled,
+            (_, true) => ActionState::Ok,
+            (_, false) => ActionState::Error,
+        }
+    }
+
     /// Whether the next run picks the action up (`scheduled`, `changed`, `error`).
     pub fn is_candidate(self) -> bool {
         matches!(
@@ -161,5 +182,8 @@ mod tests {
         }
         assert!(Changed.is_candidate() && !Ok.is_candidate());
         assert_eq!(Disabled.code_changed(), Disabled);
+        assert_eq!(Scheduled.start(), Result::Ok(Running));
+        assert_eq!(Disabled.start(), Err(TransitionError::Disabled));
+        assert_eq!((Running.finish(true), Running.finish(false)), (Ok, Error));
     }
 }

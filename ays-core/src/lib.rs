@@ -69,7 +69,7 @@ pub use blueprint::{ApplyOptions, BlueprintReport, ScheduledAction, UpdatedServi
 pub use error::{BlueprintError, CoreError, Location, TemplateError};
 pub use ids::{ActionName, ActorName, InstanceName, NameError, ServiceKey};
 pub use mirror::{ExportReport, RestoreReport};
-pub use repo::{ActorSummary, DestroyReport, InitOptions, Repository};
+pub use repo::{ActionRun, ActorSummary, DestroyReport, InitOptions, Repository};
 pub use service::{
     EventFilter, Service, ServiceAction, ServiceFilter, ServiceRef, ServiceStates, ServiceView,
 };

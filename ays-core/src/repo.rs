@@ -70,6 +70,20 @@ pub struct ActorSummary {
     pub origin: String,
 }
 
+/// What a run did to an action, for [`Repository::record_action_run`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionRun {
+    /// A job of the action started: the action becomes `running`.
+    Started,
+    /// The job succeeded at this time (ms since the epoch): `ok`, and `last_run` is set.
+    Succeeded {
+        /// When it finished.
+        at_ms: i64,
+    },
+    /// The job failed: `error`.
+    Failed,
+}
+
 /// What `destroy` removed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DestroyReport {
@@ -663,6 +677,99 @@ impl Repository {
         }
         let batch = staging.into_batch()?;
         self.commit(&batch, "change action states")?;
+        Ok(changed)
+    }
+
+    /// Records a job's effect on its action (for ays-run); returns the state before.
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError::ServiceNotFound`], [`CoreError::UnknownAction`], [`CoreError::Transition`]
+    /// (starting a disabled action), [`CoreError::Conflict`] when the service changed meanwhile.
+    pub fn record_action_run(
+        &self,
+        key: &ServiceKey,
+        action: &ActionName,
+        run: ActionRun,
+    ) -> Result<ActionState, CoreError> {
+        let mut staging = self.staging();
+        let s = staging
+            .service_mut(key)?
+            .ok_or_else(|| CoreError::ServiceNotFound {
+                key: key.to_string(),
+            })?;
+        let a = s
+            .action_mut(action.as_str())
+            .ok_or_else(|| CoreError::UnknownAction {
+                key: key.to_string(),
+                action: action.to_string(),
+            })?;
+        let before = a.state;
+        a.state = match run {
+            ActionRun::Started => before.start().map_err(|source| CoreError::Transition {
+                key: key.to_string(),
+                action: action.to_string(),
+                source,
+            })?,
+            ActionRun::Succeeded { at_ms } => {
+                a.last_run = at_ms;
+                before.finish(true)
+            }
+            ActionRun::Failed => before.finish(false),
+        };
+        let batch = staging.into_batch()?;
+        self.commit(&batch, "record action run")?;
+        Ok(before)
+    }
+
+    /// Sets data fields of a service from a JSON object (a runner's data patch, or `ays service
+    /// set`), checked against the actor's schema; returns the fields whose value changed.
+    /// Relation fields are plain data here: links change only through a blueprint.
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError::ServiceNotFound`], [`CoreError::Codec`] for an unknown field or a value of
+    /// the wrong type (nothing is written), [`CoreError::Conflict`].
+    pub fn patch_service_data(
+        &self,
+        key: &ServiceKey,
+        patch: &serde_json::Value,
+    ) -> Result<Vec<String>, CoreError> {
+        let mut staging = self.staging();
+        let mut s = staging
+            .service(key)?
+            .cloned()
+            .ok_or_else(|| CoreError::ServiceNotFound {
+                key: key.to_string(),
+            })?;
+        let actor = self.compiled_actor(&s)?;
+        let codec_err = |source| CoreError::Codec {
+            key: key.to_string(),
+            source,
+        };
+        let given =
+            ays_schema::Record::from_json(&actor.schema, "Schema", patch).map_err(codec_err)?;
+        let mut rec = actor
+            .codec
+            .decode(&s.data, ays_schema::Encoding::Packed)
+            .map_err(codec_err)?;
+        let mut changed = Vec::new();
+        for (name, v) in given.iter() {
+            if rec.get(name) != Some(v) {
+                rec.insert(name, v.clone());
+                changed.push(name.to_owned());
+            }
+        }
+        if changed.is_empty() {
+            return Ok(changed);
+        }
+        s.data = actor
+            .codec
+            .encode(&rec, ays_schema::Encoding::Packed)
+            .map_err(codec_err)?;
+        staging.put_service(s)?;
+        let batch = staging.into_batch()?;
+        self.commit(&batch, "patch service data")?;
         Ok(changed)
     }
 

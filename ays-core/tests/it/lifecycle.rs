@@ -205,3 +205,45 @@ fn update(b: Backend) -> TestResult {
     t.check_indexes()
 }
 both!(test_validate_ays_update, update);
+
+fn runner_api(b: Backend) -> TestResult {
+    let t = TestRepo::new(b)?;
+    tree(&t)?;
+    let key = "key!k".parse()?;
+    let install = "install".parse()?;
+    assert_eq!(
+        t.repo
+            .record_action_run(&key, &install, ays_core::ActionRun::Started)?,
+        ActionState::New
+    );
+    t.repo.record_action_run(
+        &key,
+        &install,
+        ays_core::ActionRun::Succeeded {
+            at_ms: 1_700_000_000_000,
+        },
+    )?;
+    let s = t.repo.service(&key)?.ok_or("missing")?;
+    let a = s.action("install").ok_or("install")?;
+    assert_eq!((a.state, a.last_run), (ActionState::Ok, 1_700_000_000_000));
+    let changed = t
+        .repo
+        .patch_service_data(&key, &json!({"path": "/root/.ssh/id"}))?;
+    assert_eq!(changed, ["path"]);
+    assert_eq!(
+        t.repo.show_service(&key)?.data,
+        json!({"path": "/root/.ssh/id"})
+    );
+    let before = t.scan()?;
+    let err = fails(t.repo.patch_service_data(&key, &json!({"nosuch": 1})))?;
+    assert!(matches!(err, CoreError::Codec { .. }), "{err:?}");
+    let err = fails(t.repo.record_action_run(
+        &key,
+        &"nosuch".parse()?,
+        ays_core::ActionRun::Failed,
+    ))?;
+    assert!(matches!(err, CoreError::UnknownAction { .. }), "{err:?}");
+    assert_eq!(t.scan()?, before);
+    t.check_indexes()
+}
+both!(runner_records_action_runs_and_data_patches, runner_api);
