@@ -215,12 +215,16 @@ impl<'r> Applier<'r> {
                         changed.push(name);
                     }
                 }
+                // A changed relation field, or a producer or parent deleted since the last
+                // apply and declared again, means the service must be linked again.
+                if changed.iter().any(|c| is_relation_field(&actor.actor, c))
+                    || !links_match(&actor.actor, &rec, &s)
+                {
+                    self.dirty.insert(key.clone());
+                }
                 if changed.is_empty() {
                     self.records.insert(key.clone(), rec);
                     return Ok(key);
-                }
-                if changed.iter().any(|c| is_relation_field(&actor.actor, c)) {
-                    self.dirty.insert(key.clone());
                 }
                 s.data = self.encode(&actor, &key, rec, &b.at)?;
                 if let Some(a) = s.action_mut(PROCESS_CHANGE) {
@@ -634,6 +638,29 @@ impl<'r> Applier<'r> {
         }
         Ok(())
     }
+}
+
+/// Whether the service's links are those its relation fields name.
+fn links_match(actor: &Actor, rec: &Record, s: &Service) -> bool {
+    let linked = |role: &str| -> Vec<String> {
+        s.producers
+            .iter()
+            .filter(|p| p.key.role() == role)
+            .map(|p| p.key.instance().to_string())
+            .collect()
+    };
+    let parent_ok = actor.parent.as_ref().is_none_or(|p| {
+        let named = text_values(rec.get(&p.arg_name));
+        let current = s.parent.as_ref().map(|r| r.key.instance().to_string());
+        named.first().is_none_or(|n| current.as_ref() == Some(n))
+    });
+    parent_ok
+        && actor.consumes.iter().all(|c| {
+            let have = linked(&c.role);
+            text_values(rec.get(&c.arg_name))
+                .iter()
+                .all(|n| have.contains(n))
+        })
 }
 
 fn is_relation_field(actor: &Actor, field: &str) -> bool {

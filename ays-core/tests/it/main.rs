@@ -4,6 +4,7 @@ mod support;
 
 mod blueprints;
 mod lifecycle;
+mod model;
 mod relations;
 mod scenarios;
 mod snapshots;

@@ -60,6 +60,11 @@ impl TestRepo {
         Ok(TestRepo { repo, _dir: dir })
     }
 
+    /// Wraps a repository made by the caller in `dir`.
+    pub(crate) fn wrap(repo: Repository, dir: tempfile::TempDir) -> TestRepo {
+        TestRepo { repo, _dir: dir }
+    }
+
     pub(crate) fn root(&self) -> PathBuf {
         self.repo.root().to_path_buf()
     }
