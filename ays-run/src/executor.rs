@@ -207,7 +207,8 @@ impl Executor {
         self
     }
 
-    /// The token that cancels this executor's runs.
+    /// The token that cancels this executor's runs. A cancelled token stays cancelled: give the
+    /// next run a fresh one with [`Executor::with_cancel`].
     pub fn cancel_token(&self) -> CancelToken {
         self.cancel.clone()
     }

@@ -31,8 +31,29 @@
 //! step 2
 //!   cockpit!c1 install [scheduled] after datacenter!dc1:install
 //! ");
-//! # Ok::<(), ays_run::PlanError>(())
+//!
+//! // Run it: native actions, four threads, the dag schedule, an in-memory journal.
+//! let mut actions = ays_run::ActionRegistry::new();
+//! actions.register("install", |job| {
+//!     job.set("installed", serde_json::json!(true));
+//!     Ok(())
+//! })?;
+//! let pool = rayon::ThreadPoolBuilder::new().num_threads(4).build()?;
+//! let executor = ays_run::Executor::new(
+//!     std::sync::Arc::new(pool),
+//!     std::sync::Arc::new(ays_run::SystemClock::new()),
+//!     ays_run::ExecConfig::default(),
+//! );
+//! let journal = ays_run::MemoryJournal::new();
+//! let report = executor.run(&"run1".parse()?, &plan, &actions, &journal)?;
+//! assert_eq!(report.state, ays_run::RunState::Ok);
+//! let patch = report.job("cockpit!c1", "install").and_then(|j| j.outcome.clone()?.data_patch);
+//! assert_eq!(patch, serde_json::json!({"installed": true}).as_object().cloned());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! The crate knows nothing of Redis, HRD, blueprints or the CLI: ays-core fills a [`PlanInput`]
+//! and implements [`PayloadSource`]; the caller persists through its own [`Journal`].
 #![deny(missing_docs)]
 #![warn(
     clippy::unwrap_used,

@@ -158,14 +158,12 @@ impl<'a> Graph<'a> {
 
     /// Adds `needed -> needer` and refuses a disabled prerequisite.
     fn need(&mut self, needer: NodeIndex, needed: NodeIndex) -> Result<(), PlanError> {
-        if self.state(needed) == Some(ActionState::Disabled) {
+        if self.state(needed) == Some(ActionState::Disabled)
+            && let (Some(disabled), Some(needed_by)) = (self.key(needed), self.key(needer))
+        {
             return Err(PlanError::DisabledPrerequisite {
-                disabled: self
-                    .key(needed)
-                    .ok_or(PlanError::Cycle { cycle: Vec::new() })?,
-                needed_by: self
-                    .key(needer)
-                    .ok_or(PlanError::Cycle { cycle: Vec::new() })?,
+                disabled,
+                needed_by,
             });
         }
         self.graph.add_edge(needed, needer, ());

@@ -560,3 +560,114 @@ fn cancel_stops_starting_jobs_and_waits_for_running_ones() {
     assert_eq!(token.request(), 2);
     assert!(token.is_killing());
 }
+
+#[test]
+fn a_native_job_that_overruns_its_timeout_fails() {
+    let plan = wide(1, 1).unwrap();
+    let mut config = config(Schedule::Dag);
+    config
+        .timeouts
+        .insert("a0".parse().unwrap(), Duration::from_secs(60));
+    let (exec, clock) = executor(config).unwrap();
+    let runner = |_: &JobContext| {
+        clock.advance(Duration::from_secs(61));
+        JobOutcome::ok()
+    };
+    let report = exec
+        .run(&run_id().unwrap(), &plan, &runner, &MemoryJournal::new())
+        .unwrap();
+    let job = report.job("w!000", "a0").unwrap();
+    assert_eq!(job.state, JobState::Error);
+    let failure = job.attempts[0].failure.clone().unwrap();
+    assert_eq!(failure.kind, FailureKind::Timeout);
+    assert_eq!(failure.message, "ran past its timeout of 60s");
+}
+
+/// A journal whose store fails on the second `job_started`.
+struct FailingJournal {
+    inner: MemoryJournal,
+    started: AtomicUsize,
+}
+
+impl ays_run::Journal for FailingJournal {
+    fn run_started(&self, run: &RunId, plan: &Plan) -> Result<(), ays_run::JournalError> {
+        self.inner.run_started(run, plan)
+    }
+    fn step_started(&self, run: &RunId, step: usize) -> Result<(), ays_run::JournalError> {
+        self.inner.step_started(run, step)
+    }
+    fn job_started(
+        &self,
+        run: &RunId,
+        job: &ays_run::PlannedJob,
+    ) -> Result<(), ays_run::JournalError> {
+        if self.started.fetch_add(1, Ordering::SeqCst) == 1 {
+            return Err(ays_run::JournalError::Write {
+                run: run.to_string(),
+                what: "job_started",
+                message: "store unreachable".into(),
+            });
+        }
+        self.inner.job_started(run, job)
+    }
+    fn job_attempt_finished(
+        &self,
+        run: &RunId,
+        job: &ays_run::PlannedJob,
+        attempt: &ays_run::Attempt,
+    ) -> Result<(), ays_run::JournalError> {
+        self.inner.job_attempt_finished(run, job, attempt)
+    }
+    fn job_finished(
+        &self,
+        run: &RunId,
+        job: &ays_run::PlannedJob,
+        state: JobState,
+        outcome: &JobOutcome,
+    ) -> Result<(), ays_run::JournalError> {
+        self.inner.job_finished(run, job, state, outcome)
+    }
+    fn step_finished(
+        &self,
+        run: &RunId,
+        step: usize,
+        state: RunState,
+    ) -> Result<(), ays_run::JournalError> {
+        self.inner.step_finished(run, step, state)
+    }
+    fn run_finished(&self, run: &RunId, state: RunState) -> Result<(), ays_run::JournalError> {
+        self.inner.run_finished(run, state)
+    }
+}
+
+#[test]
+fn a_failing_journal_stops_the_run_with_its_error() {
+    let plan = wide(3, 1).unwrap();
+    let mut config = config(Schedule::Dag);
+    config.max_parallel = 1;
+    let (exec, _) = executor(config).unwrap();
+    let ran = AtomicUsize::new(0);
+    let runner = |_: &JobContext| {
+        ran.fetch_add(1, Ordering::SeqCst);
+        JobOutcome::ok()
+    };
+    let journal = FailingJournal {
+        inner: MemoryJournal::new(),
+        started: AtomicUsize::new(0),
+    };
+    let err = exec
+        .run(&run_id().unwrap(), &plan, &runner, &journal)
+        .unwrap_err();
+    assert_eq!(
+        err,
+        ays_run::ExecError::Journal {
+            run: RUN.into(),
+            source: ays_run::JournalError::Write {
+                run: RUN.into(),
+                what: "job_started",
+                message: "store unreachable".into(),
+            },
+        }
+    );
+    assert_eq!(ran.load(Ordering::SeqCst), 1);
+}

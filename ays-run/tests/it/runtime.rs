@@ -355,3 +355,20 @@ fn sample_repo3_with_shell_actions_under_steps() {
         ]
     );
 }
+
+#[test]
+fn a_second_cancel_request_kills_a_running_shell_action() {
+    let repo = tempfile::tempdir().unwrap();
+    actor_file(repo.path(), "vm", "actions.sh", ACTIONS_SH).unwrap();
+    let shell = ShellRuntime::new(repo.path());
+    let token = ays_run::CancelToken::new();
+    assert_eq!(token.request(), 1);
+    assert_eq!(token.request(), 2);
+    let ctx = ctx("vm!one", "vm", "slow", MINUTE)
+        .unwrap()
+        .with_cancel(token);
+    let out = shell.execute(&ctx).unwrap();
+    let failure = out.result.unwrap_err();
+    assert_eq!(failure.kind, FailureKind::Killed);
+    assert_eq!(failure.message, "killed by cancellation");
+}
