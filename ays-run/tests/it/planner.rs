@@ -445,3 +445,72 @@ proptest! {
         prop_assert_eq!(total, plan.jobs().len());
     }
 }
+
+/// Services whose producers may be anyone, themselves included, so cycles are common.
+fn arb_cyclic_input() -> impl Strategy<Value = PlanInput> {
+    (1usize..10)
+        .prop_flat_map(|n| {
+            (
+                Just(n),
+                prop::collection::vec(prop::collection::vec(0..n, 0..3), n),
+            )
+        })
+        .prop_filter_map("valid input", |(n, producers)| {
+            let mut input = PlanInput::new();
+            for (i, list) in producers.iter().enumerate().take(n) {
+                let mut spec = ServiceSpec::new(&format!("s!{i}"), "x")
+                    .action("init", New)
+                    .action("install", Scheduled);
+                for p in list {
+                    spec = spec.producer(&format!("s!{p}"));
+                }
+                input.add_service(spec).ok()?;
+            }
+            Some(input)
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn a_reported_cycle_is_a_real_cycle(input in arb_cyclic_input()) {
+        match Planner::new().plan(&input) {
+            Ok(plan) => prop_assert_eq!(plan.jobs().len(), 2 * input.services().count()),
+            Err(PlanError::Cycle { cycle }) => {
+                prop_assert!(!cycle.is_empty());
+                // Each entry needs the next (and the last the first): the same action on a
+                // producer, or install's `init` on the same service.
+                for (i, key) in cycle.iter().enumerate() {
+                    let next = &cycle[(i + 1) % cycle.len()];
+                    let service = input.service(&key.service).unwrap();
+                    let needs = (key.action == next.action
+                        && service.producers().contains(&next.service))
+                        || (key.service == next.service
+                            && key.action.as_str() == "install"
+                            && next.action.as_str() == "init");
+                    prop_assert!(needs, "{} does not need {}", key, next);
+                }
+            }
+            Err(other) => prop_assert!(false, "unexpected error {}", other),
+        }
+    }
+}
+
+#[test]
+fn service_keys_split_into_role_and_instance() {
+    let key: ays_run::ServiceKey = "node.ssh!web-1".parse().unwrap();
+    assert_eq!((key.role(), key.instance()), ("node.ssh", "web-1"));
+    for bad in ["", "!x", "x!", "a!b!c", "a b!c"] {
+        assert_eq!(
+            bad.parse::<ays_run::ServiceKey>().unwrap_err(),
+            PlanError::InvalidServiceKey { key: bad.into() }
+        );
+    }
+    assert_eq!(
+        "in stall".parse::<ActionName>().unwrap_err(),
+        PlanError::InvalidActionName {
+            action: "in stall".into()
+        }
+    );
+}
