@@ -185,24 +185,47 @@ fn makespan() -> Res<()> {
         JobOutcome::ok()
     };
     let threads = GROUPS * 2;
-    let bound = Duration::from_millis(120);
-    let dag = timed_run(&executor(threads, Schedule::Dag)?, &plan, &sleeper)?;
+    let nominal = Duration::from_millis(120);
+    let dag_exec = executor(threads, Schedule::Dag)?;
+    let start = Instant::now();
+    let report = dag_exec.run(&"bench".parse()?, &plan, &sleeper, &MemoryJournal::new())?;
+    let dag = start.elapsed();
+    // The critical path again, from the jobs' measured durations (sleeps overshoot a little).
+    let mut finish = vec![Duration::ZERO; plan.jobs().len()];
+    for (job, rep) in plan.jobs().iter().zip(&report.jobs) {
+        let took = rep
+            .attempts
+            .iter()
+            .map(|a| a.ended.saturating_sub(a.started))
+            .sum::<Duration>();
+        let ready = job
+            .prerequisites()
+            .iter()
+            .filter_map(|p| finish.get(p.index()).copied())
+            .max()
+            .unwrap_or_default();
+        if let Some(slot) = finish.get_mut(job.id().index()) {
+            *slot = ready + took;
+        }
+    }
+    let measured = finish.iter().copied().max().unwrap_or_default();
     let steps = timed_run(&executor(threads, Schedule::Steps)?, &plan, &sleeper)?;
     println!(
         "sleeping jobs, {} jobs in {GROUPS} uneven groups, {threads} slots",
         plan.jobs().len()
     );
-    println!("{:<22} {:>10} {:>16}", "schedule", "ms", "vs critical path");
+    println!("{:<34} {:>8} {:>18}", "", "ms", "dag / this");
     for (name, t) in [
-        ("critical path bound", bound),
-        ("dag", dag),
-        ("steps", steps),
+        ("critical path, nominal sleeps", nominal),
+        ("critical path, measured jobs", measured),
+        ("dag makespan", dag),
+        ("steps makespan", steps),
     ] {
         println!(
-            "{:<22} {:>10.1} {:>15.3}x",
+            "{:<34} {:>8.1} {:>17.3}x",
             name,
             t.as_secs_f64() * 1e3,
-            t.as_secs_f64() / bound.as_secs_f64()
+            dag.as_secs_f64() / t.as_secs_f64()
         );
     }
     Ok(())
