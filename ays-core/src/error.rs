@@ -322,11 +322,15 @@ pub enum CoreError {
         #[source]
         source: ays_store::StoreError,
     },
-    /// Another change rewrote a record this change read; nothing was written. Retry.
-    #[error("`{key}` was changed concurrently; nothing was written, retry")]
-    Conflict {
-        /// The store key of the record.
-        key: String,
+    /// Another change held the repository write lock for longer than we waited.
+    #[error(
+        "the repository is busy with another change ({holder}) after waiting {waited:?}; retry"
+    )]
+    Busy {
+        /// Who holds the lock.
+        holder: String,
+        /// How long we waited.
+        waited: std::time::Duration,
     },
     /// A stored record cannot be read.
     #[error("corrupt record at `{key}`: {reason}")]

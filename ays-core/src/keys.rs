@@ -3,6 +3,7 @@
 //! | key | value |
 //! |---|---|
 //! | `repo` | the `Repo` model |
+//! | `lock/write` | the holder of the repository write lock (expires) |
 //! | `actor/<name>` | the `Actor` model |
 //! | `actor-hrd/<name>` | the actor's `schema.hrd` text, when it has one (validation rules) |
 //! | `code/<hash>` | an `ActionCode` model, content-addressed |
@@ -22,6 +23,8 @@ use crate::ids::{ActionName, ActorName, ServiceKey};
 
 /// The repository record.
 pub(crate) const REPO: &[u8] = b"repo";
+/// The repository write lock (see [`crate::lock`]).
+pub(crate) const WRITE_LOCK: &[u8] = b"lock/write";
 /// Prefix of actor records.
 pub(crate) const ACTOR_PREFIX: &str = "actor/";
 /// Prefix of actor HRD sources.

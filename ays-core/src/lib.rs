@@ -38,6 +38,7 @@
 //! - `repo`: [`Repository`]: init, discovery, queries, states, delete, destroy.
 //! - `staging`: the read-your-writes working set every change goes through, committed as one
 //!   batch with its index updates.
+//! - `lock`: the repository write lock every change holds.
 //! - `blueprint` (`parse`, `apply`): blueprints.
 //! - `update`: `ays actor update`; `mirror`: `ays export` / `ays restore`.
 #![warn(
@@ -55,6 +56,7 @@ mod blueprint;
 mod error;
 mod ids;
 mod keys;
+mod lock;
 mod mirror;
 mod record;
 mod repo;

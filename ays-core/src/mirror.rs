@@ -317,6 +317,7 @@ impl Repository {
     /// store and codec errors.
     pub fn restore(&self, dir: Option<&Path>) -> Result<RestoreReport, CoreError> {
         let dir = dir.map_or_else(|| self.root().to_path_buf(), Path::to_path_buf);
+        let _lock = self.write_lock()?;
         let (mut batch, _) = self.destroy_batch()?;
         let mut compiled: BTreeMap<ActorName, CompiledActor> = BTreeMap::new();
         let adir = dir.join("actors");

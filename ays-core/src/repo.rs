@@ -34,6 +34,7 @@ use crate::actor::{Actor, CompiledActor};
 use crate::error::{CoreError, Location};
 use crate::ids::{ActionName, ServiceKey};
 use crate::keys::{self, IndexKind};
+use crate::lock::{LOCK_WAIT, WriteLock};
 use crate::record::{self, RepoRecord};
 use crate::service::{Service, ServiceFilter, ServiceStates, ServiceView};
 use crate::staging::{self, Staging, index_keys, load_service, scan_keys};
@@ -368,6 +369,11 @@ impl Repository {
         )?)
     }
 
+    /// Takes the repository write lock (waiting up to [`crate::lock::LOCK_WAIT`]).
+    pub(crate) fn write_lock(&self) -> Result<WriteLock<'_>, CoreError> {
+        WriteLock::acquire(self.store.as_ref(), LOCK_WAIT)
+    }
+
     pub(crate) fn staging(&self) -> Staging<'_> {
         Staging::new(self.store.as_ref())
     }
@@ -376,12 +382,7 @@ impl Repository {
         if batch.is_empty() {
             return Ok(());
         }
-        self.store.commit(batch).map_err(|source| match source {
-            ays_store::StoreError::Conflict { key } => CoreError::Conflict {
-                key: key.to_string(),
-            },
-            source => CoreError::Store { op, source },
-        })
+        self.store.commit(batch).map_err(CoreError::store(op))
     }
 
     /// The actor named `name`, if it exists in the repository.
@@ -660,6 +661,7 @@ impl Repository {
         action: &ActionName,
         next: impl Fn(&ServiceKey, ActionState) -> Result<ActionState, CoreError>,
     ) -> Result<Vec<ServiceKey>, CoreError> {
+        let _lock = self.write_lock()?;
         let mut staging = self.staging();
         let mut changed = Vec::new();
         for mut s in self.services(filter)? {
@@ -685,13 +687,14 @@ impl Repository {
     /// # Errors
     ///
     /// [`CoreError::ServiceNotFound`], [`CoreError::UnknownAction`], [`CoreError::Transition`]
-    /// (starting a disabled action), [`CoreError::Conflict`] when the service changed meanwhile.
+    /// (starting a disabled action), [`CoreError::Busy`].
     pub fn record_action_run(
         &self,
         key: &ServiceKey,
         action: &ActionName,
         run: ActionRun,
     ) -> Result<ActionState, CoreError> {
+        let _lock = self.write_lock()?;
         let mut staging = self.staging();
         let s = staging
             .service_mut(key)?
@@ -729,12 +732,13 @@ impl Repository {
     /// # Errors
     ///
     /// [`CoreError::ServiceNotFound`], [`CoreError::Codec`] for an unknown field or a value of
-    /// the wrong type (nothing is written), [`CoreError::Conflict`].
+    /// the wrong type (nothing is written), [`CoreError::Busy`].
     pub fn patch_service_data(
         &self,
         key: &ServiceKey,
         patch: &serde_json::Value,
     ) -> Result<Vec<String>, CoreError> {
+        let _lock = self.write_lock()?;
         let mut staging = self.staging();
         let mut s = staging
             .service(key)?
@@ -780,6 +784,7 @@ impl Repository {
     ///
     /// [`CoreError::ServiceNotFound`], [`CoreError::Store`], [`CoreError::Corrupt`].
     pub fn delete_service(&self, key: &ServiceKey) -> Result<Vec<ServiceKey>, CoreError> {
+        let _lock = self.write_lock()?;
         let store = self.store.as_ref();
         if load_service(store, key)?.is_none() {
             return Err(CoreError::ServiceNotFound {
@@ -828,6 +833,7 @@ impl Repository {
     ///
     /// [`CoreError::Store`].
     pub fn destroy(&self) -> Result<DestroyReport, CoreError> {
+        let _lock = self.write_lock()?;
         let (batch, report) = self.destroy_batch()?;
         self.commit(&batch, "destroy")?;
         Ok(report)

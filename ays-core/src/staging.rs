@@ -21,15 +21,12 @@ pub(crate) const PAGE: usize = 1024;
 
 #[derive(Debug)]
 struct Slot {
-    /// The stored bytes when first read: the batch requires them unchanged at commit.
-    stored: Option<Vec<u8>>,
     original: Option<Service>,
     current: Option<Service>,
 }
 
 #[derive(Debug)]
 struct ActorSlot {
-    stored: Option<Vec<u8>>,
     compiled: Option<Arc<CompiledActor>>,
     dirty: bool,
 }
@@ -117,18 +114,10 @@ impl<'r> Staging<'r> {
 
     fn load(&mut self, key: &ServiceKey) -> Result<&mut Slot, CoreError> {
         if !self.services.contains_key(key) {
-            let stored = self
-                .store
-                .get(&keys::service(key))
-                .map_err(CoreError::store("get service"))?;
-            let original = stored
-                .as_deref()
-                .map(|b| record::decode_service(&key.to_string(), b))
-                .transpose()?;
+            let original = load_service(self.store, key)?;
             self.services.insert(
                 key.clone(),
                 Slot {
-                    stored,
                     current: original.clone(),
                     original,
                 },
@@ -248,10 +237,6 @@ impl<'r> Staging<'r> {
         if let Some(slot) = self.actors.get(name) {
             return Ok(slot.compiled.clone());
         }
-        let stored = self
-            .store
-            .get(&keys::actor(name))
-            .map_err(CoreError::store("get actor"))?;
         let compiled = match load_actor(self.store, name)? {
             Some(a) => Some(Arc::new(CompiledActor::new(a)?)),
             None => None,
@@ -259,7 +244,6 @@ impl<'r> Staging<'r> {
         self.actors.insert(
             name.clone(),
             ActorSlot {
-                stored,
                 compiled: compiled.clone(),
                 dirty: false,
             },
@@ -277,7 +261,6 @@ impl<'r> Staging<'r> {
             self.codes.insert(c.key(), (c, actor.name.clone()));
         }
         let name = actor.name.clone();
-        // Load first, so that the commit can require the stored actor unchanged.
         self.actor(&name)?;
         let compiled = Arc::new(CompiledActor::new(actor)?);
         if let Some(slot) = self.actors.get_mut(&name) {
@@ -287,19 +270,15 @@ impl<'r> Staging<'r> {
         Ok(compiled)
     }
 
-    /// The whole change as one batch (empty when nothing changes). The batch requires every
-    /// record it rewrites to be as this change read it, so a concurrent change to the same
-    /// service or actor makes the commit fail instead of being lost.
+    /// The whole change as one batch (empty when nothing changes). The caller holds the write
+    /// lock (see [`crate::lock`]), so the records read are still current at commit.
     pub(crate) fn into_batch(self) -> Result<Batch, CoreError> {
         let mut batch = Batch::new();
         for (name, slot) in &self.actors {
             if !slot.dirty {
                 continue;
             }
-            match &slot.stored {
-                Some(b) => batch.require_value(&keys::actor(name), b),
-                None => batch.require_absent(&keys::actor(name)),
-            };
+
             if let Some(c) = &slot.compiled {
                 batch.put(&keys::actor(name), &record::encode_actor(&c.actor));
                 match &c.actor.hrd_text {
@@ -324,10 +303,7 @@ impl<'r> Staging<'r> {
             if slot.original == slot.current {
                 continue;
             }
-            match &slot.stored {
-                Some(b) => batch.require_value(&keys::service(key), b),
-                None => batch.require_absent(&keys::service(key)),
-            };
+
             let old: BTreeSet<Vec<u8>> = slot
                 .original
                 .as_ref()
@@ -360,54 +336,5 @@ impl<'r> Staging<'r> {
             };
         }
         Ok(batch)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::action_state::ActionState;
-    use crate::service::ServiceAction;
-
-    fn svc(key: &str, state: ActionState) -> Service {
-        let key: ServiceKey = key.parse().unwrap();
-        Service {
-            actor: key.role().parse().unwrap(),
-            key,
-            parent: None,
-            producers: vec![],
-            consumers: vec![],
-            actions: vec![ServiceAction {
-                name: "install".parse().unwrap(),
-                code_key: String::new(),
-                state,
-                period: 0,
-                last_run: 0,
-                log: true,
-            }],
-            event_filters: vec![],
-            data: vec![],
-            data_schema_id: 0,
-        }
-    }
-
-    #[test]
-    fn a_concurrent_change_makes_the_later_commit_fail() {
-        let store = ays_store::open("mem://").unwrap();
-        let mut a = Staging::new(store.as_ref());
-        let mut b = Staging::new(store.as_ref());
-        a.put_service(svc("x!1", ActionState::New)).unwrap();
-        b.put_service(svc("x!1", ActionState::Ok)).unwrap();
-        store.commit(&a.into_batch().unwrap()).unwrap();
-        let err = store.commit(&b.into_batch().unwrap()).unwrap_err();
-        assert!(err.is_conflict());
-        let stored = load_service(store.as_ref(), &"x!1".parse().unwrap())
-            .unwrap()
-            .unwrap();
-        assert_eq!(stored.actions[0].state, ActionState::New);
-        assert_eq!(
-            index_keys(store.as_ref(), IndexKind::State, "install:new").unwrap(),
-            ["x!1".parse::<ServiceKey>().unwrap()]
-        );
     }
 }

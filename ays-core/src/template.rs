@@ -832,7 +832,7 @@ fn parse_shell(t: &str, path: &Path, src: &str) -> Result<Vec<ActionCode>, Templ
     let mut current: Option<(ActionName, usize, Vec<&str>)> = None;
     for (i, line) in src.lines().enumerate() {
         let number = i.saturating_add(1);
-        if let Some((name, start, body)) = &mut current {
+        if let Some((name, _start, body)) = &mut current {
             if line.trim_end() == "}" {
                 out.push(ActionCode {
                     name: name.clone(),
@@ -844,7 +844,6 @@ fn parse_shell(t: &str, path: &Path, src: &str) -> Result<Vec<ActionCode>, Templ
                 current = None;
             } else {
                 body.push(line);
-                let _ = start;
             }
             continue;
         }

@@ -61,6 +61,7 @@ impl Repository {
     /// [`CoreError::ActorNotFound`], [`CoreError::Template`] (template gone or invalid),
     /// [`CoreError::IncompatibleSchema`] (nothing written), store and codec errors.
     pub fn update_actors(&self, name: Option<&str>) -> Result<Vec<ActorUpdate>, CoreError> {
+        let _lock = self.write_lock()?;
         let templates = self.templates()?;
         let names: Vec<ActorName> = match name {
             Some(n) => vec![n.parse()?],

@@ -28,6 +28,12 @@ pub(crate) fn apply(
     sources: &[(String, String)],
     options: ApplyOptions,
 ) -> Result<BlueprintReport, CoreError> {
+    // A dry run only reads; a real one reads and writes under the write lock.
+    let _lock = if options.dry_run {
+        None
+    } else {
+        Some(repo.write_lock()?)
+    };
     let mut parsed = Parsed::default();
     for (name, text) in sources {
         parse::parse(name, text, &mut parsed)?;
