@@ -182,3 +182,21 @@ pub enum RuntimeError {
         reason: String,
     },
 }
+
+/// Reading a repository into the planner's input failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    /// The repository could not be read.
+    #[error("cannot read the repository")]
+    Repository(#[from] ays_core::CoreError),
+    /// A service names an actor that is not stored.
+    #[error("actor `{actor}` of a stored service is missing from the repository")]
+    MissingActor {
+        /// The actor.
+        actor: String,
+    },
+    /// A stored name is not one the planner accepts.
+    #[error("the repository holds a service or action the planner rejects")]
+    Input(#[from] PlanError),
+}

@@ -71,10 +71,11 @@ mod job;
 mod journal;
 mod plan;
 mod planner;
+mod repository;
 mod runtime;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use error::{ExecError, JobKey, JournalError, PlanError, RuntimeError};
+pub use error::{ExecError, JobKey, JournalError, PlanError, RuntimeError, SourceError};
 pub use executor::{
     ExecConfig, Executor, FailurePolicy, JobReport, RetryPolicy, RunReport, Schedule,
 };
@@ -89,6 +90,7 @@ pub use job::{
 pub use journal::{Attempt, Journal, JournalEvent, MemoryJournal, ResumeState};
 pub use plan::{JobId, Plan, PlannedJob, Step};
 pub use planner::Planner;
+pub use repository::plan_input;
 pub use runtime::{
     ActionFailed, ActionRegistry, ActorsDir, BarePayload, DEFAULT_OUTPUT_CAP, JobPayload,
     NativeJob, PayloadSource, PythonMode, PythonRuntime, ServiceView, ShellRuntime,

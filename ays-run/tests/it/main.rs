@@ -2,4 +2,5 @@
 
 mod executor;
 mod planner;
+mod repository;
 mod runtime;
