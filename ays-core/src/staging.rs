@@ -211,6 +211,30 @@ impl<'r> Staging<'r> {
         Ok(out)
     }
 
+    /// The services named `instance` (any role), as the change sees them, sorted.
+    pub(crate) fn keys_of_instance(
+        &mut self,
+        instance: &str,
+    ) -> Result<Vec<ServiceKey>, CoreError> {
+        let mut candidates: BTreeSet<ServiceKey> =
+            index_keys(self.store, IndexKind::Instance, instance)?
+                .into_iter()
+                .collect();
+        candidates.extend(
+            self.services
+                .keys()
+                .filter(|k| k.instance().as_str() == instance)
+                .cloned(),
+        );
+        let mut out = Vec::with_capacity(candidates.len());
+        for k in candidates {
+            if self.exists(&k)? {
+                out.push(k);
+            }
+        }
+        Ok(out)
+    }
+
     /// Every service key, as the change sees them, sorted.
     pub(crate) fn all_keys(&mut self) -> Result<Vec<ServiceKey>, CoreError> {
         let mut candidates = BTreeSet::new();

@@ -551,12 +551,13 @@ impl<'r> Applier<'r> {
         actor: Option<&str>,
         service: Option<&str>,
     ) -> Result<Vec<ServiceKey>, CoreError> {
-        let keys = match actor {
-            Some(a) => match a.strip_suffix(".*").or_else(|| a.strip_suffix('*')) {
+        let keys = match (actor, service) {
+            (Some(a), _) => match a.strip_suffix(".*").or_else(|| a.strip_suffix('*')) {
                 Some(role) => self.st.keys_of_role(role.trim_end_matches('.'))?,
                 None => self.st.keys_of_actor(&a.parse()?)?,
             },
-            None => self.st.all_keys()?,
+            (None, Some(n)) => self.st.keys_of_instance(n)?,
+            (None, None) => self.st.all_keys()?,
         };
         Ok(keys
             .into_iter()

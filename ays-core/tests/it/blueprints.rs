@@ -294,3 +294,43 @@ fn sample_repo1(b: Backend) -> TestResult {
     t.check_indexes()
 }
 both!(sample_repo1_applies_as_one_unit, sample_repo1);
+
+fn run_filters(b: Backend) -> TestResult {
+    let t = TestRepo::new(b)?;
+    for name in ["app.web", "app.db", "other"] {
+        t.template(name, "x = type:str\n")?;
+        t.write(
+            &format!("actorTemplates/{name}/actions.sh"),
+            "test() {\n  true\n}\n",
+        )?;
+    }
+    let bp = "app.web__w:\napp.db__d:\nother__w:\nactions:\n  - action: install\n  - action: test\n    actor: app.*\n    service: w\n  - action: 'start, stop'\n    service: d\n  - action: monitor\n    actor: other\n    recurring: 5m\n";
+    let report = t
+        .repo
+        .apply_blueprint_text("bp.yaml", bp, ApplyOptions::default())?;
+    let mut got: Vec<(String, String)> = report
+        .scheduled
+        .iter()
+        .map(|s| (s.key.to_string(), s.action.to_string()))
+        .collect();
+    got.sort();
+    let want = [
+        ("app!d", "install"),
+        ("app!d", "start"),
+        ("app!d", "stop"),
+        ("app!w", "install"),
+        ("app!w", "test"),
+        ("other!w", "install"),
+        ("other!w", "monitor"),
+    ];
+    assert_eq!(got, want.map(|(a, b)| (a.to_owned(), b.to_owned())));
+    let other = t.repo.service(&"other!w".parse()?)?.ok_or("missing")?;
+    assert_eq!(
+        other.action("test").map(|a| a.state),
+        Some(ays_core::ActionState::New),
+        "not requested: stays new"
+    );
+    assert_eq!(other.action("monitor").map(|a| a.period), Some(300));
+    t.check_indexes()
+}
+both!(test_run_filters, run_filters);
