@@ -165,81 +165,7 @@ impl Repository {
             let Some(actor) = self.actor(&summary.name)? else {
                 continue;
             };
-            let adir = dir.join("actors").join(actor.name.as_str());
-            std::fs::create_dir_all(&adir).map_err(CoreError::io("cannot create", &adir))?;
-            let mut actions = Vec::with_capacity(actor.actions.len());
-            let mut file = String::new();
-            let mut runtime = Runtime::None;
-            for a in &actor.actions {
-                let code = self
-                    .action_code(&a.code_key)?
-                    .ok_or_else(|| CoreError::Corrupt {
-                        key: String::from_utf8_lossy(&keys::code(&a.code_key)).into_owned(),
-                        reason: format!("action code of `{}` is missing", a.name),
-                    })?;
-                match code.runtime {
-                    Runtime::Shell => {
-                        file.push_str(&format!("{}() {{\n{}}}\n\n", a.name, code.code))
-                    }
-                    Runtime::Python => {
-                        file.push_str(&format!("def {}({}):\n{}\n", a.name, code.args, code.code))
-                    }
-                    Runtime::None => {}
-                }
-                if code.runtime != Runtime::None {
-                    runtime = code.runtime;
-                }
-                actions.push(ActionJson {
-                    name: a.name.to_string(),
-                    code_key: a.code_key.clone(),
-                    depends_on: a.depends_on.iter().map(ToString::to_string).collect(),
-                    period: a.period,
-                    log: a.log,
-                    timeout: a.timeout,
-                    retries: a.retries,
-                    runtime: code.runtime.as_str().to_owned(),
-                    code: code.code,
-                    args: code.args,
-                    doc: code.doc,
-                });
-            }
-            let json = ActorJson {
-                name: actor.name.to_string(),
-                parent: actor.parent.as_ref().map(|p| RelationJson {
-                    role: p.role.clone(),
-                    arg_key: p.arg_key.clone(),
-                    min: 1,
-                    max: 1,
-                    auto: p.auto,
-                    optional: p.optional,
-                }),
-                consumes: actor
-                    .consumes
-                    .iter()
-                    .map(|c| RelationJson {
-                        role: c.role.clone(),
-                        arg_key: c.arg_key.clone(),
-                        min: c.min,
-                        max: c.max,
-                        auto: c.auto,
-                        optional: false,
-                    })
-                    .collect(),
-                actions,
-                origin: actor.origin.clone(),
-                template_hash: actor.template_hash.clone(),
-            };
-            let p = adir.join("actor.json");
-            write(&p, &to_json(&p, &json)?)?;
-            write(&adir.join("schema.capnp"), &actor.schema_text)?;
-            if let Some(h) = &actor.hrd_text {
-                write(&adir.join("schema.hrd"), h)?;
-            }
-            match runtime {
-                Runtime::Shell => write(&adir.join("actions.sh"), &file)?,
-                Runtime::Python => write(&adir.join("actions.py"), &file)?,
-                Runtime::None => {}
-            }
+            self.export_actor(&dir, &actor)?;
             compiled.insert(actor.name.clone(), CompiledActor::new(actor)?);
         }
         let services = self.services(&ServiceFilter::all())?;
@@ -248,57 +174,7 @@ impl Repository {
             .map(|s| (s.key.clone(), s.parent.as_ref().map(|p| p.key.clone())))
             .collect();
         for s in &services {
-            let mut chain = vec![s.key.clone()];
-            let mut cur = parents.get(&s.key).cloned().flatten();
-            while let Some(p) = cur {
-                if chain.contains(&p) || chain.len() > 64 {
-                    break;
-                }
-                cur = parents.get(&p).cloned().flatten();
-                chain.push(p);
-            }
-            let mut sdir = dir.join("services");
-            for k in chain.iter().rev() {
-                sdir.push(k.to_string());
-            }
-            std::fs::create_dir_all(&sdir).map_err(CoreError::io("cannot create", &sdir))?;
-            let actor = compiled
-                .get(&s.actor)
-                .ok_or_else(|| CoreError::ActorNotFound {
-                    name: s.actor.to_string(),
-                })?;
-            let json = ServiceJson {
-                key: s.key.to_string(),
-                actor: s.actor.to_string(),
-                parent: s.parent.as_ref().map(pointer),
-                producers: s.producers.iter().map(pointer).collect(),
-                consumers: s.consumers.iter().map(pointer).collect(),
-                actions: s
-                    .actions
-                    .iter()
-                    .map(|a| ServiceActionJson {
-                        name: a.name.to_string(),
-                        code_key: a.code_key.clone(),
-                        state: a.state.to_string(),
-                        period: a.period,
-                        last_run: a.last_run,
-                        log: a.log,
-                    })
-                    .collect(),
-                event_filters: s.event_filters.clone(),
-            };
-            let p = sdir.join("service.json");
-            write(&p, &to_json(&p, &json)?)?;
-            let data = actor
-                .codec
-                .decode(&s.data, Encoding::Packed)
-                .map_err(|source| CoreError::Codec {
-                    key: s.key.to_string(),
-                    source,
-                })?;
-            let p = sdir.join("data.json");
-            write(&p, &to_json(&p, &data.to_json())?)?;
-            write(&sdir.join("schema.capnp"), &actor.actor.schema_text)?;
+            export_service(&dir, s, &parents, &compiled)?;
         }
         tracing::info!(dir = %dir.display(), actors = compiled.len(), services = services.len(), "exported");
         Ok(ExportReport {
@@ -306,6 +182,84 @@ impl Repository {
             actors: compiled.len(),
             services: services.len(),
         })
+    }
+
+    /// Writes `actors/<name>/`: actor.json, schema.capnp, schema.hrd and the actions file.
+    fn export_actor(&self, dir: &Path, actor: &Actor) -> Result<(), CoreError> {
+        let adir = dir.join("actors").join(actor.name.as_str());
+        std::fs::create_dir_all(&adir).map_err(CoreError::io("cannot create", &adir))?;
+        let mut actions = Vec::with_capacity(actor.actions.len());
+        let mut file = String::new();
+        let mut runtime = Runtime::None;
+        for a in &actor.actions {
+            let code = self
+                .action_code(&a.code_key)?
+                .ok_or_else(|| CoreError::Corrupt {
+                    key: String::from_utf8_lossy(&keys::code(&a.code_key)).into_owned(),
+                    reason: format!("action code of `{}` is missing", a.name),
+                })?;
+            match code.runtime {
+                Runtime::Shell => file.push_str(&format!("{}() {{\n{}}}\n\n", a.name, code.code)),
+                Runtime::Python => {
+                    file.push_str(&format!("def {}({}):\n{}\n", a.name, code.args, code.code))
+                }
+                Runtime::None => {}
+            }
+            if code.runtime != Runtime::None {
+                runtime = code.runtime;
+            }
+            actions.push(ActionJson {
+                name: a.name.to_string(),
+                code_key: a.code_key.clone(),
+                depends_on: a.depends_on.iter().map(ToString::to_string).collect(),
+                period: a.period,
+                log: a.log,
+                timeout: a.timeout,
+                retries: a.retries,
+                runtime: code.runtime.as_str().to_owned(),
+                code: code.code,
+                args: code.args,
+                doc: code.doc,
+            });
+        }
+        let json = ActorJson {
+            name: actor.name.to_string(),
+            parent: actor.parent.as_ref().map(|p| RelationJson {
+                role: p.role.clone(),
+                arg_key: p.arg_key.clone(),
+                min: 1,
+                max: 1,
+                auto: p.auto,
+                optional: p.optional,
+            }),
+            consumes: actor
+                .consumes
+                .iter()
+                .map(|c| RelationJson {
+                    role: c.role.clone(),
+                    arg_key: c.arg_key.clone(),
+                    min: c.min,
+                    max: c.max,
+                    auto: c.auto,
+                    optional: false,
+                })
+                .collect(),
+            actions,
+            origin: actor.origin.clone(),
+            template_hash: actor.template_hash.clone(),
+        };
+        let p = adir.join("actor.json");
+        write(&p, &to_json(&p, &json)?)?;
+        write(&adir.join("schema.capnp"), &actor.schema_text)?;
+        if let Some(h) = &actor.hrd_text {
+            write(&adir.join("schema.hrd"), h)?;
+        }
+        match runtime {
+            Runtime::Shell => write(&adir.join("actions.sh"), &file)?,
+            Runtime::Python => write(&adir.join("actions.py"), &file)?,
+            Runtime::None => {}
+        }
+        Ok(())
     }
 
     /// Replaces the repository's actors and services with the mirror under `dir` (default: the
@@ -518,4 +472,65 @@ fn read_service(
         data,
         data_schema_id: actor.actor.schema_hash(),
     })
+}
+
+/// Writes `services/<parent chain>/<role>!<instance>/`: service.json, data.json, schema.capnp.
+fn export_service(
+    dir: &Path,
+    s: &Service,
+    parents: &BTreeMap<ServiceKey, Option<ServiceKey>>,
+    compiled: &BTreeMap<ActorName, CompiledActor>,
+) -> Result<(), CoreError> {
+    let mut chain = vec![s.key.clone()];
+    let mut cur = parents.get(&s.key).cloned().flatten();
+    while let Some(p) = cur {
+        if chain.contains(&p) || chain.len() > 64 {
+            break;
+        }
+        cur = parents.get(&p).cloned().flatten();
+        chain.push(p);
+    }
+    let mut sdir = dir.join("services");
+    for k in chain.iter().rev() {
+        sdir.push(k.to_string());
+    }
+    std::fs::create_dir_all(&sdir).map_err(CoreError::io("cannot create", &sdir))?;
+    let actor = compiled
+        .get(&s.actor)
+        .ok_or_else(|| CoreError::ActorNotFound {
+            name: s.actor.to_string(),
+        })?;
+    let json = ServiceJson {
+        key: s.key.to_string(),
+        actor: s.actor.to_string(),
+        parent: s.parent.as_ref().map(pointer),
+        producers: s.producers.iter().map(pointer).collect(),
+        consumers: s.consumers.iter().map(pointer).collect(),
+        actions: s
+            .actions
+            .iter()
+            .map(|a| ServiceActionJson {
+                name: a.name.to_string(),
+                code_key: a.code_key.clone(),
+                state: a.state.to_string(),
+                period: a.period,
+                last_run: a.last_run,
+                log: a.log,
+            })
+            .collect(),
+        event_filters: s.event_filters.clone(),
+    };
+    let p = sdir.join("service.json");
+    write(&p, &to_json(&p, &json)?)?;
+    let data = actor
+        .codec
+        .decode(&s.data, Encoding::Packed)
+        .map_err(|source| CoreError::Codec {
+            key: s.key.to_string(),
+            source,
+        })?;
+    let p = sdir.join("data.json");
+    write(&p, &to_json(&p, &data.to_json())?)?;
+    write(&sdir.join("schema.capnp"), &actor.actor.schema_text)?;
+    Ok(())
 }
