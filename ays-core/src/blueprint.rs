@@ -19,6 +19,7 @@
 
 mod apply;
 mod parse;
+mod value;
 
 use std::path::{Path, PathBuf};
 

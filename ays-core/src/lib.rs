@@ -35,11 +35,12 @@
 //! - `actor`, `service`: the stored domain ([`Actor`], [`Service`], [`ServiceFilter`]).
 //! - `keys`: every store key and secondary index, in one place.
 //! - `record`: domain values ↔ the Cap'n Proto models of ays-schema.
-//! - `repo`: [`Repository`]: init, discovery, queries, states, delete, destroy.
+//! - `repo` (`services`): [`Repository`]: init, discovery, actors; service queries, states,
+//!   delete; destroy.
 //! - `staging`: the read-your-writes working set every change goes through, committed as one
 //!   batch with its index updates.
 //! - `lock`: the repository write lock every change holds.
-//! - `blueprint` (`parse`, `apply`): blueprints.
+//! - `blueprint` (`parse`, `value`, `apply`): blueprints.
 //! - `update`: `ays actor update`; `mirror`: `ays export` / `ays restore`.
 #![warn(
     clippy::unwrap_used,
