@@ -249,6 +249,13 @@ fn update_propagation(b: Backend) -> TestResult {
         Some(ays_core::ActionState::Ok),
         "install stays ok"
     );
+    t.check_indexes()?;
+    // Deleting the service deletes its args too.
+    t.repo.delete_service(&"node!n1".parse()?)?;
+    let args = t
+        .repo
+        .action_args(&"node!n1".parse()?, &"processChange".parse()?)?;
+    assert_eq!(args, None);
     t.check_indexes()
 }
 both!(test_validate_bp_update_propagation, update_propagation);

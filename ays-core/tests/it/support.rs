@@ -93,8 +93,9 @@ impl TestRepo {
             .collect::<Result<Vec<_>, _>>()?)
     }
 
-    /// Checks that the index entries are exactly those the service records imply: no stale
-    /// entry, none missing.
+    /// Checks that the index entries are exactly those the service records imply (no stale
+    /// entry, none missing), that no scheduled-action args outlive their service, and that no
+    /// write lock is left behind.
     pub(crate) fn check_indexes(&self) -> TestResult {
         let mut expected = BTreeSet::new();
         for s in self.repo.services(&ServiceFilter::all())? {
@@ -120,6 +121,20 @@ impl TestRepo {
             .filter(|(k, _)| k.starts_with(b"idx/"))
             .map(|(k, _)| String::from_utf8_lossy(&k).into_owned())
             .collect();
+        let services: BTreeSet<String> = self
+            .repo
+            .service_keys(&ServiceFilter::all())?
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        for (k, _) in self.scan()? {
+            let k = String::from_utf8_lossy(&k).into_owned();
+            assert_ne!(k, "lock/write", "the write lock was left behind");
+            if let Some(rest) = k.strip_prefix("svc-args/") {
+                let owner = rest.split_once('/').map(|(o, _)| o).unwrap_or(rest);
+                assert!(services.contains(owner), "args of a deleted service: {k}");
+            }
+        }
         let stale: Vec<_> = actual.difference(&expected).collect();
         let missing: Vec<_> = expected.difference(&actual).collect();
         assert!(stale.is_empty(), "stale index entries: {stale:?}");
