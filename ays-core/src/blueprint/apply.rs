@@ -228,8 +228,23 @@ impl<'r> Applier<'r> {
                         reason: e.to_string(),
                     })?;
                     a.state = to;
-                    let args = serde_json::json!({"changeCategory": "config", "changed": changed});
                     let name: ActionName = PROCESS_CHANGE.parse()?;
+                    // Still pending from an earlier apply: the run will see both changes.
+                    let mut all: Vec<String> = if from == ActionState::Scheduled {
+                        self.repo
+                            .action_args(&key, &name)?
+                            .and_then(|v| v.get("changed").cloned())
+                            .and_then(|v| serde_json::from_value(v).ok())
+                            .unwrap_or_default()
+                    } else {
+                        Vec::new()
+                    };
+                    for c in &changed {
+                        if !all.contains(c) {
+                            all.push(c.clone());
+                        }
+                    }
+                    let args = serde_json::json!({"changeCategory": "config", "changed": all});
                     self.st
                         .put_raw(keys::args(&key, &name), Some(args.to_string().into_bytes()));
                     if from != to {

@@ -250,6 +250,17 @@ fn update_propagation(b: Backend) -> TestResult {
         "install stays ok"
     );
     t.check_indexes()?;
+    // A second change before any run: the pending args name both fields.
+    let bp2 = bp("debian").replace("  host: h1\n", "  host: h1\n  port: 2222\n");
+    t.repo
+        .apply_blueprint_text("bp.yaml", &bp2, ApplyOptions::default())?;
+    let args = t
+        .repo
+        .action_args(&"node!n1".parse()?, &"processChange".parse()?)?;
+    assert_eq!(
+        args,
+        Some(json!({"changeCategory": "config", "changed": ["image", "port"]}))
+    );
     // Deleting the service deletes its args too.
     t.repo.delete_service(&"node!n1".parse()?)?;
     let args = t
@@ -341,3 +352,60 @@ fn run_filters(b: Backend) -> TestResult {
     t.check_indexes()
 }
 both!(test_run_filters, run_filters);
+
+fn force_and_disabled(b: Backend) -> TestResult {
+    let t = TestRepo::new(b)?;
+    t.template("parsebp", PARSEBP)?;
+    t.repo
+        .apply_blueprint_text("bp.yaml", "parsebp__a:\n", ApplyOptions::default())?;
+    let install = "install".parse()?;
+    t.repo
+        .set_action_state(&ServiceFilter::all(), &install, ays_core::ActionState::Ok)?;
+    let plain = t.repo.apply_blueprint_text(
+        "bp.yaml",
+        "actions:\n  - action: install\n",
+        ApplyOptions::default(),
+    )?;
+    assert!(plain.scheduled.is_empty(), "ok stays ok");
+    let forced = t.repo.apply_blueprint_text(
+        "bp.yaml",
+        "actions:\n  - action: install\n    force: true\n",
+        ApplyOptions::default(),
+    )?;
+    assert_eq!(forced.scheduled.len(), 1);
+    assert_eq!(
+        (forced.scheduled[0].from, forced.scheduled[0].to),
+        (ays_core::ActionState::Ok, ays_core::ActionState::Scheduled)
+    );
+    t.repo.set_action_state(
+        &ServiceFilter::all(),
+        &install,
+        ays_core::ActionState::Disabled,
+    )?;
+    let before = t.scan()?;
+    let err = fails(t.repo.apply_blueprint_text(
+        "bp.yaml",
+        "parsebp__b:\nactions:\n  - action: install\n    force: true\n",
+        ApplyOptions::default(),
+    ))?;
+    let CoreError::Blueprint(BlueprintError::Action {
+        at,
+        key,
+        action,
+        reason,
+    }) = err
+    else {
+        return Err(format!("unexpected {err:?}").into());
+    };
+    assert_eq!(
+        (at.line, key.as_str(), action.as_str()),
+        (3, "parsebp!a", "install")
+    );
+    assert_eq!(reason, "the action is disabled and cannot be scheduled");
+    assert_eq!(t.scan()?, before, "parsebp!b was not created");
+    Ok(())
+}
+both!(
+    force_reschedules_and_disabled_is_an_error,
+    force_and_disabled
+);
