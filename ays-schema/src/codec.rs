@@ -1,10 +1,15 @@
 //! The dynamic codec: [`Record`] ↔ Cap'n Proto message of a struct known only at run time.
 //!
-//! Structs, lists, text and data are built and read through the `capnp` crate's own layout
-//! code (`capnp::private::layout`), given the [`crate::StructLayout`] this crate computes, so that
-//! the wire format, framing, packing, bounds checks and traversal limits are the crate's.
-//! Lists of structs go through `capnp::struct_list` with `wire::DynStruct`, a struct type
-//! whose size is only known at run time.
+//! Encoding builds structs, lists, text and data through the `capnp` crate's own layout code
+//! (`capnp::private::layout`), given the [`crate::StructLayout`] this crate computes, so that
+//! the wire format, framing and packing are the crate's. Lists of structs go through
+//! `capnp::struct_list` with `wire::DynStruct`, a struct type whose size is only known at run
+//! time.
+//!
+//! Decoding reads in place: `message` follows pointers over the input bytes with the `capnp`
+//! crate's traversal and nesting limits, `view` turns fields into [`ValueRef`]s on demand,
+//! and `read` builds the owned [`Record`] from those views. Packed input is unpacked by the
+//! `capnp` crate first.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -18,8 +23,12 @@ use crate::layout::Slot;
 use crate::schema::{SchemaFile, Type};
 use crate::value::{Record, Value};
 
+mod message;
 mod read;
+mod view;
 mod wire;
+
+pub use view::{Elements, Fields, ListView, Message, RecordView, ValueRef};
 
 use wire::{
     DynBuilder, DynStruct, RawPointerBuilder, element_size, set_data, set_element, struct_size,
@@ -504,7 +513,7 @@ fn default_mask(ty: &Type, default: Option<&Value>, enums: &[CEnum]) -> u64 {
     raw & width_mask(ty)
 }
 
-fn wrong_type(path: Path<'_>, ty: &Type, found: &str) -> Bx {
+fn wrong_type(path: impl fmt::Display, ty: &Type, found: &str) -> Bx {
     Box::new(CodecError::WrongType {
         path: path.to_string(),
         expected: ty.to_string(),
@@ -512,7 +521,7 @@ fn wrong_type(path: Path<'_>, ty: &Type, found: &str) -> Bx {
     })
 }
 
-fn malformed(path: Path<'_>, source: capnp::Error) -> Bx {
+fn malformed(path: impl fmt::Display, source: capnp::Error) -> Bx {
     Box::new(CodecError::Malformed {
         path: path.to_string(),
         source,

@@ -34,11 +34,51 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Reading without copying
+//!
+//! [`Codec::read`] frames a message and [`Message::root`] views it in place: each field is
+//! read from the wire when asked for, and Text and Data borrow the input bytes. The owned
+//! [`Codec::decode`] is that view's [`RecordView::to_record`].
+//!
+//! ```
+//! use ays_schema::{Codec, Encoding, Record, Value, ValueRef, parse_schema};
+//!
+//! let schema = parse_schema(
+//!     "@0xe0283c28624942f8;\n\
+//!      struct Schema { url @0 :Text; port @1 :Int64 = 443; tags @2 :List(Text); }\n",
+//!     "schema.capnp",
+//! )?;
+//! let codec = Codec::new(&schema, "Schema")?;
+//! let record = Record::new()
+//!     .with("url", "https://example.com")
+//!     .with("tags", Value::List(vec!["a".into(), "b".into()]));
+//! let bytes = codec.encode(&record, Encoding::Unpacked)?;
+//!
+//! let message = codec.read(&bytes, Encoding::Unpacked)?;
+//! let view = message.root()?;
+//! assert!(matches!(view.get("url")?, Some(ValueRef::Text("https://example.com"))));
+//! assert!(matches!(view.get("port")?, Some(ValueRef::Int(443))));
+//! if let Some(ValueRef::List(tags)) = view.get("tags")? {
+//!     let tags: Vec<&str> = tags
+//!         .iter()
+//!         .filter_map(|t| match t {
+//!             Ok(ValueRef::Text(s)) => Some(s),
+//!             _ => None,
+//!         })
+//!         .collect();
+//!     assert_eq!(tags, ["a", "b"]);
+//! }
+//! assert_eq!(view.to_record()?, codec.decode(&bytes, Encoding::Unpacked)?);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Modules
 //!
 //! - `capnp_parse`: schema text → [`SchemaFile`], with located [`SchemaError`]s.
 //! - `layout`: each field's slot and each struct's size, as the compiler computes them.
-//! - `codec`: [`Record`] ↔ message bytes, through the `capnp` crate's layout code.
+//! - `codec`: [`Record`] → message bytes through the `capnp` crate's layout code; message
+//!   bytes → [`RecordView`] (`codec/view.rs`) through an in-place wire reader
+//!   (`codec/message.rs`) with the `capnp` crate's limits; packed input is unpacked by `capnp`.
 //! - `json`: [`Record::from_json`] and [`Record::to_json`].
 //! - `schema_id`: generated schema ids and schema compatibility ([`compare_structs`]).
 #![warn(
@@ -61,7 +101,9 @@ mod schema_id;
 mod value;
 
 pub use capnp_parse::parse_schema;
-pub use codec::{Codec, Encoding, decode, encode};
+pub use codec::{
+    Codec, Elements, Encoding, Fields, ListView, Message, RecordView, ValueRef, decode, encode,
+};
 pub use error::{CodecError, Location, SchemaError};
 pub use layout::{Slot, StructLayout};
 pub use schema::{EnumDef, FieldDef, SchemaFile, StructDef, Type, TypeRef};

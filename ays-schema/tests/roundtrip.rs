@@ -11,6 +11,8 @@ use ays_schema::{
 
 #[path = "roundtrip/capnp_text.rs"]
 mod capnp_text;
+#[path = "roundtrip/view.rs"]
+mod view;
 
 use capnp_text::{TextVal, print_record, text_to_record};
 

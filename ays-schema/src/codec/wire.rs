@@ -1,11 +1,11 @@
-//! Glue to the `capnp` crate's layout code: raw pointers, a struct type sized at run time, and
-//! reading and writing data fields and list elements as raw little-endian bits.
+//! Glue to the `capnp` crate's layout code for the encoder: the root pointer, a struct type
+//! sized at run time, and writing data fields and list elements as raw little-endian bits.
 
 use capnp::private::layout::{
-    ElementSize, ListBuilder, ListReader, PointerBuilder, PointerReader, PrimitiveElement,
-    StructBuilder, StructReader, StructSize,
+    ElementSize, ListBuilder, PointerBuilder, PrimitiveElement, StructBuilder, StructReader,
+    StructSize,
 };
-use capnp::traits::{FromPointerBuilder, FromPointerReader};
+use capnp::traits::FromPointerBuilder;
 
 use crate::layout::StructLayout;
 use crate::schema::Type;
@@ -41,16 +41,6 @@ pub(super) fn set_data(builder: &StructBuilder<'_>, ty: &Type, offset: usize, ra
     }
 }
 
-pub(super) fn get_data(reader: &StructReader<'_>, ty: &Type, offset: usize) -> u64 {
-    match ty.data_bits() {
-        Some(1) => u64::from(reader.get_bool_field(offset)),
-        Some(8) => u64::from(reader.get_data_field::<u8>(offset)),
-        Some(16) => u64::from(reader.get_data_field::<u16>(offset)),
-        Some(32) => u64::from(reader.get_data_field::<u32>(offset)),
-        _ => reader.get_data_field::<u64>(offset),
-    }
-}
-
 pub(super) fn set_element(list: &ListBuilder<'_>, ty: &Type, i: u32, raw: u64) {
     let b = raw.to_le_bytes();
     match ty.data_bits() {
@@ -59,16 +49,6 @@ pub(super) fn set_element(list: &ListBuilder<'_>, ty: &Type, i: u32, raw: u64) {
         Some(16) => PrimitiveElement::set(list, i, u16::from_le_bytes([b[0], b[1]])),
         Some(32) => PrimitiveElement::set(list, i, u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
         _ => PrimitiveElement::set(list, i, raw),
-    }
-}
-
-pub(super) fn get_element(list: &ListReader<'_>, ty: &Type, i: u32) -> u64 {
-    match ty.data_bits() {
-        Some(1) => u64::from(<bool as PrimitiveElement>::get(list, i)),
-        Some(8) => u64::from(<u8 as PrimitiveElement>::get(list, i)),
-        Some(16) => u64::from(<u16 as PrimitiveElement>::get(list, i)),
-        Some(32) => u64::from(<u32 as PrimitiveElement>::get(list, i)),
-        _ => <u64 as PrimitiveElement>::get(list, i),
     }
 }
 
@@ -84,17 +64,6 @@ impl<'a> FromPointerBuilder<'a> for RawPointerBuilder<'a> {
         _default: Option<&'a [capnp::Word]>,
     ) -> capnp::Result<Self> {
         Ok(RawPointerBuilder(builder))
-    }
-}
-
-pub(super) struct RawPointerReader<'a>(pub(super) PointerReader<'a>);
-
-impl<'a> FromPointerReader<'a> for RawPointerReader<'a> {
-    fn get_from_pointer(
-        reader: &PointerReader<'a>,
-        _default: Option<&'a [capnp::Word]>,
-    ) -> capnp::Result<Self> {
-        Ok(RawPointerReader(*reader))
     }
 }
 
