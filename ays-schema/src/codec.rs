@@ -513,6 +513,7 @@ fn default_mask(ty: &Type, default: Option<&Value>, enums: &[CEnum]) -> u64 {
     raw & width_mask(ty)
 }
 
+#[cold]
 fn wrong_type(path: impl fmt::Display, ty: &Type, found: &str) -> Bx {
     Box::new(CodecError::WrongType {
         path: path.to_string(),
@@ -521,6 +522,7 @@ fn wrong_type(path: impl fmt::Display, ty: &Type, found: &str) -> Bx {
     })
 }
 
+#[cold]
 fn malformed(path: impl fmt::Display, source: capnp::Error) -> Bx {
     Box::new(CodecError::Malformed {
         path: path.to_string(),
@@ -528,6 +530,7 @@ fn malformed(path: impl fmt::Display, source: capnp::Error) -> Bx {
     })
 }
 
+#[cold]
 fn too_long(path: Path<'_>, len: usize) -> Bx {
     Box::new(CodecError::TooLong {
         path: path.to_string(),

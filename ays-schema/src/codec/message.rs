@@ -30,6 +30,8 @@ pub(super) struct Segments<'a> {
     /// Paths of nested views below the root's own fields, for error messages; kept here so
     /// that views stay `Copy`.
     paths: RefCell<Vec<String>>,
+    /// Field names of the root struct, which paths of its own fields index.
+    root_names: &'a [String],
 }
 
 enum Frame<'a> {
@@ -43,7 +45,11 @@ enum Frame<'a> {
 impl<'a> Segments<'a> {
     /// Splits stream-framed bytes (segment table, then segments) into segments, in place.
     #[inline(always)]
-    pub(super) fn in_place(bytes: &'a [u8], limit_words: u64) -> Wire<Self> {
+    pub(super) fn in_place(
+        bytes: &'a [u8],
+        limit_words: u64,
+        root_names: &'a [String],
+    ) -> Wire<Self> {
         let u32_at = |i: usize| -> Wire<usize> {
             let b = i
                 .checked_mul(4)
@@ -85,15 +91,21 @@ impl<'a> Segments<'a> {
             frame: Frame::InPlace { first, rest },
             budget: Cell::new(limit_words),
             paths: RefCell::default(),
+            root_names,
         })
     }
 
     /// Segments unpacked by the `capnp` crate.
-    pub(super) fn copied(segments: OwnedSegments, limit_words: u64) -> Self {
+    pub(super) fn copied(
+        segments: OwnedSegments,
+        limit_words: u64,
+        root_names: &'a [String],
+    ) -> Self {
         Segments {
             frame: Frame::Copied(segments),
             budget: Cell::new(limit_words),
             paths: RefCell::default(),
+            root_names,
         }
     }
 
@@ -114,6 +126,14 @@ impl<'a> Segments<'a> {
             .and_then(|i| paths.get(i))
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// The name of field `i` of the root struct.
+    pub(super) fn root_name(&self, i: u32) -> &str {
+        usize::try_from(i)
+            .ok()
+            .and_then(|i| self.root_names.get(i))
+            .map_or("", String::as_str)
     }
 
     /// Whether the segments are slices of the input.

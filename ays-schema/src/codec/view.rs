@@ -56,9 +56,10 @@ impl Codec {
         encoding: Encoding,
     ) -> Result<Message<'a>, Bx> {
         let limit = u64::try_from(TRAVERSAL_LIMIT_WORDS).unwrap_or(u64::MAX);
+        let names = &self.cstruct(self.root)?.names;
         let segments = match encoding {
             Encoding::Unpacked => {
-                Segments::in_place(bytes, limit).map_err(|e| wire_error("", e))?
+                Segments::in_place(bytes, limit, names).map_err(|e| wire_error("", e))?
             }
             Encoding::Packed => {
                 let mut options = ReaderOptions::new();
@@ -68,7 +69,7 @@ impl Codec {
                 let mut input = bytes;
                 let message = capnp::serialize_packed::read_message(&mut input, options)
                     .map_err(|source| malformed("", source))?;
-                Segments::copied(message.into_segments(), limit)
+                Segments::copied(message.into_segments(), limit, names)
             }
         };
         Ok(Message {
@@ -195,7 +196,7 @@ pub struct RecordView<'a> {
     cs: &'a CStruct,
     reader: StructRef,
     /// Where this struct sits, for error messages.
-    at: At<'a>,
+    at: At,
 }
 
 impl<'a> RecordView<'a> {
@@ -234,7 +235,7 @@ impl<'a> RecordView<'a> {
     #[inline(always)]
     pub fn get_by_index(&self, index: usize) -> Result<Option<ValueRef<'a>>, CodecError> {
         match self.cs.fields.get(index) {
-            Some(field) => self.field(field),
+            Some(field) => self.field(u32::try_from(index).unwrap_or(u32::MAX), field),
             None => Ok(None),
         }
     }
@@ -259,7 +260,7 @@ impl<'a> RecordView<'a> {
     pub(super) fn record(&self) -> Result<Record, Bx> {
         let mut record = Record::with_names(self.cs.names.clone());
         for (index, field) in (0u32..).zip(&self.cs.fields) {
-            if let Some(value) = self.field(field).map_err(Box::new)? {
+            if let Some(value) = self.field(index, field).map_err(Box::new)? {
                 record.push_shared(index, value.value()?);
             }
         }
@@ -268,25 +269,27 @@ impl<'a> RecordView<'a> {
 
     /// Reads one field from the wire: the decoder's only such place.
     #[inline(always)]
-    fn field(&self, field: &'a CField) -> Result<Option<ValueRef<'a>>, CodecError> {
-        let loc = Loc::Field(self.at, field);
+    fn field(&self, index: u32, field: &'a CField) -> Result<Option<ValueRef<'a>>, CodecError> {
+        let loc = Loc::Field(self.at, index, field);
         match field.slot {
             Slot::Data { bit_offset, width } => {
                 let raw = self.reader.data(self.segments, bit_offset, width) ^ field.mask;
                 self.codec
-                    .data_ref(self.segments, &field.ty, raw, loc)
+                    .data_ref(self.segments, &field.ty, raw, &loc)
                     .map(Some)
             }
             Slot::Pointer(i) => {
                 let read = match self.reader.ptr(i) {
-                    Some(ptr) => self.codec.pointer_ref(self.segments, ptr, &field.ty, loc)?,
+                    Some(ptr) => self
+                        .codec
+                        .pointer_ref(self.segments, ptr, &field.ty, &loc)?,
                     None => None,
                 };
                 match (read, &field.default) {
                     (Some(value), _) => Ok(Some(value)),
                     (None, Some(d)) => self
                         .codec
-                        .value_ref(self.segments, d, &field.ty, loc)
+                        .value_ref(self.segments, d, &field.ty, &loc)
                         .map(Some),
                     (None, None) => Ok(self.codec.empty_ref(self.segments, &field.ty)),
                 }
@@ -318,8 +321,9 @@ impl<'a> Iterator for Fields<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             let field = self.view.cs.fields.get(self.next)?;
+            let index = u32::try_from(self.next).unwrap_or(u32::MAX);
             self.next += 1;
-            match self.view.field(field) {
+            match self.view.field(index, field) {
                 Ok(Some(value)) => return Some(Ok((field.name.as_str(), value))),
                 Ok(None) => {}
                 Err(e) => return Some(Err(e)),
@@ -336,7 +340,7 @@ pub struct ListView<'a> {
     elem: &'a Type,
     repr: ListRepr<'a>,
     /// Where this list sits, for error messages.
-    at: At<'a>,
+    at: At,
 }
 
 #[derive(Clone, Copy)]
@@ -410,7 +414,7 @@ impl<'a> ListView<'a> {
             ListRepr::Wire(list) if i < list.len() => list,
             ListRepr::Defaults(items) => {
                 return match usize::try_from(i).ok().and_then(|i| items.get(i)) {
-                    Some(v) => self.codec.value_ref(segments, v, self.elem, loc),
+                    Some(v) => self.codec.value_ref(segments, v, self.elem, &loc),
                     None => Err(out_of_range(loc, segments)),
                 };
             }
@@ -430,7 +434,7 @@ impl<'a> ListView<'a> {
                 let ptr = list
                     .ptr(i)
                     .map_err(|e| *wire_error(loc.render(segments), e))?;
-                match self.codec.pointer_ref(segments, ptr, self.elem, loc)? {
+                match self.codec.pointer_ref(segments, ptr, self.elem, &loc)? {
                     Some(value) => Ok(value),
                     None => Ok(self
                         .codec
@@ -441,7 +445,7 @@ impl<'a> ListView<'a> {
             ty => {
                 let width = ty.data_bits().unwrap_or(64);
                 self.codec
-                    .data_ref(segments, ty, list.data(segments, i, width), loc)
+                    .data_ref(segments, ty, list.data(segments, i, width), &loc)
             }
         }
     }
@@ -492,7 +496,7 @@ impl Codec {
         segments: &Segments<'_>,
         ty: &'a Type,
         raw: u64,
-        loc: Loc<'a>,
+        loc: &Loc<'a>,
     ) -> Result<ValueRef<'a>, CodecError> {
         let b = raw.to_le_bytes();
         Ok(match ty {
@@ -536,7 +540,7 @@ impl Codec {
         segments: &'a Segments<'a>,
         ptr: PtrRef,
         ty: &'a Type,
-        loc: Loc<'a>,
+        loc: &Loc<'a>,
     ) -> Result<Option<ValueRef<'a>>, CodecError> {
         let bad = |e| *wire_error(loc.render(segments), e);
         Ok(Some(match ty {
@@ -595,7 +599,7 @@ impl Codec {
         segments: &'a Segments<'a>,
         value: &'a Value,
         ty: &'a Type,
-        loc: Loc<'a>,
+        loc: &Loc<'a>,
     ) -> Result<ValueRef<'a>, CodecError> {
         Ok(match value {
             Value::Bool(b) => ValueRef::Bool(*b),
@@ -649,17 +653,18 @@ impl Codec {
 /// The root's own fields need nothing stored; deeper paths are kept by the message, so that
 /// views stay small and `Copy`.
 #[derive(Clone, Copy)]
-enum At<'a> {
+enum At {
     Root,
-    Field(&'a CField),
+    /// Field `i` of the root struct.
+    Field(u32),
     Kept(u32),
 }
 
-impl At<'_> {
+impl At {
     fn render(self, segments: &Segments<'_>) -> String {
         match self {
             At::Root => String::new(),
-            At::Field(field) => field.name.clone(),
+            At::Field(i) => segments.root_name(i).to_owned(),
             At::Kept(n) => segments.path(n),
         }
     }
@@ -668,38 +673,52 @@ impl At<'_> {
 /// A field or element of the struct or list at an [`At`], rendered only when needed.
 #[derive(Clone, Copy)]
 enum Loc<'a> {
-    Field(At<'a>, &'a CField),
-    Index(At<'a>, u32),
+    /// Field number `u32` of the struct at `At`.
+    Field(At, u32, &'a CField),
+    Index(At, u32),
 }
 
 impl<'a> Loc<'a> {
     /// Where a view of this field or element sits.
-    #[inline]
-    fn to_at(self, segments: &Segments<'_>) -> At<'a> {
+    #[inline(always)]
+    fn to_at(self, segments: &Segments<'_>) -> At {
         match self {
-            Loc::Field(At::Root, field) => At::Field(field),
-            other => segments
-                .keep_path(other.render(segments))
-                .map_or(At::Root, At::Kept),
+            Loc::Field(At::Root, i, _) => At::Field(i),
+            other => other.kept(segments),
         }
     }
 
-    /// The path of this field or element (`spec.tags[2]`).
+    /// Keeps the path of a view below the root's own fields (rare: out of the hot path).
+    #[cold]
+    #[inline(never)]
+    fn kept(self, segments: &Segments<'_>) -> At {
+        segments
+            .keep_path(self.render(segments))
+            .map_or(At::Root, At::Kept)
+    }
+
+    /// The path of this field or element (`spec.tags[2]`), for an error.
+    #[cold]
+    #[inline(never)]
     fn render(self, segments: &Segments<'_>) -> String {
         match self {
-            Loc::Field(At::Root, field) => field.name.clone(),
-            Loc::Field(at, field) => format!("{}.{}", at.render(segments), field.name),
+            Loc::Field(At::Root, _, field) => field.name.clone(),
+            Loc::Field(at, _, field) => format!("{}.{}", at.render(segments), field.name),
             Loc::Index(at, i) => format!("{}[{i}]", at.render(segments)),
         }
     }
 }
 
 /// An element index the list does not have (callers check ranges first).
+#[cold]
+#[inline(never)]
 fn out_of_range(loc: Loc<'_>, segments: &Segments<'_>) -> CodecError {
     *wire_error(loc.render(segments), "element index out of range")
 }
 
 /// A wire reader error at `at`, as [`CodecError::Malformed`].
+#[cold]
+#[inline(never)]
 fn wire_error(at: impl fmt::Display, reason: &'static str) -> Bx {
     malformed(at, capnp::Error::failed(reason.to_owned()))
 }
