@@ -400,6 +400,26 @@ pub enum CoreError {
         /// What is wrong.
         reason: String,
     },
+    /// A run id is empty or holds `/` or white space.
+    #[error("invalid run id `{id}`")]
+    InvalidRunId {
+        /// The id as given.
+        id: String,
+    },
+    /// Another run holds the repository's run lock.
+    #[error(
+        "run `{run}` (pid {pid} on {host}, since {since_ms} ms after the epoch) holds the run lock; wait for it, or `ays run unlock --force` if it is gone"
+    )]
+    RunLocked {
+        /// The holding run.
+        run: String,
+        /// Its host.
+        host: String,
+        /// Its process id.
+        pid: u32,
+        /// When it took the lock (ms since the epoch).
+        since_ms: i64,
+    },
     /// A name given by the caller is invalid.
     #[error(transparent)]
     Name(#[from] NameError),

@@ -10,13 +10,16 @@
 //! | `svc/<role>!<instance>` | the `Service` model |
 //! | `svc-args/<role>!<instance>/<action>` | JSON args of a scheduled action (`processChange`) |
 //! | `idx/<kind>/<value>/<role>!<instance>` | empty: a secondary index entry |
+//! | `run/<run id>` | the `Run` model |
+//! | `job/<run id>/<job number, 6 digits>` | the `Job` model |
+//! | `lock/run` | the holder of the run lock: JSON, with a lease (expires) |
 //!
 //! Index kinds: `actor` (actor name), `instance`, `parent` (parent key), `producer` (a producer
 //! key: the entry lists its consumers), `consumer` (a consumer key: the entry lists its
 //! producers) and `state` (`<action>:<state>`). Services of a role are a prefix scan of
 //! `svc/<role>!`, so the role needs no index. Names never hold `/` or `!` (see [`crate::ids`]), so
-//! every prefix is unambiguous. Runs and jobs (ays-run) live under other prefixes, which
-//! `destroy` leaves alone.
+//! every prefix is unambiguous. Runs, jobs and the run lock live under other prefixes, which
+//! `destroy` leaves alone. Run ids never hold `/` (checked by [`crate::runs`]).
 
 use crate::action_state::ActionState;
 use crate::ids::{ActionName, ActorName, ServiceKey};
@@ -37,6 +40,12 @@ pub(crate) const ARGS_PREFIX: &str = "svc-args/";
 pub(crate) const INDEX_PREFIX: &str = "idx/";
 /// Prefix of action code records.
 pub(crate) const CODE_PREFIX: &str = "code/";
+/// Prefix of run records.
+pub(crate) const RUN_PREFIX: &str = "run/";
+/// Prefix of job records.
+pub(crate) const JOB_PREFIX: &str = "job/";
+/// The run lock (see [`crate::run_lock`]).
+pub(crate) const RUN_LOCK: &[u8] = b"lock/run";
 
 /// The prefixes `destroy` wipes.
 pub(crate) const DOMAIN_PREFIXES: [&str; 5] = [
@@ -57,6 +66,20 @@ pub(crate) fn actor_hrd(name: &ActorName) -> Vec<u8> {
 
 pub(crate) fn code(hash: &str) -> Vec<u8> {
     format!("{CODE_PREFIX}{hash}").into_bytes()
+}
+
+pub(crate) fn run(id: &str) -> Vec<u8> {
+    format!("{RUN_PREFIX}{id}").into_bytes()
+}
+
+/// The prefix of every job of run `id`.
+pub(crate) fn jobs_of(id: &str) -> Vec<u8> {
+    format!("{JOB_PREFIX}{id}/").into_bytes()
+}
+
+/// Job numbers are zero-padded so that a prefix scan lists them in order.
+pub(crate) fn job(id: &str, number: u32) -> Vec<u8> {
+    format!("{JOB_PREFIX}{id}/{number:06}").into_bytes()
 }
 
 pub(crate) fn service(key: &ServiceKey) -> Vec<u8> {

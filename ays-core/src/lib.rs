@@ -40,6 +40,8 @@
 //! - `staging`: the read-your-writes working set every change goes through, committed as one
 //!   batch with its index updates.
 //! - `lock`: the repository write lock every change holds.
+//! - `runs`: run and job records ([`RunRecord`], [`JobRecord`]) and the atomic job start and
+//!   end; `run_lock`: one run at a time per repository ([`RunLock`]).
 //! - `blueprint` (`parse`, `value`, `apply`): blueprints.
 //! - `update`: `ays actor update`; `mirror`: `ays export` / `ays restore`.
 #![warn(
@@ -61,6 +63,8 @@ mod lock;
 mod mirror;
 mod record;
 mod repo;
+mod run_lock;
+mod runs;
 mod service;
 mod staging;
 mod template;
@@ -73,6 +77,11 @@ pub use error::{BlueprintError, CoreError, Location, TemplateError};
 pub use ids::{ActionName, ActorName, InstanceName, NameError, ServiceKey};
 pub use mirror::{ExportReport, RestoreReport};
 pub use repo::{ActionRun, ActorSummary, DestroyReport, InitOptions, Repository};
+pub use run_lock::{DEFAULT_RUN_LEASE, RunLock, RunLockInfo, RunLockOptions};
+pub use runs::{
+    JobFilter, JobLog, JobLogCategory, JobRecord, JobRef, JobState, JobStateChange, RunRecord,
+    RunStepRecord, RunSummary,
+};
 pub use service::{
     EventFilter, Service, ServiceAction, ServiceFilter, ServiceRef, ServiceStates, ServiceView,
 };

@@ -13,6 +13,9 @@ use ays_schema::models::{self, ActionState as MState};
 
 use ays_schema::models::to_bytes;
 
+mod runs;
+pub(crate) use runs::{decode_job, decode_run, encode_job, encode_run};
+
 fn read(
     key: &str,
     bytes: &[u8],

@@ -302,9 +302,44 @@ impl Repository {
             .ok_or_else(|| CoreError::ServiceNotFound {
                 key: key.to_string(),
             })?;
-        let actor = self.compiled_actor(&s)?;
+        let changed = self.apply_data_patch(&mut s, patch)?;
+        if changed.is_empty() {
+            return Ok(changed);
+        }
+        staging.put_service(s)?;
+        let batch = staging.into_batch()?;
+        self.commit(&batch, "patch service data")?;
+        Ok(changed)
+    }
+
+    /// Checks a data patch against the service's actor schema without writing anything.
+    ///
+    /// # Errors
+    ///
+    /// As [`Repository::patch_service_data`].
+    pub fn validate_data_patch(
+        &self,
+        key: &ServiceKey,
+        patch: &serde_json::Value,
+    ) -> Result<(), CoreError> {
+        let mut s = self
+            .service(key)?
+            .ok_or_else(|| CoreError::ServiceNotFound {
+                key: key.to_string(),
+            })?;
+        self.apply_data_patch(&mut s, patch).map(|_| ())
+    }
+
+    /// Applies a JSON patch to the data of `s` in memory; returns the fields whose value changed.
+    pub(crate) fn apply_data_patch(
+        &self,
+        s: &mut Service,
+        patch: &serde_json::Value,
+    ) -> Result<Vec<String>, CoreError> {
+        let actor = self.compiled_actor(s)?;
+        let key = s.key.to_string();
         let codec_err = |source| CoreError::Codec {
-            key: key.to_string(),
+            key: key.clone(),
             source,
         };
         let given =
@@ -320,16 +355,12 @@ impl Repository {
                 changed.push(name.to_owned());
             }
         }
-        if changed.is_empty() {
-            return Ok(changed);
+        if !changed.is_empty() {
+            s.data = actor
+                .codec
+                .encode(&rec, ays_schema::Encoding::Packed)
+                .map_err(codec_err)?;
         }
-        s.data = actor
-            .codec
-            .encode(&rec, ays_schema::Encoding::Packed)
-            .map_err(codec_err)?;
-        staging.put_service(s)?;
-        let batch = staging.into_batch()?;
-        self.commit(&batch, "patch service data")?;
         Ok(changed)
     }
 

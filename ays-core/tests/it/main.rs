@@ -6,6 +6,7 @@ mod blueprints;
 mod lifecycle;
 mod model;
 mod relations;
+mod runs;
 mod scenarios;
 mod snapshots;
 mod templates;

@@ -1,0 +1,543 @@
+//! Run and job records: what ays-run persists about a run ([`RunRecord`], its steps and
+//! [`JobRecord`]s), and the atomic job transitions that also move the service's action state
+//! ([`Repository::start_job`], [`Repository::finish_job`]).
+//!
+//! Run and job records are written only by the holder of the run lock (see
+//! [`crate::run_lock`]), so plain puts suffice for them; a job start or end also changes a
+//! service and therefore goes through the write lock and one batch.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use crate::error::CoreError;
+use crate::ids::{ActionName, ActorName, ServiceKey};
+use crate::keys;
+use crate::record;
+use crate::repo::Repository;
+use crate::staging::PAGE;
+
+/// The action whose pending args are consumed by its job.
+const PROCESS_CHANGE: &str = "processChange";
+
+/// The state of a job, a step or a run (the `JobState` model).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    /// Not started.
+    New,
+    /// Started, not finished (a run that died leaves its jobs so).
+    Running,
+    /// Finished successfully.
+    Ok,
+    /// Failed, or (for a step or run) some job failed or never ran.
+    Error,
+}
+
+impl JobState {
+    /// The lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::New => "new",
+            JobState::Running => "running",
+            JobState::Ok => "ok",
+            JobState::Error => "error",
+        }
+    }
+
+    /// Whether the job (or run) has ended.
+    pub fn is_finished(self) -> bool {
+        matches!(self, JobState::Ok | JobState::Error)
+    }
+}
+
+impl fmt::Display for JobState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for JobState {
+    type Err = crate::action_state::UnknownState;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "new" => Ok(JobState::New),
+            "running" => Ok(JobState::Running),
+            "ok" => Ok(JobState::Ok),
+            "error" => Ok(JobState::Error),
+            other => Err(crate::action_state::UnknownState(other.to_owned())),
+        }
+    }
+}
+
+/// The category of a job log line (the `LogCategory` model, AYS 8.1 §4.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobLogCategory {
+    /// Standard output.
+    Out,
+    /// Standard error.
+    Err,
+    /// A message the action logged.
+    Msg,
+    /// An alert.
+    Alert,
+    /// The error message of a failure.
+    ErrorMsg,
+    /// A traceback.
+    Trace,
+}
+
+/// One line (or block) of a job's log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobLog {
+    /// When (ms since the epoch).
+    pub at_ms: i64,
+    /// Its category.
+    pub category: JobLogCategory,
+    /// The text.
+    pub message: String,
+}
+
+/// A state a job entered, and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct JobStateChange {
+    /// When (ms since the epoch).
+    pub at_ms: i64,
+    /// The state entered.
+    pub state: JobState,
+}
+
+/// One action run on one service within a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobRecord {
+    /// The run.
+    pub run: String,
+    /// The job's number in its run, from 1.
+    pub number: u32,
+    /// The service.
+    pub service: ServiceKey,
+    /// The service's actor.
+    pub actor: ActorName,
+    /// The action.
+    pub action: ActionName,
+    /// The key of the action code that runs (empty when the action has none).
+    pub code_key: String,
+    /// The current state.
+    pub state: JobState,
+    /// Every state entered, in order.
+    pub state_changes: Vec<JobStateChange>,
+    /// The log of the last attempt.
+    pub logs: Vec<JobLog>,
+    /// The job's args (JSON text, empty for none).
+    pub args: String,
+    /// The data patch the action returned (JSON text, empty for none).
+    pub result: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Attempts allowed (1 + retries).
+    pub max_attempts: u32,
+    /// Timeout of one attempt, in seconds.
+    pub timeout_secs: u32,
+    /// When the job was planned (ms since the epoch).
+    pub created_at: i64,
+    /// When it last started (0: never).
+    pub started_at: i64,
+    /// When it ended (0: not yet).
+    pub finished_at: i64,
+}
+
+impl JobRecord {
+    /// A `new` job of `run`, planned at `at_ms`.
+    pub fn new(
+        run: &str,
+        number: u32,
+        service: ServiceKey,
+        actor: ActorName,
+        action: ActionName,
+        at_ms: i64,
+    ) -> Self {
+        JobRecord {
+            run: run.to_owned(),
+            number,
+            service,
+            actor,
+            action,
+            code_key: String::new(),
+            state: JobState::New,
+            state_changes: vec![JobStateChange {
+                at_ms,
+                state: JobState::New,
+            }],
+            logs: Vec::new(),
+            args: String::new(),
+            result: String::new(),
+            attempts: 0,
+            max_attempts: 1,
+            timeout_secs: 0,
+            created_at: at_ms,
+            started_at: 0,
+            finished_at: 0,
+        }
+    }
+
+    /// Moves the job to `state` at `at_ms`, recording the change and the start or end time.
+    pub fn set_state(&mut self, state: JobState, at_ms: i64) {
+        self.state = state;
+        self.state_changes.push(JobStateChange { at_ms, state });
+        match state {
+            JobState::Running => {
+                self.started_at = at_ms;
+                self.finished_at = 0;
+            }
+            JobState::Ok | JobState::Error => self.finished_at = at_ms,
+            JobState::New => {}
+        }
+    }
+
+    /// How long the job ran, in ms (`None` when it has not ended).
+    pub fn duration_ms(&self) -> Option<i64> {
+        (self.finished_at > 0 && self.started_at > 0)
+            .then(|| self.finished_at.saturating_sub(self.started_at))
+    }
+}
+
+/// A job as listed in a run step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobRef {
+    /// The job number.
+    pub number: u32,
+    /// The service.
+    pub service: ServiceKey,
+    /// Its actor.
+    pub actor: ActorName,
+    /// The action.
+    pub action: ActionName,
+}
+
+/// One step of a run: jobs that may run in parallel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunStepRecord {
+    /// The step number, from 1.
+    pub number: u32,
+    /// Its state.
+    pub state: JobState,
+    /// When it started (0: never).
+    pub started_at: i64,
+    /// When it ended (0: not yet).
+    pub finished_at: i64,
+    /// Its jobs.
+    pub jobs: Vec<JobRef>,
+}
+
+/// A planned and executed set of jobs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunRecord {
+    /// The run id (no `/`, no white space).
+    pub id: String,
+    /// `new` (planned), `running`, `ok` or `error`.
+    pub state: JobState,
+    /// When it was created (ms since the epoch).
+    pub created_at: i64,
+    /// When it ended (0: not yet).
+    pub finished_at: i64,
+    /// Its steps.
+    pub steps: Vec<RunStepRecord>,
+}
+
+/// A run as listed by `ays run list`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunSummary {
+    /// The run id.
+    pub id: String,
+    /// Its state.
+    pub state: JobState,
+    /// When it was created.
+    pub created_at: i64,
+    /// When it ended (0: not yet).
+    pub finished_at: i64,
+    /// How many steps it has.
+    pub steps: usize,
+    /// How many jobs it has.
+    pub jobs: usize,
+}
+
+/// Which jobs [`Repository::jobs`] returns (`ays job list`); empty fields match everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobFilter {
+    /// Only jobs of this actor.
+    pub actor: Option<ActorName>,
+    /// Only jobs of this service.
+    pub service: Option<ServiceKey>,
+    /// Only jobs of this action.
+    pub action: Option<ActionName>,
+    /// Only jobs in this state.
+    pub state: Option<JobState>,
+}
+
+impl JobFilter {
+    /// Every job.
+    pub fn all() -> Self {
+        Self::default()
+    }
+
+    /// Whether `job` passes.
+    pub fn matches(&self, job: &JobRecord) -> bool {
+        self.actor.as_ref().is_none_or(|a| a == &job.actor)
+            && self.service.as_ref().is_none_or(|s| s == &job.service)
+            && self.action.as_ref().is_none_or(|a| a == &job.action)
+            && self.state.is_none_or(|s| s == job.state)
+    }
+}
+
+fn check_run_id(id: &str) -> Result<(), CoreError> {
+    if id.is_empty() || id.contains('/') || id.contains(char::is_whitespace) {
+        return Err(CoreError::InvalidRunId { id: id.to_owned() });
+    }
+    Ok(())
+}
+
+impl Repository {
+    /// Stores a run record (replacing the previous version).
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError::InvalidRunId`], [`CoreError::Store`].
+    pub fn save_run(&self, run: &RunRecord) -> Result<(), CoreError> {
+        check_run_id(&run.id)?;
+        self.store()
+            .put(&keys::run(&run.id), &record::encode_run(run, self.id()))
+            .map_err(CoreError::store("save run"))
+    }
+
+    /// Stores a new run and all its jobs in one batch.
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError::InvalidRunId`], [`CoreError::Store`].
+    pub fn save_run_with_jobs(&self, run: &RunRecord, jobs: &[JobRecord]) -> Result<(), CoreError> {
+        check_run_id(&run.id)?;
+        let mut batch = ays_store::Batch::new();
+        batch.put(&keys::run(&run.id), &record::encode_run(run, self.id()));
+        for job in jobs {
+            batch.put(
+                &keys::job(&run.id, job.number),
+                &record::encode_job(job, self.id()),
+            );
+        }
+        self.commit(&batch, "save run and jobs")
+    }
+
+    /// The run with this id.
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError::Store`], [`CoreError::Corrupt`].
+    pub fn run(&self, id: &str) -> Result<Option<RunRecord>, CoreError> {
+        check_run_id(id)?;
+        let k = keys::run(id);
+        match self.store().get(&k).map_err(CoreError::store("get run"))? {
+            Some(b) => Ok(Some(record::decode_run(&String::from_utf8_lossy(&k), &b)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every run, newest first (`ays run list`).
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError::Store`], [`CoreError::Corrupt`].
+    pub fn runs(&self) -> Result<Vec<RunSummary>, CoreError> {
+        let mut out = Vec::new();
+        for entry in self.store().scan(keys::RUN_PREFIX.as_bytes(), PAGE) {
+            let (k, v) = entry.map_err(CoreError::store("scan runs"))?;
+            let r = record::decode_run(&String::from_utf8_lossy(&k), &v)?;
+            out.push(RunSummary {
+                jobs: r.steps.iter().map(|s| s.jobs.len()).sum(),
+                steps: r.steps.len(),
+                id: r.id,
+                state: r.state,
+                created_at: r.created_at,
+                finished_at: r.finished_at,
+            });
+        }
+        out.sort_by(|a, b| {
+            b.created_at
+                .cmp(&a.created_at)
+                .then_with(|| b.id.cmp(&a.id))
+        });
+        Ok(out)
+    }
+
+    /// Stores a job record (replacing the previous version).
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError::InvalidRunId`], [`CoreError::Store`].
+    pub fn save_job(&self, job: &JobRecord) -> Result<(), CoreError> {
+        check_run_id(&job.run)?;
+        self.store()
+            .put(
+                &keys::job(&job.run, job.number),
+                &record::encode_job(job, self.id()),
+            )
+            .map_err(CoreError::store("save job"))
+    }
+
+    /// Job `number` of run `run`.
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError::Store`], [`CoreError::Corrupt`].
+    pub fn job(&self, run: &str, number: u32) -> Result<Option<JobRecord>, CoreError> {
+        check_run_id(run)?;
+        let k = keys::job(run, number);
+        match self.store().get(&k).map_err(CoreError::store("get job"))? {
+            Some(b) => Ok(Some(record::decode_job(&String::from_utf8_lossy(&k), &b)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The jobs of run `run` that pass `filter`, by number (`ays job list`).
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError::Store`], [`CoreError::Corrupt`].
+    pub fn jobs(&self, run: &str, filter: &JobFilter) -> Result<Vec<JobRecord>, CoreError> {
+        check_run_id(run)?;
+        let mut out = Vec::new();
+        for entry in self.store().scan(&keys::jobs_of(run), PAGE) {
+            let (k, v) = entry.map_err(CoreError::store("scan jobs"))?;
+            let job = record::decode_job(&String::from_utf8_lossy(&k), &v)?;
+            if filter.matches(&job) {
+                out.push(job);
+            }
+        }
+        out.sort_by_key(|j| j.number);
+        Ok(out)
+    }
+
+    /// Records that a job starts, in one batch: the job record (its state should be `running`)
+    /// and the service's action → `running`. Called before the action runs.
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError::ServiceNotFound`], [`CoreError::UnknownAction`], [`CoreError::Transition`]
+    /// (a disabled action), [`CoreError::Busy`], [`CoreError::Store`]; nothing is written.
+    pub fn start_job(&self, job: &JobRecord) -> Result<(), CoreError> {
+        check_run_id(&job.run)?;
+        let _lock = self.write_lock()?;
+        let mut staging = self.staging();
+        let s = staging
+            .service_mut(&job.service)?
+            .ok_or_else(|| CoreError::ServiceNotFound {
+                key: job.service.to_string(),
+            })?;
+        let a = s
+            .action_mut(job.action.as_str())
+            .ok_or_else(|| CoreError::UnknownAction {
+                key: job.service.to_string(),
+                action: job.action.to_string(),
+            })?;
+        a.state = a.state.start().map_err(|source| CoreError::Transition {
+            key: job.service.to_string(),
+            action: job.action.to_string(),
+            source,
+        })?;
+        staging.put_raw(
+            keys::job(&job.run, job.number),
+            Some(record::encode_job(job, self.id())),
+        );
+        let batch = staging.into_batch()?;
+        self.commit(&batch, "start job")
+    }
+
+    /// Records that a job ended, in one batch, and returns the record as stored.
+    ///
+    /// A job in state `ok` stores its record, sets the action to `ok` (its last run is the
+    /// job's end) and applies `patch` to the service data, checked against the actor's schema;
+    /// a `processChange` job also consumes its pending args. A patch the schema rejects turns
+    /// the job into an `error` (the reason is logged) and changes no data. A job in state
+    /// `error` stores its record and sets the action to `error`, and changes no data.
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError::ServiceNotFound`], [`CoreError::UnknownAction`], [`CoreError::Busy`],
+    /// [`CoreError::Store`]; nothing is written.
+    pub fn finish_job(
+        &self,
+        job: &JobRecord,
+        patch: Option<&serde_json::Value>,
+    ) -> Result<JobRecord, CoreError> {
+        check_run_id(&job.run)?;
+        let _lock = self.write_lock()?;
+        let mut staging = self.staging();
+        let mut s =
+            staging
+                .service(&job.service)?
+                .cloned()
+                .ok_or_else(|| CoreError::ServiceNotFound {
+                    key: job.service.to_string(),
+                })?;
+        let mut job = job.clone();
+        if job.state == JobState::Ok
+            && let Some(patch) = patch
+        {
+            match self.apply_data_patch(&mut s, patch) {
+                Ok(_) => {}
+                Err(err @ CoreError::Codec { .. }) => {
+                    let reason = error_chain(&err);
+                    tracing::info!(service = %job.service, action = %job.action, %reason, "data patch rejected");
+                    job.logs.push(JobLog {
+                        at_ms: job.finished_at,
+                        category: JobLogCategory::ErrorMsg,
+                        message: format!("data patch rejected: {reason}"),
+                    });
+                    job.set_state(JobState::Error, job.finished_at);
+                    s = staging.service(&job.service)?.cloned().ok_or_else(|| {
+                        CoreError::ServiceNotFound {
+                            key: job.service.to_string(),
+                        }
+                    })?;
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        let ok = job.state == JobState::Ok;
+        let a = s
+            .action_mut(job.action.as_str())
+            .ok_or_else(|| CoreError::UnknownAction {
+                key: job.service.to_string(),
+                action: job.action.to_string(),
+            })?;
+        a.state = a.state.finish(ok);
+        if ok {
+            a.last_run = job.finished_at;
+        }
+        if ok && job.action.as_str() == PROCESS_CHANGE {
+            staging.put_raw(keys::args(&job.service, &job.action), None);
+        }
+        staging.put_service(s)?;
+        staging.put_raw(
+            keys::job(&job.run, job.number),
+            Some(record::encode_job(&job, self.id())),
+        );
+        let batch = staging.into_batch()?;
+        self.commit(&batch, "finish job")?;
+        Ok(job)
+    }
+}
+
+/// An error and its causes on one line.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
+}
