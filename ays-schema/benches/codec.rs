@@ -28,7 +28,7 @@
 
 use std::hint::black_box;
 
-use ays_schema::{Codec, Encoding, Record, ValueRef, parse_schema};
+use ays_schema::{Codec, Encoding, Message, Record, ValueRef, parse_schema};
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde::{Deserialize, Serialize};
 
@@ -141,7 +141,11 @@ fn node() -> Node {
 
 /// Zero-copy decode: frame the message, then read every field, walking list items as `&str`.
 fn view_all(codec: &Codec, bytes: &[u8], encoding: Encoding) -> usize {
-    let message = codec.read(bytes, encoding).unwrap();
+    read_all(&codec.read(bytes, encoding).unwrap())
+}
+
+/// Reads every field of a framed message.
+fn read_all(message: &Message<'_>) -> usize {
     let root = message.root().unwrap();
     let mut seen = 0;
     for field in root.iter() {
@@ -211,6 +215,10 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("ays_view_packed", |b| {
         b.iter(|| view_all(&codec, black_box(&packed), Encoding::Packed))
+    });
+    let mut buffer = Vec::new();
+    g.bench_function("ays_view_packed_reused_buffer", |b| {
+        b.iter(|| read_all(&codec.read_packed(black_box(&packed), &mut buffer).unwrap()))
     });
     g.bench_function("ays_decode_unpacked", |b| {
         b.iter(|| {

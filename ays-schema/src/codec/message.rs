@@ -386,6 +386,52 @@ impl<'a> Segments<'a> {
     }
 }
 
+/// Unpacks the packed encoding (<https://capnproto.org/encoding.html#packing>) of `input`
+/// into `out`, which is cleared first; refuses to grow past `max_words` words.
+pub(super) fn unpack(mut input: &[u8], out: &mut Vec<u8>, max_words: usize) -> Wire<()> {
+    out.clear();
+    let mut words: usize = 0;
+    while let Some((&tag, rest)) = input.split_first() {
+        input = rest;
+        // One word: a set bit of the tag means the byte follows, a clear bit a zero byte.
+        let mut word = [0u8; 8];
+        for (bit, byte) in word.iter_mut().enumerate() {
+            if tag & (1 << bit) != 0 {
+                let (&b, rest) = input
+                    .split_first()
+                    .ok_or("packed input ends inside a word")?;
+                *byte = b;
+                input = rest;
+            }
+        }
+        out.extend_from_slice(&word);
+        // After an all-zero or all-set word, a count of further zero or raw words.
+        let run = if tag == 0 || tag == 0xff {
+            let (&n, rest) = input
+                .split_first()
+                .ok_or("packed input ends before a run length")?;
+            input = rest;
+            usize::from(n)
+        } else {
+            0
+        };
+        words = words.saturating_add(1 + run);
+        if words > max_words {
+            return Err("message is larger than the traversal limit");
+        }
+        if tag == 0 {
+            out.resize(out.len() + run * 8, 0);
+        } else if tag == 0xff {
+            let (raw, rest) = input
+                .split_at_checked(run * 8)
+                .ok_or("packed input ends inside a run of raw words")?;
+            out.extend_from_slice(raw);
+            input = rest;
+        }
+    }
+    Ok(())
+}
+
 /// A segment that pointers are read from, by id: refs hold no slices, so that copying them
 /// stays cheap (a copied slice is reloaded whole right after being stored in halves, which
 /// stalls store forwarding and measured as the single largest cost of reading a list).

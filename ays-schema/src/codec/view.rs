@@ -12,7 +12,7 @@ use std::fmt;
 
 use capnp::message::ReaderOptions;
 
-use super::message::{Elem, ListRef, PtrRef, Segments, StructRef};
+use super::message::{self, Elem, ListRef, PtrRef, Segments, StructRef};
 use super::{
     Bx, CField, CStruct, Codec, Encoding, NESTING_LIMIT, TRAVERSAL_LIMIT_WORDS, malformed,
     wrong_type,
@@ -25,7 +25,9 @@ use crate::value::{Record, Value};
 /// A message whose framing has been checked, ready to be viewed with [`Message::root`].
 ///
 /// Unpacked input is read in place, at any alignment. Packed input cannot be read in place:
-/// it is first unpacked into one owned buffer, which the views then borrow.
+/// [`Codec::read`] unpacks it into a buffer of its own, [`Codec::read_packed`] into one the
+/// caller can reuse. A message and its views stay on one thread: the traversal budget they
+/// share is a `Cell`.
 pub struct Message<'a> {
     codec: &'a Codec,
     segments: Segments<'a>,
@@ -79,6 +81,33 @@ impl Codec {
     }
 }
 
+impl Codec {
+    /// Reads packed bytes after unpacking them into `buffer`, which the views then borrow;
+    /// reusing one buffer across messages spares the allocation [`Codec::read`] makes for
+    /// packed input.
+    ///
+    /// # Errors
+    ///
+    /// [`CodecError::Malformed`] with an empty path for bad packing or framing, or for a
+    /// message larger than the traversal limit.
+    pub fn read_packed<'a>(
+        &'a self,
+        bytes: &[u8],
+        buffer: &'a mut Vec<u8>,
+    ) -> Result<Message<'a>, CodecError> {
+        let limit = u64::try_from(TRAVERSAL_LIMIT_WORDS).unwrap_or(u64::MAX);
+        // The segment table may add up to 257 words to the segments themselves.
+        message::unpack(bytes, buffer, TRAVERSAL_LIMIT_WORDS.saturating_add(257))
+            .map_err(|e| *wire_error("", e))?;
+        let names = &self.cstruct(self.root).map_err(|e| *e)?.names;
+        let segments = Segments::in_place(buffer, limit, names).map_err(|e| *wire_error("", e))?;
+        Ok(Message {
+            codec: self,
+            segments,
+        })
+    }
+}
+
 impl Message<'_> {
     /// A view of the root struct.
     ///
@@ -106,7 +135,8 @@ impl Message<'_> {
         })
     }
 
-    /// Whether the message is read in place (unpacked input) rather than from a copy.
+    /// Whether the views borrow the bytes given to [`Codec::read`] (unpacked input) or the
+    /// buffer given to [`Codec::read_packed`], rather than a copy of their own.
     pub fn is_in_place(&self) -> bool {
         self.segments.is_in_place()
     }
