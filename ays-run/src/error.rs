@@ -200,3 +200,94 @@ pub enum SourceError {
     #[error("the repository holds a service or action the planner rejects")]
     Input(#[from] PlanError),
 }
+
+/// Why a run on a repository could not be created, resumed or shown (a failed job is not an
+/// error: see the outcome).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The repository failed; [`ays_core::CoreError::RunLocked`] when another run holds the
+    /// run lock.
+    #[error("run `{run}`")]
+    Repository {
+        /// The run (empty before one is chosen).
+        run: String,
+        /// The cause.
+        #[source]
+        source: Box<ays_core::CoreError>,
+    },
+    /// The repository could not be read into a plan.
+    #[error("cannot plan the run")]
+    Source(#[source] Box<SourceError>),
+    /// The plan could not be built.
+    #[error("cannot plan the run")]
+    Plan(#[from] PlanError),
+    /// The execution failed (its journal, here the store).
+    #[error("run `{run}` was interrupted")]
+    Exec {
+        /// The run.
+        run: String,
+        /// The cause.
+        #[source]
+        source: ExecError,
+    },
+    /// An actor's stored action code could not be written out for its runtime.
+    #[error("run `{run}`: cannot write the actions of `{actor}` to {}", path.display())]
+    Materialise {
+        /// The run.
+        run: String,
+        /// The actor.
+        actor: String,
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The worker threads could not be started.
+    #[error("run `{run}`: cannot start {threads} worker threads")]
+    ThreadPool {
+        /// The run.
+        run: String,
+        /// How many were asked for.
+        threads: usize,
+        /// The cause.
+        #[source]
+        source: rayon::ThreadPoolBuildError,
+    },
+    /// No run with this id.
+    #[error("no run `{run}` in the repository")]
+    NoSuchRun {
+        /// The id asked for.
+        run: String,
+    },
+    /// `resume` found no unfinished run.
+    #[error("no unfinished run to resume")]
+    NothingToResume,
+    /// A stored job is not one of the run's plan (the repository changed under the run).
+    #[error(
+        "run `{run}`: job {job} of the plan is not stored; the repository changed since the run started"
+    )]
+    PlanMismatch {
+        /// The run.
+        run: String,
+        /// The job.
+        job: JobKey,
+    },
+}
+
+impl RunError {
+    pub(crate) fn repo(run: &str) -> impl FnOnce(ays_core::CoreError) -> RunError {
+        let run = run.to_owned();
+        move |source| RunError::Repository {
+            run,
+            source: Box::new(source),
+        }
+    }
+}
+
+impl From<SourceError> for RunError {
+    fn from(e: SourceError) -> Self {
+        RunError::Source(Box::new(e))
+    }
+}

@@ -9,7 +9,13 @@
 //! - `input`: the snapshot the planner reads ([`PlanInput`], [`ServiceSpec`], [`ActionChains`]);
 //! - `planner` and `plan`: [`Planner`] builds a [`Plan`] (steps, prerequisites, text and DOT);
 //! - `executor`, `job`, `journal` and `clock`: [`Executor`] runs a plan;
-//! - `runtime`: action runtimes (native functions, `actions.sh`, `actions.py`).
+//! - `runtime`: action runtimes (native functions, `actions.sh`, `actions.py`);
+//! - `repository`: a repository of ays-core as [`PlanInput`] and as job payloads
+//!   ([`RepositoryPayload`]);
+//! - `store_journal`: [`StoreJournal`] persists every change of a run in the repository;
+//! - `runner`: [`RepositoryRunner`] runs each job with the repository's stored action code;
+//! - `orchestrate`: what `ays run` calls: [`create_run`], [`resume_run`], [`show_run`],
+//!   [`list_runs`], [`unlock`].
 //!
 //! # Example
 //!
@@ -69,13 +75,16 @@ mod executor;
 mod input;
 mod job;
 mod journal;
+mod orchestrate;
 mod plan;
 mod planner;
 mod repository;
+mod runner;
 mod runtime;
+mod store_journal;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use error::{ExecError, JobKey, JournalError, PlanError, RuntimeError, SourceError};
+pub use error::{ExecError, JobKey, JournalError, PlanError, RunError, RuntimeError, SourceError};
 pub use executor::{
     ExecConfig, Executor, FailurePolicy, JobReport, RetryPolicy, RunReport, Schedule,
 };
@@ -88,10 +97,15 @@ pub use job::{
     JobState, LogCategory, LogEntry, RunId, RunState,
 };
 pub use journal::{Attempt, Journal, JournalEvent, MemoryJournal, ResumeState};
+pub use orchestrate::{
+    RunDetail, RunOptions, RunOutcome, create_run, list_runs, resume_run, show_run, unlock,
+};
 pub use plan::{JobId, Plan, PlannedJob, Step};
 pub use planner::Planner;
-pub use repository::plan_input;
+pub use repository::{RepositoryPayload, plan_input};
+pub use runner::RepositoryRunner;
 pub use runtime::{
     ActionFailed, ActionRegistry, ActorsDir, BarePayload, DEFAULT_OUTPUT_CAP, JobPayload,
     NativeJob, PayloadSource, PythonMode, PythonRuntime, ServiceView, ShellRuntime,
 };
+pub use store_journal::{RunObserver, StoreJournal, resume_state};

@@ -117,6 +117,15 @@ impl ActionRegistry {
     }
 }
 
+impl ActionRegistry {
+    /// Whether a function is registered for `action` of `actor` (or of every actor).
+    pub fn has(&self, actor: &ActorName, action: &ActionName) -> bool {
+        self.actions
+            .contains_key(&(Some(actor.clone()), action.clone()))
+            || self.actions.contains_key(&(None, action.clone()))
+    }
+}
+
 impl ActionRunner for ActionRegistry {
     fn run(&self, ctx: &JobContext) -> JobOutcome {
         let action = ctx.action().clone();

@@ -3,4 +3,6 @@
 mod executor;
 mod planner;
 mod repository;
+mod run;
 mod runtime;
+mod support;

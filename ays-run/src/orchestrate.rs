@@ -1,0 +1,410 @@
+//! The runs of a repository, as `ays run` and `ays do` use them: [`create_run`] (lock, plan,
+//! persist the run with every job `new`, execute, release), [`resume_run`] (the newest
+//! unfinished run, without re-running its finished jobs), [`show_run`], [`list_runs`] and
+//! [`unlock`].
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use ays_core::{
+    JobFilter, JobRecord, JobRef, Repository, RunLockInfo, RunLockOptions, RunRecord,
+    RunStepRecord, RunSummary,
+};
+use tracing::{info, instrument};
+
+use crate::clock::SystemClock;
+use crate::error::{JobKey, RunError};
+use crate::executor::{ExecConfig, Executor, FailurePolicy, RunReport, Schedule};
+use crate::input::{ActionName, ActionState};
+use crate::job::{CancelToken, RunId};
+use crate::journal::ResumeState;
+use crate::plan::Plan;
+use crate::planner::Planner;
+use crate::repository::{plan_input_with, state};
+use crate::runner::RepositoryRunner;
+use crate::runtime::ActionRegistry;
+use crate::store_journal::{RunObserver, StoreJournal, job_key, now_ms, resume_state};
+
+/// How a run is made and executed. Start from `RunOptions::default()` and set fields.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct RunOptions {
+    /// Steps (AYS 8.1) or dag.
+    pub schedule: Schedule,
+    /// At most this many jobs at once (0: the machine's parallelism).
+    pub jobs: usize,
+    /// What the dag schedule does after a failure.
+    pub failure: FailurePolicy,
+    /// Mark jobs ok without running them.
+    pub no_exec: bool,
+    /// Plan only: no lock, nothing written, nothing run.
+    pub dry_run: bool,
+    /// Only these actions seed the run (their prerequisites still run); empty: every
+    /// scheduled, changed or failed action.
+    pub only_actions: Vec<ActionName>,
+    /// Native actions, which win over the stored code.
+    pub registry: Option<Arc<ActionRegistry>>,
+    /// Cancels the run (a Ctrl-C handler requests it).
+    pub cancel: Option<CancelToken>,
+}
+
+/// What [`create_run`] or [`resume_run`] did.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// The run's id (for a dry run or an empty plan, the id it would have had).
+    pub id: String,
+    /// The plan.
+    pub plan: Plan,
+    /// The execution's report; `None` for a dry run or an empty plan (nothing stored).
+    pub report: Option<RunReport>,
+    /// The run as stored at the end; `None` when nothing was stored.
+    pub record: Option<RunRecord>,
+}
+
+/// A stored run with its jobs (`ays run show`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RunDetail {
+    /// The run, its steps and their job references.
+    pub run: RunRecord,
+    /// Its jobs by number: state, attempts, times (see [`JobRecord::duration_ms`]) and logs.
+    pub jobs: Vec<JobRecord>,
+}
+
+static RUN_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A new run id: the creation time in ms, then a per-process counter (ids sort by time).
+fn new_run_id() -> Result<RunId, RunError> {
+    let n = RUN_COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{:013}-{:x}{n}", now_ms(), std::process::id())
+        .parse()
+        .map_err(|source| RunError::Exec {
+            run: String::new(),
+            source,
+        })
+}
+
+fn plan_for(repo: &Repository, only: &[ActionName]) -> Result<Plan, RunError> {
+    let input = plan_input_with(repo, |_, action| {
+        let s = state(action.state);
+        if !only.is_empty()
+            && s.is_candidate()
+            && !only.iter().any(|o| o.as_str() == action.name.as_str())
+        {
+            // Not a seed, but still run when a seed needs it.
+            ActionState::New
+        } else {
+            s
+        }
+    })?;
+    Ok(Planner::new().plan(&input)?)
+}
+
+fn core_ids(
+    key: &JobKey,
+) -> Result<(ays_core::ServiceKey, ays_core::ActionName), ays_core::CoreError> {
+    Ok((key.service.as_str().parse()?, key.action.as_str().parse()?))
+}
+
+/// The run record and its `new` jobs for `plan`.
+fn records(
+    repo: &Repository,
+    id: &RunId,
+    plan: &Plan,
+    runner: &RepositoryRunner,
+    config: &ExecConfig,
+) -> Result<(RunRecord, Vec<JobRecord>), RunError> {
+    let now = now_ms();
+    let mut jobs = Vec::with_capacity(plan.jobs().len());
+    for job in plan.jobs() {
+        let number = u32::try_from(job.id().index().saturating_add(1)).unwrap_or(u32::MAX);
+        let (service, action) = core_ids(job.key()).map_err(RunError::repo(id.as_str()))?;
+        let actor = job
+            .actor()
+            .as_str()
+            .parse()
+            .map_err(|e: ays_core::NameError| RunError::repo(id.as_str())(e.into()))?;
+        let mut rec = JobRecord::new(
+            id.as_str(),
+            number,
+            service.clone(),
+            actor,
+            action.clone(),
+            now,
+        );
+        rec.code_key = runner.code_key(job.actor(), job.action()).to_owned();
+        rec.args = repo
+            .action_args(&service, &action)
+            .map_err(RunError::repo(id.as_str()))?
+            .map(|v| v.to_string())
+            .unwrap_or_default();
+        let retries = config
+            .retries
+            .get(job.action())
+            .map_or(config.default_retry.retries, |r| r.retries);
+        rec.max_attempts = retries.saturating_add(1);
+        let timeout = config
+            .timeouts
+            .get(job.action())
+            .copied()
+            .unwrap_or(config.default_timeout);
+        rec.timeout_secs = u32::try_from(timeout.as_secs()).unwrap_or(u32::MAX);
+        jobs.push(rec);
+    }
+    let steps = plan
+        .steps()
+        .iter()
+        .map(|step| RunStepRecord {
+            number: u32::try_from(step.number()).unwrap_or(u32::MAX),
+            state: ays_core::JobState::New,
+            started_at: 0,
+            finished_at: 0,
+            jobs: step
+                .jobs()
+                .iter()
+                .filter_map(|j| jobs.get(j.index()))
+                .map(|j| JobRef {
+                    number: j.number,
+                    service: j.service.clone(),
+                    actor: j.actor.clone(),
+                    action: j.action.clone(),
+                })
+                .collect(),
+        })
+        .collect();
+    let run = RunRecord {
+        id: id.to_string(),
+        state: ays_core::JobState::New,
+        created_at: now,
+        finished_at: 0,
+        steps,
+    };
+    Ok((run, jobs))
+}
+
+fn config_for(options: &RunOptions, runner: &RepositoryRunner) -> ExecConfig {
+    let mut config = ExecConfig {
+        schedule: options.schedule,
+        failure: options.failure,
+        no_exec: options.no_exec,
+        ..ExecConfig::default()
+    };
+    if options.jobs > 0 {
+        config.max_parallel = options.jobs;
+    }
+    runner.apply_limits(&mut config);
+    config
+}
+
+/// Executes `plan` as run `id`, journaling into the store.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the parts of one run, each owned elsewhere"
+)]
+fn execute(
+    id: &RunId,
+    plan: &Plan,
+    runner: &RepositoryRunner,
+    config: ExecConfig,
+    options: &RunOptions,
+    observer: Option<&dyn RunObserver>,
+    journal: StoreJournal<'_>,
+    resume: &ResumeState,
+) -> Result<(RunReport, RunRecord), RunError> {
+    let threads = config.max_parallel;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("ays-job-{i}"))
+        .build()
+        .map_err(|source| RunError::ThreadPool {
+            run: id.to_string(),
+            threads,
+            source,
+        })?;
+    let mut executor = Executor::new(Arc::new(pool), Arc::new(SystemClock::new()), config);
+    if let Some(cancel) = &options.cancel {
+        executor = executor.with_cancel(cancel.clone());
+    }
+    let journal = match observer {
+        Some(o) => journal.with_observer(o),
+        None => journal,
+    };
+    let report = executor
+        .resume(id, plan, runner, &journal, resume)
+        .map_err(|source| RunError::Exec {
+            run: id.to_string(),
+            source,
+        })?;
+    Ok((report, journal.run_record()))
+}
+
+/// Creates a run from the repository's scheduled actions and executes it: takes the run lock,
+/// plans, stores the run with every job `new`, runs it (every change stored as it happens) and
+/// releases the lock. With `dry_run` it only plans: no lock, nothing written. An empty plan
+/// stores nothing.
+///
+/// # Errors
+///
+/// [`RunError::Repository`] (with [`ays_core::CoreError::RunLocked`] when another run is
+/// live), [`RunError::Source`]/[`RunError::Plan`] when the repository cannot be planned,
+/// [`RunError::Exec`] when the store failed during the run (the run stays unfinished and can be
+/// resumed). Failed jobs are not errors: see [`RunOutcome::report`].
+#[instrument(skip_all)]
+pub fn create_run(
+    repo: &Repository,
+    options: &RunOptions,
+    observer: Option<&dyn RunObserver>,
+) -> Result<RunOutcome, RunError> {
+    let id = new_run_id()?;
+    if options.dry_run {
+        return Ok(RunOutcome {
+            id: id.to_string(),
+            plan: plan_for(repo, &options.only_actions)?,
+            report: None,
+            record: None,
+        });
+    }
+    let _lock = repo
+        .lock_run(id.as_str(), &RunLockOptions::default())
+        .map_err(RunError::repo(id.as_str()))?;
+    let plan = plan_for(repo, &options.only_actions)?;
+    if plan.is_empty() {
+        info!(run = %id, "nothing to run");
+        return Ok(RunOutcome {
+            id: id.to_string(),
+            plan,
+            report: None,
+            record: None,
+        });
+    }
+    let runner = RepositoryRunner::prepare(repo, &id, &plan, options.registry.clone())?;
+    let config = config_for(options, &runner);
+    let (run, jobs) = records(repo, &id, &plan, &runner, &config)?;
+    repo.save_run_with_jobs(&run, &jobs)
+        .map_err(RunError::repo(id.as_str()))?;
+    info!(run = %id, jobs = jobs.len(), steps = run.steps.len(), "run created");
+    let journal = StoreJournal::new(repo, run, jobs)?;
+    let (report, record) = execute(
+        &id,
+        &plan,
+        &runner,
+        config,
+        options,
+        observer,
+        journal,
+        &ResumeState::new(),
+    )?;
+    Ok(RunOutcome {
+        id: id.to_string(),
+        plan,
+        report: Some(report),
+        record: Some(record),
+    })
+}
+
+/// Resumes the newest unfinished run (one that died or whose store failed): its jobs that ended
+/// keep their state and do not run again; the others run, including those that were running
+/// (at-least-once). The plan is rebuilt from the repository for exactly the run's jobs.
+///
+/// # Errors
+///
+/// [`RunError::NothingToResume`], [`RunError::PlanMismatch`], and as [`create_run`].
+#[instrument(skip_all)]
+pub fn resume_run(
+    repo: &Repository,
+    options: &RunOptions,
+    observer: Option<&dyn RunObserver>,
+) -> Result<RunOutcome, RunError> {
+    let summary = list_runs(repo)?
+        .into_iter()
+        .find(|r| !r.state.is_finished())
+        .ok_or(RunError::NothingToResume)?;
+    let id: RunId = summary.id.parse().map_err(|source| RunError::Exec {
+        run: summary.id.clone(),
+        source,
+    })?;
+    let _lock = repo
+        .lock_run(id.as_str(), &RunLockOptions::default())
+        .map_err(RunError::repo(id.as_str()))?;
+    let run = repo
+        .run(id.as_str())
+        .map_err(RunError::repo(id.as_str()))?
+        .ok_or_else(|| RunError::NoSuchRun {
+            run: id.to_string(),
+        })?;
+    let jobs = repo
+        .jobs(id.as_str(), &JobFilter::all())
+        .map_err(RunError::repo(id.as_str()))?;
+    let in_run: HashSet<(String, String)> = jobs
+        .iter()
+        .map(|j| (j.service.to_string(), j.action.to_string()))
+        .collect();
+    // The run's jobs are the only seeds; everything else counts as done, as it did when the run
+    // was planned (a prerequisite outside the run was not needed then).
+    let input = plan_input_with(repo, |s, a| {
+        if in_run.contains(&(s.key.to_string(), a.name.to_string())) {
+            ActionState::Scheduled
+        } else {
+            ActionState::Ok
+        }
+    })?;
+    let plan = Planner::new().plan(&input)?;
+    let stored = jobs
+        .iter()
+        .map(job_key)
+        .collect::<Result<HashSet<JobKey>, _>>()?;
+    if let Some(missing) = plan.jobs().iter().find(|j| !stored.contains(j.key())) {
+        return Err(RunError::PlanMismatch {
+            run: id.to_string(),
+            job: missing.key().clone(),
+        });
+    }
+    let resume = resume_state(&jobs)?;
+    let runner = RepositoryRunner::prepare(repo, &id, &plan, options.registry.clone())?;
+    let config = config_for(options, &runner);
+    info!(run = %id, jobs = jobs.len(), "run resumed");
+    let journal = StoreJournal::new(repo, run, jobs)?;
+    let (report, record) = execute(
+        &id, &plan, &runner, config, options, observer, journal, &resume,
+    )?;
+    Ok(RunOutcome {
+        id: id.to_string(),
+        plan,
+        report: Some(report),
+        record: Some(record),
+    })
+}
+
+/// A stored run with its jobs (`ays run show`).
+///
+/// # Errors
+///
+/// [`RunError::NoSuchRun`], [`RunError::Repository`].
+pub fn show_run(repo: &Repository, id: &str) -> Result<RunDetail, RunError> {
+    let run = repo
+        .run(id)
+        .map_err(RunError::repo(id))?
+        .ok_or_else(|| RunError::NoSuchRun { run: id.to_owned() })?;
+    let jobs = repo
+        .jobs(id, &JobFilter::all())
+        .map_err(RunError::repo(id))?;
+    Ok(RunDetail { run, jobs })
+}
+
+/// Every stored run, newest first (`ays run list`).
+///
+/// # Errors
+///
+/// [`RunError::Repository`].
+pub fn list_runs(repo: &Repository) -> Result<Vec<RunSummary>, RunError> {
+    repo.runs().map_err(RunError::repo(""))
+}
+
+/// Removes the run lock whoever holds it (`ays run unlock --force`); returns who held it.
+///
+/// # Errors
+///
+/// [`RunError::Repository`].
+pub fn unlock(repo: &Repository) -> Result<Option<RunLockInfo>, RunError> {
+    repo.force_unlock().map_err(RunError::repo(""))
+}

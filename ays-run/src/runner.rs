@@ -1,0 +1,262 @@
+//! [`RepositoryRunner`]: the [`ActionRunner`] of a run on a repository. Each job runs the
+//! action code stored in the repository (the code is authoritative, not the template on disk):
+//! a native function of an optional [`ActionRegistry`] when one is registered, else by the code's
+//! runtime: `actions.sh` functions (shell), `actions.py` functions (python) or nothing (`none`).
+//!
+//! The runtimes read `<dir>/<actor>/actions.sh|py`, so [`RepositoryRunner::prepare`] writes each
+//! actor's stored code into `.ays/runs/<run id>/actors/<actor>/` first, where it stays as the
+//! record of what ran. A data patch the actor's schema rejects fails the job before it is
+//! recorded, so no dependent runs after it.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ays_core::{Repository, Runtime};
+
+use crate::error::RunError;
+use crate::executor::{ExecConfig, RetryPolicy};
+use crate::input::{ActionName, ActorName};
+use crate::job::{ActionRunner, FailureKind, JobContext, JobOutcome, LogCategory, LogEntry, RunId};
+use crate::plan::Plan;
+use crate::repository::{RepositoryPayload, error_chain};
+use crate::runtime::{ActionRegistry, PythonMode, PythonRuntime, ShellRuntime};
+
+/// Delay before the first retry of an action with retries; doubled each time.
+const RETRY_DELAY: Duration = Duration::from_secs(1);
+/// Longest delay between retries.
+const RETRY_MAX_DELAY: Duration = Duration::from_secs(60);
+
+/// How one action of one actor runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ActionSpec {
+    runtime: Runtime,
+    code_key: String,
+    /// Seconds, 0: the default.
+    timeout: u32,
+    /// 0: the default.
+    retries: u32,
+}
+
+/// See the module docs.
+pub struct RepositoryRunner {
+    repo: Repository,
+    registry: Option<Arc<ActionRegistry>>,
+    shell: ShellRuntime,
+    python: PythonRuntime,
+    actions: HashMap<(ActorName, ActionName), ActionSpec>,
+    dir: PathBuf,
+}
+
+impl std::fmt::Debug for RepositoryRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RepositoryRunner")
+            .field("repo", &self.repo.id())
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The shell file of an actor's actions: each stored body inside its function.
+fn shell_file(codes: &[ays_core::ActionCode]) -> String {
+    let mut out = String::from("# Written by ays from the repository's stored action code.\n");
+    for c in codes {
+        let body = if c.code.trim().is_empty() {
+            "    :\n"
+        } else {
+            &c.code
+        };
+        out.push_str(&format!("\n{}() {{\n{body}}}\n", c.name));
+    }
+    out
+}
+
+/// The Python file of an actor's actions: each stored body under its `def`.
+fn python_file(codes: &[ays_core::ActionCode]) -> String {
+    let mut out = String::from("# Written by ays from the repository's stored action code.\n");
+    for c in codes {
+        let args = if c.args.is_empty() { "job" } else { &c.args };
+        let body = if c.code.trim().is_empty() {
+            "    pass\n"
+        } else {
+            &c.code
+        };
+        out.push_str(&format!("\n\ndef {}({args}):\n{body}", c.name));
+    }
+    out
+}
+
+impl RepositoryRunner {
+    /// A runner for the jobs of `plan` in run `run`: loads every actor of the plan and its
+    /// stored action code, and writes the code out for the shell and Python runtimes.
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::Repository`] when an actor or its code cannot be read,
+    /// [`RunError::Materialise`] when the files cannot be written.
+    pub fn prepare(
+        repo: &Repository,
+        run: &RunId,
+        plan: &Plan,
+        registry: Option<Arc<ActionRegistry>>,
+    ) -> Result<Self, RunError> {
+        let dir = repo
+            .root()
+            .join(".ays")
+            .join("runs")
+            .join(run.as_str())
+            .join("actors");
+        let actors: BTreeSet<&ActorName> = plan.jobs().iter().map(|j| j.actor()).collect();
+        let mut actions = HashMap::new();
+        for name in actors {
+            let actor = repo
+                .actor(name.as_str())
+                .map_err(RunError::repo(run.as_str()))?
+                .ok_or_else(|| {
+                    RunError::repo(run.as_str())(ays_core::CoreError::ActorNotFound {
+                        name: name.to_string(),
+                    })
+                })?;
+            let mut shell = Vec::new();
+            let mut python = Vec::new();
+            for a in &actor.actions {
+                let code = if a.code_key.is_empty() {
+                    None
+                } else {
+                    repo.action_code(&a.code_key)
+                        .map_err(RunError::repo(run.as_str()))?
+                };
+                let runtime = code.as_ref().map_or(Runtime::None, |c| c.runtime);
+                match (runtime, code) {
+                    (Runtime::Shell, Some(c)) => shell.push(c),
+                    (Runtime::Python, Some(c)) => python.push(c),
+                    _ => {}
+                }
+                let action: ActionName = a.name.as_str().parse()?;
+                actions.insert(
+                    (name.clone(), action),
+                    ActionSpec {
+                        runtime,
+                        code_key: a.code_key.clone(),
+                        timeout: a.timeout,
+                        retries: a.retries,
+                    },
+                );
+            }
+            let actor_dir = dir.join(name.as_str());
+            let write = |file: &str, text: String| -> Result<(), RunError> {
+                let path = actor_dir.join(file);
+                std::fs::create_dir_all(&actor_dir)
+                    .and_then(|()| std::fs::write(&path, text))
+                    .map_err(|source| RunError::Materialise {
+                        run: run.to_string(),
+                        actor: name.to_string(),
+                        path,
+                        source,
+                    })
+            };
+            if !shell.is_empty() {
+                write("actions.sh", shell_file(&shell))?;
+            }
+            if !python.is_empty() {
+                write("actions.py", python_file(&python))?;
+            }
+        }
+        let payload = Arc::new(RepositoryPayload::new(repo.clone()));
+        Ok(Self {
+            shell: ShellRuntime::new(repo.root())
+                .with_actors_dir(&dir)
+                .with_payload(payload.clone()),
+            python: PythonRuntime::new(repo.root(), PythonMode::default())
+                .with_actors_dir(&dir)
+                .with_payload(payload),
+            repo: repo.clone(),
+            registry,
+            actions,
+            dir,
+        })
+    }
+
+    /// Where the actions files of the run were written.
+    pub fn actors_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The key of the code that runs `action` of `actor` (empty when it has none).
+    pub fn code_key(&self, actor: &ActorName, action: &ActionName) -> &str {
+        self.actions
+            .get(&(actor.clone(), action.clone()))
+            .map_or("", |s| s.code_key.as_str())
+    }
+
+    /// Sets the timeouts and retries the actors give their actions (0 keeps the default). The
+    /// executor keys them by action name, so when two actors of the plan disagree on one action
+    /// the longer timeout and the most retries win.
+    pub fn apply_limits(&self, config: &mut ExecConfig) {
+        for ((_, action), spec) in &self.actions {
+            if spec.timeout > 0 {
+                let t = Duration::from_secs(u64::from(spec.timeout));
+                let slot = config.timeouts.entry(action.clone()).or_insert(t);
+                *slot = (*slot).max(t);
+            }
+            if spec.retries > 0 {
+                let policy = RetryPolicy {
+                    retries: spec.retries,
+                    first_delay: RETRY_DELAY,
+                    max_delay: RETRY_MAX_DELAY,
+                };
+                let slot = config.retries.entry(action.clone()).or_insert(policy);
+                slot.retries = slot.retries.max(spec.retries);
+            }
+        }
+    }
+
+    fn execute(&self, ctx: &JobContext) -> JobOutcome {
+        if let Some(registry) = &self.registry
+            && registry.has(ctx.actor(), ctx.action())
+        {
+            return registry.run(ctx);
+        }
+        let runtime = self
+            .actions
+            .get(&(ctx.actor().clone(), ctx.action().clone()))
+            .map_or(Runtime::None, |s| s.runtime);
+        match runtime {
+            Runtime::Shell => self.shell.run(ctx),
+            Runtime::Python => self.python.run(ctx),
+            Runtime::None => JobOutcome::ok(),
+        }
+    }
+}
+
+impl ActionRunner for RepositoryRunner {
+    fn run(&self, ctx: &JobContext) -> JobOutcome {
+        let mut outcome = self.execute(ctx);
+        if let (Ok(()), Some(patch)) = (&outcome.result, &outcome.data_patch) {
+            let check = ctx
+                .service()
+                .as_str()
+                .parse::<ays_core::ServiceKey>()
+                .map_err(|e| error_chain(&e))
+                .and_then(|key| {
+                    self.repo
+                        .validate_data_patch(&key, &serde_json::Value::Object(patch.clone()))
+                        .map_err(|e| error_chain(&e))
+                });
+            if let Err(reason) = check {
+                let message = format!("data patch rejected: {reason}");
+                outcome.result = Err(crate::job::JobFailure {
+                    kind: FailureKind::Error,
+                    message: message.clone(),
+                });
+                outcome.data_patch = None;
+                outcome.logs.push(LogEntry {
+                    category: LogCategory::ErrorMsg,
+                    text: message,
+                });
+            }
+        }
+        outcome
+    }
+}
