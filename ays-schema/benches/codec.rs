@@ -8,24 +8,25 @@
 //! builds the owned `Record`. serde_json parses into a struct with owned `String`s, into a
 //! struct borrowing `&str` from the input, and into `serde_json::Value`.
 //!
-//! Measured 2026-11-25 on the shared 2-core VM while other builds ran (means of one run;
-//! the ratios move by about 10% between runs):
+//! Measured 2026-11-25 on the shared 2-core VM while other builds ran, with
+//! `--warm-up-time 2 --measurement-time 8` for steadier means (the ratios of the 3-second runs
+//! above move by up to 20% from run to run):
 //!
 //! | decode                                  | mean    | vs view |
 //! |-----------------------------------------|---------|---------|
-//! | ays_view_unpacked                       |  247 ns |   1.0x  |
-//! | ays_view_packed_reused_buffer           |  396 ns |   1.6x  |
-//! | ays_view_packed (allocates the unpack)  |  696 ns |   2.8x  |
-//! | serde_json_struct_borrowed (`&str`)     |  915 ns |   3.7x  |
-//! | ays_decode_unpacked (owned `Record`)    |  950 ns |   3.8x  |
-//! | serde_json_struct_owned (`String`)      | 1149 ns |   4.6x  |
-//! | baseline_clone_record                   | 1179 ns |   4.8x  |
-//! | ays_decode_packed (owned `Record`)      | 1332 ns |   5.4x  |
-//! | serde_json_value                        | 3066 ns |  12.4x  |
+//! | ays_view_unpacked                       |  272 ns |   1.0x  |
+//! | ays_view_packed_reused_buffer           |  455 ns |   1.7x  |
+//! | ays_view_packed (allocates the unpack)  |  623 ns |   2.3x  |
+//! | serde_json_struct_borrowed (`&str`)     |  991 ns |   3.6x  |
+//! | ays_decode_unpacked (owned `Record`)    | 1101 ns |   4.0x  |
+//! | baseline_clone_record                   | 1112 ns |   4.1x  |
+//! | serde_json_struct_owned (`String`)      | 1183 ns |   4.4x  |
+//! | ays_decode_packed (owned `Record`)      | 1314 ns |   4.8x  |
+//! | serde_json_value                        | 3188 ns |  11.7x  |
 //!
-//! Against serde_json into owned strings the view is 4.6x to 5.2x faster depending on the
-//! run, so the 5x goal is only just met in some runs; against serde_json borrowing `&str` it
-//! is 3.7x to 3.8x faster, and the 5x goal is not met. serde_json into `Value` is 12x slower.
+//! The 5x goal is not met reliably. Against serde_json into owned strings the view is 4.4x
+//! faster here, and 4.0x to 5.6x in 3-second runs; against serde_json borrowing `&str` it is
+//! 3.6x to 4.0x faster. Against serde_json into `Value` it is 10x to 12x faster.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::hint::black_box;

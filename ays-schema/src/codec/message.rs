@@ -359,17 +359,25 @@ impl<'a> Segments<'a> {
     /// The bytes of a `Data` pointer (a list of bytes); `None` if null.
     #[inline(always)]
     pub(super) fn bytes_ptr(&self, p: PtrRef) -> Wire<Option<&[u8]>> {
-        let Some(t) = self.follow(p.place, p.index)? else {
-            return Ok(None);
+        // The common case, a list pointer into its own segment, reads that segment once.
+        let seg = self.seg(p.place);
+        let w = word(seg, p.index).ok_or("pointer outside its segment")?;
+        let (seg, at, tag) = if w & 3 == 1 {
+            (seg, offset_target(p.index, w)?, w)
+        } else {
+            let Some(t) = self.follow(p.place, p.index)? else {
+                return Ok(None);
+            };
+            (self.seg(t.place), t.at, t.tag)
         };
-        if t.tag & 3 != 1 || high_u32(t.tag) & 7 != 2 {
+        if tag & 3 != 1 || high_u32(tag) & 7 != 2 {
             return Err("expected a list of bytes");
         }
-        let len = usize::try_from(high_u32(t.tag) >> 3).map_err(|_| "list out of range")?;
-        let start = t.at.checked_mul(8).ok_or("list out of range")?;
+        let len = usize::try_from(high_u32(tag) >> 3).map_err(|_| "list out of range")?;
+        let start = at.checked_mul(8).ok_or("list out of range")?;
         let bytes = start
             .checked_add(len)
-            .and_then(|end| self.seg(t.place).get(start..end))
+            .and_then(|end| seg.get(start..end))
             .ok_or("list outside its segment")?;
         self.charge(u64::try_from(len.div_ceil(8)).unwrap_or(u64::MAX))?;
         Ok(Some(bytes))
