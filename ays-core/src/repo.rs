@@ -19,6 +19,7 @@
 //! store: "redis://127.0.0.1:6379/0"   # optional
 //! templates:                        # optional global template directories
 //!   - "/opt/ays_templates"
+//! no_exec: true                     # optional: runs mark jobs ok without running them
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -101,6 +102,7 @@ pub struct Repository {
     id: String,
     store_url: String,
     template_dirs: Vec<PathBuf>,
+    no_exec: bool,
     store: Arc<dyn KvStore>,
 }
 
@@ -109,6 +111,7 @@ struct Config {
     id: String,
     store: Option<String>,
     templates: Vec<PathBuf>,
+    no_exec: bool,
 }
 
 fn now_ms() -> i64 {
@@ -170,6 +173,9 @@ fn write_config(path: &Path, c: &Config) -> Result<(), CoreError> {
             out.push_str(&format!("  - {}\n", quote(&t.to_string_lossy())));
         }
     }
+    if c.no_exec {
+        out.push_str("no_exec: true\n");
+    }
     std::fs::write(path, out).map_err(CoreError::io("cannot write", path))
 }
 
@@ -212,10 +218,15 @@ fn read_config(path: &Path) -> Result<Config, CoreError> {
                     c.templates.push(PathBuf::from(t));
                 }
             }
+            "no_exec" => {
+                c.no_exec = v
+                    .as_bool()
+                    .ok_or_else(|| bad(0, "`no_exec` must be true or false".to_owned()))?;
+            }
             other => {
                 return Err(bad(
                     0,
-                    format!("unknown key `{other}` (expected id, store, templates)"),
+                    format!("unknown key `{other}` (expected id, store, templates, no_exec)"),
                 ));
             }
         }
@@ -251,6 +262,7 @@ impl Repository {
             id: new_id(&root),
             store: options.store_url,
             templates: options.template_dirs,
+            no_exec: false,
         };
         write_config(&marker.join(CONFIG), &config)?;
         let repo = Repository::open(&root, None)?;
@@ -307,6 +319,7 @@ impl Repository {
             id: config.id,
             store_url,
             template_dirs: config.templates,
+            no_exec: config.no_exec,
             store,
         })
     }
@@ -334,6 +347,12 @@ impl Repository {
     /// The store URL in use.
     pub fn store_url(&self) -> &str {
         &self.store_url
+    }
+
+    /// Whether the config asks for no-exec runs (`no_exec: true`): jobs are marked ok without
+    /// running.
+    pub fn no_exec(&self) -> bool {
+        self.no_exec
     }
 
     /// The store, for ays-run.

@@ -419,6 +419,25 @@ impl Repository {
         Ok(out)
     }
 
+    /// The jobs of every run that pass `filter`, by run id then number (`ays job list` without
+    /// a run).
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError::Store`], [`CoreError::Corrupt`].
+    pub fn all_jobs(&self, filter: &JobFilter) -> Result<Vec<JobRecord>, CoreError> {
+        let mut out = Vec::new();
+        for entry in self.store().scan(keys::JOB_PREFIX.as_bytes(), PAGE) {
+            let (k, v) = entry.map_err(CoreError::store("scan jobs"))?;
+            let job = record::decode_job(&String::from_utf8_lossy(&k), &v)?;
+            if filter.matches(&job) {
+                out.push(job);
+            }
+        }
+        out.sort_by(|a, b| a.run.cmp(&b.run).then(a.number.cmp(&b.number)));
+        Ok(out)
+    }
+
     /// Records that a job starts, in one batch: the job record (its state should be `running`)
     /// and the service's action → `running`. Called before the action runs.
     ///

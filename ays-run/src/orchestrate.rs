@@ -36,7 +36,7 @@ pub struct RunOptions {
     pub jobs: usize,
     /// What the dag schedule does after a failure.
     pub failure: FailurePolicy,
-    /// Mark jobs ok without running them.
+    /// Mark jobs ok without running them (also when the repository config says `no_exec`).
     pub no_exec: bool,
     /// Plan only: no lock, nothing written, nothing run.
     pub dry_run: bool,
@@ -182,11 +182,11 @@ fn records(
     Ok((run, jobs))
 }
 
-fn config_for(options: &RunOptions, runner: &RepositoryRunner) -> ExecConfig {
+fn config_for(repo: &Repository, options: &RunOptions, runner: &RepositoryRunner) -> ExecConfig {
     let mut config = ExecConfig {
         schedule: options.schedule,
         failure: options.failure,
-        no_exec: options.no_exec,
+        no_exec: options.no_exec || repo.no_exec(),
         ..ExecConfig::default()
     };
     if options.jobs > 0 {
@@ -278,7 +278,7 @@ pub fn create_run(
         });
     }
     let runner = RepositoryRunner::prepare(repo, &id, &plan, options.registry.clone())?;
-    let config = config_for(options, &runner);
+    let config = config_for(repo, options, &runner);
     let (run, jobs) = records(repo, &id, &plan, &runner, &config)?;
     repo.save_run_with_jobs(&run, &jobs)
         .map_err(RunError::repo(id.as_str()))?;
@@ -361,7 +361,7 @@ pub fn resume_run(
     }
     let resume = resume_state(&jobs)?;
     let runner = RepositoryRunner::prepare(repo, &id, &plan, options.registry.clone())?;
-    let config = config_for(options, &runner);
+    let config = config_for(repo, options, &runner);
     info!(run = %id, jobs = jobs.len(), "run resumed");
     let journal = StoreJournal::new(repo, run, jobs)?;
     let (report, record) = execute(

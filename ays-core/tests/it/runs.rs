@@ -83,6 +83,12 @@ fn records(b: Backend) -> TestResult {
     };
     assert_eq!(t.repo.jobs("r1", &filter)?, [j2]);
     assert_eq!(t.repo.jobs("r1", &JobFilter::all())?.len(), 2);
+    let ok = JobFilter {
+        state: Some(JobState::Ok),
+        ..JobFilter::all()
+    };
+    assert_eq!(t.repo.all_jobs(&ok)?, []);
+    assert_eq!(t.repo.all_jobs(&JobFilter::all())?.len(), 2);
     let err = fails(t.repo.save_run(&run_record("a/b", 1, &[])))?;
     assert!(
         matches!(&err, CoreError::InvalidRunId { id } if id == "a/b"),
@@ -226,6 +232,32 @@ fn run_lock(b: Backend) -> TestResult {
         Some("r4".to_owned())
     );
     taken.abandon();
+
+    // A live holder renews its lease (poll with a deadline), so it is never taken over.
+    t.repo.force_unlock()?;
+    let renewing = t.repo.lock_run(
+        "r7",
+        &RunLockOptions {
+            lease: std::time::Duration::from_millis(300),
+            ..RunLockOptions::default()
+        },
+    )?;
+    let first = renewing.info().expires_ms;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let holder = t.repo.run_lock_holder()?.ok_or("the lock vanished")?;
+        assert_eq!(holder.run, "r7");
+        if holder.expires_ms > first {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lease was never renewed"
+        );
+        std::thread::yield_now();
+    }
+    drop(renewing);
+    assert_eq!(t.repo.run_lock_holder()?, None);
 
     // A live holder whose lease expired is taken over (poll with a deadline).
     t.repo.force_unlock()?;

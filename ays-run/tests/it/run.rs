@@ -444,3 +444,23 @@ both!(
     an_interrupted_run_resumes_without_rerunning_finished_jobs,
     resume
 );
+
+fn no_exec_config(b: Backend) -> TestResult {
+    let t = TestRepo::sample_repo3(b)?;
+    let config = t.repo.root().join(".ays/config.yaml");
+    let text = std::fs::read_to_string(&config)?;
+    std::fs::write(&config, format!("{text}no_exec: true\n"))?;
+    let repo = ays_core::Repository::open(t.repo.root(), Some(t.repo.store_url()))?;
+    assert!(repo.no_exec());
+    let outcome = create_run(&repo, &options(Schedule::Steps), None)?;
+    assert_eq!(outcome.report.map(|r| r.state), Some(RunState::Ok));
+    assert_eq!(
+        action_states(&t, SERVICE)?.get("test"),
+        Some(&ActionState::Ok)
+    );
+    Ok(())
+}
+both!(
+    no_exec_in_the_repository_config_runs_nothing,
+    no_exec_config
+);
