@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use ays_core::{InitOptions, Repository, ServiceFilter};
 use ays_store::testing::RedisServer;
@@ -27,29 +27,38 @@ pub(crate) enum Backend {
     Redis,
 }
 
-static REDIS: OnceLock<Result<RedisServer, String>> = OnceLock::new();
+/// The Redis server the running tests share. A static would never be dropped, so the server
+/// would outlive the test binary: the tests hold it instead, and the last one to finish stops
+/// it (a later test starts a new one).
+static REDIS: Mutex<Weak<RedisServer>> = Mutex::new(Weak::new());
 
-fn redis_url() -> Result<String, String> {
-    REDIS
-        .get_or_init(|| RedisServer::start().map_err(|e| e.to_string()))
-        .as_ref()
-        .map(RedisServer::url)
-        .map_err(Clone::clone)
+/// The shared server; a missing `redis-server` is a failure.
+fn redis() -> Result<Arc<RedisServer>, String> {
+    let mut slot = REDIS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(server) = slot.upgrade() {
+        return Ok(server);
+    }
+    let server = Arc::new(RedisServer::start().map_err(|e| e.to_string())?);
+    *slot = Arc::downgrade(&server);
+    Ok(server)
 }
 
 /// A repository in a temporary directory; a unique id keeps each test in its own namespace.
 pub(crate) struct TestRepo {
     pub(crate) repo: Repository,
+    // Dropped after the repository, so its connection closes first.
+    _redis: Option<Arc<RedisServer>>,
     _dir: tempfile::TempDir,
 }
 
 impl TestRepo {
     pub(crate) fn new(backend: Backend) -> Result<TestRepo, Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
-        let store_url = match backend {
+        let redis = match backend {
             Backend::Redb => None,
-            Backend::Redis => Some(redis_url()?),
+            Backend::Redis => Some(redis()?),
         };
+        let store_url = redis.as_ref().map(|r| r.url());
         let repo = Repository::init(
             &dir.path().join("repo"),
             InitOptions {
@@ -57,12 +66,20 @@ impl TestRepo {
                 ..InitOptions::default()
             },
         )?;
-        Ok(TestRepo { repo, _dir: dir })
+        Ok(TestRepo {
+            repo,
+            _redis: redis,
+            _dir: dir,
+        })
     }
 
     /// Wraps a repository made by the caller in `dir`.
     pub(crate) fn wrap(repo: Repository, dir: tempfile::TempDir) -> TestRepo {
-        TestRepo { repo, _dir: dir }
+        TestRepo {
+            repo,
+            _redis: None,
+            _dir: dir,
+        }
     }
 
     pub(crate) fn root(&self) -> PathBuf {

@@ -1,7 +1,7 @@
 //! Test repositories on the embedded store and on Redis (one server per test binary).
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use ays_core::{ApplyOptions, InitOptions, Repository};
 use ays_store::testing::RedisServer;
@@ -15,30 +15,38 @@ pub(crate) enum Backend {
     Redis,
 }
 
-static REDIS: OnceLock<Result<RedisServer, String>> = OnceLock::new();
+/// The Redis server the running tests share. A static would never be dropped, so the server
+/// would outlive the test binary: the tests hold it instead, and the last one to finish stops
+/// it (a later test starts a new one).
+static REDIS: Mutex<Weak<RedisServer>> = Mutex::new(Weak::new());
 
-/// The shared server's URL; a missing `redis-server` is a failure.
-fn redis_url() -> Result<String, String> {
-    REDIS
-        .get_or_init(|| RedisServer::start().map_err(|e| e.to_string()))
-        .as_ref()
-        .map(RedisServer::url)
-        .map_err(Clone::clone)
+/// The shared server; a missing `redis-server` is a failure.
+fn redis() -> Result<Arc<RedisServer>, String> {
+    let mut slot = REDIS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(server) = slot.upgrade() {
+        return Ok(server);
+    }
+    let server = Arc::new(RedisServer::start().map_err(|e| e.to_string())?);
+    *slot = Arc::downgrade(&server);
+    Ok(server)
 }
 
 /// A repository in a temporary directory, on `backend`.
 pub(crate) struct TestRepo {
     pub(crate) repo: Repository,
+    // Dropped after the repository, so its connection closes first.
+    _redis: Option<Arc<RedisServer>>,
     _dir: tempfile::TempDir,
 }
 
 impl TestRepo {
     pub(crate) fn new(backend: Backend) -> Result<TestRepo, Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
-        let store_url = match backend {
+        let redis = match backend {
             Backend::Redb => None,
-            Backend::Redis => Some(redis_url()?),
+            Backend::Redis => Some(redis()?),
         };
+        let store_url = redis.as_ref().map(|r| r.url());
         let repo = Repository::init(
             &dir.path().join("repo"),
             InitOptions {
@@ -46,7 +54,11 @@ impl TestRepo {
                 ..InitOptions::default()
             },
         )?;
-        Ok(TestRepo { repo, _dir: dir })
+        Ok(TestRepo {
+            repo,
+            _redis: redis,
+            _dir: dir,
+        })
     }
 
     /// Writes `text` at `rel` under the repository root, creating directories.
