@@ -93,6 +93,7 @@ pub(crate) fn host_name() -> String {
 }
 
 fn encode(info: &RunLockInfo) -> Vec<u8> {
+    // Strings and integers always serialise; an empty value would only fail to match later.
     serde_json::to_vec(info).unwrap_or_default()
 }
 

@@ -350,26 +350,36 @@ impl Journal for StoreJournal<'_> {
         {
             let mut st = self.lock();
             let State { run: record, jobs } = &mut *st;
-            let by_number: HashMap<u32, ays_core::JobState> =
-                jobs.values().map(|j| (j.number, j.state)).collect();
-            // Under the dag schedule no step event is sent: every step's state follows from its
-            // jobs, as the executor's report computes it.
+            let by_number: HashMap<u32, &JobRecord> =
+                jobs.values().map(|j| (j.number, j)).collect();
+            // Under the dag schedule no step event is sent: every step's state and times follow
+            // from its jobs, as the executor's report computes them.
             for step in &mut record.steps {
-                let states: Vec<ays_core::JobState> = step
+                let of_step: Vec<&JobRecord> = step
                     .jobs
                     .iter()
-                    .map(|j| {
-                        by_number
-                            .get(&j.number)
-                            .copied()
-                            .unwrap_or(ays_core::JobState::New)
-                    })
+                    .filter_map(|j| by_number.get(&j.number).copied())
                     .collect();
+                let mut states: Vec<ays_core::JobState> = of_step.iter().map(|j| j.state).collect();
+                states.resize(step.jobs.len(), ays_core::JobState::New);
                 step.state = step_state(&states);
+                if step.started_at == 0 {
+                    step.started_at = of_step
+                        .iter()
+                        .map(|j| j.started_at)
+                        .filter(|t| *t > 0)
+                        .min()
+                        .unwrap_or(0);
+                }
+                if step.finished_at == 0 && step.state.is_finished() {
+                    step.finished_at = of_step.iter().map(|j| j.finished_at).max().unwrap_or(0);
+                }
             }
             // A job whose data patch the store rejected failed after the executor saw it succeed.
             record.state = if state == RunState::Ok
-                && by_number.values().any(|s| *s != ays_core::JobState::Ok)
+                && by_number
+                    .values()
+                    .any(|j| j.state != ays_core::JobState::Ok)
             {
                 ays_core::JobState::Error
             } else {

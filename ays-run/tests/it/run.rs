@@ -152,7 +152,15 @@ fn sample_repo3(b: Backend) -> TestResult {
         job_states(&t, &second.id)?,
         map(&[("test", JobState::Error), ("test3", JobState::Ok)])
     );
-    assert_eq!(show_run(&t.repo, &second.id)?.run.state, JobState::Error);
+    let second_run = show_run(&t.repo, &second.id)?.run;
+    assert_eq!(second_run.state, JobState::Error);
+    assert!(
+        second_run
+            .steps
+            .iter()
+            .all(|s| s.started_at > 0 && s.finished_at >= s.started_at),
+        "{second_run:?}"
+    );
     assert_eq!(
         action_states(&t, SERVICE)?,
         map(&[
