@@ -3,7 +3,10 @@
 //! Every change (blueprint, state change, delete, destroy, actor update, restore, a runner's
 //! records) reads and writes under this lock, so it never overwrites a concurrent change. The
 //! lock is a store key with an expiry, taken with `put_if_absent` and released only by its
-//! holder (`delete_if_unchanged`), so a crashed writer frees it after [`LOCK_TTL`]. Per-record
+//! holder (`delete_if_unchanged`). A writer killed while holding it (SIGKILL, power loss) frees
+//! it after [`LOCK_TTL`]; a writer of this host whose process is gone frees it at once, because
+//! the next writer sees that the holder's pid no longer exists and takes the lock over with a
+//! compare-and-swap. Per-record
 //! preconditions would do the same, but a guarded batch of 100,000 services is too slow for
 //! Redis to run as one script; an unguarded batch under the lock stays on the fast path.
 
@@ -14,6 +17,7 @@ use ays_store::KvStore;
 
 use crate::error::CoreError;
 use crate::keys;
+use crate::run_lock::{host_name, process_exists};
 
 /// How long a lock lives when its holder dies without releasing it.
 pub(crate) const LOCK_TTL: Duration = Duration::from_secs(600);
@@ -38,8 +42,9 @@ impl<'s> WriteLock<'s> {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
+        let host = host_name();
         let token = format!(
-            "pid {} at {nanos} #{}",
+            "pid {} host {host} at {nanos} #{}",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         )
@@ -50,6 +55,20 @@ impl<'s> WriteLock<'s> {
                 .put_if_absent(keys::WRITE_LOCK, &token, Some(LOCK_TTL))
                 .map_err(CoreError::store("take the write lock"))?
             {
+                return Ok(WriteLock { store, token });
+            }
+            if let Some(holder) = store
+                .get(keys::WRITE_LOCK)
+                .map_err(CoreError::store("read the write lock"))?
+                && holder_is_dead(&holder, &host)
+                && store
+                    .put_if_unchanged(keys::WRITE_LOCK, &holder, &token, Some(LOCK_TTL))
+                    .map_err(CoreError::store("take over the write lock"))?
+            {
+                tracing::warn!(
+                    holder = %String::from_utf8_lossy(&holder),
+                    "took over the write lock of a process that no longer exists"
+                );
                 return Ok(WriteLock { store, token });
             }
             if Instant::now() >= deadline {
@@ -66,6 +85,20 @@ impl<'s> WriteLock<'s> {
             // Polling with a deadline: the loop ends as soon as the holder releases the lock.
             std::thread::sleep(POLL);
         }
+    }
+}
+
+/// Whether a lock token (`pid <pid> host <host> at …`) names a process of `this_host` that no
+/// longer exists. Tokens of other hosts, or that cannot be read, are never taken over: they
+/// expire by themselves.
+fn holder_is_dead(token: &[u8], this_host: &str) -> bool {
+    let text = String::from_utf8_lossy(token);
+    let mut words = text.split(' ');
+    match (words.next(), words.next(), words.next(), words.next()) {
+        (Some("pid"), Some(pid), Some("host"), Some(host)) => {
+            host == this_host && pid.parse().is_ok_and(|pid: u32| !process_exists(pid))
+        }
+        _ => false,
     }
 }
 
@@ -103,5 +136,36 @@ mod tests {
         drop(first);
         assert_eq!(store.get(keys::WRITE_LOCK).unwrap(), None);
         let _again = WriteLock::acquire(store.as_ref(), Duration::ZERO).unwrap();
+    }
+
+    #[test]
+    fn the_lock_of_a_dead_local_process_is_taken_over_at_once() {
+        let store = ays_store::open("mem://").unwrap();
+        // A pid above the kernel's pid_max never exists.
+        let dead = format!("pid 4194305 host {} at 1 #0", host_name());
+        store.put(keys::WRITE_LOCK, dead.as_bytes()).unwrap();
+        let lock = WriteLock::acquire(store.as_ref(), Duration::ZERO).unwrap();
+        assert_ne!(
+            store.get(keys::WRITE_LOCK).unwrap(),
+            Some(dead.into_bytes())
+        );
+        drop(lock);
+        assert_eq!(store.get(keys::WRITE_LOCK).unwrap(), None);
+    }
+
+    #[test]
+    fn the_lock_of_a_live_or_remote_process_is_not_taken_over() {
+        let store = ays_store::open("mem://").unwrap();
+        let live = format!("pid {} host {} at 1 #0", std::process::id(), host_name());
+        let remote = "pid 4194305 host some-other-machine at 1 #0".to_owned();
+        for holder in [live, remote, "garbage".to_owned()] {
+            store.put(keys::WRITE_LOCK, holder.as_bytes()).unwrap();
+            let err = WriteLock::acquire(store.as_ref(), Duration::from_millis(30)).unwrap_err();
+            assert!(matches!(err, CoreError::Busy { .. }), "{holder}: {err:?}");
+            assert_eq!(
+                store.get(keys::WRITE_LOCK).unwrap(),
+                Some(holder.into_bytes())
+            );
+        }
     }
 }

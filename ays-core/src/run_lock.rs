@@ -41,8 +41,7 @@ pub struct RunLockInfo {
 impl RunLockInfo {
     /// Whether the holder is gone: its lease expired, or it is a dead process of this host.
     pub fn is_stale(&self, now_ms: i64, this_host: &str) -> bool {
-        self.expires_ms <= now_ms
-            || (self.host == this_host && !Path::new(&format!("/proc/{}", self.pid)).exists())
+        self.expires_ms <= now_ms || (self.host == this_host && !process_exists(self.pid))
     }
 }
 
@@ -82,6 +81,12 @@ fn now_ms() -> i64 {
 
 fn lease_ms(lease: Duration) -> i64 {
     i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Whether process `pid` of this host exists (`/proc/<pid>`). A killed process that its parent
+/// has not reaped yet still exists; its lock is taken over once it is reaped.
+pub(crate) fn process_exists(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// This machine's host name (`/proc/sys/kernel/hostname`).
