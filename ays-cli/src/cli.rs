@@ -59,6 +59,24 @@ pub enum Command {
     },
     /// Remove every actor and service of the repository (runs are kept).
     Destroy,
+    /// Runs: create, list, show, resume, unlock.
+    #[command(subcommand)]
+    Run(RunCommand),
+    /// Schedule ACTION on the selected services, then run.
+    Do {
+        /// The action.
+        action: String,
+        /// Schedule it again where it is already ok.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        filter: ServiceFilterArgs,
+        #[command(flatten)]
+        options: RunArgs,
+    },
+    /// Jobs of runs: list, show.
+    #[command(subcommand)]
+    Job(JobCommand),
     /// Actor data schemas.
     #[command(subcommand)]
     Schema(SchemaCommand),
@@ -118,6 +136,109 @@ pub enum ServiceCommand {
         state: String,
         #[command(flatten)]
         filter: ServiceFilterArgs,
+    },
+}
+
+/// How a run executes.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// `dag` starts each job as soon as its prerequisites are ok; `steps` runs 8.1's steps.
+    #[arg(long, value_enum, default_value_t = ScheduleArg::Dag)]
+    pub schedule: ScheduleArg,
+    /// Run at most N jobs at once (default: the number of CPUs).
+    #[arg(short = 'j', long = "jobs", value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Start no job after the first failure.
+    #[arg(long, conflicts_with = "keep_going")]
+    pub fail_fast: bool,
+    /// Run the dependents of a failed job too.
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Mark jobs ok without running them.
+    #[arg(long)]
+    pub no_exec: bool,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run: print the plan as Graphviz DOT.
+    #[arg(long, requires = "dry_run")]
+    pub dot: bool,
+}
+
+/// The schedules of `--schedule`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScheduleArg {
+    /// All jobs of a step in parallel, steps in order, stop after a failed step.
+    Steps,
+    /// Each job as soon as its own prerequisites are ok.
+    Dag,
+}
+
+/// `ays run ...`
+#[derive(Debug, Subcommand)]
+pub enum RunCommand {
+    /// Plan every scheduled, changed or failed action and run it.
+    Create {
+        #[command(flatten)]
+        options: RunArgs,
+    },
+    /// List the runs of the repository, newest first.
+    List,
+    /// Show a run (default: the newest): steps, jobs, states.
+    Show {
+        /// The run id.
+        id: Option<String>,
+        /// Also print every job's log.
+        #[arg(long)]
+        logs: bool,
+    },
+    /// Resume the newest unfinished run: finished jobs are not run again.
+    Resume {
+        #[command(flatten)]
+        options: RunArgs,
+    },
+    /// Remove the run lock of the repository.
+    Unlock {
+        /// Required: removing a live run's lock lets a second run start beside it.
+        #[arg(long, required = true)]
+        force: bool,
+    },
+}
+
+/// Filters that select jobs.
+#[derive(Debug, Clone, Default, Args)]
+pub struct JobFilterArgs {
+    /// The actor name.
+    #[arg(long, short = 'a')]
+    pub actor: Option<String>,
+    /// The service, `role!instance`.
+    #[arg(long, short = 's')]
+    pub service: Option<String>,
+    /// The action.
+    #[arg(long)]
+    pub action: Option<String>,
+    /// The job state: new, running, ok or error.
+    #[arg(long)]
+    pub state: Option<String>,
+}
+
+/// `ays job ...`
+#[derive(Debug, Subcommand)]
+pub enum JobCommand {
+    /// List the jobs of a run (default: the newest).
+    List {
+        /// The run id.
+        #[arg(long)]
+        run: Option<String>,
+        #[command(flatten)]
+        filter: JobFilterArgs,
+    },
+    /// Show one job with its log.
+    Show {
+        /// The run id.
+        run: String,
+        /// The job number within the run.
+        number: u32,
     },
 }
 

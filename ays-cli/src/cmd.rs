@@ -3,7 +3,9 @@
 mod actor;
 mod blueprint;
 mod data;
+mod job;
 mod repo;
+mod run;
 mod schema;
 mod service;
 mod template;
@@ -53,6 +55,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export { dir } => repo::export(&env, dir.as_deref()),
         Command::Restore { dir } => repo::restore(&env, dir.as_deref()),
         Command::Destroy => repo::destroy(&env),
+        Command::Run(command) => run::run(&env, command),
+        Command::Do {
+            action,
+            force,
+            filter,
+            options,
+        } => run::run_do(&env, &action, force, &filter, &options),
+        Command::Job(command) => job::run(&env, command),
         Command::Schema(command) => schema::run(command),
         Command::Template(command) => template::run(&env, command),
         Command::Data(command) => data::run(command),

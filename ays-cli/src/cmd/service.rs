@@ -27,7 +27,7 @@ fn parse_key(text: &str) -> anyhow::Result<ServiceKey> {
         .with_context(|| format!("`{text}` is not a service key (role!instance)"))
 }
 
-fn filter(args: &ServiceFilterArgs) -> anyhow::Result<ServiceFilter> {
+pub fn filter(args: &ServiceFilterArgs) -> anyhow::Result<ServiceFilter> {
     Ok(ServiceFilter {
         role: args.role.clone(),
         name: args.name.clone(),

@@ -5,6 +5,7 @@
 
 mod foundation;
 mod repo;
+mod run;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

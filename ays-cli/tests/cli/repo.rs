@@ -2,31 +2,24 @@
 //! actor, export, restore, destroy.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use ays_store::testing::RedisServer;
 use serde_json::Value;
 
 use crate::{ays, shared, stderr, stdout};
 
-/// One Redis server for this test binary; each test uses its own repository (namespace).
-fn redis_url() -> String {
-    static SERVER: OnceLock<RedisServer> = OnceLock::new();
-    SERVER
-        .get_or_init(|| {
-            RedisServer::start().unwrap_or_else(|err| panic!("cannot start redis-server: {err}"))
-        })
-        .url()
-        .to_owned()
-}
-
-/// The stores every scenario runs against: the embedded default and Redis.
-fn stores() -> Vec<Option<String>> {
-    vec![None, Some(redis_url())]
+/// The stores a scenario runs against: the embedded default (`None`) and a real Redis server,
+/// which lives as long as the returned guard (a server per test, stopped when it ends, so no
+/// process outlives the test binary).
+pub fn stores() -> (RedisServer, Vec<Option<String>>) {
+    let server =
+        RedisServer::start().unwrap_or_else(|err| panic!("cannot start redis-server: {err}"));
+    let url = server.url().to_owned();
+    (server, vec![None, Some(url)])
 }
 
 /// Runs `ays` in `dir` and asserts success, returning stdout.
-fn ok(dir: &Path, args: &[&str]) -> String {
+pub fn ok(dir: &Path, args: &[&str]) -> String {
     let out = ays(dir, args, b"");
     assert!(
         out.status.success(),
@@ -37,7 +30,7 @@ fn ok(dir: &Path, args: &[&str]) -> String {
 }
 
 /// Runs `ays --json` in `dir` and parses the output.
-fn json(dir: &Path, args: &[&str]) -> Value {
+pub fn json(dir: &Path, args: &[&str]) -> Value {
     let mut all = vec!["--json"];
     all.extend_from_slice(args);
     serde_json::from_str(&ok(dir, &all)).unwrap()
@@ -58,7 +51,7 @@ fn sample_repo1(tmp: &Path, store: Option<&str>) -> PathBuf {
     repo
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
@@ -71,7 +64,7 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-fn keys(list: &Value) -> Vec<String> {
+pub fn keys(list: &Value) -> Vec<String> {
     list.as_array()
         .unwrap()
         .iter()
@@ -90,7 +83,8 @@ const SAMPLE_REPO1_SERVICES: [&str; 6] = [
 
 #[test]
 fn sample_repo1_blueprints_apply_as_one_unit() {
-    for store in stores() {
+    let (_redis, stores) = stores();
+    for store in stores {
         let tmp = tempfile::tempdir().unwrap();
         let repo = sample_repo1(tmp.path(), store.as_deref());
 
@@ -130,7 +124,8 @@ fn sample_repo1_blueprints_apply_as_one_unit() {
 
 #[test]
 fn a_bad_blueprint_changes_nothing_and_names_file_line_and_key() {
-    for store in stores() {
+    let (_redis, stores) = stores();
+    for store in stores {
         let tmp = tempfile::tempdir().unwrap();
         let repo = sample_repo1(tmp.path(), store.as_deref());
         ok(&repo, &["blueprint"]);
@@ -164,7 +159,8 @@ fn a_bad_blueprint_changes_nothing_and_names_file_line_and_key() {
 
 #[test]
 fn states_delete_export_destroy_and_restore() {
-    for store in stores() {
+    let (_redis, stores) = stores();
+    for store in stores {
         let tmp = tempfile::tempdir().unwrap();
         let repo = sample_repo1(tmp.path(), store.as_deref());
         ok(&repo, &["blueprint"]);

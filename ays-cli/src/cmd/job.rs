@@ -1,0 +1,127 @@
+//! `ays job list|show`: the stored jobs of runs.
+
+use anyhow::Context;
+use ays_core::{JobFilter, JobRecord, Repository};
+
+use super::Env;
+use crate::cli::{JobCommand, JobFilterArgs};
+use crate::output::{self, Table};
+
+pub fn run(env: &Env, command: JobCommand) -> anyhow::Result<()> {
+    let repo = env.repository()?;
+    match command {
+        JobCommand::List { run, filter } => list(env, &repo, run.as_deref(), &filter),
+        JobCommand::Show { run, number } => show(env, &repo, &run, number),
+    }
+}
+
+fn filter(args: &JobFilterArgs) -> anyhow::Result<JobFilter> {
+    Ok(JobFilter {
+        actor: args
+            .actor
+            .as_deref()
+            .map(|a| {
+                a.parse()
+                    .with_context(|| format!("`{a}` is not an actor name"))
+            })
+            .transpose()?,
+        service: args
+            .service
+            .as_deref()
+            .map(|s| {
+                s.parse()
+                    .with_context(|| format!("`{s}` is not a service key (role!instance)"))
+            })
+            .transpose()?,
+        action: args
+            .action
+            .as_deref()
+            .map(|a| {
+                a.parse()
+                    .with_context(|| format!("`{a}` is not an action name"))
+            })
+            .transpose()?,
+        state: args.state.as_deref().map(str::parse).transpose()?,
+    })
+}
+
+/// The run to look at: the one named, else the newest.
+pub fn run_id(repo: &Repository, run: Option<&str>) -> anyhow::Result<String> {
+    match run {
+        Some(run) => Ok(run.to_owned()),
+        None => repo
+            .runs()?
+            .into_iter()
+            .next()
+            .map(|r| r.id)
+            .context("the repository has no run yet"),
+    }
+}
+
+fn list(
+    env: &Env,
+    repo: &Repository,
+    run: Option<&str>,
+    args: &JobFilterArgs,
+) -> anyhow::Result<()> {
+    let run = run_id(repo, run)?;
+    let jobs = repo.jobs(&run, &filter(args)?)?;
+    if env.json {
+        return output::json(&jobs);
+    }
+    job_table(&jobs).print()
+}
+
+/// One row per job: number, service, action, state, attempts, duration.
+pub fn job_table(jobs: &[JobRecord]) -> Table {
+    let mut table = Table::new(&["JOB", "SERVICE", "ACTION", "STATE", "ATTEMPTS", "DURATION"]);
+    for job in jobs {
+        table.row(vec![
+            job.number.to_string(),
+            job.service.to_string(),
+            job.action.to_string(),
+            job.state.as_str().to_owned(),
+            job.attempts.to_string(),
+            job.duration_ms()
+                .map(|ms| format!("{:.3}s", ms as f64 / 1000.0))
+                .unwrap_or_default(),
+        ]);
+    }
+    table
+}
+
+fn show(env: &Env, repo: &Repository, run: &str, number: u32) -> anyhow::Result<()> {
+    let job = repo
+        .job(run, number)?
+        .with_context(|| format!("run `{run}` has no job {number}"))?;
+    if env.json {
+        return output::json(&job);
+    }
+    let mut text = format!(
+        "job {} of run {}\n  service: {}\n  action: {}\n  state: {}\n  attempts: {}\n",
+        job.number, job.run, job.service, job.action, job.state, job.attempts
+    );
+    if !job.args.is_empty() {
+        text.push_str(&format!("  args: {}\n", job.args));
+    }
+    text.push_str(&logs_text(&job));
+    output::line(text.trim_end())
+}
+
+/// The log lines of a job, one per line, with their category.
+pub fn logs_text(job: &JobRecord) -> String {
+    let mut text = String::new();
+    if !job.logs.is_empty() {
+        text.push_str("  logs:\n");
+    }
+    for log in &job.logs {
+        let category = serde_json::to_value(log.category)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        for line in log.message.lines() {
+            text.push_str(&format!("    [{category}] {line}\n"));
+        }
+    }
+    text
+}

@@ -1,0 +1,351 @@
+//! `ays run create|list|show|resume|unlock` and `ays do`: planning and executing runs.
+
+use std::collections::BTreeSet;
+use std::io::IsTerminal;
+use std::sync::Mutex;
+
+use anyhow::{Context, bail};
+use ays_core::{ActionName, Repository};
+use ays_run::{CancelToken, FailurePolicy, JournalEvent, RunOptions, RunOutcome, Schedule};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::Env;
+use super::job::{job_table, logs_text, run_id};
+use crate::cli::{RunArgs, RunCommand, ScheduleArg, ServiceFilterArgs};
+use crate::output::{self, Table};
+
+pub fn run(env: &Env, command: RunCommand) -> anyhow::Result<()> {
+    let repo = env.repository()?;
+    match command {
+        RunCommand::Create { options } => execute(env, &repo, &options, Vec::new(), false),
+        RunCommand::Resume { options } => execute(env, &repo, &options, Vec::new(), true),
+        RunCommand::List => list(env, &repo),
+        RunCommand::Show { id, logs } => show(env, &repo, id.as_deref(), logs),
+        RunCommand::Unlock { force: _ } => unlock(env, &repo),
+    }
+}
+
+/// `ays do ACTION`: schedules the action on the selected services, then runs it.
+pub fn run_do(
+    env: &Env,
+    action: &str,
+    force: bool,
+    filter: &ServiceFilterArgs,
+    options: &RunArgs,
+) -> anyhow::Result<()> {
+    let repo = env.repository()?;
+    let action: ActionName = action
+        .parse()
+        .with_context(|| format!("`{action}` is not an action name"))?;
+    let filter = super::service::filter(filter)?;
+    let matched = repo.services(&filter)?;
+    if matched.is_empty() {
+        bail!("no service matches the filters");
+    }
+    if !options.dry_run {
+        let scheduled = repo.schedule_action(&filter, &action, force)?;
+        if !env.json {
+            output::line(&format!(
+                "scheduled {action} on {} service(s)",
+                scheduled.len()
+            ))?;
+        }
+    }
+    execute(env, &repo, options, vec![action], false)
+}
+
+fn run_options(
+    args: &RunArgs,
+    only: &[ActionName],
+    cancel: CancelToken,
+) -> anyhow::Result<RunOptions> {
+    let mut options = RunOptions::default();
+    options.schedule = match args.schedule {
+        ScheduleArg::Steps => Schedule::Steps,
+        ScheduleArg::Dag => Schedule::Dag,
+    };
+    options.jobs = args.jobs.unwrap_or(0);
+    options.failure = if args.fail_fast {
+        FailurePolicy::FailFast
+    } else if args.keep_going {
+        FailurePolicy::KeepGoing
+    } else {
+        FailurePolicy::StopDependents
+    };
+    options.no_exec = args.no_exec;
+    options.dry_run = args.dry_run;
+    options.only_actions = only
+        .iter()
+        .map(|a| {
+            a.as_str()
+                .parse()
+                .with_context(|| format!("`{a}` is not an action name"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    options.cancel = Some(cancel);
+    Ok(options)
+}
+
+/// Ctrl-C once stops starting new jobs, twice kills the running ones; both leave a run that
+/// `ays run resume` finishes.
+fn install_ctrl_c(token: &CancelToken) -> anyhow::Result<()> {
+    let token = token.clone();
+    ctrlc::set_handler(move || {
+        let level = token.request();
+        let what = if level >= 2 {
+            "killing running jobs"
+        } else {
+            "no new job will start; Ctrl-C again kills the running ones"
+        };
+        eprintln!("interrupted: {what}");
+    })
+    .context("cannot install the Ctrl-C handler")
+}
+
+fn execute(
+    env: &Env,
+    repo: &Repository,
+    args: &RunArgs,
+    only: Vec<ActionName>,
+    resume: bool,
+) -> anyhow::Result<()> {
+    let token = CancelToken::new();
+    if !args.dry_run {
+        install_ctrl_c(&token)?;
+    }
+    let options = run_options(args, &only, token)?;
+    let progress = Progress::new(!env.json);
+    let observe = |event: &JournalEvent| progress.event(event);
+    let outcome = if resume {
+        ays_run::resume_run(repo, &options, Some(&observe))?
+    } else {
+        ays_run::create_run(repo, &options, Some(&observe))?
+    };
+    progress.finish();
+    if args.dry_run {
+        return print_plan(env, &outcome, args.dot);
+    }
+    report(env, repo, &outcome)
+}
+
+fn print_plan(env: &Env, outcome: &RunOutcome, dot: bool) -> anyhow::Result<()> {
+    if dot {
+        return output::line(outcome.plan.to_dot().trim_end());
+    }
+    if env.json {
+        let steps: Vec<Vec<String>> = outcome
+            .plan
+            .steps()
+            .iter()
+            .map(|step| {
+                step.jobs()
+                    .iter()
+                    .filter_map(|id| outcome.plan.job(*id))
+                    .map(|job| job.key().to_string())
+                    .collect()
+            })
+            .collect();
+        return output::json(&serde_json::json!({ "steps": steps }));
+    }
+    if outcome.plan.is_empty() {
+        return output::line("nothing to run: no action is scheduled, changed or in error");
+    }
+    output::line(outcome.plan.render_text().trim_end())
+}
+
+fn report(env: &Env, repo: &Repository, outcome: &RunOutcome) -> anyhow::Result<()> {
+    let Some(record) = &outcome.record else {
+        if env.json {
+            return output::json(&serde_json::json!({ "run": null, "jobs": [] }));
+        }
+        return output::line("nothing to run: no action is scheduled, changed or in error");
+    };
+    let jobs = repo.jobs(&record.id, &ays_core::JobFilter::all())?;
+    if env.json {
+        output::json(&serde_json::json!({ "run": record, "jobs": jobs }))?;
+    } else {
+        job_table(&jobs).print()?;
+        output::line(&format!("run {}: {}", record.id, record.state))?;
+    }
+    let failed = jobs
+        .iter()
+        .filter(|j| j.state == ays_core::JobState::Error)
+        .count();
+    if record.state != ays_core::JobState::Ok {
+        let not_run = jobs
+            .iter()
+            .filter(|j| j.state == ays_core::JobState::New)
+            .count();
+        bail!(
+            "run {} ended in {}: {failed} job(s) failed, {not_run} not run (see `ays run show {} --logs`)",
+            record.id,
+            record.state,
+            record.id
+        );
+    }
+    Ok(())
+}
+
+fn list(env: &Env, repo: &Repository) -> anyhow::Result<()> {
+    let runs = ays_run::list_runs(repo)?;
+    if env.json {
+        return output::json(&runs);
+    }
+    let mut table = Table::new(&["RUN", "STATE", "STEPS", "JOBS", "CREATED (ms)"]);
+    for run in runs {
+        table.row(vec![
+            run.id,
+            run.state.as_str().to_owned(),
+            run.steps.to_string(),
+            run.jobs.to_string(),
+            run.created_at.to_string(),
+        ]);
+    }
+    table.print()
+}
+
+fn show(env: &Env, repo: &Repository, id: Option<&str>, logs: bool) -> anyhow::Result<()> {
+    let id = run_id(repo, id)?;
+    let detail = ays_run::show_run(repo, &id)?;
+    if env.json {
+        return output::json(&detail);
+    }
+    output::line(&format!("run {}: {}", detail.run.id, detail.run.state))?;
+    for step in &detail.run.steps {
+        let jobs: Vec<String> = step
+            .jobs
+            .iter()
+            .map(|j| format!("{}:{}", j.service, j.action))
+            .collect();
+        output::line(&format!(
+            "  step {} {}: {}",
+            step.number,
+            step.state,
+            jobs.join(", ")
+        ))?;
+    }
+    job_table(&detail.jobs).print()?;
+    if logs {
+        for job in &detail.jobs {
+            let text = logs_text(job);
+            if !text.is_empty() {
+                output::line(&format!(
+                    "job {} {}:{}",
+                    job.number, job.service, job.action
+                ))?;
+                output::line(text.trim_end())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn unlock(env: &Env, repo: &Repository) -> anyhow::Result<()> {
+    let removed = ays_run::unlock(repo)?;
+    if env.json {
+        return output::json(&removed);
+    }
+    match removed {
+        Some(lock) => output::line(&format!(
+            "removed the lock of run {} (host {}, pid {})",
+            lock.run, lock.host, lock.pid
+        )),
+        None => output::line("the repository was not locked"),
+    }
+}
+
+/// Shows a run while it executes: a progress bar with counts per state and the running jobs on
+/// a terminal, one plain line per job otherwise. Output goes to stderr; stdout is for results.
+struct Progress {
+    bar: Option<ProgressBar>,
+    plain: bool,
+    state: Mutex<Counts>,
+}
+
+#[derive(Default)]
+struct Counts {
+    total: usize,
+    ok: usize,
+    error: usize,
+    running: BTreeSet<String>,
+}
+
+impl Progress {
+    fn new(enabled: bool) -> Progress {
+        let terminal = std::io::stderr().is_terminal();
+        let bar = (enabled && terminal).then(|| {
+            let bar = ProgressBar::new(0);
+            bar.set_style(
+                ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        Progress {
+            bar,
+            plain: enabled && !terminal,
+            state: Mutex::new(Counts::default()),
+        }
+    }
+
+    fn event(&self, event: &JournalEvent) {
+        let mut counts = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut line = None;
+        match event {
+            JournalEvent::RunStarted { jobs, .. } => {
+                counts.total = *jobs;
+                if let Some(bar) = &self.bar {
+                    bar.set_length(u64::try_from(*jobs).unwrap_or(u64::MAX));
+                }
+            }
+            JournalEvent::JobStarted { job, .. } => {
+                counts.running.insert(job.to_string());
+                line = Some(format!("started  {job}"));
+            }
+            JournalEvent::JobFinished { job, state, .. } => {
+                counts.running.remove(&job.to_string());
+                match state {
+                    ays_run::JobState::Ok => counts.ok += 1,
+                    _ => counts.error += 1,
+                }
+                line = Some(format!("finished {job}: {}", state_name(*state)));
+                if let Some(bar) = &self.bar {
+                    bar.inc(1);
+                }
+            }
+            _ => {}
+        }
+        if let Some(bar) = &self.bar {
+            let running: Vec<&str> = counts.running.iter().map(String::as_str).collect();
+            bar.set_message(format!(
+                "ok {} error {} running {}: {}",
+                counts.ok,
+                counts.error,
+                counts.running.len(),
+                running.join(" ")
+            ));
+        } else if self.plain
+            && let Some(line) = line
+        {
+            eprintln!("{line}");
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn state_name(state: ays_run::JobState) -> &'static str {
+    match state {
+        ays_run::JobState::New => "new",
+        ays_run::JobState::Running => "running",
+        ays_run::JobState::Ok => "ok",
+        ays_run::JobState::Error => "error",
+    }
+}

@@ -1,0 +1,283 @@
+//! Runs through the binary: the 8.1 failing scenario under both schedules, the example web
+//! farm end to end, and resuming runs killed with SIGKILL at seeded moments.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::repo::{copy_dir, json, ok, stores};
+use crate::{ays, shared, stderr};
+
+/// sample_repo3's template with the actions and chains its README describes, written in this
+/// project's formats.
+fn sample_repo3(tmp: &Path, store: Option<&str>) -> std::path::PathBuf {
+    let repo = tmp.join("repo3");
+    let mut args = vec!["init", "repo3"];
+    if let Some(url) = store {
+        args.extend_from_slice(&["--store", url]);
+    }
+    ok(tmp, &args);
+    let src = shared().join("fixtures/scenarios/sample_repo3");
+    copy_dir(&src.join("actorTemplates"), &repo.join("actorTemplates"));
+    copy_dir(&src.join("blueprints"), &repo.join("blueprints"));
+    let template = repo.join("actorTemplates/runtime_error_service");
+    std::fs::write(
+        template.join("config.yaml"),
+        "depends:\n  test: [install]\n  test2: [install]\n  test3: [test2]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        template.join("actions.sh"),
+        "test() {\n    echo \"Error from service $AYS_SERVICE\" >&2\n    return 1\n}\n\n\
+         test2() {\n    :\n}\n\ntest3() {\n    :\n}\n",
+    )
+    .unwrap();
+    repo
+}
+
+fn job_states(repo: &Path) -> BTreeMap<String, String> {
+    let detail = json(repo, &["run", "show"]);
+    detail["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| {
+            (
+                j["action"].as_str().unwrap().to_owned(),
+                j["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn sample_repo3_fails_as_in_81_under_steps_and_runs_test3_under_dag() {
+    let (_redis, stores) = stores();
+    for store in stores {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = sample_repo3(tmp.path(), store.as_deref());
+        ok(&repo, &["blueprint"]);
+
+        let plan = json(&repo, &["run", "create", "--dry-run"]);
+        assert_eq!(
+            plan["steps"],
+            serde_json::json!([
+                ["runtime_error_service!instance:init"],
+                ["runtime_error_service!instance:install"],
+                [
+                    "runtime_error_service!instance:test",
+                    "runtime_error_service!instance:test2"
+                ],
+                ["runtime_error_service!instance:test3"]
+            ])
+        );
+        assert_eq!(
+            json(&repo, &["run", "list"]),
+            Value::Array(vec![]),
+            "a dry run stores nothing"
+        );
+
+        let steps = ays(&repo, &["run", "create", "--schedule", "steps"], b"");
+        assert_eq!(steps.status.code(), Some(1));
+        assert!(
+            stderr(&steps).contains("ended in error"),
+            "{}",
+            stderr(&steps)
+        );
+        let detail = json(&repo, &["run", "show"]);
+        assert_eq!(detail["run"]["state"], "error");
+        let step_states: Vec<&str> = detail["run"]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["state"].as_str().unwrap())
+            .collect();
+        // The init step comes first: init is an ordinary action of the chain here.
+        assert_eq!(step_states, ["ok", "ok", "error", "new"]);
+        let states = job_states(&repo);
+        assert_eq!(states["install"], "ok");
+        assert_eq!(states["test"], "error");
+        assert_eq!(states["test2"], "ok");
+        assert_eq!(states["test3"], "new");
+        let failed = json(&repo, &["job", "list", "--state", "error"]);
+        let log = failed[0]["logs"].to_string();
+        assert!(
+            log.contains("Error from service runtime_error_service!instance"),
+            "the error message is in the job log: {log}"
+        );
+
+        // The dag schedule runs test3 (it needs test2 only); the run still ends in error.
+        let dag = ays(&repo, &["run", "create"], b"");
+        assert_eq!(dag.status.code(), Some(1));
+        let states = job_states(&repo);
+        assert_eq!(states["test"], "error");
+        assert_eq!(states["test3"], "ok");
+        assert_eq!(json(&repo, &["run", "list"]).as_array().unwrap().len(), 2);
+    }
+}
+
+fn pid_alive(pid: i64) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[test]
+fn the_example_web_farm_installs_starts_and_uninstalls() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("farm");
+    ok(tmp.path(), &["init", "farm"]);
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/webfarm");
+    copy_dir(
+        &example.join("actorTemplates"),
+        &repo.join("actorTemplates"),
+    );
+    copy_dir(&example.join("blueprints"), &repo.join("blueprints"));
+    ok(&repo, &["blueprint"]);
+    ok(&repo, &["run", "create", "-j", "4"]);
+
+    assert_eq!(
+        std::fs::read_to_string(repo.join("var/lb!front/backends.conf")).unwrap(),
+        "backend app!shop1 127.0.0.1:8001\nbackend app!shop2 127.0.0.1:8002\n\
+         backend app!shop3 127.0.0.1:8003\n"
+    );
+    let node = json(&repo, &["service", "show", "node!web2"]);
+    assert_eq!(node[0]["data"]["hostname"], "web2.farm");
+    let mut pids = Vec::new();
+    for app in ["app!shop1", "app!shop2", "app!shop3"] {
+        let shown = json(&repo, &["service", "show", app]);
+        let pid = shown[0]["data"]["pid"].as_i64().unwrap();
+        assert!(pid > 0 && pid_alive(pid), "{app} runs a process ({pid})");
+        pids.push(pid);
+    }
+
+    ok(&repo, &["do", "uninstall"]);
+    for pid in pids {
+        // The process was killed by `stop`; give the kernel a moment to reap it.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while pid_alive(pid) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| s.contains(") Z "))
+            .unwrap_or(true);
+        assert!(zombie, "the app process {pid} is stopped");
+    }
+    assert!(!repo.join("var/app!shop1").exists());
+    assert!(!repo.join("var/lb!front").exists());
+}
+
+/// A small deterministic generator, so that the kill points are the same on every run.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % below
+    }
+}
+
+/// Lines of the executions log: one per run of an action.
+fn executions(repo: &Path) -> BTreeMap<String, usize> {
+    let text = std::fs::read_to_string(repo.join("executions.log")).unwrap_or_default();
+    let mut counts = BTreeMap::new();
+    for line in text.lines() {
+        *counts.entry(line.to_owned()).or_insert(0) += 1;
+    }
+    counts
+}
+
+#[test]
+fn a_run_killed_at_20_seeded_points_resumes_without_losing_finished_jobs() {
+    const SERVICES: usize = 24;
+    let mut rng = Lcg(0x5eed);
+    let mut interrupted = 0;
+    for point in 0..20 {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = tmp.path().join("r");
+        ok(tmp.path(), &["init", "r"]);
+        let template = repo.join("actorTemplates/worker");
+        std::fs::create_dir_all(&template).unwrap();
+        std::fs::write(template.join("schema.hrd"), "size = type:int default:1\n").unwrap();
+        std::fs::write(
+            template.join("actions.sh"),
+            "install() {\n    sleep 0.05\n    echo \"$AYS_SERVICE\" >> \"$AYS_REPO/executions.log\"\n}\n",
+        )
+        .unwrap();
+        let mut blueprint = String::new();
+        for i in 0..SERVICES {
+            blueprint.push_str(&format!("worker__w{i:02}:\n"));
+        }
+        blueprint.push_str("actions:\n  - action: install\n");
+        std::fs::write(repo.join("blueprints/workers.yaml"), blueprint).unwrap();
+        ok(&repo, &["blueprint"]);
+
+        let delay = Duration::from_millis(100 + rng.next(900));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ays"))
+            .args(["run", "create", "-j", "4"])
+            .current_dir(&repo)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+
+        let runs = json(&repo, &["run", "list"]);
+        match runs.as_array().unwrap().first() {
+            None => {
+                // Killed before the run was stored: a new run does the work.
+                ok(&repo, &["run", "create"]);
+            }
+            Some(run) if run["state"] == "ok" => {}
+            Some(_) => {
+                interrupted += 1;
+                // Installs recorded ok before the kill. (Actions that were running go on in
+                // their own process groups and may still append; those jobs run again.)
+                let done = json(
+                    &repo,
+                    &["job", "list", "--state", "ok", "--action", "install"],
+                );
+                let done: Vec<String> = done
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|j| j["service"].as_str().unwrap().to_owned())
+                    .collect();
+                let before = executions(&repo);
+                ok(&repo, &["run", "resume"]);
+                let after = executions(&repo);
+                for service in &done {
+                    assert_eq!(
+                        before.get(service),
+                        after.get(service),
+                        "point {point}: {service} finished before the kill and ran again"
+                    );
+                }
+            }
+        }
+        let newest = &json(&repo, &["run", "list"])[0];
+        assert_eq!(newest["state"], "ok", "point {point}: the run ends ok");
+        let states = json(&repo, &["service", "state"]);
+        for s in states.as_array().unwrap() {
+            let install = s["actions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| a[0] == "install")
+                .unwrap();
+            assert_eq!(install[1], "ok", "point {point}: {} installed", s["key"]);
+        }
+        let counts = executions(&repo);
+        assert_eq!(counts.len(), SERVICES, "point {point}: every service ran");
+    }
+    assert!(
+        interrupted >= 10,
+        "only {interrupted} of 20 kill points hit a running run: the test must interrupt runs"
+    );
+}
