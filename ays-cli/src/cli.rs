@@ -191,6 +191,9 @@ pub enum RunCommand {
         /// Also print every job's log.
         #[arg(long)]
         logs: bool,
+        /// Print the run's steps and job states as Graphviz DOT instead.
+        #[arg(long, conflicts_with = "logs")]
+        dot: bool,
     },
     /// Resume the newest unfinished run: finished jobs are not run again.
     Resume {

@@ -20,7 +20,7 @@ pub fn run(env: &Env, command: RunCommand) -> anyhow::Result<()> {
         RunCommand::Create { options } => execute(env, &repo, &options, Vec::new(), false),
         RunCommand::Resume { options } => execute(env, &repo, &options, Vec::new(), true),
         RunCommand::List => list(env, &repo),
-        RunCommand::Show { id, logs } => show(env, &repo, id.as_deref(), logs),
+        RunCommand::Show { id, logs, dot } => show(env, &repo, id.as_deref(), logs, dot),
         RunCommand::Unlock { force: _ } => unlock(env, &repo),
     }
 }
@@ -204,9 +204,18 @@ fn list(env: &Env, repo: &Repository) -> anyhow::Result<()> {
     table.print()
 }
 
-fn show(env: &Env, repo: &Repository, id: Option<&str>, logs: bool) -> anyhow::Result<()> {
+fn show(
+    env: &Env,
+    repo: &Repository,
+    id: Option<&str>,
+    logs: bool,
+    dot: bool,
+) -> anyhow::Result<()> {
     let id = run_id(repo, id)?;
     let detail = ays_run::show_run(repo, &id)?;
+    if dot {
+        return output::line(run_dot(&detail).trim_end());
+    }
     if env.json {
         return output::json(&detail);
     }
@@ -238,6 +247,64 @@ fn show(env: &Env, repo: &Repository, id: Option<&str>, logs: bool) -> anyhow::R
         }
     }
     Ok(())
+}
+
+/// A stored run as Graphviz: one cluster per step, each job coloured by its state, and an edge
+/// from each step to the next (a stored run keeps its steps, not every job's prerequisites;
+/// `ays run create --dry-run --dot` draws those).
+fn run_dot(detail: &ays_run::RunDetail) -> String {
+    fn quote(text: &str) -> String {
+        let escaped = text
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n");
+        format!("\"{escaped}\"")
+    }
+    fn colour(state: ays_core::JobState) -> &'static str {
+        match state {
+            ays_core::JobState::Ok => "palegreen",
+            ays_core::JobState::Error => "salmon",
+            ays_core::JobState::Running => "khaki",
+            ays_core::JobState::New => "white",
+        }
+    }
+    let mut text = format!(
+        "digraph {} {{\n  compound=true;\n  rankdir=LR;\n  node [shape=box, style=filled];\n",
+        quote(&format!("run {}", detail.run.id))
+    );
+    for step in &detail.run.steps {
+        text.push_str(&format!(
+            "  subgraph cluster_{} {{\n    label={};\n",
+            step.number,
+            quote(&format!("step {} ({})", step.number, step.state))
+        ));
+        for job in &step.jobs {
+            let state = detail
+                .jobs
+                .iter()
+                .find(|j| j.number == job.number)
+                .map_or(ays_core::JobState::New, |j| j.state);
+            text.push_str(&format!(
+                "    j{} [label={}, fillcolor={}];\n",
+                job.number,
+                quote(&format!("{}\n{} [{}]", job.service, job.action, state)),
+                colour(state)
+            ));
+        }
+        text.push_str("  }\n");
+    }
+    for pair in detail.run.steps.windows(2) {
+        if let [from, to] = pair
+            && let (Some(a), Some(b)) = (from.jobs.first(), to.jobs.first())
+        {
+            text.push_str(&format!(
+                "  j{} -> j{} [ltail=cluster_{}, lhead=cluster_{}];\n",
+                a.number, b.number, from.number, to.number
+            ));
+        }
+    }
+    text.push_str("}\n");
+    text
 }
 
 fn unlock(env: &Env, repo: &Repository) -> anyhow::Result<()> {

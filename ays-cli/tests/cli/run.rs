@@ -102,6 +102,21 @@ fn sample_repo3_fails_as_in_81_under_steps_and_runs_test3_under_dag() {
         assert_eq!(states["test"], "error");
         assert_eq!(states["test2"], "ok");
         assert_eq!(states["test3"], "new");
+        let dot = ok(&repo, &["run", "show", "--dot"]);
+        assert!(dot.starts_with("digraph \"run "), "{dot}");
+        assert!(
+            dot.contains(
+                "[label=\"runtime_error_service!instance\\ntest [error]\", fillcolor=salmon]"
+            ),
+            "the failed job is drawn in red: {dot}"
+        );
+        assert_eq!(dot.matches("subgraph cluster_").count(), 4);
+        assert_eq!(
+            dot.matches(" -> ").count(),
+            3,
+            "one edge between consecutive steps"
+        );
+
         let failed = json(&repo, &["job", "list", "--state", "error"]);
         let log = failed[0]["logs"].to_string();
         assert!(
