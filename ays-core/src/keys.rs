@@ -11,6 +11,7 @@
 //! | `svc-args/<role>!<instance>/<action>` | JSON args of a scheduled action (`processChange`) |
 //! | `idx/<kind>/<value>/<role>!<instance>` | empty: a secondary index entry |
 //! | `run/<run id>` | the `Run` model |
+//! | `run-settings/<run id>` | the runner's settings of the run (opaque text, see [`crate::RunRecord::settings`]) |
 //! | `job/<run id>/<job number, 6 digits>` | the `Job` model |
 //! | `lock/run` | the holder of the run lock: JSON, with a lease (expires) |
 //!
@@ -42,6 +43,8 @@ pub(crate) const INDEX_PREFIX: &str = "idx/";
 pub(crate) const CODE_PREFIX: &str = "code/";
 /// Prefix of run records.
 pub(crate) const RUN_PREFIX: &str = "run/";
+/// Prefix of the runner's settings of each run.
+pub(crate) const RUN_SETTINGS_PREFIX: &str = "run-settings/";
 /// Prefix of job records.
 pub(crate) const JOB_PREFIX: &str = "job/";
 /// The run lock (see [`crate::run_lock`]).
@@ -70,6 +73,10 @@ pub(crate) fn code(hash: &str) -> Vec<u8> {
 
 pub(crate) fn run(id: &str) -> Vec<u8> {
     format!("{RUN_PREFIX}{id}").into_bytes()
+}
+
+pub(crate) fn run_settings(id: &str) -> Vec<u8> {
+    format!("{RUN_SETTINGS_PREFIX}{id}").into_bytes()
 }
 
 /// The prefix of every job of run `id`.

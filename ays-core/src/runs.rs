@@ -245,6 +245,11 @@ pub struct RunRecord {
     pub finished_at: i64,
     /// Its steps.
     pub steps: Vec<RunStepRecord>,
+    /// What the runner needs to go on with the run as it started (ays-run: its schedule and
+    /// failure policy, as JSON); opaque here. Written once, by
+    /// [`Repository::save_run_with_jobs`], and read back by [`Repository::run`].
+    #[serde(skip)]
+    pub settings: String,
 }
 
 /// A run as listed by `ays run list`.
@@ -312,7 +317,7 @@ impl Repository {
             .map_err(CoreError::store("save run"))
     }
 
-    /// Stores a new run and all its jobs in one batch.
+    /// Stores a new run, its settings and all its jobs in one batch.
     ///
     /// # Errors
     ///
@@ -321,6 +326,9 @@ impl Repository {
         check_run_id(&run.id)?;
         let mut batch = ays_store::Batch::new();
         batch.put(&keys::run(&run.id), &record::encode_run(run, self.id()));
+        if !run.settings.is_empty() {
+            batch.put(&keys::run_settings(&run.id), run.settings.as_bytes());
+        }
         for job in jobs {
             batch.put(
                 &keys::job(&run.id, job.number),
@@ -338,10 +346,22 @@ impl Repository {
     pub fn run(&self, id: &str) -> Result<Option<RunRecord>, CoreError> {
         check_run_id(id)?;
         let k = keys::run(id);
-        match self.store().get(&k).map_err(CoreError::store("get run"))? {
-            Some(b) => Ok(Some(record::decode_run(&String::from_utf8_lossy(&k), &b)?)),
-            None => Ok(None),
+        let Some(b) = self.store().get(&k).map_err(CoreError::store("get run"))? else {
+            return Ok(None);
+        };
+        let mut run = record::decode_run(&String::from_utf8_lossy(&k), &b)?;
+        let sk = keys::run_settings(id);
+        if let Some(text) = self
+            .store()
+            .get(&sk)
+            .map_err(CoreError::store("get run settings"))?
+        {
+            run.settings = String::from_utf8(text).map_err(|e| CoreError::Corrupt {
+                key: String::from_utf8_lossy(&sk).into_owned(),
+                reason: e.to_string(),
+            })?;
         }
+        Ok(Some(run))
     }
 
     /// Every run, newest first (`ays run list`).

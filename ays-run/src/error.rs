@@ -264,6 +264,33 @@ pub enum RunError {
     /// `resume` found no unfinished run.
     #[error("no unfinished run to resume")]
     NothingToResume,
+    /// A new run was asked for while an older one is unfinished (it died, its store failed or
+    /// it was cancelled).
+    #[error(
+        "run `{run}` is unfinished: resume it (`ays run resume`) or abandon it before creating a new run"
+    )]
+    Unfinished {
+        /// The unfinished run.
+        run: String,
+    },
+    /// The run to abandon has already ended.
+    #[error("run `{run}` has already ended ({state})")]
+    AlreadyFinished {
+        /// The run.
+        run: String,
+        /// Its state.
+        state: ays_core::JobState,
+    },
+    /// The settings stored with a run cannot be read.
+    #[error("run `{run}`: bad stored settings `{settings}`: {reason}")]
+    BadSettings {
+        /// The run.
+        run: String,
+        /// The stored text.
+        settings: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A stored job is not one of the run's plan (the repository changed under the run).
     #[error(
         "run `{run}`: job {job} of the plan is not stored; the repository changed since the run started"

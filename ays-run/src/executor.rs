@@ -130,7 +130,8 @@ impl Default for ExecConfig {
 pub struct JobReport {
     /// The (service, action) pair.
     pub key: JobKey,
-    /// Its final state: `New` when it never started.
+    /// Its final state: `New` when it never started, `Running` when a cancellation killed it
+    /// (it runs again on resume).
     pub state: JobState,
     /// The attempts made by this execution.
     pub attempts: Vec<Attempt>,
@@ -145,7 +146,8 @@ pub struct JobReport {
 pub struct RunReport {
     /// The run.
     pub run: RunId,
-    /// `Ok` when every job is ok, `Error` otherwise.
+    /// `Ok` when every job is ok; `Running` when the run was cancelled before every job ended
+    /// (it is not over: resuming it runs the rest); `Error` otherwise.
     pub state: RunState,
     /// The state of each step, in order (computed from its jobs under the dag schedule).
     pub steps: Vec<RunState>,
@@ -552,6 +554,15 @@ impl<'a> Coordinator<'a> {
                         *n = n.saturating_sub(1);
                     }
                 }
+                if !outcome.is_ok() && self.exec.cancel.is_killing() {
+                    // Killed by the second Ctrl-C, not failed: the job stays recorded as
+                    // running, so that resuming the run runs it again.
+                    debug!(job = id.index(), "job killed by the cancellation");
+                    if let Some(report) = self.jobs.get_mut(id.index()) {
+                        report.outcome = Some(outcome);
+                    }
+                    return;
+                }
                 self.finish_job(id, outcome);
             }
         }
@@ -611,8 +622,17 @@ impl<'a> Coordinator<'a> {
             .iter()
             .map(|step| self.step_state(step.jobs()))
             .collect();
+        let cancelled = self.exec.cancel.is_stopping();
         let state = if self.jobs.iter().all(|j| j.state == JobState::Ok) {
             RunState::Ok
+        } else if cancelled
+            && self
+                .jobs
+                .iter()
+                .any(|j| matches!(j.state, JobState::New | JobState::Running))
+        {
+            // Cancelled before every job ended: the run is not over, it can be resumed.
+            RunState::Running
         } else {
             RunState::Error
         };
@@ -622,7 +642,7 @@ impl<'a> Coordinator<'a> {
             state,
             steps,
             jobs: std::mem::take(&mut self.jobs),
-            cancelled: self.exec.cancel.is_stopping(),
+            cancelled,
         }
     }
 }

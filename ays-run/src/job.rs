@@ -56,7 +56,8 @@ pub enum JobState {
 pub enum RunState {
     /// Nothing started.
     New,
-    /// Started; some jobs neither ok nor in error.
+    /// Started; some jobs neither ok nor in error (for a whole run: it was cancelled and can be
+    /// resumed).
     Running,
     /// Every job ok.
     Ok,

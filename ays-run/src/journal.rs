@@ -82,7 +82,8 @@ pub trait Journal: Send + Sync {
     /// When the change cannot be recorded.
     fn step_finished(&self, run: &RunId, step: usize, state: RunState) -> Result<(), JournalError>;
 
-    /// The run ended.
+    /// The execution ended. `state` is `Running` when a cancellation stopped it before every
+    /// job ended: the run is not over, and resuming it runs the jobs that did not end.
     ///
     /// # Errors
     ///

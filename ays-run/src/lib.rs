@@ -14,8 +14,8 @@
 //!   ([`RepositoryPayload`]);
 //! - `store_journal`: [`StoreJournal`] persists every change of a run in the repository;
 //! - `runner`: [`RepositoryRunner`] runs each job with the repository's stored action code;
-//! - `orchestrate`: what `ays run` calls: [`create_run`], [`resume_run`], [`show_run`],
-//!   [`list_runs`], [`unlock`].
+//! - `orchestrate`: what `ays run` calls: [`create_run`], [`resume_run`],
+//!   [`abandon_run`], [`show_run`], [`list_runs`], [`unlock`].
 //!
 //! # Example
 //!
@@ -98,7 +98,8 @@ pub use job::{
 };
 pub use journal::{Attempt, Journal, JournalEvent, MemoryJournal, ResumeState};
 pub use orchestrate::{
-    RunDetail, RunOptions, RunOutcome, create_run, list_runs, resume_run, show_run, unlock,
+    RunDetail, RunOptions, RunOutcome, abandon_run, create_run, list_runs, resume_run, show_run,
+    unlock,
 };
 pub use plan::{JobId, Plan, PlannedJob, Step};
 pub use planner::Planner;

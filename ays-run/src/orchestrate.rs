@@ -1,7 +1,11 @@
 //! The runs of a repository, as `ays run` and `ays do` use them: [`create_run`] (lock, plan,
 //! persist the run with every job `new`, execute, release), [`resume_run`] (the newest
-//! unfinished run, without re-running its finished jobs), [`show_run`], [`list_runs`] and
-//! [`unlock`].
+//! unfinished run, without re-running its finished jobs), [`abandon_run`], [`show_run`],
+//! [`list_runs`] and [`unlock`].
+//!
+//! A run is stored with its settings (schedule, failure policy, no-exec), as JSON in
+//! [`RunRecord::settings`], so that a resumed run ends as it would have without the
+//! interruption.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -45,8 +49,84 @@ pub struct RunOptions {
     pub only_actions: Vec<ActionName>,
     /// Native actions, which win over the stored code.
     pub registry: Option<Arc<ActionRegistry>>,
-    /// Cancels the run (a Ctrl-C handler requests it).
+    /// Cancels the run (a Ctrl-C handler requests it). A cancelled run stays unfinished:
+    /// [`resume_run`] goes on with it.
     pub cancel: Option<CancelToken>,
+    /// [`resume_run`] only: use `schedule` and `failure` from these options instead of the
+    /// ones stored with the run (default `false`: the stored ones).
+    pub override_stored: bool,
+}
+
+/// What is stored with a run ([`RunRecord::settings`]) to resume it as it started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct StoredSettings {
+    schedule: StoredSchedule,
+    failure: StoredFailure,
+    no_exec: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum StoredSchedule {
+    Steps,
+    Dag,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum StoredFailure {
+    StopDependents,
+    FailFast,
+    KeepGoing,
+}
+
+impl StoredSettings {
+    fn of(config: &ExecConfig) -> Self {
+        Self {
+            schedule: match config.schedule {
+                Schedule::Steps => StoredSchedule::Steps,
+                Schedule::Dag => StoredSchedule::Dag,
+            },
+            failure: match config.failure {
+                FailurePolicy::StopDependents => StoredFailure::StopDependents,
+                FailurePolicy::FailFast => StoredFailure::FailFast,
+                FailurePolicy::KeepGoing => StoredFailure::KeepGoing,
+            },
+            no_exec: config.no_exec,
+        }
+    }
+
+    /// The settings of run `run` as stored (`None` for a run stored without any).
+    fn read(run: &RunRecord) -> Result<Option<Self>, RunError> {
+        if run.settings.is_empty() {
+            return Ok(None);
+        }
+        serde_json::from_str(&run.settings)
+            .map(Some)
+            .map_err(|e| RunError::BadSettings {
+                run: run.id.clone(),
+                settings: run.settings.clone(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// `options` with these settings, unless the caller overrides them.
+    fn apply(self, options: &RunOptions) -> RunOptions {
+        let mut out = options.clone();
+        if !options.override_stored {
+            out.schedule = match self.schedule {
+                StoredSchedule::Steps => Schedule::Steps,
+                StoredSchedule::Dag => Schedule::Dag,
+            };
+            out.failure = match self.failure {
+                StoredFailure::StopDependents => FailurePolicy::StopDependents,
+                StoredFailure::FailFast => FailurePolicy::FailFast,
+                StoredFailure::KeepGoing => FailurePolicy::KeepGoing,
+            };
+        }
+        out.no_exec |= self.no_exec;
+        out
+    }
 }
 
 /// What [`create_run`] or [`resume_run`] did.
@@ -178,6 +258,13 @@ fn records(
         created_at: now,
         finished_at: 0,
         steps,
+        settings: serde_json::to_string(&StoredSettings::of(config)).map_err(|e| {
+            RunError::BadSettings {
+                run: id.to_string(),
+                settings: format!("{:?}", StoredSettings::of(config)),
+                reason: e.to_string(),
+            }
+        })?,
     };
     Ok((run, jobs))
 }
@@ -246,7 +333,8 @@ fn execute(
 /// # Errors
 ///
 /// [`RunError::Repository`] (with [`ays_core::CoreError::RunLocked`] when another run is
-/// live), [`RunError::Source`]/[`RunError::Plan`] when the repository cannot be planned,
+/// live), [`RunError::Unfinished`] when an older run is unfinished (resume or abandon it
+/// first), [`RunError::Source`]/[`RunError::Plan`] when the repository cannot be planned,
 /// [`RunError::Exec`] when the store failed during the run (the run stays unfinished and can be
 /// resumed). Failed jobs are not errors: see [`RunOutcome::report`].
 #[instrument(skip_all)]
@@ -267,6 +355,12 @@ pub fn create_run(
     let _lock = repo
         .lock_run(id.as_str(), &RunLockOptions::default())
         .map_err(RunError::repo(id.as_str()))?;
+    if let Some(old) = list_runs(repo)?
+        .into_iter()
+        .find(|r| !r.state.is_finished())
+    {
+        return Err(RunError::Unfinished { run: old.id });
+    }
     let plan = plan_for(repo, &options.only_actions)?;
     if plan.is_empty() {
         info!(run = %id, "nothing to run");
@@ -302,13 +396,16 @@ pub fn create_run(
     })
 }
 
-/// Resumes the newest unfinished run (one that died or whose store failed): its jobs that ended
-/// keep their state and do not run again; the others run, including those that were running
-/// (at-least-once). The plan is rebuilt from the repository for exactly the run's jobs.
+/// Resumes the newest unfinished run (one that died, whose store failed or that was cancelled):
+/// its jobs that ended keep their state and do not run again; the others run, including those
+/// that were running or killed (at-least-once). The plan is rebuilt from the repository for
+/// exactly the run's jobs, and the run's stored schedule, failure policy and no-exec apply
+/// unless [`RunOptions::override_stored`] is set.
 ///
 /// # Errors
 ///
-/// [`RunError::NothingToResume`], [`RunError::PlanMismatch`], and as [`create_run`].
+/// [`RunError::NothingToResume`], [`RunError::PlanMismatch`], [`RunError::BadSettings`], and
+/// as [`create_run`].
 #[instrument(skip_all)]
 pub fn resume_run(
     repo: &Repository,
@@ -360,6 +457,11 @@ pub fn resume_run(
         });
     }
     let resume = resume_state(&jobs)?;
+    let options = match StoredSettings::read(&run)? {
+        Some(stored) => stored.apply(options),
+        None => options.clone(),
+    };
+    let options = &options;
     let runner = RepositoryRunner::prepare(repo, &id, &plan, options.registry.clone())?;
     let config = config_for(repo, options, &runner);
     info!(run = %id, jobs = jobs.len(), "run resumed");
@@ -373,6 +475,56 @@ pub fn resume_run(
         report: Some(report),
         record: Some(record),
     })
+}
+
+/// Gives up the unfinished run `id` (`ays run abandon`): its running jobs end in `error` with
+/// a log line saying so (their actions go to `error`, so the next run picks them up), its
+/// `new` jobs stay `new`, and the run ends in `error`. Returns the run as stored.
+///
+/// # Errors
+///
+/// [`RunError::NoSuchRun`], [`RunError::AlreadyFinished`], [`RunError::Repository`] (with
+/// [`ays_core::CoreError::RunLocked`] while the run, or another, is live).
+#[instrument(skip_all, fields(run = %id))]
+pub fn abandon_run(repo: &Repository, id: &str) -> Result<RunRecord, RunError> {
+    let _lock = repo
+        .lock_run(id, &RunLockOptions::default())
+        .map_err(RunError::repo(id))?;
+    let mut run = repo
+        .run(id)
+        .map_err(RunError::repo(id))?
+        .ok_or_else(|| RunError::NoSuchRun { run: id.to_owned() })?;
+    if run.state.is_finished() {
+        return Err(RunError::AlreadyFinished {
+            run: id.to_owned(),
+            state: run.state,
+        });
+    }
+    let now = now_ms();
+    let running = JobFilter {
+        state: Some(ays_core::JobState::Running),
+        ..JobFilter::all()
+    };
+    for mut job in repo.jobs(id, &running).map_err(RunError::repo(id))? {
+        job.logs.push(ays_core::JobLog {
+            at_ms: now,
+            category: ays_core::JobLogCategory::ErrorMsg,
+            message: "run abandoned while the job was running".to_owned(),
+        });
+        job.set_state(ays_core::JobState::Error, now);
+        repo.finish_job(&job, None).map_err(RunError::repo(id))?;
+    }
+    for step in &mut run.steps {
+        if step.state == ays_core::JobState::Running {
+            step.state = ays_core::JobState::Error;
+            step.finished_at = now;
+        }
+    }
+    run.state = ays_core::JobState::Error;
+    run.finished_at = now;
+    repo.save_run(&run).map_err(RunError::repo(id))?;
+    info!(run = %id, "run abandoned");
+    Ok(run)
 }
 
 /// A stored run with its jobs (`ays run show`).

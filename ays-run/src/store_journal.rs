@@ -385,7 +385,12 @@ impl Journal for StoreJournal<'_> {
             } else {
                 core_run_state(state)
             };
-            record.finished_at = now_ms();
+            // A cancelled run is not over: it stays unfinished, for `resume_run`.
+            record.finished_at = if record.state.is_finished() {
+                now_ms()
+            } else {
+                0
+            };
             self.save_run(run, "run_finished", &st)?;
         }
         self.tell(JournalEvent::RunFinished {

@@ -107,6 +107,7 @@ pub(crate) fn decode_run(key: &str, bytes: &[u8]) -> Result<RunRecord, CoreError
         created_at: m.get_created_at(),
         finished_at: m.get_finished_at(),
         steps,
+        settings: String::new(),
     })
 }
 

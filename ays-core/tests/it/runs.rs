@@ -57,6 +57,7 @@ fn run_record(id: &str, created_at: i64, jobs: &[&JobRecord]) -> RunRecord {
                 })
                 .collect(),
         }],
+        settings: String::new(),
     }
 }
 
@@ -69,7 +70,9 @@ fn records(b: Backend) -> TestResult {
         message: "hello".into(),
     });
     let j2 = job("r1", 2, "processChange")?;
-    let r1 = run_record("r1", 10, &[&j1, &j2]);
+    let mut r1 = run_record("r1", 10, &[&j1, &j2]);
+    // The runner's settings are stored with the run and read back with it.
+    r1.settings = r#"{"schedule":"steps"}"#.to_owned();
     t.repo.save_run_with_jobs(&r1, &[j1.clone(), j2.clone()])?;
     t.repo.save_run(&run_record("r2", 20, &[]))?;
     assert_eq!(t.repo.run("r1")?, Some(r1));

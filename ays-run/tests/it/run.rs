@@ -472,3 +472,295 @@ both!(
     no_exec_in_the_repository_config_runs_nothing,
     no_exec_config
 );
+
+/// Native actions for sample_repo3 that count their executions and succeed, except those in
+/// `fails`; the first `install` asks the run to stop `levels` times (one Ctrl-C or two) and,
+/// when that kills it, fails as a killed process does.
+fn cancelling(
+    calls: &Arc<Mutex<BTreeMap<String, usize>>>,
+    levels: u8,
+    fails: &'static [&'static str],
+) -> Result<Arc<ActionRegistry>, Box<dyn std::error::Error>> {
+    let mut registry = ActionRegistry::new();
+    for action in ["init", "install", "test", "test2", "test3"] {
+        let calls = Arc::clone(calls);
+        registry.register(action, move |job| {
+            let n = {
+                let mut calls = calls.lock().unwrap_or_else(PoisonError::into_inner);
+                let n = calls.entry(job.ctx().action().to_string()).or_insert(0);
+                *n += 1;
+                *n
+            };
+            if job.ctx().action().as_str() == "install" && n == 1 {
+                for _ in 0..levels {
+                    job.ctx().cancel().request();
+                }
+                if job.ctx().cancel().is_killing() {
+                    return Err("killed".into());
+                }
+            }
+            if fails.contains(&job.ctx().action().as_str()) {
+                return Err("fails".into());
+            }
+            Ok(())
+        })?;
+    }
+    Ok(Arc::new(registry))
+}
+
+fn ctrl_c(b: Backend, levels: u8) -> TestResult {
+    for schedule in [Schedule::Steps, Schedule::Dag] {
+        let t = TestRepo::sample_repo3(b)?;
+        let calls = Arc::new(Mutex::new(BTreeMap::new()));
+        let mut o = options(schedule);
+        o.registry = Some(cancelling(&calls, levels, &[])?);
+        o.cancel = Some(ays_run::CancelToken::new());
+        let outcome = create_run(&t.repo, &o, None)?;
+        let report = outcome.report.ok_or("no report")?;
+        assert_eq!((report.state, report.cancelled), (RunState::Running, true));
+        // Once: install ends ok and nothing starts after it. Twice: install was killed, so it
+        // stays running and runs again on resume.
+        let install = if levels >= 2 {
+            JobState::Running
+        } else {
+            JobState::Ok
+        };
+        assert_eq!(
+            job_states(&t, &outcome.id)?,
+            map(&[
+                ("init", JobState::Ok),
+                ("install", install),
+                ("test", JobState::New),
+                ("test2", JobState::New),
+                ("test3", JobState::New),
+            ]),
+            "{schedule:?}"
+        );
+        let stored = show_run(&t.repo, &outcome.id)?.run;
+        assert_eq!(
+            (stored.state, stored.finished_at),
+            (JobState::Running, 0),
+            "{schedule:?}"
+        );
+        assert_eq!(t.repo.run_lock_holder()?, None);
+
+        // A fresh token, as `ays run resume` makes.
+        o.cancel = Some(ays_run::CancelToken::new());
+        let resumed = resume_run(&t.repo, &o, None)?;
+        assert_eq!(resumed.id, outcome.id);
+        assert_eq!(
+            resumed.report.map(|r| (r.state, r.cancelled)),
+            Some((RunState::Ok, false))
+        );
+        let stored = show_run(&t.repo, &outcome.id)?.run;
+        assert_eq!(stored.state, JobState::Ok);
+        assert!(stored.finished_at > 0);
+        let expected_install = if levels >= 2 { 2 } else { 1 };
+        assert_eq!(
+            calls.lock().unwrap_or_else(PoisonError::into_inner).clone(),
+            map(&[
+                ("init", 1),
+                ("install", expected_install),
+                ("test", 1),
+                ("test2", 1),
+                ("test3", 1),
+            ]),
+            "{schedule:?}: no finished job ran again"
+        );
+        assert!(action_states(&t, SERVICE)?
+            .iter()
+            .filter(|(a, _)| ["init", "install", "test", "test2", "test3"].contains(&a.as_str()))
+            .all(|(_, s)| *s == ActionState::Ok));
+        assert!(matches!(
+            resume_run(&t.repo, &o, None),
+            Err(RunError::NothingToResume)
+        ));
+    }
+    Ok(())
+}
+
+fn ctrl_c_once(b: Backend) -> TestResult {
+    ctrl_c(b, 1)
+}
+both!(issue_4_ctrl_c_once_leaves_a_resumable_run, ctrl_c_once);
+
+fn ctrl_c_twice(b: Backend) -> TestResult {
+    ctrl_c(b, 2)
+}
+both!(
+    issue_4_ctrl_c_twice_leaves_a_resumable_run_that_reruns_killed_jobs,
+    ctrl_c_twice
+);
+
+/// Creates a run of sample_repo3 with `o` that one Ctrl-C stops after `install`.
+fn cancelled_run(
+    t: &TestRepo,
+    o: &RunOptions,
+    fails: &'static [&'static str],
+) -> Result<String, Box<dyn std::error::Error>> {
+    let calls = Arc::new(Mutex::new(BTreeMap::new()));
+    let mut o = o.clone();
+    o.registry = Some(cancelling(&calls, 1, fails)?);
+    o.cancel = Some(ays_run::CancelToken::new());
+    let outcome = create_run(&t.repo, &o, None)?;
+    assert_eq!(
+        outcome.report.map(|r| r.state),
+        Some(RunState::Running),
+        "cancelled"
+    );
+    Ok(outcome.id)
+}
+
+fn stored_settings(b: Backend) -> TestResult {
+    let resume_with = |t: &TestRepo, fails, override_stored| -> TestResult {
+        let calls = Arc::new(Mutex::new(BTreeMap::new()));
+        // The caller asks for dag and stop-dependents.
+        let mut o = options(Schedule::Dag);
+        o.registry = Some(cancelling(&calls, 0, fails)?);
+        o.override_stored = override_stored;
+        resume_run(&t.repo, &o, None)?;
+        Ok(())
+    };
+
+    // Created with steps: test fails, so test3 (a later step) never starts, as without the
+    // interruption; with the caller's dag instead, test3 runs.
+    for (override_stored, test3) in [(false, JobState::New), (true, JobState::Ok)] {
+        let t = TestRepo::sample_repo3(b)?;
+        let id = cancelled_run(&t, &options(Schedule::Steps), &["test"])?;
+        assert_eq!(
+            show_run(&t.repo, &id)?.run.settings,
+            r#"{"schedule":"steps","failure":"stop_dependents","no_exec":false}"#
+        );
+        resume_with(&t, &["test"], override_stored)?;
+        assert_eq!(
+            job_states(&t, &id)?,
+            map(&[
+                ("init", JobState::Ok),
+                ("install", JobState::Ok),
+                ("test", JobState::Error),
+                ("test2", JobState::Ok),
+                ("test3", test3),
+            ]),
+            "override {override_stored}"
+        );
+    }
+
+    // Created with dag and keep-going: test3 runs although test2, which it needs, fails.
+    for (override_stored, test3) in [(false, JobState::Ok), (true, JobState::New)] {
+        let t = TestRepo::sample_repo3(b)?;
+        let mut o = options(Schedule::Dag);
+        o.failure = FailurePolicy::KeepGoing;
+        let id = cancelled_run(&t, &o, &["test2"])?;
+        assert_eq!(
+            show_run(&t.repo, &id)?.run.settings,
+            r#"{"schedule":"dag","failure":"keep_going","no_exec":false}"#
+        );
+        resume_with(&t, &["test2"], override_stored)?;
+        assert_eq!(
+            job_states(&t, &id)?,
+            map(&[
+                ("init", JobState::Ok),
+                ("install", JobState::Ok),
+                ("test", JobState::Ok),
+                ("test2", JobState::Error),
+                ("test3", test3),
+            ]),
+            "override {override_stored}"
+        );
+    }
+    Ok(())
+}
+both!(
+    issue_4_a_resumed_run_keeps_its_schedule_and_failure_policy,
+    stored_settings
+);
+
+fn unfinished(b: Backend) -> TestResult {
+    let t = TestRepo::sample_repo3(b)?;
+    let calls = Arc::new(Mutex::new(BTreeMap::new()));
+    let mut o = options(Schedule::Dag);
+    o.registry = Some(cancelling(&calls, 2, &[])?);
+    o.cancel = Some(ays_run::CancelToken::new());
+    let first = create_run(&t.repo, &o, None)?.id;
+
+    // A second run is refused while the first is unfinished; nothing is written.
+    o.cancel = Some(ays_run::CancelToken::new());
+    match create_run(&t.repo, &o, None) {
+        Err(RunError::Unfinished { run }) => assert_eq!(run, first),
+        other => return Err(format!("expected Unfinished, got {other:?}").into()),
+    }
+    assert_eq!(list_runs(&t.repo)?.len(), 1);
+    assert_eq!(t.repo.run_lock_holder()?, None);
+    let err = create_run(&t.repo, &o, None).err().ok_or("no error")?;
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "run `{first}` is unfinished: resume it (`ays run resume`) or abandon it before \
+             creating a new run"
+        )
+    );
+
+    // Abandoning it ends the killed (running) job in error, with a log line.
+    let run = ays_run::abandon_run(&t.repo, &first)?;
+    assert_eq!(run.state, JobState::Error);
+    assert!(run.finished_at > 0);
+    let detail = show_run(&t.repo, &first)?;
+    assert_eq!(detail.run.state, JobState::Error);
+    assert_eq!(
+        job_states(&t, &first)?,
+        map(&[
+            ("init", JobState::Ok),
+            ("install", JobState::Error),
+            ("test", JobState::New),
+            ("test2", JobState::New),
+            ("test3", JobState::New),
+        ])
+    );
+    let install = detail
+        .jobs
+        .iter()
+        .find(|j| j.action.as_str() == "install")
+        .ok_or("install")?;
+    assert_eq!(
+        install
+            .logs
+            .last()
+            .map(|l| (l.category, l.message.as_str())),
+        Some((
+            JobLogCategory::ErrorMsg,
+            "run abandoned while the job was running"
+        ))
+    );
+    assert_eq!(
+        action_states(&t, SERVICE)?.get("install"),
+        Some(&ActionState::Error)
+    );
+    match ays_run::abandon_run(&t.repo, &first) {
+        Err(RunError::AlreadyFinished { run, state }) => {
+            assert_eq!((run, state), (first.clone(), JobState::Error));
+        }
+        other => return Err(format!("expected AlreadyFinished, got {other:?}").into()),
+    }
+    assert!(matches!(
+        resume_run(&t.repo, &o, None),
+        Err(RunError::NothingToResume)
+    ));
+
+    // Now a new run starts, and picks up the abandoned install.
+    let second = create_run(&t.repo, &o, None)?;
+    assert_eq!(second.report.map(|r| r.state), Some(RunState::Ok));
+    assert_eq!(
+        job_states(&t, &second.id)?,
+        map(&[
+            ("install", JobState::Ok),
+            ("test", JobState::Ok),
+            ("test2", JobState::Ok),
+            ("test3", JobState::Ok),
+        ])
+    );
+    Ok(())
+}
+both!(
+    issue_4_an_unfinished_run_blocks_a_new_one_until_abandoned,
+    unfinished
+);
