@@ -26,6 +26,10 @@ pub struct ActorAction {
     pub timeout: u32,
     /// Retries (0: the runner's default).
     pub retries: u32,
+    /// Seconds before the first retry (`None`: the runner's default).
+    pub retry_delay: Option<u32>,
+    /// Longest wait between retries, in seconds (`None`: the runner's default).
+    pub retry_max_delay: Option<u32>,
 }
 
 /// An actor as stored in the repository.
@@ -39,6 +43,8 @@ pub struct Actor {
     pub consumes: Vec<ConsumeSpec>,
     /// The actions, sorted by name.
     pub actions: Vec<ActorAction>,
+    /// At most this many jobs of the actor at once (0: no limit).
+    pub concurrency: u32,
     /// The service data schema (Cap'n Proto text, root struct `Schema`).
     pub schema_text: String,
     /// The template directory it was made from.
@@ -67,6 +73,8 @@ impl Actor {
                     log: a.log,
                     timeout: a.timeout,
                     retries: a.retries,
+                    retry_delay: a.retry_delay,
+                    retry_max_delay: a.retry_max_delay,
                 }
             })
             .collect();
@@ -75,6 +83,7 @@ impl Actor {
             parent: t.parent.clone(),
             consumes: t.consumes.clone(),
             actions,
+            concurrency: t.concurrency,
             schema_text: t.schema_text.clone(),
             origin: t.path.display().to_string(),
             template_hash: t.hash.clone(),

@@ -6,6 +6,7 @@
 //! | `lock/write` | the holder of the repository write lock (expires) |
 //! | `actor/<name>` | the `Actor` model |
 //! | `actor-hrd/<name>` | the actor's `schema.hrd` text, when it has one (validation rules) |
+//! | `actor-limits/<name>` | JSON: the actor's concurrency and retry backoff, when it has any |
 //! | `code/<hash>` | an `ActionCode` model, content-addressed |
 //! | `svc/<role>!<instance>` | the `Service` model |
 //! | `svc-args/<role>!<instance>/<action>` | JSON args of a scheduled action (`processChange`) |
@@ -33,6 +34,8 @@ pub(crate) const WRITE_LOCK: &[u8] = b"lock/write";
 pub(crate) const ACTOR_PREFIX: &str = "actor/";
 /// Prefix of actor HRD sources.
 pub(crate) const ACTOR_HRD_PREFIX: &str = "actor-hrd/";
+/// Prefix of actor limits (concurrency, retry backoff).
+pub(crate) const ACTOR_LIMITS_PREFIX: &str = "actor-limits/";
 /// Prefix of service records.
 pub(crate) const SERVICE_PREFIX: &str = "svc/";
 /// Prefix of scheduled-action args.
@@ -51,9 +54,10 @@ pub(crate) const JOB_PREFIX: &str = "job/";
 pub(crate) const RUN_LOCK: &[u8] = b"lock/run";
 
 /// The prefixes `destroy` wipes.
-pub(crate) const DOMAIN_PREFIXES: [&str; 5] = [
+pub(crate) const DOMAIN_PREFIXES: [&str; 6] = [
     ACTOR_PREFIX,
     ACTOR_HRD_PREFIX,
+    ACTOR_LIMITS_PREFIX,
     SERVICE_PREFIX,
     ARGS_PREFIX,
     INDEX_PREFIX,
@@ -65,6 +69,10 @@ pub(crate) fn actor(name: &ActorName) -> Vec<u8> {
 
 pub(crate) fn actor_hrd(name: &ActorName) -> Vec<u8> {
     format!("{ACTOR_HRD_PREFIX}{name}").into_bytes()
+}
+
+pub(crate) fn actor_limits(name: &ActorName) -> Vec<u8> {
+    format!("{ACTOR_LIMITS_PREFIX}{name}").into_bytes()
 }
 
 pub(crate) fn code(hash: &str) -> Vec<u8> {

@@ -70,6 +70,10 @@ struct ActionJson {
     log: bool,
     timeout: u32,
     retries: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retry_delay: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retry_max_delay: Option<u32>,
     runtime: String,
     code: String,
     args: String,
@@ -83,8 +87,14 @@ struct ActorJson {
     parent: Option<RelationJson>,
     consumes: Vec<RelationJson>,
     actions: Vec<ActionJson>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    concurrency: u32,
     origin: String,
     template_hash: String,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -216,6 +226,8 @@ impl Repository {
                 log: a.log,
                 timeout: a.timeout,
                 retries: a.retries,
+                retry_delay: a.retry_delay,
+                retry_max_delay: a.retry_max_delay,
                 runtime: code.runtime.as_str().to_owned(),
                 code: code.code,
                 args: code.args,
@@ -245,6 +257,7 @@ impl Repository {
                 })
                 .collect(),
             actions,
+            concurrency: actor.concurrency,
             origin: actor.origin.clone(),
             template_hash: actor.template_hash.clone(),
         };
@@ -305,6 +318,9 @@ fn put_actor(batch: &mut Batch, actor: &Actor, codes: &[ActionCode]) {
     batch.put(&keys::actor(&actor.name), &record::encode_actor(actor));
     if let Some(h) = &actor.hrd_text {
         batch.put(&keys::actor_hrd(&actor.name), h.as_bytes());
+    }
+    if let Some(l) = record::encode_actor_limits(actor) {
+        batch.put(&keys::actor_limits(&actor.name), &l);
     }
     for c in codes {
         batch.put(&keys::code(&c.key()), &record::encode_code(c, &actor.name));
@@ -394,6 +410,8 @@ fn read_actor(dir: &Path) -> Result<(Actor, Vec<ActionCode>), CoreError> {
             log: a.log,
             timeout: a.timeout,
             retries: a.retries,
+            retry_delay: a.retry_delay,
+            retry_max_delay: a.retry_max_delay,
         });
     }
     let actor = Actor {
@@ -418,6 +436,7 @@ fn read_actor(dir: &Path) -> Result<(Actor, Vec<ActionCode>), CoreError> {
             })
             .collect(),
         actions,
+        concurrency: j.concurrency,
         schema_text,
         origin: j.origin,
         template_hash: j.template_hash,

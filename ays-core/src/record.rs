@@ -13,7 +13,9 @@ use ays_schema::models::{self, ActionState as MState};
 
 use ays_schema::models::to_bytes;
 
+mod limits;
 mod runs;
+pub(crate) use limits::{apply_actor_limits, encode_actor_limits};
 pub(crate) use runs::{decode_job, decode_run, encode_job, encode_run};
 
 fn read(
@@ -173,6 +175,9 @@ pub(crate) fn decode_actor(
             log: a.get_log(),
             timeout: a.get_timeout(),
             retries: a.get_retries(),
+            // Stored under their own key: see `limits`.
+            retry_delay: None,
+            retry_max_delay: None,
         });
     }
     let origin = m.get_origin().map_err(corrupt(key))?;
@@ -181,6 +186,7 @@ pub(crate) fn decode_actor(
         parent,
         consumes,
         actions,
+        concurrency: 0,
         schema_text: text(key, m.get_service_data_schema())?,
         origin: text(key, origin.get_path())?,
         template_hash: text(key, origin.get_template_hash())?,

@@ -129,7 +129,8 @@ pub struct JobRecord {
     pub state: JobState,
     /// Every state entered, in order.
     pub state_changes: Vec<JobStateChange>,
-    /// The log of the last attempt.
+    /// The log of every attempt, in order: a line naming each attempt's number and outcome
+    /// (`attempt 2 failed (error): …`, `attempt 3 ok`), then the output of the last one.
     pub logs: Vec<JobLog>,
     /// The job's args (JSON text, empty for none).
     pub args: String,

@@ -97,7 +97,15 @@ pub(crate) fn load_actor(
             })
         })
         .transpose()?;
-    Ok(Some(record::decode_actor(name.as_str(), &bytes, hrd)?))
+    let mut actor = record::decode_actor(name.as_str(), &bytes, hrd)?;
+    let lk = keys::actor_limits(name);
+    if let Some(limits) = store
+        .get(&lk)
+        .map_err(CoreError::store("get actor limits"))?
+    {
+        record::apply_actor_limits(&String::from_utf8_lossy(&lk), &limits, &mut actor)?;
+    }
+    Ok(Some(actor))
 }
 
 impl<'r> Staging<'r> {
@@ -308,6 +316,10 @@ impl<'r> Staging<'r> {
                 match &c.actor.hrd_text {
                     Some(t) => batch.put(&keys::actor_hrd(name), t.as_bytes()),
                     None => batch.delete(&keys::actor_hrd(name)),
+                };
+                match record::encode_actor_limits(&c.actor) {
+                    Some(l) => batch.put(&keys::actor_limits(name), &l),
+                    None => batch.delete(&keys::actor_limits(name)),
                 };
             }
         }

@@ -10,9 +10,21 @@
 //! - data schema: `schema.capnp` verbatim, else `schema.hrd` converted
 //!   ([`ays_hrd::CapnpStyle::Ays82`], defaults in the schema), else an empty `Schema` struct;
 //! - relations: `schema.hrd` (`parent:`, `consume:`), else `config.yaml` `links:`;
-//! - action settings: `config.yaml` (`recurring`, `timeouts`, `retries`, `depends`) or
-//!   `actor.hrd` (`recurring.<action>`, `timeout.<action>`, `retries.<action>`,
-//!   `depends.<action> = install, init`);
+//! - action settings: `config.yaml` (`recurring`, `timeouts`, `retries`, `retry_delay`,
+//!   `retry_max_delay`, `depends`) or `actor.hrd` (`recurring.<action>`, `timeout.<action>`,
+//!   `retries.<action>`, `retry_delay.<action>`, `retry_max_delay.<action>`,
+//!   `depends.<action> = install, init`). Each is keyed by action; durations read `30s`, `5m`,
+//!   `1h30m` or whole seconds. An action with `retries: N` is tried up to N more times after a
+//!   failure, waiting `retry_delay` (default 1s) before the first retry, then twice as long each
+//!   time, never more than `retry_max_delay` (default 1m):
+//!
+//!   ```yaml
+//!   retries: {install: 3}
+//!   retry_delay: {install: 2s}
+//!   retry_max_delay: {install: 1m}
+//!   ```
+//! - actor settings: `concurrency: N` in `config.yaml` (`concurrency = N` in `actor.hrd`): at
+//!   most N jobs of the actor's services run at once;
 //! - actions: `actions.sh` (shell functions `name() {` … `}`) or `actions.py`
 //!   (`def name(job):`), every function at column 0 being an action.
 //!
@@ -175,6 +187,10 @@ pub struct TemplateAction {
     pub timeout: u32,
     /// Retries (0: the runner's default).
     pub retries: u32,
+    /// Seconds before the first retry (`None`: the runner's default).
+    pub retry_delay: Option<u32>,
+    /// Longest wait between retries, in seconds (`None`: the runner's default).
+    pub retry_max_delay: Option<u32>,
 }
 
 /// A read actor template.
@@ -194,6 +210,8 @@ pub struct Template {
     pub consumes: Vec<ConsumeSpec>,
     /// The actions, sorted by name.
     pub actions: Vec<TemplateAction>,
+    /// At most this many jobs of the actor at once (0: no limit).
+    pub concurrency: u32,
     /// Hex SHA-256 of every file read.
     pub hash: String,
 }
@@ -423,6 +441,7 @@ impl Template {
             parent,
             consumes,
             actions,
+            concurrency: settings.concurrency.unwrap_or(0),
             hash: hex(&hasher.finalize()),
         })
     }
@@ -506,6 +525,8 @@ fn assemble_actions(
             log,
             timeout: settings.timeouts.get(&name).copied().unwrap_or(0),
             retries: settings.retries.get(&name).copied().unwrap_or(0),
+            retry_delay: settings.retry_delays.get(&name).copied(),
+            retry_max_delay: settings.retry_max_delays.get(&name).copied(),
         });
     }
     Ok(out)

@@ -23,9 +23,10 @@ use crate::plan::Plan;
 use crate::repository::{RepositoryPayload, error_chain};
 use crate::runtime::{ActionRegistry, PythonMode, PythonRuntime, ShellRuntime};
 
-/// Delay before the first retry of an action with retries; doubled each time.
+/// Delay before the first retry of an action with retries and no `retry_delay`; doubled each
+/// time.
 const RETRY_DELAY: Duration = Duration::from_secs(1);
-/// Longest delay between retries.
+/// Longest delay between retries of an action without `retry_max_delay`.
 const RETRY_MAX_DELAY: Duration = Duration::from_secs(60);
 
 /// How one action of one actor runs.
@@ -37,6 +38,10 @@ struct ActionSpec {
     timeout: u32,
     /// 0: the default.
     retries: u32,
+    /// Seconds before the first retry (`None`: [`RETRY_DELAY`]).
+    retry_delay: Option<u32>,
+    /// Longest wait between retries in seconds (`None`: [`RETRY_MAX_DELAY`]).
+    retry_max_delay: Option<u32>,
 }
 
 /// See the module docs.
@@ -46,6 +51,8 @@ pub struct RepositoryRunner {
     shell: ShellRuntime,
     python: PythonRuntime,
     actions: HashMap<(ActorName, ActionName), ActionSpec>,
+    /// The actors with a concurrency limit.
+    concurrency: HashMap<ActorName, usize>,
     dir: PathBuf,
 }
 
@@ -109,6 +116,7 @@ impl RepositoryRunner {
             .join("actors");
         let actors: BTreeSet<&ActorName> = plan.jobs().iter().map(|j| j.actor()).collect();
         let mut actions = HashMap::new();
+        let mut concurrency = HashMap::new();
         for name in actors {
             let actor = repo
                 .actor(name.as_str())
@@ -118,6 +126,12 @@ impl RepositoryRunner {
                         name: name.to_string(),
                     })
                 })?;
+            if actor.concurrency > 0 {
+                concurrency.insert(
+                    name.clone(),
+                    usize::try_from(actor.concurrency).unwrap_or(usize::MAX),
+                );
+            }
             let mut shell = Vec::new();
             let mut python = Vec::new();
             for a in &actor.actions {
@@ -141,6 +155,8 @@ impl RepositoryRunner {
                         code_key: a.code_key.clone(),
                         timeout: a.timeout,
                         retries: a.retries,
+                        retry_delay: a.retry_delay,
+                        retry_max_delay: a.retry_max_delay,
                     },
                 );
             }
@@ -174,6 +190,7 @@ impl RepositoryRunner {
             repo: repo.clone(),
             registry,
             actions,
+            concurrency,
             dir,
         })
     }
@@ -190,10 +207,15 @@ impl RepositoryRunner {
             .map_or("", |s| s.code_key.as_str())
     }
 
-    /// Sets the timeouts and retries the actors give their actions (0 keeps the default). The
-    /// executor keys them by action name, so when two actors of the plan disagree on one action
-    /// the longer timeout and the most retries win.
+    /// Sets the limits the actors give: each actor's concurrency ([`ExecConfig::per_actor`]),
+    /// and the timeouts and retries (with their backoff) of their actions (0 keeps the
+    /// default). The executor keys timeouts and retries by action name, so when two actors of
+    /// the plan disagree on one action the longer timeout and the retries of the actor with the
+    /// most win.
     pub fn apply_limits(&self, config: &mut ExecConfig) {
+        for (actor, limit) in &self.concurrency {
+            config.per_actor.insert(actor.clone(), *limit);
+        }
         for ((_, action), spec) in &self.actions {
             if spec.timeout > 0 {
                 let t = Duration::from_secs(u64::from(spec.timeout));
@@ -201,13 +223,16 @@ impl RepositoryRunner {
                 *slot = (*slot).max(t);
             }
             if spec.retries > 0 {
+                let seconds = |s: u32| Duration::from_secs(u64::from(s));
                 let policy = RetryPolicy {
                     retries: spec.retries,
-                    first_delay: RETRY_DELAY,
-                    max_delay: RETRY_MAX_DELAY,
+                    first_delay: spec.retry_delay.map_or(RETRY_DELAY, seconds),
+                    max_delay: spec.retry_max_delay.map_or(RETRY_MAX_DELAY, seconds),
                 };
                 let slot = config.retries.entry(action.clone()).or_insert(policy);
-                slot.retries = slot.retries.max(spec.retries);
+                if spec.retries > slot.retries {
+                    *slot = policy;
+                }
             }
         }
     }

@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use ays_core::{JobLog, JobLogCategory, JobRecord, Repository, RunRecord};
 
 use crate::error::{JobKey, JournalError};
-use crate::job::{JobOutcome, JobState, LogCategory, RunId, RunState};
+use crate::job::{FailureKind, JobOutcome, JobState, LogCategory, RunId, RunState};
 use crate::journal::{Attempt, Journal, JournalEvent, ResumeState};
 use crate::plan::{Plan, PlannedJob};
 use crate::repository::error_chain;
@@ -98,6 +98,27 @@ fn core_category(c: LogCategory) -> JobLogCategory {
         LogCategory::Msg => JobLogCategory::Msg,
         LogCategory::ErrorMsg => JobLogCategory::ErrorMsg,
         LogCategory::Trace => JobLogCategory::Trace,
+    }
+}
+
+/// The log line of an attempt, numbered `number` among all the job's attempts (a resumed job
+/// goes on counting): `attempt 2 failed (timeout): …` or `attempt 3 ok`.
+fn attempt_line(number: u32, attempt: &Attempt) -> (JobLogCategory, String) {
+    match &attempt.failure {
+        None => (JobLogCategory::Msg, format!("attempt {number} ok")),
+        Some(f) => {
+            let kind = match f.kind {
+                FailureKind::Error => "error",
+                FailureKind::Timeout => "timeout",
+                FailureKind::Killed => "killed",
+                FailureKind::Panicked => "panicked",
+                FailureKind::Runtime => "runtime",
+            };
+            (
+                JobLogCategory::ErrorMsg,
+                format!("attempt {number} failed ({kind}): {}", f.message),
+            )
+        }
     }
 }
 
@@ -245,7 +266,7 @@ impl Journal for StoreJournal<'_> {
                 .jobs
                 .get_mut(job.key())
                 .ok_or_else(|| Self::missing(run, "job_started", job))?;
-            rec.logs.clear();
+            // The logs of earlier attempts (of a resumed job) stay: they are its history.
             rec.result.clear();
             rec.set_state(ays_core::JobState::Running, now_ms());
             self.repo
@@ -271,6 +292,12 @@ impl Journal for StoreJournal<'_> {
                 .get_mut(job.key())
                 .ok_or_else(|| Self::missing(run, "job_attempt_finished", job))?;
             rec.attempts = rec.attempts.saturating_add(1);
+            let (category, message) = attempt_line(rec.attempts, attempt);
+            rec.logs.push(JobLog {
+                at_ms: now_ms(),
+                category,
+                message,
+            });
             self.repo
                 .save_job(rec)
                 .map_err(Self::fail(run, "job_attempt_finished"))?;
@@ -296,15 +323,11 @@ impl Journal for StoreJournal<'_> {
                 .get_mut(job.key())
                 .ok_or_else(|| Self::missing(run, "job_finished", job))?;
             let now = now_ms();
-            rec.logs = outcome
-                .logs
-                .iter()
-                .map(|l| JobLog {
-                    at_ms: now,
-                    category: core_category(l.category),
-                    message: l.text.clone(),
-                })
-                .collect();
+            rec.logs.extend(outcome.logs.iter().map(|l| JobLog {
+                at_ms: now,
+                category: core_category(l.category),
+                message: l.text.clone(),
+            }));
             let patch = outcome
                 .data_patch
                 .as_ref()

@@ -12,6 +12,12 @@ pub(crate) struct Settings {
     pub(crate) recurring: BTreeMap<String, (u32, bool)>,
     pub(crate) timeouts: BTreeMap<String, u32>,
     pub(crate) retries: BTreeMap<String, u32>,
+    /// Seconds before the first retry, by action.
+    pub(crate) retry_delays: BTreeMap<String, u32>,
+    /// Longest wait between retries in seconds, by action.
+    pub(crate) retry_max_delays: BTreeMap<String, u32>,
+    /// At most this many jobs of the actor at once.
+    pub(crate) concurrency: Option<u32>,
     pub(crate) depends: BTreeMap<String, Vec<String>>,
     pub(crate) parent: Option<ParentSpec>,
     pub(crate) consumes: Vec<ConsumeSpec>,
@@ -152,7 +158,16 @@ pub(crate) fn parse_config_yaml(
             s.recurring.insert(action, (period, log));
         }
     }
-    for (section, seconds) in [("timeouts", true), ("retries", false)] {
+    if let Some(y) = get(doc, "concurrency") {
+        s.concurrency = Some(
+            count(Some(y), 0, "concurrency")
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| bad("`concurrency` must be a count of at least 1".to_owned()))?,
+        );
+    }
+    for section in ["timeouts", "retries", "retry_delay", "retry_max_delay"] {
+        let seconds = section != "retries";
         let Some(y) = get(doc, section) else { continue };
         // Either a mapping or 8.2's list of one-entry mappings.
         let mut pairs: Vec<(Yaml<'static>, Yaml<'static>)> = Vec::new();
@@ -180,11 +195,13 @@ pub(crate) fn parse_config_yaml(
                 text.parse().ok()
             }
             .ok_or_else(|| bad(format!("{section} of `{action}`: bad value `{text}`")))?;
-            if seconds {
-                s.timeouts.insert(action, n);
-            } else {
-                s.retries.insert(action, n);
-            }
+            let map = match section {
+                "timeouts" => &mut s.timeouts,
+                "retries" => &mut s.retries,
+                "retry_delay" => &mut s.retry_delays,
+                _ => &mut s.retry_max_delays,
+            };
+            map.insert(action, n);
         }
     }
     if let Some(m) = get(doc, "depends") {
@@ -249,7 +266,22 @@ pub(crate) fn parse_actor_hrd(
         let period = u32::try_from(r.period.as_secs()).unwrap_or(u32::MAX);
         s.recurring.insert(r.action.clone(), (period, r.log));
     }
-    for (prefix, which) in [("timeout", 0), ("retries", 1), ("depends", 2)] {
+    if let Some(entry) = config.document().entry("concurrency") {
+        let text = entry.value.to_text().unwrap_or_default();
+        let n = text.trim().parse::<u32>().ok().filter(|n| *n > 0);
+        s.concurrency = Some(n.ok_or_else(|| TemplateError::Malformed {
+            at: Location::new(file.clone(), usize::try_from(entry.at.line).unwrap_or(0)),
+            template: t.to_owned(),
+            reason: format!("`concurrency` must be a count of at least 1, not `{text}`"),
+        })?);
+    }
+    for (prefix, which) in [
+        ("timeout", 0),
+        ("retries", 1),
+        ("depends", 2),
+        ("retry_delay", 3),
+        ("retry_max_delay", 4),
+    ] {
         for (action, entry) in config.document().with_prefix(prefix) {
             let text = entry.value.to_text().unwrap_or_default();
             let bad = || TemplateError::Malformed {
@@ -265,6 +297,14 @@ pub(crate) fn parse_actor_hrd(
                 1 => {
                     s.retries
                         .insert(action.to_owned(), text.trim().parse().map_err(|_| bad())?);
+                }
+                3 => {
+                    s.retry_delays
+                        .insert(action.to_owned(), parse_duration(&text).ok_or_else(bad)?);
+                }
+                4 => {
+                    s.retry_max_delays
+                        .insert(action.to_owned(), parse_duration(&text).ok_or_else(bad)?);
                 }
                 _ => {
                     let list = match &entry.value {

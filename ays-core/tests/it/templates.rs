@@ -225,3 +225,49 @@ fn repositories_are_found_upward_and_get_unique_ids() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn issue_4_templates_read_concurrency_and_retry_backoff() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let root = dir.path();
+    write(
+        root,
+        "t/new/config.yaml",
+        "concurrency: 2\nretries: {install: 3}\nretry_delay: {install: 2s}\nretry_max_delay:\n  - install: 1m\n",
+    )?;
+    write(root, "t/old/schema.hrd", "name = type:str\n")?;
+    write(
+        root,
+        "t/old/actor.hrd",
+        "concurrency = 1\nretries.start = 2\nretry_delay.start = 5\nretry_max_delay.start = 1h\n",
+    )?;
+    write(root, "t/none/config.yaml", "retries: {install: 1}\n")?;
+    write(root, "t/zero/config.yaml", "concurrency: 0\n")?;
+    let set = TemplateSet::discover(&root.join("t"), &[])?;
+    let backoff = |t: &ays_core::Template, n: &str| {
+        t.actions
+            .iter()
+            .find(|a| a.code.name.as_str() == n)
+            .map(|a| (a.retries, a.retry_delay, a.retry_max_delay))
+    };
+    let new = set.load("new")?;
+    assert_eq!(new.concurrency, 2);
+    assert_eq!(backoff(&new, "install"), Some((3, Some(2), Some(60))));
+    assert_eq!(backoff(&new, "start"), Some((0, None, None)));
+    let old = set.load("old")?;
+    assert_eq!(old.concurrency, 1);
+    assert_eq!(backoff(&old, "start"), Some((2, Some(5), Some(3600))));
+    let none = set.load("none")?;
+    assert_eq!(none.concurrency, 0);
+    assert_eq!(backoff(&none, "install"), Some((1, None, None)));
+    match set.load("zero") {
+        Err(TemplateError::Malformed {
+            template, reason, ..
+        }) => assert_eq!(
+            (template.as_str(), reason.as_str()),
+            ("zero", "`concurrency` must be a count of at least 1")
+        ),
+        other => return Err(format!("expected Malformed, got {other:?}").into()),
+    }
+    Ok(())
+}

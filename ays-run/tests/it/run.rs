@@ -764,3 +764,185 @@ both!(
     issue_4_an_unfinished_run_blocks_a_new_one_until_abandoned,
     unfinished
 );
+
+/// How many jobs of each actor ran at once, at most.
+#[derive(Default)]
+struct Overlap {
+    running: BTreeMap<String, usize>,
+    most: BTreeMap<String, usize>,
+}
+
+fn concurrency(b: Backend) -> TestResult {
+    let t = TestRepo::new(b)?;
+    // `yml` limits itself in config.yaml, `hrd` in actor.hrd; `free` has no limit.
+    t.write("actorTemplates/yml/config.yaml", "concurrency: 1\n")?;
+    t.write("actorTemplates/hrd/schema.hrd", "name = type:str\n")?;
+    t.write("actorTemplates/hrd/actor.hrd", "concurrency = 1\n")?;
+    t.write("actorTemplates/free/config.yaml", "retries: {install: 0}\n")?;
+    let mut blueprint = String::new();
+    for actor in ["yml", "hrd", "free"] {
+        for i in 0..3 {
+            blueprint.push_str(&format!("{actor}__s{i}:\n"));
+        }
+    }
+    blueprint.push_str("actions:\n  - action: install\n");
+    t.repo
+        .apply_blueprint_text("bp.yaml", &blueprint, ApplyOptions::default())?;
+    let stored: Vec<u32> = ["yml", "hrd", "free"]
+        .iter()
+        .map(|a| Ok(t.repo.actor(a)?.ok_or("no actor")?.concurrency))
+        .collect::<Result<_, Box<dyn std::error::Error>>>()?;
+    assert_eq!(stored, [1, 1, 0], "stored on the actors");
+
+    // Each job waits (up to a deadline) for a second job of its actor to run beside it, so
+    // that without a limit every actor would overlap.
+    let overlap = Arc::new((
+        std::sync::Mutex::new(Overlap::default()),
+        std::sync::Condvar::new(),
+    ));
+    let mut registry = ActionRegistry::new();
+    {
+        let overlap = Arc::clone(&overlap);
+        registry.register("install", move |job| {
+            let actor = job.ctx().actor().to_string();
+            let (lock, cv) = &*overlap;
+            let mut o = lock.lock().unwrap_or_else(PoisonError::into_inner);
+            let n = {
+                let n = o.running.entry(actor.clone()).or_insert(0);
+                *n += 1;
+                *n
+            };
+            let most = o.most.entry(actor.clone()).or_insert(0);
+            *most = (*most).max(n);
+            cv.notify_all();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_millis(200);
+            while o.running.get(&actor).copied().unwrap_or(0) < 2 {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                o = cv
+                    .wait_timeout(o, left)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+            }
+            if let Some(n) = o.running.get_mut(&actor) {
+                *n -= 1;
+            }
+            Ok(())
+        })?;
+    }
+    let mut o = options(Schedule::Dag);
+    o.jobs = 8;
+    o.registry = Some(Arc::new(registry));
+    let outcome = create_run(&t.repo, &o, None)?;
+    assert_eq!(outcome.report.map(|r| r.state), Some(RunState::Ok));
+    let (lock, _) = &*overlap;
+    let most = lock
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .most
+        .clone();
+    assert_eq!(most, map(&[("free", 2), ("hrd", 1), ("yml", 1)]));
+    Ok(())
+}
+both!(
+    issue_4_an_actor_limited_to_one_never_runs_two_jobs_at_once,
+    concurrency
+);
+
+fn retries(b: Backend) -> TestResult {
+    let t = TestRepo::new(b)?;
+    t.write(
+        "actorTemplates/flaky/config.yaml",
+        "retries: {install: 3}\nretry_delay: {install: 0}\nretry_max_delay: {install: 0}\n",
+    )?;
+    t.write("actorTemplates/slow/schema.hrd", "name = type:str\n")?;
+    t.write(
+        "actorTemplates/slow/actor.hrd",
+        "concurrency = 2\nretries.start = 2\nretry_delay.start = 2s\nretry_max_delay.start = 1m\n",
+    )?;
+    t.repo.apply_blueprint_text(
+        "bp.yaml",
+        "flaky__f:\nslow__s:\nactions:\n  - action: install\n    actor: flaky\n",
+        ApplyOptions::default(),
+    )?;
+
+    // The template's backoff reaches the executor's configuration.
+    let mut dry = options(Schedule::Dag);
+    dry.dry_run = true;
+    let plan = create_run(&t.repo, &dry, None)?.plan;
+    let runner = ays_run::RepositoryRunner::prepare(&t.repo, &"probe".parse()?, &plan, None)?;
+    let mut config = ays_run::ExecConfig::default();
+    runner.apply_limits(&mut config);
+    let zero = std::time::Duration::ZERO;
+    assert_eq!(
+        config.retries.get(&"install".parse()?),
+        Some(&ays_run::RetryPolicy {
+            retries: 3,
+            first_delay: zero,
+            max_delay: zero,
+        })
+    );
+    let actor = t.repo.actor("slow")?.ok_or("no actor")?;
+    let start = actor.action("start").ok_or("no start")?;
+    assert_eq!(
+        (
+            actor.concurrency,
+            start.retries,
+            start.retry_delay,
+            start.retry_max_delay
+        ),
+        (2, 2, Some(2), Some(60))
+    );
+
+    // install fails twice, then succeeds: three attempts, each logged with its number.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut registry = ActionRegistry::new();
+    {
+        let calls = Arc::clone(&calls);
+        registry.register("install", move |_| {
+            let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+            if n < 3 {
+                return Err(format!("failure {n}").into());
+            }
+            Ok(())
+        })?;
+    }
+    let mut o = options(Schedule::Dag);
+    o.registry = Some(Arc::new(registry));
+    let outcome = create_run(&t.repo, &o, None)?;
+    assert_eq!(outcome.report.map(|r| r.state), Some(RunState::Ok));
+    let job = show_run(&t.repo, &outcome.id)?
+        .jobs
+        .into_iter()
+        .find(|j| j.action.as_str() == "install")
+        .ok_or("no install job")?;
+    assert_eq!(
+        (job.state, job.attempts, job.max_attempts),
+        (JobState::Ok, 3, 4)
+    );
+    let attempts: Vec<(JobLogCategory, String)> = job
+        .logs
+        .iter()
+        .filter(|l| l.message.starts_with("attempt "))
+        .map(|l| (l.category, l.message.clone()))
+        .collect();
+    assert_eq!(
+        attempts,
+        [
+            (
+                JobLogCategory::ErrorMsg,
+                "attempt 1 failed (error): failure 1".to_owned()
+            ),
+            (
+                JobLogCategory::ErrorMsg,
+                "attempt 2 failed (error): failure 2".to_owned()
+            ),
+            (JobLogCategory::Msg, "attempt 3 ok".to_owned()),
+        ]
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    Ok(())
+}
+both!(issue_4_retries_back_off_and_log_every_attempt, retries);
