@@ -60,6 +60,21 @@
 //!
 //! The crate knows nothing of Redis, HRD, blueprints or the CLI: ays-core fills a [`PlanInput`]
 //! and implements [`PayloadSource`]; the caller persists through its own [`Journal`].
+//!
+//! # Runs on a repository
+//!
+//! - Limits come from the actor templates (see ays-core's `template` module):
+//!   `concurrency: N` caps the jobs of an actor at once ([`ExecConfig::per_actor`]), and
+//!   `retries: {install: 3}`, `retry_delay: {install: 2s}` (default 1s) and
+//!   `retry_max_delay: {install: 1m}` (default 1m) give an action up to 3 retries, waiting 2s,
+//!   4s, 8s … capped at 1m ([`ExecConfig::retries`], [`RetryPolicy`]). Every attempt leaves a
+//!   numbered line in its job's log (`attempt 2 failed (error): …`, `attempt 3 ok`).
+//! - Ctrl-C ([`RunOptions::cancel`]) once stops starting jobs and waits for the running ones,
+//!   twice kills them; either way the run stays unfinished (`running`), and [`resume_run`]
+//!   runs what did not end, killed jobs included, with the schedule and failure policy stored
+//!   with the run.
+//! - [`create_run`] refuses to start while an older run is unfinished
+//!   ([`RunError::Unfinished`]): resume it, or give it up with [`abandon_run`].
 #![deny(missing_docs)]
 #![warn(
     clippy::unwrap_used,

@@ -563,6 +563,54 @@ fn cancel_stops_starting_jobs_and_waits_for_running_ones() {
 }
 
 #[test]
+fn issue_4_a_job_killed_by_a_second_cancel_is_left_to_run_again() {
+    let plan = chain_plan().unwrap();
+    let mut config = config(Schedule::Dag);
+    config.max_parallel = 1;
+    let (exec, _) = executor(config).unwrap();
+    let token = exec.cancel_token();
+    // The first job is killed by two Ctrl-C while it runs, and fails as a killed process does.
+    let runner = |ctx: &JobContext| {
+        if ctx.key().to_string() == "a!1:init" {
+            token.request();
+            token.request();
+            return JobOutcome::failed(FailureKind::Killed, "killed");
+        }
+        JobOutcome::ok()
+    };
+    let journal = MemoryJournal::new();
+    let report = exec
+        .run(&run_id().unwrap(), &plan, &runner, &journal)
+        .unwrap();
+    assert_eq!((report.state, report.cancelled), (RunState::Running, true));
+    assert_eq!(
+        report.jobs.iter().map(|j| j.state).collect::<Vec<_>>(),
+        vec![
+            JobState::Running,
+            JobState::New,
+            JobState::New,
+            JobState::New
+        ]
+    );
+    let events = journal.events();
+    // Its attempt is recorded, but it never finished: a resume runs it again.
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, JournalEvent::JobFinished { .. })),
+        "{events:?}"
+    );
+    assert_eq!(
+        events.last(),
+        Some(&JournalEvent::RunFinished {
+            run: run_id().unwrap(),
+            state: RunState::Running,
+        })
+    );
+    assert_eq!(ResumeState::from_events(&events), ResumeState::new());
+}
+
+#[test]
 fn a_native_job_that_overruns_its_timeout_fails() {
     let plan = wide(1, 1).unwrap();
     let mut config = config(Schedule::Dag);
