@@ -386,6 +386,25 @@ impl<'a> Segments<'a> {
     /// The bytes of a `Text` pointer without its NUL terminator; `None` if null.
     #[inline(always)]
     pub(super) fn text_ptr(&self, p: PtrRef) -> Wire<Option<&[u8]>> {
+        // The common case, a list of bytes in the pointer's own segment, in one pass: a list
+        // pointer (tag 1) whose element size is bytes (2), then one bounds-checked slice.
+        let seg = self.seg(p.place);
+        let w = word(seg, p.index).ok_or("pointer outside its segment")?;
+        if w & BYTE_LIST_MASK == BYTE_LIST {
+            let start = offset_target(p.index, w)?
+                .checked_mul(8)
+                .ok_or("list out of range")?;
+            let len = usize::try_from(high_u32(w) >> 3).map_err(|_| "list out of range")?;
+            let bytes = start
+                .checked_add(len)
+                .and_then(|end| seg.get(start..end))
+                .ok_or("list outside its segment")?;
+            self.charge(u64::from(high_u32(w) >> 3).div_ceil(8))?;
+            return match bytes {
+                [text @ .., 0] => Ok(Some(text)),
+                _ => Err("text is not NUL-terminated"),
+            };
+        }
         match self.bytes_ptr(p)? {
             Some([text @ .., 0]) => Ok(Some(text)),
             Some(_) => Err("text is not NUL-terminated"),
@@ -393,6 +412,11 @@ impl<'a> Segments<'a> {
         }
     }
 }
+
+/// The bits of a pointer word that make it a list of bytes: kind 1 (list) in bits 0-1 and
+/// element size 2 (bytes) in bits 32-34.
+const BYTE_LIST_MASK: u64 = 0x0000_0007_0000_0003;
+const BYTE_LIST: u64 = 0x0000_0002_0000_0001;
 
 /// Unpacks the packed encoding (<https://capnproto.org/encoding.html#packing>) of `input`
 /// into `out`, which is cleared first; refuses to grow past `max_words` words.

@@ -460,7 +460,17 @@ impl<'a> ListView<'a> {
                     .map_err(|e| *wire_error(loc.render(segments), e))?,
                 at: loc.to_at(segments),
             })),
-            Type::Text | Type::Data | Type::List(_) => {
+            Type::Text => {
+                let ptr = list
+                    .ptr(i)
+                    .map_err(|e| *wire_error(loc.render(segments), e))?;
+                match segments.text_ptr(ptr) {
+                    Ok(Some(bytes)) => text_ref(bytes, &loc, segments),
+                    Ok(None) => Ok(ValueRef::Text("")),
+                    Err(e) => Err(*wire_error(loc.render(segments), e)),
+                }
+            }
+            Type::Data | Type::List(_) => {
                 let ptr = list
                     .ptr(i)
                     .map_err(|e| *wire_error(loc.render(segments), e))?;
@@ -578,12 +588,7 @@ impl Codec {
                 let Some(bytes) = segments.text_ptr(ptr).map_err(bad)? else {
                     return Ok(None);
                 };
-                ValueRef::Text(std::str::from_utf8(bytes).map_err(|source| {
-                    CodecError::InvalidUtf8 {
-                        path: loc.render(segments),
-                        source,
-                    }
-                })?)
+                text_ref(bytes, loc, segments)?
             }
             Type::Data => match segments.bytes_ptr(ptr).map_err(bad)? {
                 Some(bytes) => ValueRef::Data(bytes),
@@ -736,6 +741,28 @@ impl<'a> Loc<'a> {
             Loc::Field(at, _, field) => format!("{}.{}", at.render(segments), field.name),
             Loc::Index(at, i) => format!("{}[{i}]", at.render(segments)),
         }
+    }
+}
+
+/// Text bytes (without their NUL) as a value, checked to be UTF-8.
+#[inline(always)]
+fn text_ref<'a>(
+    bytes: &'a [u8],
+    loc: &Loc<'_>,
+    segments: &Segments<'_>,
+) -> Result<ValueRef<'a>, CodecError> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Ok(ValueRef::Text(s)),
+        Err(source) => Err(invalid_utf8(*loc, segments, source)),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn invalid_utf8(loc: Loc<'_>, segments: &Segments<'_>, source: std::str::Utf8Error) -> CodecError {
+    CodecError::InvalidUtf8 {
+        path: loc.render(segments),
+        source,
     }
 }
 
