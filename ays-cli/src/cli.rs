@@ -199,6 +199,15 @@ pub enum RunCommand {
     Resume {
         #[command(flatten)]
         options: RunArgs,
+        /// Use the schedule and failure policy given here instead of the run's own.
+        #[arg(long)]
+        override_settings: bool,
+    },
+    /// End an unfinished run without finishing it: its running jobs become errors, so that
+    /// the next run picks their actions up again.
+    Abandon {
+        /// The run id.
+        id: String,
     },
     /// Remove the run lock of the repository.
     Unlock {

@@ -17,8 +17,12 @@ use crate::output::{self, Table};
 pub fn run(env: &Env, command: RunCommand) -> anyhow::Result<()> {
     let repo = env.repository()?;
     match command {
-        RunCommand::Create { options } => execute(env, &repo, &options, Vec::new(), false),
-        RunCommand::Resume { options } => execute(env, &repo, &options, Vec::new(), true),
+        RunCommand::Create { options } => execute(env, &repo, &options, Vec::new(), None),
+        RunCommand::Resume {
+            options,
+            override_settings,
+        } => execute(env, &repo, &options, Vec::new(), Some(override_settings)),
+        RunCommand::Abandon { id } => abandon(env, &repo, &id),
         RunCommand::List => list(env, &repo),
         RunCommand::Show { id, logs, dot } => show(env, &repo, id.as_deref(), logs, dot),
         RunCommand::Unlock { force: _ } => unlock(env, &repo),
@@ -51,7 +55,7 @@ pub fn run_do(
             ))?;
         }
     }
-    execute(env, &repo, options, vec![action], false)
+    execute(env, &repo, options, vec![action], None)
 }
 
 fn run_options(
@@ -107,16 +111,17 @@ fn execute(
     repo: &Repository,
     args: &RunArgs,
     only: Vec<ActionName>,
-    resume: bool,
+    resume: Option<bool>,
 ) -> anyhow::Result<()> {
     let token = CancelToken::new();
     if !args.dry_run {
         install_ctrl_c(&token)?;
     }
-    let options = run_options(args, &only, token)?;
+    let mut options = run_options(args, &only, token)?;
+    options.override_stored = resume.unwrap_or(false);
     let progress = Progress::new(!env.json);
     let observe = |event: &JournalEvent| progress.event(event);
-    let outcome = if resume {
+    let outcome = if resume.is_some() {
         ays_run::resume_run(repo, &options, Some(&observe))?
     } else {
         ays_run::create_run(repo, &options, Some(&observe))?
@@ -171,6 +176,12 @@ fn report(env: &Env, repo: &Repository, outcome: &RunOutcome) -> anyhow::Result<
         .iter()
         .filter(|j| j.state == ays_core::JobState::Error)
         .count();
+    if record.state == ays_core::JobState::Running {
+        bail!(
+            "run {} was interrupted: `ays run resume` finishes it without running its finished jobs again",
+            record.id
+        );
+    }
     if record.state != ays_core::JobState::Ok {
         let not_run = jobs
             .iter()
@@ -305,6 +316,14 @@ fn run_dot(detail: &ays_run::RunDetail) -> String {
     }
     text.push_str("}\n");
     text
+}
+
+fn abandon(env: &Env, repo: &Repository, id: &str) -> anyhow::Result<()> {
+    let record = ays_run::abandon_run(repo, id)?;
+    if env.json {
+        return output::json(&record);
+    }
+    output::line(&format!("run {} abandoned: {}", record.id, record.state))
 }
 
 fn unlock(env: &Env, repo: &Repository) -> anyhow::Result<()> {

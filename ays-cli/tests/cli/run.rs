@@ -206,6 +206,79 @@ fn executions(repo: &Path) -> BTreeMap<String, usize> {
     counts
 }
 
+/// A repository of `services` independent workers whose `install` sleeps 50 ms and appends
+/// the service to `executions.log`, with install scheduled everywhere.
+fn worker_repo(tmp: &Path, services: usize) -> std::path::PathBuf {
+    let repo = tmp.join("r");
+    ok(tmp, &["init", "r"]);
+    let template = repo.join("actorTemplates/worker");
+    std::fs::create_dir_all(&template).unwrap();
+    std::fs::write(template.join("schema.hrd"), "size = type:int default:1\n").unwrap();
+    std::fs::write(
+        template.join("actions.sh"),
+        "install() {\n    sleep 0.05\n    echo \"$AYS_SERVICE\" >> \"$AYS_REPO/executions.log\"\n}\n",
+    )
+    .unwrap();
+    let mut blueprint = String::new();
+    for i in 0..services {
+        blueprint.push_str(&format!("worker__w{i:02}:\n"));
+    }
+    blueprint.push_str("actions:\n  - action: install\n");
+    std::fs::write(repo.join("blueprints/workers.yaml"), blueprint).unwrap();
+    ok(&repo, &["blueprint"]);
+    repo
+}
+
+/// Starts `ays run create -j 4` in `repo` and kills it with SIGKILL after `delay`.
+fn kill_run_after(repo: &Path, delay: Duration) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ays"))
+        .args(["run", "create", "-j", "4"])
+        .current_dir(repo)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(delay);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
+
+#[test]
+fn an_unfinished_run_blocks_a_new_one_until_abandoned() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = worker_repo(tmp.path(), 40);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ays"))
+        .args(["run", "create", "-j", "1"])
+        .current_dir(&repo)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The running `ays` holds the embedded store open, so watch the actions' own log: once a
+    // worker has run, the run is stored and unfinished.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline && executions(&repo).is_empty() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let run = json(&repo, &["run", "list"])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let refused = ays(&repo, &["run", "create"], b"");
+    assert_eq!(refused.status.code(), Some(1));
+    let err = stderr(&refused);
+    assert!(err.contains(&run) && err.contains("unfinished"), "{err}");
+
+    let abandoned = json(&repo, &["run", "abandon", &run]);
+    assert_eq!(abandoned["state"], "error");
+    ok(&repo, &["run", "create"]);
+    assert_eq!(json(&repo, &["run", "list"])[0]["state"], "ok");
+    assert_eq!(executions(&repo).len(), 40, "every worker ran");
+}
+
 #[test]
 fn a_run_killed_at_20_seeded_points_resumes_without_losing_finished_jobs() {
     const SERVICES: usize = 24;
@@ -213,35 +286,8 @@ fn a_run_killed_at_20_seeded_points_resumes_without_losing_finished_jobs() {
     let mut interrupted = 0;
     for point in 0..20 {
         let tmp = tempfile::tempdir().unwrap();
-        let repo = tmp.path().join("r");
-        ok(tmp.path(), &["init", "r"]);
-        let template = repo.join("actorTemplates/worker");
-        std::fs::create_dir_all(&template).unwrap();
-        std::fs::write(template.join("schema.hrd"), "size = type:int default:1\n").unwrap();
-        std::fs::write(
-            template.join("actions.sh"),
-            "install() {\n    sleep 0.05\n    echo \"$AYS_SERVICE\" >> \"$AYS_REPO/executions.log\"\n}\n",
-        )
-        .unwrap();
-        let mut blueprint = String::new();
-        for i in 0..SERVICES {
-            blueprint.push_str(&format!("worker__w{i:02}:\n"));
-        }
-        blueprint.push_str("actions:\n  - action: install\n");
-        std::fs::write(repo.join("blueprints/workers.yaml"), blueprint).unwrap();
-        ok(&repo, &["blueprint"]);
-
-        let delay = Duration::from_millis(100 + rng.next(900));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ays"))
-            .args(["run", "create", "-j", "4"])
-            .current_dir(&repo)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(delay);
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        let repo = worker_repo(tmp.path(), SERVICES);
+        kill_run_after(&repo, Duration::from_millis(100 + rng.next(900)));
 
         let runs = json(&repo, &["run", "list"]);
         match runs.as_array().unwrap().first() {
