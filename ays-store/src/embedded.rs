@@ -6,15 +6,20 @@
 //! disk. redb serialises write transactions; readers never block. Expired entries are skipped on
 //! read, and removed when next written or when a scan steps over them.
 //!
-//! redb refuses to open one file twice in a process, so open databases are shared through a
-//! registry keyed by canonical path and freed when the last store on them drops.
+//! The file is opened in redb's multi-writer mode, so several processes may have it open at once
+//! (an `ays run` executing while another `ays` command reads or changes the repository); redb
+//! still runs one write transaction at a time across them. Within a process redb refuses to open
+//! one file twice, so open databases are shared through a registry keyed by canonical path and
+//! freed when the last store on them drops.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableError};
+use redb::{
+    ConcurrencyMode, Database, ReadableDatabase, ReadableTable, TableDefinition, TableError,
+};
 
 use crate::batch::{Precondition, Write};
 use crate::key::{prefix_end, scan_bounds};
@@ -44,8 +49,11 @@ pub(crate) fn open(path: &Path, namespace: &str) -> Result<Arc<dyn KvStore>, Sto
     let db = match databases.get(&canonical).and_then(Weak::upgrade) {
         Some(db) => db,
         None => {
-            let db =
-                Arc::new(Database::create(&canonical).map_err(|e| backend(&shown, "open", e))?);
+            let db = Database::builder()
+                .set_concurrency_mode(ConcurrencyMode::MultiWriter)
+                .create(&canonical)
+                .map_err(|e| backend(&shown, "open", e))?;
+            let db = Arc::new(db);
             databases.insert(canonical, Arc::downgrade(&db));
             db
         }

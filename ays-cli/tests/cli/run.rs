@@ -254,12 +254,15 @@ fn an_unfinished_run_blocks_a_new_one_until_abandoned() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // The running `ays` holds the embedded store open, so watch the actions' own log: once a
-    // worker has run, the run is stored and unfinished.
+    // Once a worker has run, the run is stored and unfinished.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while std::time::Instant::now() < deadline && executions(&repo).is_empty() {
         std::thread::sleep(Duration::from_millis(20));
     }
+    // Another process reads the repository while the run executes (the embedded store is
+    // shared between processes).
+    let during = json(&repo, &["run", "list"]);
+    assert_eq!(during[0]["state"], "running", "{during}");
     child.kill().unwrap();
     child.wait().unwrap();
     let run = json(&repo, &["run", "list"])[0]["id"]
