@@ -163,6 +163,14 @@ pub struct RunArgs {
     /// With --dry-run: print the plan as Graphviz DOT.
     #[arg(long, requires = "dry_run")]
     pub dot: bool,
+    /// Do not ask for confirmation. ays never asks (8.1's `--ask` could not be turned off);
+    /// the flag is accepted so that 8.2 scripts keep working.
+    #[arg(short = 'y', long = "yes")]
+    pub yes: bool,
+    /// Follow the run's progress until it ends. A run always executes in the foreground, so
+    /// this is the behaviour anyway; the flag is accepted so that 8.2 scripts keep working.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
 }
 
 /// The schedules of `--schedule`.

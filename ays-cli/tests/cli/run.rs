@@ -283,6 +283,61 @@ fn an_unfinished_run_blocks_a_new_one_until_abandoned() {
 }
 
 #[test]
+fn ctrl_c_once_lets_running_jobs_finish_and_leaves_a_resumable_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = worker_repo(tmp.path(), 30);
+    let child = Command::new(env!("CARGO_BIN_EXE_ays"))
+        .args(["run", "create", "-j", "1", "-y", "--follow"])
+        .current_dir(&repo)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline && executions(&repo).is_empty() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("interrupted"), "{err}");
+    assert!(err.contains("ays run resume"), "{err}");
+
+    let stopped = executions(&repo);
+    assert!(
+        stopped.len() < 30,
+        "no new job started after Ctrl-C: {}",
+        stopped.len()
+    );
+    let run = &json(&repo, &["run", "list"])[0];
+    assert_eq!(run["state"], "running", "the run is left resumable");
+    let done = json(
+        &repo,
+        &["job", "list", "--state", "ok", "--action", "install"],
+    );
+    let done: Vec<String> = done
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["service"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!done.is_empty(), "the running job was allowed to finish");
+
+    ok(&repo, &["run", "resume"]);
+    assert_eq!(json(&repo, &["run", "list"])[0]["state"], "ok");
+    let after = executions(&repo);
+    assert_eq!(after.len(), 30, "every worker ran");
+    for service in &done {
+        assert_eq!(after.get(service), Some(&1), "{service} ran once");
+    }
+}
+
+#[test]
 fn a_run_killed_at_20_seeded_points_resumes_without_losing_finished_jobs() {
     const SERVICES: usize = 24;
     let mut rng = Lcg(0x5eed);
