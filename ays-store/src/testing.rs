@@ -16,7 +16,11 @@
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
+
+/// The server that [`RedisServer::shared`] hands out while someone holds it.
+static SHARED: Mutex<Weak<RedisServer>> = Mutex::new(Weak::new());
 
 /// How long `start` and `restart` wait for the server to answer `PING`.
 pub const START_DEADLINE: Duration = Duration::from_secs(10);
@@ -87,6 +91,23 @@ impl RedisServer {
             deadline: START_DEADLINE,
             detail: "no attempt made".to_owned(),
         }))
+    }
+
+    /// A server shared by the tests of one binary that run at the same time: the first caller
+    /// starts it, later callers get the same one, and it stops when the last holder drops it
+    /// (the next caller then starts a new one). A server kept in a `static` instead would never
+    /// be dropped and would outlive the test binary. Give each test its own namespace.
+    ///
+    /// # Errors
+    /// As [`RedisServer::start`].
+    pub fn shared() -> Result<Arc<RedisServer>, HarnessError> {
+        let mut slot = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(server) = slot.upgrade() {
+            return Ok(server);
+        }
+        let server = Arc::new(RedisServer::start()?);
+        *slot = Arc::downgrade(&server);
+        Ok(server)
     }
 
     /// The URL of the server, `redis://127.0.0.1:PORT/0`.

@@ -2,6 +2,7 @@
 //! actor, export, restore, destroy.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use ays_store::testing::RedisServer;
 use serde_json::Value;
@@ -9,11 +10,10 @@ use serde_json::Value;
 use crate::{ays, shared, stderr, stdout};
 
 /// The stores a scenario runs against: the embedded default (`None`) and a real Redis server,
-/// which lives as long as the returned guard (a server per test, stopped when it ends, so no
-/// process outlives the test binary).
-pub fn stores() -> (RedisServer, Vec<Option<String>>) {
+/// shared by the tests running at the same time and stopped when the last guard drops.
+pub fn stores() -> (Arc<RedisServer>, Vec<Option<String>>) {
     let server =
-        RedisServer::start().unwrap_or_else(|err| panic!("cannot start redis-server: {err}"));
+        RedisServer::shared().unwrap_or_else(|err| panic!("cannot start redis-server: {err}"));
     let url = server.url().to_owned();
     (server, vec![None, Some(url)])
 }

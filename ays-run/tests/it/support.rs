@@ -1,7 +1,7 @@
 //! Test repositories on the embedded store and on Redis (one server per test binary).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::Arc;
 
 use ays_core::{ApplyOptions, InitOptions, Repository};
 use ays_store::testing::RedisServer;
@@ -13,22 +13,6 @@ pub(crate) type TestResult = Result<(), Box<dyn std::error::Error>>;
 pub(crate) enum Backend {
     Redb,
     Redis,
-}
-
-/// The Redis server the running tests share. A static would never be dropped, so the server
-/// would outlive the test binary: the tests hold it instead, and the last one to finish stops
-/// it (a later test starts a new one).
-static REDIS: Mutex<Weak<RedisServer>> = Mutex::new(Weak::new());
-
-/// The shared server; a missing `redis-server` is a failure.
-fn redis() -> Result<Arc<RedisServer>, String> {
-    let mut slot = REDIS.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(server) = slot.upgrade() {
-        return Ok(server);
-    }
-    let server = Arc::new(RedisServer::start().map_err(|e| e.to_string())?);
-    *slot = Arc::downgrade(&server);
-    Ok(server)
 }
 
 /// A repository in a temporary directory, on `backend`.
@@ -44,7 +28,7 @@ impl TestRepo {
         let dir = tempfile::tempdir()?;
         let redis = match backend {
             Backend::Redb => None,
-            Backend::Redis => Some(redis()?),
+            Backend::Redis => Some(RedisServer::shared()?),
         };
         let store_url = redis.as_ref().map(|r| r.url());
         let repo = Repository::init(
