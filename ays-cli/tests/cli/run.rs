@@ -229,6 +229,19 @@ fn worker_repo(tmp: &Path, services: usize) -> std::path::PathBuf {
     repo
 }
 
+/// The services whose `install` job of the newest run is recorded ok.
+fn installs_done(repo: &Path) -> Vec<String> {
+    let done = json(
+        repo,
+        &["job", "list", "--state", "ok", "--action", "install"],
+    );
+    done.as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["service"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// Starts `ays run create -j 4` in `repo` and kills it with SIGKILL after `delay`.
 fn kill_run_after(repo: &Path, delay: Duration) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ays"))
@@ -316,16 +329,7 @@ fn ctrl_c_once_lets_running_jobs_finish_and_leaves_a_resumable_run() {
     );
     let run = &json(&repo, &["run", "list"])[0];
     assert_eq!(run["state"], "running", "the run is left resumable");
-    let done = json(
-        &repo,
-        &["job", "list", "--state", "ok", "--action", "install"],
-    );
-    let done: Vec<String> = done
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|j| j["service"].as_str().unwrap().to_owned())
-        .collect();
+    let done = installs_done(&repo);
     assert!(!done.is_empty(), "the running job was allowed to finish");
 
     ok(&repo, &["run", "resume"]);
@@ -358,16 +362,7 @@ fn a_run_killed_at_20_seeded_points_resumes_without_losing_finished_jobs() {
                 interrupted += 1;
                 // Installs recorded ok before the kill. (Actions that were running go on in
                 // their own process groups and may still append; those jobs run again.)
-                let done = json(
-                    &repo,
-                    &["job", "list", "--state", "ok", "--action", "install"],
-                );
-                let done: Vec<String> = done
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|j| j["service"].as_str().unwrap().to_owned())
-                    .collect();
+                let done = installs_done(&repo);
                 let before = executions(&repo);
                 ok(&repo, &["run", "resume"]);
                 let after = executions(&repo);
