@@ -18,9 +18,19 @@ fn main() -> ExitCode {
     logging::install();
     match cmd::run(cli) {
         Ok(()) => exit::Exit::Success.into(),
+        // A reader that stops early (`ays run create --dry-run | head`) is not a failure.
+        Err(err) if is_broken_pipe(&err) => exit::Exit::Success.into(),
         Err(err) => {
             eprintln!("error: {err:#}");
             exit::Exit::Failure.into()
         }
     }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

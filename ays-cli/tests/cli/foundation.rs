@@ -205,3 +205,24 @@ fn data_encode_names_the_field_of_a_wrong_type() {
     assert!(err.contains("port"), "{err}");
     assert!(stdout(&out).is_empty());
 }
+
+#[test]
+fn a_reader_that_stops_early_is_not_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = template_from_fixture(tmp.path(), "nodes__node.ovc.txt", "node.ovc");
+    // `ays schema convert … | head -1`: the pipe closes after one line.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ays"))
+        .args([
+            "schema",
+            "convert",
+            dir.join("schema.hrd").to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
