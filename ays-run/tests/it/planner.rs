@@ -8,7 +8,29 @@ use proptest::prelude::*;
 use ActionState::{Disabled, New, Ok as Done, Scheduled};
 
 /// The jobs of each step as `service:action`.
-fn steps(plan: &ays_run::Plan) -> Vec<Vec<String>> {
+/// sample_repo1's plan when `init` has not run yet: the inits first, then the parents'
+/// installs beside the children's inits, then the children's installs. The plan read from the
+/// real repository (`repository.rs`) must be this same one.
+pub(crate) const SAMPLE_REPO1_WITH_INIT: [&[&str]; 3] = [
+    &[
+        "datacenter!ovh_germany1:init",
+        "datacenter!ovh_germany2:init",
+        "datacenter!ovh_germany3:init",
+        "sshkey!main:init",
+    ],
+    &[
+        "cockpit!cockpitv1:init",
+        "cockpit!cockpitv2:init",
+        "datacenter!ovh_germany1:install",
+        "datacenter!ovh_germany2:install",
+        "datacenter!ovh_germany3:install",
+        "sshkey!main:install",
+    ],
+    &["cockpit!cockpitv1:install", "cockpit!cockpitv2:install"],
+];
+
+/// The jobs of each step of `plan`, as `service:action`.
+pub(crate) fn steps(plan: &ays_run::Plan) -> Vec<Vec<String>> {
     plan.steps()
         .iter()
         .map(|step| {
@@ -80,26 +102,7 @@ fn sample_repo1_with_init_as_an_ordinary_action_adds_an_init_layer() {
     // With `init` still `new`, it is pulled in before each install; a cockpit's init waits for
     // its parent's init (same action on the producer), so it shares a step with the installs.
     let plan = Planner::new().plan(&sample_repo1(New).unwrap()).unwrap();
-    assert_eq!(
-        steps(&plan),
-        vec![
-            vec![
-                "datacenter!ovh_germany1:init",
-                "datacenter!ovh_germany2:init",
-                "datacenter!ovh_germany3:init",
-                "sshkey!main:init",
-            ],
-            vec![
-                "cockpit!cockpitv1:init",
-                "cockpit!cockpitv2:init",
-                "datacenter!ovh_germany1:install",
-                "datacenter!ovh_germany2:install",
-                "datacenter!ovh_germany3:install",
-                "sshkey!main:install",
-            ],
-            vec!["cockpit!cockpitv1:install", "cockpit!cockpitv2:install"],
-        ]
-    );
+    assert_eq!(steps(&plan), SAMPLE_REPO1_WITH_INIT);
     let cockpit = plan.find("cockpit!cockpitv1", "install").unwrap();
     let pre: Vec<String> = cockpit
         .prerequisites()

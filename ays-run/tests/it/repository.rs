@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use ays_core::{ApplyOptions, InitOptions, Repository};
 use ays_run::{Planner, plan_input};
 
+use crate::planner::{SAMPLE_REPO1_WITH_INIT, steps};
+
 /// The shared scenarios directory; its absence is a failure, never a skip.
 fn scenarios() -> PathBuf {
     let shared = std::env::var_os("AYS_SHARED").map_or_else(
@@ -59,36 +61,7 @@ fn sample_repo1_plans_parents_before_children() {
     // `init` is an ordinary action of the chain here, never run at creation, so the inits come
     // first; the cockpits' inits wait for their parents' inits, as every same-named action does.
     let plan = Planner::new().plan(&plan_input(&repo).unwrap()).unwrap();
-    let steps: Vec<Vec<String>> = plan
-        .steps()
-        .iter()
-        .map(|step| {
-            step.jobs()
-                .iter()
-                .map(|id| plan.job(*id).unwrap().key().to_string())
-                .collect()
-        })
-        .collect();
-    assert_eq!(
-        steps,
-        [
-            vec![
-                "datacenter!ovh_germany1:init",
-                "datacenter!ovh_germany2:init",
-                "datacenter!ovh_germany3:init",
-                "sshkey!main:init",
-            ],
-            vec![
-                "cockpit!cockpitv1:init",
-                "cockpit!cockpitv2:init",
-                "datacenter!ovh_germany1:install",
-                "datacenter!ovh_germany2:install",
-                "datacenter!ovh_germany3:install",
-                "sshkey!main:install",
-            ],
-            vec!["cockpit!cockpitv1:install", "cockpit!cockpitv2:install"],
-        ]
-    );
+    assert_eq!(steps(&plan), SAMPLE_REPO1_WITH_INIT);
 }
 
 #[test]
