@@ -1,7 +1,8 @@
 //! Quickstart: an actor schema written in HRD becomes a Cap'n Proto schema, a service record is
 //! encoded with it and stored in the embedded store, then read back in one query.
 //!
-//! Run with `cargo run --example quickstart`; it needs no server and leaves nothing behind.
+//! Run with `cargo run --example quickstart`; it needs no server and leaves nothing behind. It
+//! checks each step's result and exits non-zero when one is wrong.
 
 use std::error::Error;
 
@@ -19,18 +20,30 @@ fn main() -> Result<(), Box<dyn Error>> {
     let schema = ays_hrd::ActorSchema::parse(SCHEMA_HRD, "node/schema.hrd")?;
     let capnp_text = schema.to_capnp("node", ays_hrd::CapnpStyle::Ays82)?;
     println!("schema.capnp of actor `node`:{capnp_text}");
-    if let Some(parent) = schema.parent() {
-        println!(
-            "parent: role `{}` from field `{}` (auto: {}, optional: {})",
-            parent.role, parent.arg_name, parent.auto, parent.optional
-        );
-    }
+    check(
+        capnp_text.contains("struct Schema") && capnp_text.contains("osImage"),
+        "the Cap'n Proto schema has a struct `Schema` with the field `osImage`",
+    )?;
+    let parent = schema.parent().ok_or("the schema has no parent relation")?;
+    println!(
+        "parent: role `{}` from field `{}` (auto: {}, optional: {})",
+        parent.role, parent.arg_name, parent.auto, parent.optional
+    );
+    check(
+        parent.role == "vdc" && parent.arg_name == "vdc" && parent.auto,
+        "the parent is an auto `vdc` named by the field `vdc`",
+    )?;
+    let consumes: Vec<&str> = schema.consumes().iter().map(|c| c.role.as_str()).collect();
     for consume in schema.consumes() {
         println!(
             "consumes: role `{}` from field `{}`, {}..={} services (auto: {})",
             consume.role, consume.arg_name, consume.min, consume.max, consume.auto
         );
     }
+    check(
+        consumes == ["sshkey"],
+        "the actor consumes one role, `sshkey`",
+    )?;
 
     // 2. The schema text → the layout the Cap'n Proto compiler would give it.
     let capnp_schema = ays_schema::parse_schema(&capnp_text, "node/schema.capnp")?;
@@ -61,5 +74,29 @@ fn main() -> Result<(), Box<dyn Error>> {
         ays_schema::Encoding::Packed,
     )?;
     println!("node!vm1 = {}", back.to_json());
+    check(
+        loaded == bytes,
+        "the store gives back the bytes it was given",
+    )?;
+    let json = back.to_json();
+    check(
+        json["ports"] == serde_json::json!(["22:2222"]),
+        "ports read back",
+    )?;
+    check(json["vdc"] == "myvdc", "vdc reads back")?;
+    check(
+        json["memory"] == 2 && json["osImage"] == "Ubuntu 16.04",
+        "absent fields read back as their defaults",
+    )?;
+    println!("quickstart: every check passed");
     Ok(())
+}
+
+/// Fails with `what` when `ok` is false.
+fn check(ok: bool, what: &str) -> Result<(), Box<dyn Error>> {
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("check failed: {what}").into())
+    }
 }

@@ -37,7 +37,7 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     // 3. The run: the three nodes install in parallel, each app after its node, the load
     //    balancer after every app.
-    let outcome = create_run(&repo, &RunOptions::default(), None)?;
+    let outcome = create_run(&repo, &RunOptions::default())?;
     let run = outcome.record.ok_or("the blueprint scheduled nothing")?;
     println!("run {}: {} ({} steps)", run.id, run.state, run.steps.len());
     for job in repo.jobs(&run.id, &JobFilter::all())? {
@@ -73,7 +73,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     if keep.is_none() {
         let uninstall: ActionName = "uninstall".parse()?;
         repo.schedule_action(&ServiceFilter::all(), &uninstall, true)?;
-        let outcome = create_run(&repo, &RunOptions::default(), None)?;
+        let outcome = create_run(&repo, &RunOptions::default())?;
         let state = outcome
             .record
             .map(|r| r.state.as_str())

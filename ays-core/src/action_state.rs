@@ -138,10 +138,15 @@ impl fmt::Display for ActionState {
 
 /// An unknown state name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown action state `{0}` (expected new, changed, ok, scheduled, disabled, error or running)"
-)]
-pub struct UnknownState(pub String);
+#[error("unknown {what} `{name}` (expected {expected})")]
+pub struct UnknownState {
+    /// Which kind of state (`action state`, `job state`).
+    pub what: &'static str,
+    /// The name as given.
+    pub name: String,
+    /// The names accepted.
+    pub expected: &'static str,
+}
 
 impl FromStr for ActionState {
     type Err = UnknownState;
@@ -150,7 +155,11 @@ impl FromStr for ActionState {
         ActionState::ALL
             .into_iter()
             .find(|st| st.as_str() == s)
-            .ok_or_else(|| UnknownState(s.to_owned()))
+            .ok_or_else(|| UnknownState {
+                what: "action state",
+                name: s.to_owned(),
+                expected: "new, changed, ok, scheduled, disabled, error or running",
+            })
     }
 }
 

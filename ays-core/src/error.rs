@@ -400,12 +400,6 @@ pub enum CoreError {
         /// What is wrong.
         reason: String,
     },
-    /// A run id is empty or holds `/` or white space.
-    #[error("invalid run id `{id}`")]
-    InvalidRunId {
-        /// The id as given.
-        id: String,
-    },
     /// Another run holds the repository's run lock.
     #[error(
         "run `{run}` (pid {pid} on {host}, since {since_ms} ms after the epoch) holds the run lock; wait for it, or `ays run unlock --force` if it is gone"

@@ -1,8 +1,11 @@
-//! Identifiers, validated once in `FromStr`: [`ActorName`], [`ActionName`], [`InstanceName`]
-//! and [`ServiceKey`] (`role!instance`).
+//! Identifiers, validated once in `FromStr`: [`ActorName`], [`ActionName`], [`InstanceName`],
+//! [`ServiceKey`] (`role!instance`) and [`RunId`]. Every crate of the workspace uses these; each
+//! has one validation rule, here.
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Serialize, Serializer};
 
@@ -16,18 +19,27 @@ pub struct NameError {
     pub name: String,
     /// What is wrong with it.
     pub reason: &'static str,
+    /// The part that was rejected, for a composite name (the role or the instance of a
+    /// service key).
+    #[source]
+    pub part: Option<Box<NameError>>,
+}
+
+impl NameError {
+    fn new(what: &'static str, name: &str, reason: &'static str) -> Self {
+        NameError {
+            what,
+            name: name.to_owned(),
+            reason,
+            part: None,
+        }
+    }
 }
 
 /// Checks the characters every identifier shares: non-empty, at most 200 bytes, no `/`, `!`,
 /// whitespace or control characters (store keys are built with `/` and `!` separators).
 fn check_chars(what: &'static str, name: &str) -> Result<(), NameError> {
-    let err = |reason| {
-        Err(NameError {
-            what,
-            name: name.to_owned(),
-            reason,
-        })
-    };
+    let err = |reason| Err(NameError::new(what, name, reason));
     if name.is_empty() {
         return err("it is empty");
     }
@@ -63,7 +75,7 @@ macro_rules! name_type {
                 check_chars($what, s)?;
                 let extra: fn(&str) -> Option<&'static str> = $check;
                 if let Some(reason) = extra(s) {
-                    return Err(NameError { what: $what, name: s.to_owned(), reason });
+                    return Err(NameError::new($what, s, reason));
                 }
                 Ok($name(s.to_owned()))
             }
@@ -106,6 +118,33 @@ name_type!(
     |_| None
 );
 
+name_type!(
+    /// A run's identity, such as `1764502923000-1a2b0` (no `/`, `!` or white space).
+    RunId,
+    "run id",
+    |_| None
+);
+
+impl RunId {
+    /// A new run id: the time in ms, the process id and a per-process counter, so that ids
+    /// sort by creation time and two processes never pick the same one.
+    pub fn generate() -> RunId {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        RunId(format!("{ms:013}-{:x}{n}", std::process::id()))
+    }
+}
+
+impl ActionName {
+    /// Whether this action runs consumers first (`stop` and `uninstall`).
+    pub fn is_teardown(&self) -> bool {
+        matches!(self.0.as_str(), "stop" | "uninstall")
+    }
+}
+
 impl ActorName {
     /// The role: the name up to its first `.` (`node.ovc` → `node`).
     pub fn role(&self) -> &str {
@@ -114,29 +153,39 @@ impl ActorName {
 }
 
 /// A service's identity in a repository: its role and instance name, printed `role!instance`.
+///
+/// Keys order as their text does.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ServiceKey {
-    role: String,
-    instance: InstanceName,
+    /// `role!instance`.
+    text: String,
+    /// Where the `!` is.
+    bang: usize,
 }
 
 impl ServiceKey {
     /// The key of `instance` of `actor`'s role.
     pub fn new(actor: &ActorName, instance: InstanceName) -> Self {
+        let role = actor.role();
         ServiceKey {
-            role: actor.role().to_owned(),
-            instance,
+            text: format!("{role}!{instance}"),
+            bang: role.len(),
         }
     }
 
     /// The role (`node`).
     pub fn role(&self) -> &str {
-        &self.role
+        self.text.get(..self.bang).unwrap_or_default()
     }
 
     /// The instance name (`vm1`).
-    pub fn instance(&self) -> &InstanceName {
-        &self.instance
+    pub fn instance(&self) -> &str {
+        self.text.get(self.bang + 1..).unwrap_or_default()
+    }
+
+    /// The key as text, `role!instance`.
+    pub fn as_str(&self) -> &str {
+        &self.text
     }
 }
 
@@ -145,34 +194,34 @@ impl FromStr for ServiceKey {
 
     /// Parses `role!instance`.
     fn from_str(s: &str) -> Result<Self, NameError> {
-        let bad = |reason| NameError {
-            what: "service key",
-            name: s.to_owned(),
-            reason,
-        };
+        let bad = |reason| NameError::new("service key", s, reason);
         let (role, instance) = s
             .split_once('!')
             .ok_or_else(|| bad("expected `role!instance`"))?;
         if role.contains('.') {
             return Err(bad("the role must not hold `.`"));
         }
-        let role: ActorName = role.parse().map_err(|_: NameError| bad("invalid role"))?;
-        let instance: InstanceName = instance
-            .parse()
-            .map_err(|_: NameError| bad("invalid instance name"))?;
+        let part = |reason| {
+            move |e: NameError| NameError {
+                part: Some(Box::new(e)),
+                ..bad(reason)
+            }
+        };
+        let role: ActorName = role.parse().map_err(part("invalid role"))?;
+        let instance: InstanceName = instance.parse().map_err(part("invalid instance name"))?;
         Ok(ServiceKey::new(&role, instance))
     }
 }
 
 impl fmt::Display for ServiceKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}!{}", self.role, self.instance)
+        f.write_str(&self.text)
     }
 }
 
 impl Serialize for ServiceKey {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        s.serialize_str(&self.text)
     }
 }
 
@@ -197,6 +246,13 @@ mod tests {
         assert!("in-stall".parse::<ActionName>().is_err());
         assert!("node.x!a".parse::<ServiceKey>().is_err());
         assert!("node".parse::<ServiceKey>().is_err());
+        let e = "node!a b".parse::<ServiceKey>().unwrap_err();
+        assert_eq!(e.reason, "invalid instance name");
+        let part = e.part.as_deref().unwrap();
+        assert_eq!((part.what, part.name.as_str()), ("instance name", "a b"));
+        assert!(part.reason.contains("whitespace"));
+        assert_eq!("r/1".parse::<RunId>().unwrap_err().what, "run id");
+        assert!("node!in:1".parse::<ServiceKey>().is_ok());
     }
 
     proptest! {

@@ -24,7 +24,7 @@
 //! `destroy` leaves alone. Run ids never hold `/` (checked by [`crate::runs`]).
 
 use crate::action_state::ActionState;
-use crate::ids::{ActionName, ActorName, ServiceKey};
+use crate::ids::{ActionName, ActorName, RunId, ServiceKey};
 
 /// The repository record.
 pub(crate) const REPO: &[u8] = b"repo";
@@ -79,21 +79,21 @@ pub(crate) fn code(hash: &str) -> Vec<u8> {
     format!("{CODE_PREFIX}{hash}").into_bytes()
 }
 
-pub(crate) fn run(id: &str) -> Vec<u8> {
+pub(crate) fn run(id: &RunId) -> Vec<u8> {
     format!("{RUN_PREFIX}{id}").into_bytes()
 }
 
-pub(crate) fn run_settings(id: &str) -> Vec<u8> {
+pub(crate) fn run_settings(id: &RunId) -> Vec<u8> {
     format!("{RUN_SETTINGS_PREFIX}{id}").into_bytes()
 }
 
 /// The prefix of every job of run `id`.
-pub(crate) fn jobs_of(id: &str) -> Vec<u8> {
+pub(crate) fn jobs_of(id: &RunId) -> Vec<u8> {
     format!("{JOB_PREFIX}{id}/").into_bytes()
 }
 
 /// Job numbers are zero-padded so that a prefix scan lists them in order.
-pub(crate) fn job(id: &str, number: u32) -> Vec<u8> {
+pub(crate) fn job(id: &RunId, number: u32) -> Vec<u8> {
     format!("{JOB_PREFIX}{id}/{number:06}").into_bytes()
 }
 

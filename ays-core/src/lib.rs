@@ -74,7 +74,7 @@ pub use action_state::{ActionState, TransitionError, UnknownState};
 pub use actor::{Actor, ActorAction};
 pub use blueprint::{ApplyOptions, BlueprintReport, ScheduledAction, UpdatedService};
 pub use error::{BlueprintError, CoreError, Location, TemplateError};
-pub use ids::{ActionName, ActorName, InstanceName, NameError, ServiceKey};
+pub use ids::{ActionName, ActorName, InstanceName, NameError, RunId, ServiceKey};
 pub use mirror::{ExportReport, RestoreReport};
 pub use repo::{ActionRun, ActorSummary, DestroyReport, InitOptions, Repository};
 pub use run_lock::{DEFAULT_RUN_LEASE, RunLock, RunLockInfo, RunLockOptions};
@@ -83,7 +83,7 @@ pub use runs::{
     RunStepRecord, RunSummary,
 };
 pub use service::{
-    EventFilter, Service, ServiceAction, ServiceFilter, ServiceRef, ServiceStates, ServiceView,
+    EventFilter, Service, ServiceAction, ServiceDetail, ServiceFilter, ServiceRef, ServiceStates,
 };
 pub use template::{
     ActionCode, ConsumeSpec, DEFAULT_ACTIONS, ParentSpec, Runtime, Template, TemplateAction,

@@ -196,7 +196,7 @@ pub(crate) fn decode_actor(
 
 fn set_pointer(mut b: models::service_pointer::Builder<'_>, r: &ServiceRef) {
     b.set_actor_name(r.actor.as_str());
-    b.set_service_name(r.key.instance().as_str());
+    b.set_service_name(r.key.instance());
     b.set_key(r.key.to_string());
 }
 
@@ -211,7 +211,7 @@ pub(crate) fn encode_service(s: &Service) -> Vec<u8> {
     let mut message = Builder::new_default();
     let mut m = message.init_root::<models::service::Builder>();
     m.set_key(s.key.to_string());
-    m.set_name(s.key.instance().as_str());
+    m.set_name(s.key.instance());
     m.set_actor_name(s.actor.as_str());
     m.set_actor_key(s.actor.as_str());
     m.set_state(models::ServiceState::New);

@@ -339,6 +339,11 @@ impl Repository {
         &self.root
     }
 
+    /// The directory of run `run`'s files, `.ays/runs/<run>/` (the action code it ran).
+    pub fn run_dir(&self, run: &crate::ids::RunId) -> PathBuf {
+        self.root.join(MARKER).join("runs").join(run.as_str())
+    }
+
     /// The unique id (also the store namespace).
     pub fn id(&self) -> &str {
         &self.id

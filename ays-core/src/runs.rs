@@ -12,7 +12,7 @@ use std::str::FromStr;
 use serde::Serialize;
 
 use crate::error::CoreError;
-use crate::ids::{ActionName, ActorName, ServiceKey};
+use crate::ids::{ActionName, ActorName, RunId, ServiceKey};
 use crate::keys;
 use crate::record;
 use crate::repo::Repository;
@@ -46,9 +46,37 @@ impl JobState {
         }
     }
 
+    /// Every state.
+    pub const ALL: [JobState; 4] = [
+        JobState::New,
+        JobState::Running,
+        JobState::Ok,
+        JobState::Error,
+    ];
+
     /// Whether the job (or run) has ended.
     pub fn is_finished(self) -> bool {
         matches!(self, JobState::Ok | JobState::Error)
+    }
+
+    /// The state of a step from the states of its jobs: `error` if one failed, `ok` if all are
+    /// ok (or there are none), `new` if none started, else `running`.
+    pub fn of_step(jobs: impl IntoIterator<Item = JobState>) -> JobState {
+        let (mut all_ok, mut all_new) = (true, true);
+        for state in jobs {
+            if state == JobState::Error {
+                return JobState::Error;
+            }
+            all_ok &= state == JobState::Ok;
+            all_new &= state == JobState::New;
+        }
+        if all_ok {
+            JobState::Ok
+        } else if all_new {
+            JobState::New
+        } else {
+            JobState::Running
+        }
     }
 }
 
@@ -62,13 +90,14 @@ impl FromStr for JobState {
     type Err = crate::action_state::UnknownState;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "new" => Ok(JobState::New),
-            "running" => Ok(JobState::Running),
-            "ok" => Ok(JobState::Ok),
-            "error" => Ok(JobState::Error),
-            other => Err(crate::action_state::UnknownState(other.to_owned())),
-        }
+        JobState::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| crate::action_state::UnknownState {
+                what: "job state",
+                name: s.to_owned(),
+                expected: "new, running, ok or error",
+            })
     }
 }
 
@@ -101,6 +130,21 @@ pub struct JobLog {
     pub message: String,
 }
 
+impl JobLog {
+    /// An error and its causes on one line, `: `-separated: how an error that ends a job's
+    /// attempt is written into its log, where it lives on as text.
+    pub fn error_text(err: &dyn std::error::Error) -> String {
+        let mut out = err.to_string();
+        let mut cause = err.source();
+        while let Some(c) = cause {
+            out.push_str(": ");
+            out.push_str(&c.to_string());
+            cause = c.source();
+        }
+        out
+    }
+}
+
 /// A state a job entered, and when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct JobStateChange {
@@ -114,7 +158,7 @@ pub struct JobStateChange {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct JobRecord {
     /// The run.
-    pub run: String,
+    pub run: RunId,
     /// The job's number in its run, from 1.
     pub number: u32,
     /// The service.
@@ -153,7 +197,7 @@ pub struct JobRecord {
 impl JobRecord {
     /// A `new` job of `run`, planned at `at_ms`.
     pub fn new(
-        run: &str,
+        run: &RunId,
         number: u32,
         service: ServiceKey,
         actor: ActorName,
@@ -161,7 +205,7 @@ impl JobRecord {
         at_ms: i64,
     ) -> Self {
         JobRecord {
-            run: run.to_owned(),
+            run: run.clone(),
             number,
             service,
             actor,
@@ -236,8 +280,8 @@ pub struct RunStepRecord {
 /// A planned and executed set of jobs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RunRecord {
-    /// The run id (no `/`, no white space).
-    pub id: String,
+    /// The run id.
+    pub id: RunId,
     /// `new` (planned), `running`, `ok` or `error`.
     pub state: JobState,
     /// When it was created (ms since the epoch).
@@ -257,7 +301,7 @@ pub struct RunRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RunSummary {
     /// The run id.
-    pub id: String,
+    pub id: RunId,
     /// Its state.
     pub state: JobState,
     /// When it was created.
@@ -298,21 +342,13 @@ impl JobFilter {
     }
 }
 
-fn check_run_id(id: &str) -> Result<(), CoreError> {
-    if id.is_empty() || id.contains('/') || id.contains(char::is_whitespace) {
-        return Err(CoreError::InvalidRunId { id: id.to_owned() });
-    }
-    Ok(())
-}
-
 impl Repository {
     /// Stores a run record (replacing the previous version).
     ///
     /// # Errors
     ///
-    /// [`CoreError::InvalidRunId`], [`CoreError::Store`].
+    /// [`CoreError::Store`].
     pub fn save_run(&self, run: &RunRecord) -> Result<(), CoreError> {
-        check_run_id(&run.id)?;
         self.store()
             .put(&keys::run(&run.id), &record::encode_run(run, self.id()))
             .map_err(CoreError::store("save run"))
@@ -322,9 +358,8 @@ impl Repository {
     ///
     /// # Errors
     ///
-    /// [`CoreError::InvalidRunId`], [`CoreError::Store`].
+    /// [`CoreError::Store`].
     pub fn save_run_with_jobs(&self, run: &RunRecord, jobs: &[JobRecord]) -> Result<(), CoreError> {
-        check_run_id(&run.id)?;
         let mut batch = ays_store::Batch::new();
         batch.put(&keys::run(&run.id), &record::encode_run(run, self.id()));
         if !run.settings.is_empty() {
@@ -344,8 +379,7 @@ impl Repository {
     /// # Errors
     ///
     /// [`CoreError::Store`], [`CoreError::Corrupt`].
-    pub fn run(&self, id: &str) -> Result<Option<RunRecord>, CoreError> {
-        check_run_id(id)?;
+    pub fn run(&self, id: &RunId) -> Result<Option<RunRecord>, CoreError> {
         let k = keys::run(id);
         let Some(b) = self.store().get(&k).map_err(CoreError::store("get run"))? else {
             return Ok(None);
@@ -396,9 +430,8 @@ impl Repository {
     ///
     /// # Errors
     ///
-    /// [`CoreError::InvalidRunId`], [`CoreError::Store`].
+    /// [`CoreError::Store`].
     pub fn save_job(&self, job: &JobRecord) -> Result<(), CoreError> {
-        check_run_id(&job.run)?;
         self.store()
             .put(
                 &keys::job(&job.run, job.number),
@@ -412,8 +445,7 @@ impl Repository {
     /// # Errors
     ///
     /// [`CoreError::Store`], [`CoreError::Corrupt`].
-    pub fn job(&self, run: &str, number: u32) -> Result<Option<JobRecord>, CoreError> {
-        check_run_id(run)?;
+    pub fn job(&self, run: &RunId, number: u32) -> Result<Option<JobRecord>, CoreError> {
         let k = keys::job(run, number);
         match self.store().get(&k).map_err(CoreError::store("get job"))? {
             Some(b) => Ok(Some(record::decode_job(&String::from_utf8_lossy(&k), &b)?)),
@@ -426,8 +458,7 @@ impl Repository {
     /// # Errors
     ///
     /// [`CoreError::Store`], [`CoreError::Corrupt`].
-    pub fn jobs(&self, run: &str, filter: &JobFilter) -> Result<Vec<JobRecord>, CoreError> {
-        check_run_id(run)?;
+    pub fn jobs(&self, run: &RunId, filter: &JobFilter) -> Result<Vec<JobRecord>, CoreError> {
         let mut out = Vec::new();
         for entry in self.store().scan(&keys::jobs_of(run), PAGE) {
             let (k, v) = entry.map_err(CoreError::store("scan jobs"))?;
@@ -467,7 +498,6 @@ impl Repository {
     /// [`CoreError::ServiceNotFound`], [`CoreError::UnknownAction`], [`CoreError::Transition`]
     /// (a disabled action), [`CoreError::Busy`], [`CoreError::Store`]; nothing is written.
     pub fn start_job(&self, job: &JobRecord) -> Result<(), CoreError> {
-        check_run_id(&job.run)?;
         let _lock = self.write_lock()?;
         let mut staging = self.staging();
         let s = staging
@@ -511,7 +541,6 @@ impl Repository {
         job: &JobRecord,
         patch: Option<&serde_json::Value>,
     ) -> Result<JobRecord, CoreError> {
-        check_run_id(&job.run)?;
         let _lock = self.write_lock()?;
         let mut staging = self.staging();
         let mut s =
@@ -528,7 +557,7 @@ impl Repository {
             match self.apply_data_patch(&mut s, patch) {
                 Ok(_) => {}
                 Err(err @ CoreError::Codec { .. }) => {
-                    let reason = error_chain(&err);
+                    let reason = JobLog::error_text(&err);
                     tracing::info!(service = %job.service, action = %job.action, %reason, "data patch rejected");
                     job.logs.push(JobLog {
                         at_ms: job.finished_at,
@@ -568,16 +597,4 @@ impl Repository {
         self.commit(&batch, "finish job")?;
         Ok(job)
     }
-}
-
-/// An error and its causes on one line.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut cause = err.source();
-    while let Some(c) = cause {
-        out.push_str(": ");
-        out.push_str(&c.to_string());
-        cause = c.source();
-    }
-    out
 }

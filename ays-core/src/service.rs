@@ -47,7 +47,7 @@ pub struct EventFilter {
     pub tags: Vec<String>,
 }
 
-/// A service as stored. Serializes without its data bytes (see [`ServiceView`] for the data).
+/// A service as stored. Serializes without its data bytes (see [`ServiceDetail`] for the data).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Service {
     /// Its key (`role!instance`).
@@ -107,7 +107,7 @@ impl Service {
             4 + self.producers.len() + self.consumers.len() + self.actions.len(),
         );
         out.push(keys::index(IndexKind::Actor, self.actor.as_str(), k));
-        out.push(keys::index(IndexKind::Instance, k.instance().as_str(), k));
+        out.push(keys::index(IndexKind::Instance, k.instance(), k));
         if let Some(p) = &self.parent {
             out.push(keys::index(IndexKind::Parent, &p.key.to_string(), k));
         }
@@ -159,10 +159,7 @@ impl ServiceFilter {
     /// Whether `s` passes every condition.
     pub fn matches(&self, s: &Service) -> bool {
         self.role.as_deref().is_none_or(|r| s.key.role() == r)
-            && self
-                .name
-                .as_deref()
-                .is_none_or(|n| s.key.instance().as_str() == n)
+            && self.name.as_deref().is_none_or(|n| s.key.instance() == n)
             && self.actor.as_deref().is_none_or(|a| s.actor.as_str() == a)
             && self
                 .parent
@@ -185,7 +182,7 @@ impl ServiceFilter {
 
 /// A service as shown to users (`ays service show --json`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ServiceView {
+pub struct ServiceDetail {
     /// `role!instance`.
     pub key: ServiceKey,
     /// The actor.

@@ -231,7 +231,7 @@ impl<'r> Staging<'r> {
         candidates.extend(
             self.services
                 .keys()
-                .filter(|k| k.instance().as_str() == instance)
+                .filter(|k| k.instance() == instance)
                 .cloned(),
         );
         let mut out = Vec::with_capacity(candidates.len());

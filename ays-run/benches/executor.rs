@@ -3,6 +3,7 @@
 //!
 //! Run: `cargo bench -p ays-run --bench executor [-- native|make|makespan|python]`.
 
+use ays_core::{ActionState, JobState};
 use std::error::Error;
 use std::fmt::Write as _;
 use std::process::Command;
@@ -10,9 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ays_run::{
-    ActionRunner, ActionState, ExecConfig, Executor, JobContext, JobOutcome, MemoryJournal, Plan,
-    PlanInput, Planner, PythonMode, PythonRuntime, RunState, Schedule, ServiceSpec, ShellRuntime,
-    SystemClock,
+    ActionRunner, ExecConfig, Executor, JobContext, JobOutcome, MemoryJournal, Plan, PlanInput,
+    Planner, PythonMode, PythonRuntime, Schedule, ServiceSpec, ShellRuntime, SystemClock,
 };
 
 type Res<T> = Result<T, Box<dyn Error>>;
@@ -55,7 +55,7 @@ fn timed_run(exec: &Executor, plan: &Plan, runner: &dyn ActionRunner) -> Res<Dur
     let start = Instant::now();
     let report = exec.run(&"bench".parse()?, plan, runner, &MemoryJournal::new())?;
     let elapsed = start.elapsed();
-    if report.state != RunState::Ok {
+    if report.state != JobState::Ok {
         return Err(format!("run ended {:?}", report.state).into());
     }
     Ok(elapsed)

@@ -2,9 +2,10 @@
 //!
 //! Run: `cargo bench -p ays-run --bench plan`. Prints one table.
 
+use ays_core::ActionState;
 use std::time::Instant;
 
-use ays_run::{ActionState, PlanError, PlanInput, Planner, ServiceSpec};
+use ays_run::{PlanError, PlanInput, Planner, ServiceSpec};
 
 /// Peak resident memory of this process so far, in MiB (Linux `VmHWM`).
 fn peak_mib() -> f64 {

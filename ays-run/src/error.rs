@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::input::{ActionName, ServiceKey};
+use ays_core::{ActionName, ActorName, CoreError, NameError, RunId, ServiceKey};
 
 /// A (service, action) pair named by an error.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -23,24 +23,9 @@ impl fmt::Display for JobKey {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PlanError {
-    /// A service key is not `role!instance`.
-    #[error("invalid service key `{key}` (expected `role!instance`)")]
-    InvalidServiceKey {
-        /// The key as given.
-        key: String,
-    },
-    /// An action name has characters other than ASCII letters, digits and `_`.
-    #[error("invalid action name `{action}`")]
-    InvalidActionName {
-        /// The name as given.
-        action: String,
-    },
-    /// An actor name is not valid.
-    #[error("invalid actor name `{actor}`")]
-    InvalidActorName {
-        /// The name as given.
-        actor: String,
-    },
+    /// A name given to the planner (a service key, an actor or action name) is not valid.
+    #[error(transparent)]
+    Name(#[from] NameError),
     /// Two services share a key.
     #[error("service `{service}` is declared twice")]
     DuplicateService {
@@ -85,36 +70,52 @@ fn render_cycle(cycle: &[JobKey]) -> String {
 }
 
 /// Why a journal could not record a change.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum JournalError {
-    /// The backing store refused the write.
-    #[error("journal of run `{run}` could not record {what}: {message}")]
+    /// The repository refused the write.
+    #[error("journal of run `{run}` could not record {what}")]
     Write {
         /// The run.
-        run: String,
+        run: RunId,
         /// What was being recorded (`job_started`, …).
         what: &'static str,
-        /// The store's message.
-        message: String,
+        /// The repository's error.
+        #[source]
+        source: Box<CoreError>,
+    },
+    /// A job of the plan is not one of the stored run's jobs.
+    #[error("journal of run `{run}` could not record {what}: job {job} is not a job of the run")]
+    UnknownJob {
+        /// The run.
+        run: RunId,
+        /// What was being recorded.
+        what: &'static str,
+        /// The job.
+        job: JobKey,
+    },
+    /// A journal or observer of the caller's own stopped the run.
+    #[error("journal of run `{run}` stopped the run at {what}")]
+    Stopped {
+        /// The run.
+        run: RunId,
+        /// What was being recorded.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 
 /// Why an execution could not be carried out (a failed job is not an error: see the report).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ExecError {
-    /// A run id is empty or has white space.
-    #[error("invalid run id `{id}`")]
-    InvalidRunId {
-        /// The id as given.
-        id: String,
-    },
     /// The configuration cannot work (a limit of zero).
     #[error("run `{run}`: invalid executor configuration: {reason}")]
     InvalidConfig {
         /// The run.
-        run: String,
+        run: RunId,
         /// What is wrong.
         reason: String,
     },
@@ -122,7 +123,7 @@ pub enum ExecError {
     #[error("run `{run}` stopped: the journal failed")]
     Journal {
         /// The run.
-        run: String,
+        run: RunId,
         /// The journal's error.
         #[source]
         source: JournalError,
@@ -155,31 +156,44 @@ pub enum RuntimeError {
         #[source]
         source: std::io::Error,
     },
-    /// The result file an action wrote is not a JSON object.
-    #[error("{job}: bad result file `{}`: {reason}", .path.display())]
+    /// The result file an action wrote is not JSON.
+    #[error("{job}: bad result file `{}`", .path.display())]
     BadResult {
         /// The job.
         job: JobKey,
         /// The file.
         path: std::path::PathBuf,
         /// What is wrong.
-        reason: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The result file an action wrote is JSON, but not an object of data fields.
+    #[error("{job}: result file `{}` is not a JSON object", .path.display())]
+    ResultNotObject {
+        /// The job.
+        job: JobKey,
+        /// The file.
+        path: std::path::PathBuf,
     },
     /// The Python server broke the protocol or went away.
-    #[error("{job}: python server: {reason}")]
+    #[error("{job}: the python server {what}")]
     Server {
         /// The job.
         job: JobKey,
-        /// What happened.
-        reason: String,
+        /// What happened (`exited`, `did not take the request`).
+        what: &'static str,
+        /// The cause, when there is one.
+        #[source]
+        source: Option<std::io::Error>,
     },
     /// The payload of a job could not be loaded.
-    #[error("{job}: cannot load the job's service: {reason}")]
+    #[error("{job}: cannot load the job's service")]
     Payload {
         /// The job.
         job: JobKey,
         /// Why.
-        reason: String,
+        #[source]
+        source: Box<CoreError>,
     },
 }
 
@@ -194,7 +208,7 @@ pub enum SourceError {
     #[error("actor `{actor}` of a stored service is missing from the repository")]
     MissingActor {
         /// The actor.
-        actor: String,
+        actor: ActorName,
     },
     /// A stored name is not one the planner accepts.
     #[error("the repository holds a service or action the planner rejects")]
@@ -208,10 +222,12 @@ pub enum SourceError {
 pub enum RunError {
     /// The repository failed; [`ays_core::CoreError::RunLocked`] when another run holds the
     /// run lock.
-    #[error("run `{run}`")]
+    #[error("{}: the repository failed while it {doing}", RunLabel(.run.as_ref()))]
     Repository {
-        /// The run (empty before one is chosen).
-        run: String,
+        /// The run (`None` before one is chosen).
+        run: Option<RunId>,
+        /// What the run was doing (`took the run lock`, `stored the plan`).
+        doing: &'static str,
         /// The cause.
         #[source]
         source: Box<ays_core::CoreError>,
@@ -226,18 +242,18 @@ pub enum RunError {
     #[error("run `{run}` was interrupted")]
     Exec {
         /// The run.
-        run: String,
+        run: RunId,
         /// The cause.
         #[source]
-        source: ExecError,
+        source: Box<ExecError>,
     },
     /// An actor's stored action code could not be written out for its runtime.
     #[error("run `{run}`: cannot write the actions of `{actor}` to {}", path.display())]
     Materialise {
         /// The run.
-        run: String,
+        run: RunId,
         /// The actor.
-        actor: String,
+        actor: ActorName,
         /// The file or directory.
         path: std::path::PathBuf,
         /// The cause.
@@ -248,7 +264,7 @@ pub enum RunError {
     #[error("run `{run}`: cannot start {threads} worker threads")]
     ThreadPool {
         /// The run.
-        run: String,
+        run: RunId,
         /// How many were asked for.
         threads: usize,
         /// The cause.
@@ -259,7 +275,7 @@ pub enum RunError {
     #[error("no run `{run}` in the repository")]
     NoSuchRun {
         /// The id asked for.
-        run: String,
+        run: RunId,
     },
     /// `resume` found no unfinished run.
     #[error("no unfinished run to resume")]
@@ -271,25 +287,38 @@ pub enum RunError {
     )]
     Unfinished {
         /// The unfinished run.
-        run: String,
+        run: RunId,
     },
     /// The run to abandon has already ended.
     #[error("run `{run}` has already ended ({state})")]
     AlreadyFinished {
         /// The run.
-        run: String,
+        run: RunId,
         /// Its state.
         state: ays_core::JobState,
     },
     /// The settings stored with a run cannot be read.
-    #[error("run `{run}`: bad stored settings `{settings}`: {reason}")]
+    #[error("run `{run}`: bad stored settings `{settings}`")]
     BadSettings {
         /// The run.
-        run: String,
+        run: RunId,
         /// The stored text.
         settings: String,
         /// What is wrong.
-        reason: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A native action is registered under a name that no actor of the run has (a typo such
+    /// as `instal` would otherwise leave `install` silently doing nothing).
+    #[error(
+        "native action `{action}`{} is registered, but no actor of the run has such an action",
+        .actor.as_ref().map(|a| format!(" of `{a}`")).unwrap_or_default()
+    )]
+    UnknownNativeAction {
+        /// The actor it was registered for (`None`: every actor).
+        actor: Option<ActorName>,
+        /// The action name.
+        action: ActionName,
     },
     /// A stored job is not one of the run's plan (the repository changed under the run).
     #[error(
@@ -297,17 +326,34 @@ pub enum RunError {
     )]
     PlanMismatch {
         /// The run.
-        run: String,
+        run: RunId,
         /// The job.
         job: JobKey,
     },
 }
 
+/// `run `<id>`` or `the run` before an id is chosen.
+struct RunLabel<'a>(Option<&'a RunId>);
+
+impl fmt::Display for RunLabel<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(id) => write!(f, "run `{id}`"),
+            None => f.write_str("the run"),
+        }
+    }
+}
+
 impl RunError {
-    pub(crate) fn repo(run: &str) -> impl FnOnce(ays_core::CoreError) -> RunError {
-        let run = run.to_owned();
+    /// A [`RunError::Repository`] of run `run` while it did `doing`.
+    pub(crate) fn repo(
+        run: Option<&RunId>,
+        doing: &'static str,
+    ) -> impl FnOnce(ays_core::CoreError) -> RunError {
+        let run = run.cloned();
         move |source| RunError::Repository {
             run,
+            doing,
             source: Box::new(source),
         }
     }

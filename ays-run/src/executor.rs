@@ -14,13 +14,12 @@ use std::time::Duration;
 use rayon::{Scope, ThreadPool};
 use tracing::{debug, info, info_span, instrument, warn};
 
+use ays_core::{ActionName, ActorName, JobState, RunId, ServiceKey};
+
 use crate::clock::Clock;
 use crate::error::{ExecError, JobKey, JournalError};
-use crate::input::{ActionName, ActorName, ServiceKey};
-use crate::job::{
-    ActionRunner, CancelToken, FailureKind, JobContext, JobFailure, JobOutcome, JobState, RunId,
-    RunState,
-};
+
+use crate::job::{ActionRunner, CancelToken, FailureKind, JobContext, JobFailure, JobOutcome};
 use crate::journal::{Attempt, Journal, ResumeState};
 use crate::plan::{JobId, Plan};
 
@@ -148,9 +147,9 @@ pub struct RunReport {
     pub run: RunId,
     /// `Ok` when every job is ok; `Running` when the run was cancelled before every job ended
     /// (it is not over: resuming it runs the rest); `Error` otherwise.
-    pub state: RunState,
+    pub state: JobState,
     /// The state of each step, in order (computed from its jobs under the dag schedule).
-    pub steps: Vec<RunState>,
+    pub steps: Vec<JobState>,
     /// One report per job, indexed like [`Plan::jobs`].
     pub jobs: Vec<JobReport>,
     /// Whether the run was cancelled.
@@ -160,6 +159,7 @@ pub struct RunReport {
 impl RunReport {
     /// The report of a (service, action) pair.
     pub fn job(&self, service: &str, action: &str) -> Option<&JobReport> {
+        // Compared as text, so that a caller may name a job without parsing its names.
         self.jobs
             .iter()
             .find(|j| j.key.service.as_str() == service && j.key.action.as_str() == action)
@@ -264,7 +264,7 @@ impl Executor {
     ) -> Result<RunReport, ExecError> {
         if self.config.max_parallel == 0 || self.config.per_actor.values().any(|n| *n == 0) {
             return Err(ExecError::InvalidConfig {
-                run: run.to_string(),
+                run: run.clone(),
                 reason: "a concurrency limit is zero".into(),
             });
         }
@@ -283,7 +283,7 @@ impl Executor {
         let report = co.finish();
         if let Some(source) = co.journal_error {
             return Err(ExecError::Journal {
-                run: run.to_string(),
+                run: run.clone(),
                 source,
             });
         }
@@ -425,7 +425,7 @@ impl<'a> Coordinator<'a> {
             self.record("step_finished", |j| {
                 j.step_finished(self.run, number, state)
             });
-            if state != RunState::Ok {
+            if state != JobState::Ok {
                 debug!(step = number, ?state, "step did not end ok, stopping");
                 break;
             }
@@ -602,21 +602,12 @@ impl<'a> Coordinator<'a> {
         }
     }
 
-    fn step_state(&self, ids: &[JobId]) -> RunState {
-        let states: Vec<JobState> = ids.iter().map(|id| self.state(*id)).collect();
-        if states.contains(&JobState::Error) {
-            RunState::Error
-        } else if states.iter().all(|s| *s == JobState::Ok) {
-            RunState::Ok
-        } else if states.iter().all(|s| *s == JobState::New) {
-            RunState::New
-        } else {
-            RunState::Running
-        }
+    fn step_state(&self, ids: &[JobId]) -> JobState {
+        JobState::of_step(ids.iter().map(|id| self.state(*id)))
     }
 
     fn finish(&mut self) -> RunReport {
-        let steps: Vec<RunState> = self
+        let steps: Vec<JobState> = self
             .plan
             .steps()
             .iter()
@@ -624,7 +615,7 @@ impl<'a> Coordinator<'a> {
             .collect();
         let cancelled = self.exec.cancel.is_stopping();
         let state = if self.jobs.iter().all(|j| j.state == JobState::Ok) {
-            RunState::Ok
+            JobState::Ok
         } else if cancelled
             && self
                 .jobs
@@ -632,9 +623,9 @@ impl<'a> Coordinator<'a> {
                 .any(|j| matches!(j.state, JobState::New | JobState::Running))
         {
             // Cancelled before every job ended: the run is not over, it can be resumed.
-            RunState::Running
+            JobState::Running
         } else {
-            RunState::Error
+            JobState::Error
         };
         self.record("run_finished", |j| j.run_finished(self.run, state));
         RunReport {

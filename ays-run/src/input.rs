@@ -1,179 +1,14 @@
 //! The snapshot the planner reads: services, their action states, relations and action chains.
 //!
-//! ays-core fills a [`PlanInput`] from a repository; tests build one by hand. Everything here is
-//! validated once, when it enters the snapshot, so the planner itself never parses.
+//! [`plan_input`](crate::plan_input) fills a [`PlanInput`] from a repository; tests build one by
+//! hand. Names are ays-core's identifiers, validated once when they enter the snapshot, so the
+//! planner itself never parses.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
+
+use ays_core::{ActionName, ActionState, ActorName, ServiceKey};
 
 use crate::error::PlanError;
-
-/// A service's identity, `role!instance` (for example `datacenter!ovh_germany1`).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ServiceKey {
-    text: String,
-    bang: usize,
-}
-
-impl ServiceKey {
-    /// The role, the part before `!`.
-    pub fn role(&self) -> &str {
-        self.text.get(..self.bang).unwrap_or_default()
-    }
-
-    /// The instance name, the part after `!`.
-    pub fn instance(&self) -> &str {
-        self.text.get(self.bang + 1..).unwrap_or_default()
-    }
-
-    /// The key as written, `role!instance`.
-    pub fn as_str(&self) -> &str {
-        &self.text
-    }
-}
-
-impl FromStr for ServiceKey {
-    type Err = PlanError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let invalid = || PlanError::InvalidServiceKey { key: s.to_owned() };
-        let (role, instance) = s.split_once('!').ok_or_else(invalid)?;
-        let bad = |part: &str| part.is_empty() || part.contains(['!', ' ', '\t', '\n', ':']);
-        if bad(role) || bad(instance) {
-            return Err(invalid());
-        }
-        Ok(Self {
-            text: s.to_owned(),
-            bang: role.len(),
-        })
-    }
-}
-
-impl fmt::Display for ServiceKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
-}
-
-/// Checks the characters shared by action and actor names.
-fn is_name(s: &str, extra: &[char]) -> bool {
-    !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || extra.contains(&c))
-}
-
-/// An action name such as `install` or `test2` (ASCII letters, digits and `_`).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ActionName(String);
-
-impl ActionName {
-    /// The name as written.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// Whether this action runs consumers first (`stop` and `uninstall`).
-    pub fn is_teardown(&self) -> bool {
-        matches!(self.0.as_str(), "stop" | "uninstall")
-    }
-}
-
-impl FromStr for ActionName {
-    type Err = PlanError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if is_name(s, &[]) {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(PlanError::InvalidActionName {
-                action: s.to_owned(),
-            })
-        }
-    }
-}
-
-impl fmt::Display for ActionName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// An actor (template) name such as `node.ssh` (ASCII letters, digits, `_`, `-` and `.`).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ActorName(String);
-
-impl ActorName {
-    /// The name as written.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl FromStr for ActorName {
-    type Err = PlanError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if is_name(s, &['.', '-']) {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(PlanError::InvalidActorName {
-                actor: s.to_owned(),
-            })
-        }
-    }
-}
-
-impl fmt::Display for ActorName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// The state of one action of one service (AYS 8.1 §4.8).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum ActionState {
-    /// Never run.
-    New,
-    /// Its code changed since it last ran.
-    Changed,
-    /// Ran successfully.
-    Ok,
-    /// Asked for by a blueprint or a user.
-    Scheduled,
-    /// May not run.
-    Disabled,
-    /// Failed last time.
-    Error,
-    /// A job was running it (possibly a run that died).
-    Running,
-}
-
-impl ActionState {
-    /// Whether the action seeds a run: `scheduled`, `changed` or `error`.
-    pub fn is_candidate(self) -> bool {
-        matches!(self, Self::Scheduled | Self::Changed | Self::Error)
-    }
-
-    /// The lower-case name used by AYS.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::New => "new",
-            Self::Changed => "changed",
-            Self::Ok => "ok",
-            Self::Scheduled => "scheduled",
-            Self::Disabled => "disabled",
-            Self::Error => "error",
-            Self::Running => "running",
-        }
-    }
-}
-
-impl fmt::Display for ActionState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Which actions an action needs within one service (the actor's `init_actions_` of AYS 8.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,18 +28,29 @@ impl ActionChains {
     ///
     /// # Errors
     ///
-    /// [`PlanError::InvalidActionName`] when a name is not a valid action name.
-    pub fn with(mut self, action: &str, needs: &[&str]) -> Result<Self, PlanError> {
-        let action: ActionName = action.parse()?;
-        let mut list = Vec::with_capacity(needs.len());
+    /// [`PlanError::Name`] when a name is not a valid action name.
+    pub fn with(self, action: &str, needs: &[&str]) -> Result<Self, PlanError> {
+        let needs = needs
+            .iter()
+            .map(|n| n.parse())
+            .collect::<Result<Vec<ActionName>, _>>()?;
+        Ok(self.with_names(action.parse()?, needs))
+    }
+
+    /// As [`ActionChains::with`], with names already parsed.
+    pub fn with_names(
+        mut self,
+        action: ActionName,
+        needs: impl IntoIterator<Item = ActionName>,
+    ) -> Self {
+        let mut list = Vec::new();
         for need in needs {
-            let need: ActionName = need.parse()?;
             if !list.contains(&need) {
                 list.push(need);
             }
         }
         self.needs.insert(action, list);
-        Ok(self)
+        self
     }
 
     /// The actions `action` needs directly (empty when it needs none).
@@ -217,19 +63,18 @@ impl Default for ActionChains {
     /// The AYS 8.1 default: install needs init, start needs install, monitor needs start,
     /// uninstall needs stop.
     fn default() -> Self {
-        let mut needs = BTreeMap::new();
+        let mut chains = Self::empty();
         for (action, need) in [
             ("install", "init"),
             ("start", "install"),
             ("monitor", "start"),
             ("uninstall", "stop"),
         ] {
-            needs.insert(
-                ActionName(action.to_owned()),
-                vec![ActionName(need.to_owned())],
-            );
+            if let (Ok(action), Ok(need)) = (action.parse(), need.parse()) {
+                chains = chains.with_names(action, [need]);
+            }
         }
-        Self { needs }
+        chains
     }
 }
 
@@ -294,6 +139,37 @@ pub struct ServiceInput {
 }
 
 impl ServiceInput {
+    /// A service with no relation and no action yet.
+    pub fn new(key: ServiceKey, actor: ActorName) -> Self {
+        Self {
+            key,
+            actor,
+            parent: None,
+            producers: Vec::new(),
+            actions: BTreeMap::new(),
+        }
+    }
+
+    /// Sets the parent (also a producer).
+    pub fn with_parent(mut self, parent: ServiceKey) -> Self {
+        self.parent = Some(parent);
+        self
+    }
+
+    /// Adds a producer.
+    pub fn with_producer(mut self, producer: ServiceKey) -> Self {
+        if !self.producers.contains(&producer) {
+            self.producers.push(producer);
+        }
+        self
+    }
+
+    /// Sets the state of an action.
+    pub fn with_action(mut self, action: ActionName, state: ActionState) -> Self {
+        self.actions.insert(action, state);
+        self
+    }
+
     /// The service's key.
     pub fn key(&self) -> &ServiceKey {
         &self.key
@@ -337,10 +213,15 @@ impl PlanInput {
     ///
     /// # Errors
     ///
-    /// [`PlanError::InvalidActorName`] when `actor` is not a valid actor name.
+    /// [`PlanError::Name`] when `actor` is not a valid actor name.
     pub fn set_chains(&mut self, actor: &str, chains: ActionChains) -> Result<(), PlanError> {
-        self.chains.insert(actor.parse()?, chains);
+        self.set_actor_chains(actor.parse()?, chains);
         Ok(())
+    }
+
+    /// As [`PlanInput::set_chains`], with the name already parsed.
+    pub fn set_actor_chains(&mut self, actor: ActorName, chains: ActionChains) {
+        self.chains.insert(actor, chains);
     }
 
     /// Validates and adds a service. Relations may name services added later.
@@ -367,17 +248,32 @@ impl PlanInput {
         for (name, state) in spec.actions {
             actions.insert(name.parse()?, state);
         }
-        if self.services.contains_key(&key) {
-            return Err(PlanError::DuplicateService { service: key });
-        }
-        let service = ServiceInput {
-            key: key.clone(),
+        self.insert(ServiceInput {
+            key,
             actor,
             parent,
             producers,
             actions,
-        };
-        Ok(self.services.entry(key).or_insert(service))
+        })
+    }
+
+    /// Adds a service whose names are already parsed (the parent is added to the producers
+    /// when missing).
+    ///
+    /// # Errors
+    ///
+    /// [`PlanError::DuplicateService`].
+    pub fn insert(&mut self, mut service: ServiceInput) -> Result<&ServiceInput, PlanError> {
+        if let Some(parent) = &service.parent {
+            service.producers.retain(|p| p != parent);
+            service.producers.insert(0, parent.clone());
+        }
+        if self.services.contains_key(&service.key) {
+            return Err(PlanError::DuplicateService {
+                service: service.key,
+            });
+        }
+        Ok(self.services.entry(service.key.clone()).or_insert(service))
     }
 
     /// The services, by key.

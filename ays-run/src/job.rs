@@ -1,69 +1,14 @@
 //! Jobs: their context, their outcome, their states, and the [`ActionRunner`] that executes them.
 
 use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
-use crate::error::{ExecError, JobKey};
-use crate::input::{ActionName, ActorName, ServiceKey};
+use ays_core::{ActionName, ActorName, JobLogCategory, RunId, ServiceKey};
+
+use crate::error::JobKey;
 use crate::plan::JobId;
-
-/// A run's identity (the lead's store key, a ULID, a counter: anything non-empty).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RunId(String);
-
-impl RunId {
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl FromStr for RunId {
-    type Err = ExecError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.is_empty() || s.contains(char::is_whitespace) {
-            return Err(ExecError::InvalidRunId { id: s.to_owned() });
-        }
-        Ok(Self(s.to_owned()))
-    }
-}
-
-impl fmt::Display for RunId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// The state of a job (AYS 8.1 `Job.State`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum JobState {
-    /// Not started (a later step, a failed prerequisite, or a stopped run).
-    New,
-    /// Started and not finished.
-    Running,
-    /// Finished successfully.
-    Ok,
-    /// Failed (error, timeout, panic, killed).
-    Error,
-}
-
-/// The state of a run or of a step (AYS 8.1 `Run.State`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RunState {
-    /// Nothing started.
-    New,
-    /// Started; some jobs neither ok nor in error (for a whole run: it was cancelled and can be
-    /// resumed).
-    Running,
-    /// Every job ok.
-    Ok,
-    /// At least one job in error or never started.
-    Error,
-}
 
 /// Asks a run to stop: the first request stops starting new jobs and waits for the running
 /// ones; the second also asks runtimes to kill what runs. Clones share one state.
@@ -176,32 +121,18 @@ impl JobContext {
     }
 }
 
-/// The category of a job log entry (AYS 8.1 §4.6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum LogCategory {
-    /// Standard output of the action.
-    Out,
-    /// Standard error of the action.
-    Err,
-    /// A message logged by the action.
-    Msg,
-    /// The error message of a failed action.
-    ErrorMsg,
-    /// A traceback or panic message.
-    Trace,
-}
-
 /// One entry of a job's log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogEntry {
     /// What kind of entry it is.
-    pub category: LogCategory,
+    pub category: JobLogCategory,
     /// The text.
     pub text: String,
 }
 
 /// Why an attempt failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum FailureKind {
     /// The action reported an error (non-zero exit, exception, `Err`).
     Error,
@@ -213,6 +144,25 @@ pub enum FailureKind {
     Panicked,
     /// The runtime could not run the action at all (missing interpreter, I/O error).
     Runtime,
+}
+
+impl FailureKind {
+    /// The lower-case name (`timeout`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Error => "error",
+            FailureKind::Timeout => "timeout",
+            FailureKind::Killed => "killed",
+            FailureKind::Panicked => "panicked",
+            FailureKind::Runtime => "runtime",
+        }
+    }
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A failed attempt: its kind and a one-line message.
@@ -264,8 +214,25 @@ impl JobOutcome {
                 message: message.clone(),
             }),
             logs: vec![LogEntry {
-                category: LogCategory::ErrorMsg,
+                category: JobLogCategory::ErrorMsg,
                 text: message,
+            }],
+            data_patch: None,
+        }
+    }
+
+    /// A success for an action that has no code (no function in the actions file, no native
+    /// function, no actions file at all): nothing ran, and the job log says so.
+    pub fn nothing_to_run(ctx: &JobContext) -> Self {
+        Self {
+            result: Ok(()),
+            logs: vec![LogEntry {
+                category: JobLogCategory::Msg,
+                text: format!(
+                    "actor `{}` has no code for `{}`: nothing ran",
+                    ctx.actor(),
+                    ctx.action()
+                ),
             }],
             data_patch: None,
         }
@@ -293,4 +260,9 @@ where
     fn run(&self, ctx: &JobContext) -> JobOutcome {
         self(ctx)
     }
+}
+
+/// An error and its causes on one line, for a job log (see [`ays_core::JobLog::error_text`]).
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+    ays_core::JobLog::error_text(err)
 }

@@ -9,8 +9,10 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use ays_core::{JobState, RunId};
+
 use crate::error::{JobKey, JournalError};
-use crate::job::{JobFailure, JobOutcome, JobState, RunId, RunState};
+use crate::job::{JobFailure, JobOutcome};
 use crate::plan::{Plan, PlannedJob};
 
 /// One attempt of a job, as recorded.
@@ -80,7 +82,7 @@ pub trait Journal: Send + Sync {
     /// # Errors
     ///
     /// When the change cannot be recorded.
-    fn step_finished(&self, run: &RunId, step: usize, state: RunState) -> Result<(), JournalError>;
+    fn step_finished(&self, run: &RunId, step: usize, state: JobState) -> Result<(), JournalError>;
 
     /// The execution ended. `state` is `Running` when a cancellation stopped it before every
     /// job ended: the run is not over, and resuming it runs the jobs that did not end.
@@ -88,7 +90,7 @@ pub trait Journal: Send + Sync {
     /// # Errors
     ///
     /// When the change cannot be recorded.
-    fn run_finished(&self, run: &RunId, state: RunState) -> Result<(), JournalError>;
+    fn run_finished(&self, run: &RunId, state: JobState) -> Result<(), JournalError>;
 }
 
 /// One recorded change, as kept by [`MemoryJournal`].
@@ -142,15 +144,30 @@ pub enum JournalEvent {
         /// The step number.
         step: usize,
         /// The step's state.
-        state: RunState,
+        state: JobState,
     },
     /// See [`Journal::run_finished`].
     RunFinished {
         /// The run.
         run: RunId,
         /// The run's state.
-        state: RunState,
+        state: JobState,
     },
+}
+
+impl JournalEvent {
+    /// The run the event belongs to.
+    pub fn run(&self) -> &RunId {
+        match self {
+            JournalEvent::RunStarted { run, .. }
+            | JournalEvent::StepStarted { run, .. }
+            | JournalEvent::JobStarted { run, .. }
+            | JournalEvent::JobAttemptFinished { run, .. }
+            | JournalEvent::JobFinished { run, .. }
+            | JournalEvent::StepFinished { run, .. }
+            | JournalEvent::RunFinished { run, .. } => run,
+        }
+    }
 }
 
 /// A journal in memory, for tests and for callers that persist nothing.
@@ -238,7 +255,7 @@ impl Journal for MemoryJournal {
         })
     }
 
-    fn step_finished(&self, run: &RunId, step: usize, state: RunState) -> Result<(), JournalError> {
+    fn step_finished(&self, run: &RunId, step: usize, state: JobState) -> Result<(), JournalError> {
         self.push(JournalEvent::StepFinished {
             run: run.clone(),
             step,
@@ -246,7 +263,7 @@ impl Journal for MemoryJournal {
         })
     }
 
-    fn run_finished(&self, run: &RunId, state: RunState) -> Result<(), JournalError> {
+    fn run_finished(&self, run: &RunId, state: JobState) -> Result<(), JournalError> {
         self.push(JournalEvent::RunFinished {
             run: run.clone(),
             state,

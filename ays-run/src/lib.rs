@@ -1,26 +1,35 @@
-//! AYS runs: the dependency planner and the parallel executor.
+//! AYS runs: the dependency planner, the parallel executor and the action runtimes.
 //!
 //! This crate turns scheduled actions into a [`Plan`] (a petgraph graph of (service, action)
-//! nodes, layered into steps) and runs it in parallel through an [`ActionRunner`. It knows
-//! nothing of Redis, HRD or the CLI; its clock and thread pool are injected, and every job state
-//! change goes through a [`Journal`] so that a caller can persist it.
+//! jobs, layered into steps) and runs it in parallel through an [`ActionRunner`]. Every job
+//! state change goes through a [`Journal`], so that a caller can persist it. Services, actors,
+//! actions, run ids and states are ays-core's types ([`ays_core::ServiceKey`],
+//! [`ays_core::ActionState`], [`ays_core::JobState`], …): this crate defines no name of its own
+//! for them.
 //!
-//! Modules, one concept each:
-//! - `input`: the snapshot the planner reads ([`PlanInput`], [`ServiceSpec`], [`ActionChains`]);
-//! - `planner` and `plan`: [`Planner`] builds a [`Plan`] (steps, prerequisites, text and DOT);
-//! - `executor`, `job`, `journal` and `clock`: [`Executor`] runs a plan;
-//! - `runtime`: action runtimes (native functions, `actions.sh`, `actions.py`);
-//! - `repository`: a repository of ays-core as [`PlanInput`] and as job payloads
-//!   ([`RepositoryPayload`]);
-//! - `store_journal`: [`StoreJournal`] persists every change of a run in the repository;
-//! - `runner`: [`RepositoryRunner`] runs each job with the repository's stored action code;
-//! - `orchestrate`: what `ays run` calls: [`create_run`], [`resume_run`],
-//!   [`abandon_run`], [`show_run`], [`list_runs`], [`unlock`].
+//! **What it must not know**: Redis, HRD or the CLI. Its clock and thread pool are injected.
+//!
+//! # Two ways in
+//!
+//! - **On a repository** (what `ays run` does): [`create_run`] plans the repository's scheduled
+//!   actions, stores the run, runs each job with the action code stored in the repository
+//!   (`actions.sh`, `actions.py`, or native functions of an [`ActionRegistry`] given in
+//!   [`RunOptions::registry`]) and stores every change as it happens; [`resume_run`],
+//!   [`abandon_run`], [`show_run`], [`list_runs`] and [`unlock`] do the rest. Every action, native
+//!   ones included, reads its service's data, parent, producers, consumers and args
+//!   ([`NativeJob`], [`JobPayload`]) and may set data fields, which are validated against the
+//!   actor's schema and stored atomically with the job's success. The workspace's examples
+//!   show both: `examples/embed.rs` (`cargo run --example embed`: native actions on an
+//!   in-memory store) and `examples/webfarm.rs` (`cargo run --example webfarm`: shell actions
+//!   on the embedded store).
+//! - **The engine alone**: build a [`PlanInput`] by hand (or with [`plan_input`]), plan it with
+//!   [`Planner`] and run it with an [`Executor`] and any [`ActionRunner`] and [`Journal`].
 //!
 //! # Example
 //!
 //! ```
-//! use ays_run::{ActionState, PlanInput, Planner, ServiceSpec};
+//! use ays_core::{ActionState, JobState};
+//! use ays_run::{PlanInput, Planner, ServiceSpec};
 //!
 //! let mut input = PlanInput::new();
 //! input.add_service(ServiceSpec::new("datacenter!dc1", "datacenter")
@@ -52,23 +61,36 @@
 //! );
 //! let journal = ays_run::MemoryJournal::new();
 //! let report = executor.run(&"run1".parse()?, &plan, &actions, &journal)?;
-//! assert_eq!(report.state, ays_run::RunState::Ok);
+//! assert_eq!(report.state, JobState::Ok);
 //! let patch = report.job("cockpit!c1", "install").and_then(|j| j.outcome.clone()?.data_patch);
 //! assert_eq!(patch, serde_json::json!({"installed": true}).as_object().cloned());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! The crate knows nothing of Redis, HRD, blueprints or the CLI: ays-core fills a [`PlanInput`]
-//! and implements [`PayloadSource`]; the caller persists through its own [`Journal`].
+//! # Modules
+//!
+//! - planning: [`PlanInput`], [`ServiceSpec`], [`ActionChains`] → [`Planner`] → [`Plan`]
+//!   ([`Step`], [`PlannedJob`]; text and DOT renderings);
+//! - executing: [`Executor`] with an [`ExecConfig`] ([`Schedule`], [`FailurePolicy`],
+//!   [`RetryPolicy`], limits), a [`Clock`], a [`CancelToken`], reporting to a [`Journal`]
+//!   ([`MemoryJournal`], [`JournalEvent`]) and returning a [`RunReport`];
+//! - runtimes, each an [`ActionRunner`]: [`ActionRegistry`] (native Rust functions),
+//!   [`ShellRuntime`] (`actions.sh`), [`PythonRuntime`] (`actions.py`, a forking server);
+//!   they read a job's service through a [`PayloadSource`];
+//! - on a repository: [`create_run`] and its siblings, with [`RunOptions`] (every field has a
+//!   default; set what you need), [`RunObserver`] for progress, [`RepositoryRunner`].
 //!
 //! # Runs on a repository
 //!
-//! - Limits come from the actor templates (see ays-core's `template` module):
+//! - Limits come from the actor templates (`config.yaml` or `actor.hrd`):
 //!   `concurrency: N` caps the jobs of an actor at once ([`ExecConfig::per_actor`]), and
 //!   `retries: {install: 3}`, `retry_delay: {install: 2s}` (default 1s) and
 //!   `retry_max_delay: {install: 1m}` (default 1m) give an action up to 3 retries, waiting 2s,
 //!   4s, 8s … capped at 1m ([`ExecConfig::retries`], [`RetryPolicy`]). Every attempt leaves a
 //!   numbered line in its job's log (`attempt 2 failed (error): …`, `attempt 3 ok`).
+//! - An action without code (no function in the actions file, no native function) succeeds
+//!   without running anything, and its job log says so; a registry holding an action that no
+//!   actor of the run has is refused ([`RunError::UnknownNativeAction`]).
 //! - Ctrl-C ([`RunOptions::cancel`]) once stops starting jobs and waits for the running ones,
 //!   twice kills them; either way the run stays unfinished (`running`), and [`resume_run`]
 //!   runs what did not end, killed jobs included, with the schedule and failure policy stored
@@ -76,6 +98,7 @@
 //! - [`create_run`] refuses to start while an older run is unfinished
 //!   ([`RunError::Unfinished`]): resume it, or give it up with [`abandon_run`].
 #![deny(missing_docs)]
+#![warn(unreachable_pub)]
 #![warn(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -103,13 +126,9 @@ pub use error::{ExecError, JobKey, JournalError, PlanError, RunError, RuntimeErr
 pub use executor::{
     ExecConfig, Executor, FailurePolicy, JobReport, RetryPolicy, RunReport, Schedule,
 };
-pub use input::{
-    ActionChains, ActionName, ActionState, ActorName, PlanInput, ServiceInput, ServiceKey,
-    ServiceSpec,
-};
+pub use input::{ActionChains, PlanInput, ServiceInput, ServiceSpec};
 pub use job::{
-    ActionRunner, CancelToken, DataPatch, FailureKind, JobContext, JobFailure, JobOutcome,
-    JobState, LogCategory, LogEntry, RunId, RunState,
+    ActionRunner, CancelToken, DataPatch, FailureKind, JobContext, JobFailure, JobOutcome, LogEntry,
 };
 pub use journal::{Attempt, Journal, JournalEvent, MemoryJournal, ResumeState};
 pub use orchestrate::{
@@ -118,10 +137,10 @@ pub use orchestrate::{
 };
 pub use plan::{JobId, Plan, PlannedJob, Step};
 pub use planner::Planner;
-pub use repository::{RepositoryPayload, plan_input};
+pub use repository::plan_input;
 pub use runner::RepositoryRunner;
 pub use runtime::{
-    ActionFailed, ActionRegistry, ActorsDir, BarePayload, DEFAULT_OUTPUT_CAP, JobPayload,
-    NativeJob, PayloadSource, PythonMode, PythonRuntime, ServiceView, ShellRuntime,
+    ActionFailed, ActionRegistry, JobPayload, NativeJob, PayloadSource, PythonMode, PythonRuntime,
+    ServiceView, ShellRuntime,
 };
-pub use store_journal::{RunObserver, StoreJournal, resume_state};
+pub use store_journal::RunObserver;

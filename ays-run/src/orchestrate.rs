@@ -9,23 +9,21 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use ays_core::{
-    JobFilter, JobRecord, JobRef, Repository, RunLockInfo, RunLockOptions, RunRecord,
-    RunStepRecord, RunSummary,
+    ActionName, ActionState, JobFilter, JobLog, JobLogCategory, JobRecord, JobRef, JobState,
+    Repository, RunId, RunLockInfo, RunLockOptions, RunRecord, RunStepRecord, RunSummary,
 };
 use tracing::{info, instrument};
 
 use crate::clock::SystemClock;
 use crate::error::{JobKey, RunError};
 use crate::executor::{ExecConfig, Executor, FailurePolicy, RunReport, Schedule};
-use crate::input::{ActionName, ActionState};
-use crate::job::{CancelToken, RunId};
+use crate::job::CancelToken;
 use crate::journal::ResumeState;
 use crate::plan::Plan;
 use crate::planner::Planner;
-use crate::repository::{plan_input_with, state};
+use crate::repository::plan_input_with;
 use crate::runner::RepositoryRunner;
 use crate::runtime::ActionRegistry;
 use crate::store_journal::{RunObserver, StoreJournal, job_key, now_ms, resume_state};
@@ -33,7 +31,7 @@ use crate::store_journal::{RunObserver, StoreJournal, job_key, now_ms, resume_st
 /// How a run is made and executed. Start from `RunOptions::default()` and set fields.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
-pub struct RunOptions {
+pub struct RunOptions<'a> {
     /// Steps (AYS 8.1) or dag.
     pub schedule: Schedule,
     /// At most this many jobs at once (0: the machine's parallelism).
@@ -55,6 +53,8 @@ pub struct RunOptions {
     /// [`resume_run`] only: use `schedule` and `failure` from these options instead of the
     /// ones stored with the run (default `false`: the stored ones).
     pub override_stored: bool,
+    /// Sees every event of the run after it was stored (progress output); default none.
+    pub observer: Option<&'a dyn RunObserver>,
 }
 
 /// What is stored with a run ([`RunRecord::settings`]) to resume it as it started.
@@ -103,15 +103,15 @@ impl StoredSettings {
         }
         serde_json::from_str(&run.settings)
             .map(Some)
-            .map_err(|e| RunError::BadSettings {
+            .map_err(|source| RunError::BadSettings {
                 run: run.id.clone(),
                 settings: run.settings.clone(),
-                reason: e.to_string(),
+                source,
             })
     }
 
     /// `options` with these settings, unless the caller overrides them.
-    fn apply(self, options: &RunOptions) -> RunOptions {
+    fn apply<'a>(self, options: &RunOptions<'a>) -> RunOptions<'a> {
         let mut out = options.clone();
         if !options.override_stored {
             out.schedule = match self.schedule {
@@ -133,7 +133,7 @@ impl StoredSettings {
 #[derive(Debug, Clone)]
 pub struct RunOutcome {
     /// The run's id (for a dry run or an empty plan, the id it would have had).
-    pub id: String,
+    pub id: RunId,
     /// The plan.
     pub plan: Plan,
     /// The execution's report; `None` for a dry run or an empty plan (nothing stored).
@@ -151,26 +151,10 @@ pub struct RunDetail {
     pub jobs: Vec<JobRecord>,
 }
 
-static RUN_COUNTER: AtomicU32 = AtomicU32::new(0);
-
-/// A new run id: the creation time in ms, then a per-process counter (ids sort by time).
-fn new_run_id() -> Result<RunId, RunError> {
-    let n = RUN_COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{:013}-{:x}{n}", now_ms(), std::process::id())
-        .parse()
-        .map_err(|source| RunError::Exec {
-            run: String::new(),
-            source,
-        })
-}
-
 fn plan_for(repo: &Repository, only: &[ActionName]) -> Result<Plan, RunError> {
     let input = plan_input_with(repo, |_, action| {
-        let s = state(action.state);
-        if !only.is_empty()
-            && s.is_candidate()
-            && !only.iter().any(|o| o.as_str() == action.name.as_str())
-        {
+        let s = action.state;
+        if !only.is_empty() && s.is_candidate() && !only.contains(&action.name) {
             // Not a seed, but still run when a seed needs it.
             ActionState::New
         } else {
@@ -178,12 +162,6 @@ fn plan_for(repo: &Repository, only: &[ActionName]) -> Result<Plan, RunError> {
         }
     })?;
     Ok(Planner::new().plan(&input)?)
-}
-
-fn core_ids(
-    key: &JobKey,
-) -> Result<(ays_core::ServiceKey, ays_core::ActionName), ays_core::CoreError> {
-    Ok((key.service.as_str().parse()?, key.action.as_str().parse()?))
 }
 
 /// The run record and its `new` jobs for `plan`.
@@ -198,24 +176,19 @@ fn records(
     let mut jobs = Vec::with_capacity(plan.jobs().len());
     for job in plan.jobs() {
         let number = u32::try_from(job.id().index().saturating_add(1)).unwrap_or(u32::MAX);
-        let (service, action) = core_ids(job.key()).map_err(RunError::repo(id.as_str()))?;
-        let actor = job
-            .actor()
-            .as_str()
-            .parse()
-            .map_err(|e: ays_core::NameError| RunError::repo(id.as_str())(e.into()))?;
+        let (service, action) = (job.service(), job.action());
         let mut rec = JobRecord::new(
-            id.as_str(),
+            id,
             number,
             service.clone(),
-            actor,
+            job.actor().clone(),
             action.clone(),
             now,
         );
         rec.code_key = runner.code_key(job.actor(), job.action()).to_owned();
         rec.args = repo
-            .action_args(&service, &action)
-            .map_err(RunError::repo(id.as_str()))?
+            .action_args(service, action)
+            .map_err(RunError::repo(Some(id), "read the args of its jobs"))?
             .map(|v| v.to_string())
             .unwrap_or_default();
         let retries = config
@@ -236,7 +209,7 @@ fn records(
         .iter()
         .map(|step| RunStepRecord {
             number: u32::try_from(step.number()).unwrap_or(u32::MAX),
-            state: ays_core::JobState::New,
+            state: JobState::New,
             started_at: 0,
             finished_at: 0,
             jobs: step
@@ -253,16 +226,16 @@ fn records(
         })
         .collect();
     let run = RunRecord {
-        id: id.to_string(),
-        state: ays_core::JobState::New,
+        id: id.clone(),
+        state: JobState::New,
         created_at: now,
         finished_at: 0,
         steps,
-        settings: serde_json::to_string(&StoredSettings::of(config)).map_err(|e| {
+        settings: serde_json::to_string(&StoredSettings::of(config)).map_err(|source| {
             RunError::BadSettings {
-                run: id.to_string(),
+                run: id.clone(),
                 settings: format!("{:?}", StoredSettings::of(config)),
-                reason: e.to_string(),
+                source,
             }
         })?,
     };
@@ -284,17 +257,12 @@ fn config_for(repo: &Repository, options: &RunOptions, runner: &RepositoryRunner
 }
 
 /// Executes `plan` as run `id`, journaling into the store.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the parts of one run, each owned elsewhere"
-)]
 fn execute(
     id: &RunId,
     plan: &Plan,
     runner: &RepositoryRunner,
     config: ExecConfig,
     options: &RunOptions,
-    observer: Option<&dyn RunObserver>,
     journal: StoreJournal<'_>,
     resume: &ResumeState,
 ) -> Result<(RunReport, RunRecord), RunError> {
@@ -304,7 +272,7 @@ fn execute(
         .thread_name(|i| format!("ays-job-{i}"))
         .build()
         .map_err(|source| RunError::ThreadPool {
-            run: id.to_string(),
+            run: id.clone(),
             threads,
             source,
         })?;
@@ -312,15 +280,15 @@ fn execute(
     if let Some(cancel) = &options.cancel {
         executor = executor.with_cancel(cancel.clone());
     }
-    let journal = match observer {
-        Some(o) => journal.with_observer(o),
+    let journal = match &options.observer {
+        Some(o) => journal.with_observer(*o),
         None => journal,
     };
     let report = executor
         .resume(id, plan, runner, &journal, resume)
         .map_err(|source| RunError::Exec {
-            run: id.to_string(),
-            source,
+            run: id.clone(),
+            source: Box::new(source),
         })?;
     Ok((report, journal.run_record()))
 }
@@ -338,15 +306,11 @@ fn execute(
 /// [`RunError::Exec`] when the store failed during the run (the run stays unfinished and can be
 /// resumed). Failed jobs are not errors: see [`RunOutcome::report`].
 #[instrument(skip_all)]
-pub fn create_run(
-    repo: &Repository,
-    options: &RunOptions,
-    observer: Option<&dyn RunObserver>,
-) -> Result<RunOutcome, RunError> {
-    let id = new_run_id()?;
+pub fn create_run(repo: &Repository, options: &RunOptions) -> Result<RunOutcome, RunError> {
+    let id = RunId::generate();
     if options.dry_run {
         return Ok(RunOutcome {
-            id: id.to_string(),
+            id,
             plan: plan_for(repo, &options.only_actions)?,
             report: None,
             record: None,
@@ -354,7 +318,7 @@ pub fn create_run(
     }
     let _lock = repo
         .lock_run(id.as_str(), &RunLockOptions::default())
-        .map_err(RunError::repo(id.as_str()))?;
+        .map_err(RunError::repo(Some(&id), "took the run lock"))?;
     if let Some(old) = list_runs(repo)?
         .into_iter()
         .find(|r| !r.state.is_finished())
@@ -365,7 +329,7 @@ pub fn create_run(
     if plan.is_empty() {
         info!(run = %id, "nothing to run");
         return Ok(RunOutcome {
-            id: id.to_string(),
+            id,
             plan,
             report: None,
             record: None,
@@ -375,21 +339,20 @@ pub fn create_run(
     let config = config_for(repo, options, &runner);
     let (run, jobs) = records(repo, &id, &plan, &runner, &config)?;
     repo.save_run_with_jobs(&run, &jobs)
-        .map_err(RunError::repo(id.as_str()))?;
+        .map_err(RunError::repo(Some(&id), "stored the plan"))?;
     info!(run = %id, jobs = jobs.len(), steps = run.steps.len(), "run created");
-    let journal = StoreJournal::new(repo, run, jobs)?;
+    let journal = StoreJournal::new(repo, run, jobs);
     let (report, record) = execute(
         &id,
         &plan,
         &runner,
         config,
         options,
-        observer,
         journal,
         &ResumeState::new(),
     )?;
     Ok(RunOutcome {
-        id: id.to_string(),
+        id,
         plan,
         report: Some(report),
         record: Some(record),
@@ -407,56 +370,44 @@ pub fn create_run(
 /// [`RunError::NothingToResume`], [`RunError::PlanMismatch`], [`RunError::BadSettings`], and
 /// as [`create_run`].
 #[instrument(skip_all)]
-pub fn resume_run(
-    repo: &Repository,
-    options: &RunOptions,
-    observer: Option<&dyn RunObserver>,
-) -> Result<RunOutcome, RunError> {
+pub fn resume_run(repo: &Repository, options: &RunOptions) -> Result<RunOutcome, RunError> {
     let summary = list_runs(repo)?
         .into_iter()
         .find(|r| !r.state.is_finished())
         .ok_or(RunError::NothingToResume)?;
-    let id: RunId = summary.id.parse().map_err(|source| RunError::Exec {
-        run: summary.id.clone(),
-        source,
-    })?;
+    let id = summary.id;
     let _lock = repo
         .lock_run(id.as_str(), &RunLockOptions::default())
-        .map_err(RunError::repo(id.as_str()))?;
+        .map_err(RunError::repo(Some(&id), "took the run lock"))?;
     let run = repo
-        .run(id.as_str())
-        .map_err(RunError::repo(id.as_str()))?
-        .ok_or_else(|| RunError::NoSuchRun {
-            run: id.to_string(),
-        })?;
+        .run(&id)
+        .map_err(RunError::repo(Some(&id), "read its record"))?
+        .ok_or_else(|| RunError::NoSuchRun { run: id.clone() })?;
     let jobs = repo
-        .jobs(id.as_str(), &JobFilter::all())
-        .map_err(RunError::repo(id.as_str()))?;
-    let in_run: HashSet<(String, String)> = jobs
-        .iter()
-        .map(|j| (j.service.to_string(), j.action.to_string()))
-        .collect();
+        .jobs(&id, &JobFilter::all())
+        .map_err(RunError::repo(Some(&id), "read its jobs"))?;
+    let in_run: HashSet<JobKey> = jobs.iter().map(job_key).collect();
     // The run's jobs are the only seeds; everything else counts as done, as it did when the run
     // was planned (a prerequisite outside the run was not needed then).
     let input = plan_input_with(repo, |s, a| {
-        if in_run.contains(&(s.key.to_string(), a.name.to_string())) {
+        let key = JobKey {
+            service: s.key.clone(),
+            action: a.name.clone(),
+        };
+        if in_run.contains(&key) {
             ActionState::Scheduled
         } else {
             ActionState::Ok
         }
     })?;
     let plan = Planner::new().plan(&input)?;
-    let stored = jobs
-        .iter()
-        .map(job_key)
-        .collect::<Result<HashSet<JobKey>, _>>()?;
-    if let Some(missing) = plan.jobs().iter().find(|j| !stored.contains(j.key())) {
+    if let Some(missing) = plan.jobs().iter().find(|j| !in_run.contains(j.key())) {
         return Err(RunError::PlanMismatch {
-            run: id.to_string(),
+            run: id.clone(),
             job: missing.key().clone(),
         });
     }
-    let resume = resume_state(&jobs)?;
+    let resume = resume_state(&jobs);
     let options = match StoredSettings::read(&run)? {
         Some(stored) => stored.apply(options),
         None => options.clone(),
@@ -465,12 +416,10 @@ pub fn resume_run(
     let runner = RepositoryRunner::prepare(repo, &id, &plan, options.registry.clone())?;
     let config = config_for(repo, options, &runner);
     info!(run = %id, jobs = jobs.len(), "run resumed");
-    let journal = StoreJournal::new(repo, run, jobs)?;
-    let (report, record) = execute(
-        &id, &plan, &runner, config, options, observer, journal, &resume,
-    )?;
+    let journal = StoreJournal::new(repo, run, jobs);
+    let (report, record) = execute(&id, &plan, &runner, config, options, journal, &resume)?;
     Ok(RunOutcome {
-        id: id.to_string(),
+        id,
         plan,
         report: Some(report),
         record: Some(record),
@@ -486,43 +435,48 @@ pub fn resume_run(
 /// [`RunError::NoSuchRun`], [`RunError::AlreadyFinished`], [`RunError::Repository`] (with
 /// [`ays_core::CoreError::RunLocked`] while the run, or another, is live).
 #[instrument(skip_all, fields(run = %id))]
-pub fn abandon_run(repo: &Repository, id: &str) -> Result<RunRecord, RunError> {
+pub fn abandon_run(repo: &Repository, id: &RunId) -> Result<RunRecord, RunError> {
     let _lock = repo
-        .lock_run(id, &RunLockOptions::default())
-        .map_err(RunError::repo(id))?;
+        .lock_run(id.as_str(), &RunLockOptions::default())
+        .map_err(RunError::repo(Some(id), "took the run lock"))?;
     let mut run = repo
         .run(id)
-        .map_err(RunError::repo(id))?
-        .ok_or_else(|| RunError::NoSuchRun { run: id.to_owned() })?;
+        .map_err(RunError::repo(Some(id), "read its record"))?
+        .ok_or_else(|| RunError::NoSuchRun { run: id.clone() })?;
     if run.state.is_finished() {
         return Err(RunError::AlreadyFinished {
-            run: id.to_owned(),
+            run: id.clone(),
             state: run.state,
         });
     }
     let now = now_ms();
     let running = JobFilter {
-        state: Some(ays_core::JobState::Running),
+        state: Some(JobState::Running),
         ..JobFilter::all()
     };
-    for mut job in repo.jobs(id, &running).map_err(RunError::repo(id))? {
-        job.logs.push(ays_core::JobLog {
+    let jobs = repo
+        .jobs(id, &running)
+        .map_err(RunError::repo(Some(id), "read its jobs"))?;
+    for mut job in jobs {
+        job.logs.push(JobLog {
             at_ms: now,
-            category: ays_core::JobLogCategory::ErrorMsg,
+            category: JobLogCategory::ErrorMsg,
             message: "run abandoned while the job was running".to_owned(),
         });
-        job.set_state(ays_core::JobState::Error, now);
-        repo.finish_job(&job, None).map_err(RunError::repo(id))?;
+        job.set_state(JobState::Error, now);
+        repo.finish_job(&job, None)
+            .map_err(RunError::repo(Some(id), "ended its running jobs"))?;
     }
     for step in &mut run.steps {
-        if step.state == ays_core::JobState::Running {
-            step.state = ays_core::JobState::Error;
+        if step.state == JobState::Running {
+            step.state = JobState::Error;
             step.finished_at = now;
         }
     }
-    run.state = ays_core::JobState::Error;
+    run.state = JobState::Error;
     run.finished_at = now;
-    repo.save_run(&run).map_err(RunError::repo(id))?;
+    repo.save_run(&run)
+        .map_err(RunError::repo(Some(id), "stored its end"))?;
     info!(run = %id, "run abandoned");
     Ok(run)
 }
@@ -532,14 +486,14 @@ pub fn abandon_run(repo: &Repository, id: &str) -> Result<RunRecord, RunError> {
 /// # Errors
 ///
 /// [`RunError::NoSuchRun`], [`RunError::Repository`].
-pub fn show_run(repo: &Repository, id: &str) -> Result<RunDetail, RunError> {
+pub fn show_run(repo: &Repository, id: &RunId) -> Result<RunDetail, RunError> {
     let run = repo
         .run(id)
-        .map_err(RunError::repo(id))?
-        .ok_or_else(|| RunError::NoSuchRun { run: id.to_owned() })?;
+        .map_err(RunError::repo(Some(id), "read its record"))?
+        .ok_or_else(|| RunError::NoSuchRun { run: id.clone() })?;
     let jobs = repo
         .jobs(id, &JobFilter::all())
-        .map_err(RunError::repo(id))?;
+        .map_err(RunError::repo(Some(id), "read its jobs"))?;
     Ok(RunDetail { run, jobs })
 }
 
@@ -549,7 +503,8 @@ pub fn show_run(repo: &Repository, id: &str) -> Result<RunDetail, RunError> {
 ///
 /// [`RunError::Repository`].
 pub fn list_runs(repo: &Repository) -> Result<Vec<RunSummary>, RunError> {
-    repo.runs().map_err(RunError::repo(""))
+    repo.runs()
+        .map_err(RunError::repo(None, "listed the stored runs"))
 }
 
 /// Removes the run lock whoever holds it (`ays run unlock --force`); returns who held it.
@@ -558,5 +513,6 @@ pub fn list_runs(repo: &Repository) -> Result<Vec<RunSummary>, RunError> {
 ///
 /// [`RunError::Repository`].
 pub fn unlock(repo: &Repository) -> Result<Option<RunLockInfo>, RunError> {
-    repo.force_unlock().map_err(RunError::repo(""))
+    repo.force_unlock()
+        .map_err(RunError::repo(None, "removed the run lock"))
 }

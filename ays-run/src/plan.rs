@@ -2,8 +2,9 @@
 
 use std::fmt::Write as _;
 
+use ays_core::{ActionName, ActionState, ActorName, ServiceKey};
+
 use crate::error::JobKey;
-use crate::input::{ActionName, ActionState, ActorName, ServiceKey};
 
 /// The index of a job in its [`Plan`]; job ids follow step order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

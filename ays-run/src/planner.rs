@@ -18,8 +18,10 @@ use petgraph::Direction;
 use petgraph::graph::{DiGraph, NodeIndex};
 use tracing::{debug, instrument};
 
+use ays_core::{ActionName, ActionState};
+
 use crate::error::{JobKey, PlanError};
-use crate::input::{ActionChains, ActionName, ActionState, PlanInput, ServiceInput};
+use crate::input::{ActionChains, PlanInput, ServiceInput};
 use crate::plan::{JobId, Plan, PlannedJob, Step};
 
 static DEFAULT_CHAINS: LazyLock<ActionChains> = LazyLock::new(ActionChains::default);

@@ -13,14 +13,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ays_core::{Repository, Runtime};
+use ays_core::{
+    ActionCode, ActionName, Actor, ActorName, CoreError, JobLogCategory, Repository, RunId, Runtime,
+};
 
 use crate::error::RunError;
 use crate::executor::{ExecConfig, RetryPolicy};
-use crate::input::{ActionName, ActorName};
-use crate::job::{ActionRunner, FailureKind, JobContext, JobOutcome, LogCategory, LogEntry, RunId};
+
+use crate::job::{ActionRunner, FailureKind, JobContext, JobOutcome, LogEntry, error_chain};
 use crate::plan::Plan;
-use crate::repository::{RepositoryPayload, error_chain};
+use crate::repository::RepositoryPayload;
 use crate::runtime::{ActionRegistry, PythonMode, PythonRuntime, ShellRuntime};
 
 /// Delay before the first retry of an action with retries and no `retry_delay`; doubled each
@@ -47,6 +49,7 @@ struct ActionSpec {
 /// See the module docs.
 pub struct RepositoryRunner {
     repo: Repository,
+    payload: Arc<RepositoryPayload>,
     registry: Option<Arc<ActionRegistry>>,
     shell: ShellRuntime,
     python: PythonRuntime,
@@ -66,7 +69,7 @@ impl std::fmt::Debug for RepositoryRunner {
 }
 
 /// The shell file of an actor's actions: each stored body inside its function.
-fn shell_file(codes: &[ays_core::ActionCode]) -> String {
+fn shell_file(codes: &[&ActionCode]) -> String {
     let mut out = String::from("# Written by ays from the repository's stored action code.\n");
     for c in codes {
         let body = if c.code.trim().is_empty() {
@@ -80,7 +83,7 @@ fn shell_file(codes: &[ays_core::ActionCode]) -> String {
 }
 
 /// The Python file of an actor's actions: each stored body under its `def`.
-fn python_file(codes: &[ays_core::ActionCode]) -> String {
+fn python_file(codes: &[&ActionCode]) -> String {
     let mut out = String::from("# Written by ays from the repository's stored action code.\n");
     for c in codes {
         let args = if c.args.is_empty() { "job" } else { &c.args };
@@ -94,6 +97,90 @@ fn python_file(codes: &[ays_core::ActionCode]) -> String {
     out
 }
 
+/// Reads how each action of `actor` runs into `specs`, and returns its stored shell and Python
+/// code.
+fn load_actions(
+    repo: &Repository,
+    run: &RunId,
+    actor: &Actor,
+    specs: &mut HashMap<(ActorName, ActionName), ActionSpec>,
+) -> Result<Vec<ActionCode>, RunError> {
+    let mut codes = Vec::new();
+    for a in &actor.actions {
+        let code = if a.code_key.is_empty() {
+            None
+        } else {
+            repo.action_code(&a.code_key)
+                .map_err(RunError::repo(Some(run), "read its action code"))?
+        };
+        let runtime = code.as_ref().map_or(Runtime::None, |c| c.runtime);
+        codes.extend(code.filter(|c| c.runtime != Runtime::None));
+        specs.insert(
+            (actor.name.clone(), a.name.clone()),
+            ActionSpec {
+                runtime,
+                code_key: a.code_key.clone(),
+                timeout: a.timeout,
+                retries: a.retries,
+                retry_delay: a.retry_delay,
+                retry_max_delay: a.retry_max_delay,
+            },
+        );
+    }
+    Ok(codes)
+}
+
+/// Writes the shell and Python code of one actor into `dir` (`actions.sh`, `actions.py`).
+fn materialise(
+    run: &RunId,
+    actor: &ActorName,
+    dir: &Path,
+    codes: &[ActionCode],
+) -> Result<(), RunError> {
+    let write = |file: &str, text: String| -> Result<(), RunError> {
+        let path = dir.join(file);
+        std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::write(&path, text))
+            .map_err(|source| RunError::Materialise {
+                run: run.clone(),
+                actor: actor.clone(),
+                path,
+                source,
+            })
+    };
+    let of =
+        |runtime| -> Vec<&ActionCode> { codes.iter().filter(|c| c.runtime == runtime).collect() };
+    let shell = of(Runtime::Shell);
+    if !shell.is_empty() {
+        write("actions.sh", shell_file(&shell))?;
+    }
+    let python = of(Runtime::Python);
+    if !python.is_empty() {
+        write("actions.py", python_file(&python))?;
+    }
+    Ok(())
+}
+
+/// Refuses a registry holding an action that no actor of the run has: a typo (`instal`) would
+/// otherwise leave the real action running its stored code, or nothing, without a word.
+fn check_registry(
+    registry: &ActionRegistry,
+    specs: &HashMap<(ActorName, ActionName), ActionSpec>,
+) -> Result<(), RunError> {
+    for (actor, action) in registry.names() {
+        let known = specs
+            .keys()
+            .any(|(a, n)| n == action && actor.is_none_or(|wanted| wanted == a));
+        if !known {
+            return Err(RunError::UnknownNativeAction {
+                actor: actor.cloned(),
+                action: action.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
 impl RepositoryRunner {
     /// A runner for the jobs of `plan` in run `run`: loads every actor of the plan and its
     /// stored action code, and writes the code out for the shell and Python runtimes.
@@ -101,28 +188,25 @@ impl RepositoryRunner {
     /// # Errors
     ///
     /// [`RunError::Repository`] when an actor or its code cannot be read,
-    /// [`RunError::Materialise`] when the files cannot be written.
+    /// [`RunError::Materialise`] when the files cannot be written,
+    /// [`RunError::UnknownNativeAction`] when `registry` holds an action that no actor of the
+    /// plan has (a mistyped name).
     pub fn prepare(
         repo: &Repository,
         run: &RunId,
         plan: &Plan,
         registry: Option<Arc<ActionRegistry>>,
     ) -> Result<Self, RunError> {
-        let dir = repo
-            .root()
-            .join(".ays")
-            .join("runs")
-            .join(run.as_str())
-            .join("actors");
-        let actors: BTreeSet<&ActorName> = plan.jobs().iter().map(|j| j.actor()).collect();
+        let dir = repo.run_dir(run).join("actors");
+        let names: BTreeSet<&ActorName> = plan.jobs().iter().map(|j| j.actor()).collect();
         let mut actions = HashMap::new();
         let mut concurrency = HashMap::new();
-        for name in actors {
+        for name in names {
             let actor = repo
                 .actor(name.as_str())
-                .map_err(RunError::repo(run.as_str()))?
+                .map_err(RunError::repo(Some(run), "read its actors"))?
                 .ok_or_else(|| {
-                    RunError::repo(run.as_str())(ays_core::CoreError::ActorNotFound {
+                    RunError::repo(Some(run), "read its actors")(CoreError::ActorNotFound {
                         name: name.to_string(),
                     })
                 })?;
@@ -132,52 +216,11 @@ impl RepositoryRunner {
                     usize::try_from(actor.concurrency).unwrap_or(usize::MAX),
                 );
             }
-            let mut shell = Vec::new();
-            let mut python = Vec::new();
-            for a in &actor.actions {
-                let code = if a.code_key.is_empty() {
-                    None
-                } else {
-                    repo.action_code(&a.code_key)
-                        .map_err(RunError::repo(run.as_str()))?
-                };
-                let runtime = code.as_ref().map_or(Runtime::None, |c| c.runtime);
-                match (runtime, code) {
-                    (Runtime::Shell, Some(c)) => shell.push(c),
-                    (Runtime::Python, Some(c)) => python.push(c),
-                    _ => {}
-                }
-                let action: ActionName = a.name.as_str().parse()?;
-                actions.insert(
-                    (name.clone(), action),
-                    ActionSpec {
-                        runtime,
-                        code_key: a.code_key.clone(),
-                        timeout: a.timeout,
-                        retries: a.retries,
-                        retry_delay: a.retry_delay,
-                        retry_max_delay: a.retry_max_delay,
-                    },
-                );
-            }
-            let actor_dir = dir.join(name.as_str());
-            let write = |file: &str, text: String| -> Result<(), RunError> {
-                let path = actor_dir.join(file);
-                std::fs::create_dir_all(&actor_dir)
-                    .and_then(|()| std::fs::write(&path, text))
-                    .map_err(|source| RunError::Materialise {
-                        run: run.to_string(),
-                        actor: name.to_string(),
-                        path,
-                        source,
-                    })
-            };
-            if !shell.is_empty() {
-                write("actions.sh", shell_file(&shell))?;
-            }
-            if !python.is_empty() {
-                write("actions.py", python_file(&python))?;
-            }
+            let codes = load_actions(repo, run, &actor, &mut actions)?;
+            materialise(run, &actor.name, &dir.join(name.as_str()), &codes)?;
+        }
+        if let Some(registry) = &registry {
+            check_registry(registry, &actions)?;
         }
         let payload = Arc::new(RepositoryPayload::new(repo.clone()));
         Ok(Self {
@@ -186,7 +229,8 @@ impl RepositoryRunner {
                 .with_payload(payload.clone()),
             python: PythonRuntime::new(repo.root(), PythonMode::default())
                 .with_actors_dir(&dir)
-                .with_payload(payload),
+                .with_payload(payload.clone()),
+            payload,
             repo: repo.clone(),
             registry,
             actions,
@@ -241,7 +285,7 @@ impl RepositoryRunner {
         if let Some(registry) = &self.registry
             && registry.has(ctx.actor(), ctx.action())
         {
-            return registry.run(ctx);
+            return registry.run_with(ctx, self.payload.as_ref());
         }
         let runtime = self
             .actions
@@ -250,7 +294,7 @@ impl RepositoryRunner {
         match runtime {
             Runtime::Shell => self.shell.run(ctx),
             Runtime::Python => self.python.run(ctx),
-            Runtime::None => JobOutcome::ok(),
+            Runtime::None => JobOutcome::nothing_to_run(ctx),
         }
     }
 }
@@ -259,25 +303,18 @@ impl ActionRunner for RepositoryRunner {
     fn run(&self, ctx: &JobContext) -> JobOutcome {
         let mut outcome = self.execute(ctx);
         if let (Ok(()), Some(patch)) = (&outcome.result, &outcome.data_patch) {
-            let check = ctx
-                .service()
-                .as_str()
-                .parse::<ays_core::ServiceKey>()
-                .map_err(|e| error_chain(&e))
-                .and_then(|key| {
-                    self.repo
-                        .validate_data_patch(&key, &serde_json::Value::Object(patch.clone()))
-                        .map_err(|e| error_chain(&e))
-                });
-            if let Err(reason) = check {
-                let message = format!("data patch rejected: {reason}");
+            let check = self
+                .repo
+                .validate_data_patch(ctx.service(), &serde_json::Value::Object(patch.clone()));
+            if let Err(err) = check {
+                let message = format!("data patch rejected: {}", error_chain(&err));
                 outcome.result = Err(crate::job::JobFailure {
                     kind: FailureKind::Error,
                     message: message.clone(),
                 });
                 outcome.data_patch = None;
                 outcome.logs.push(LogEntry {
-                    category: LogCategory::ErrorMsg,
+                    category: JobLogCategory::ErrorMsg,
                     text: message,
                 });
             }

@@ -15,8 +15,10 @@ use std::path::PathBuf;
 
 use serde_json::{Map, Value, json};
 
+use ays_core::{ActorName, ServiceKey};
+
 use crate::error::RuntimeError;
-use crate::input::{ActorName, ServiceKey};
+
 use crate::job::JobContext;
 
 pub use native::{ActionFailed, ActionRegistry, NativeJob};
@@ -24,7 +26,7 @@ pub use python::{PythonMode, PythonRuntime};
 pub use shell::ShellRuntime;
 
 /// Default cap of each captured output stream.
-pub const DEFAULT_OUTPUT_CAP: usize = 1024 * 1024;
+pub(crate) const DEFAULT_OUTPUT_CAP: usize = 1024 * 1024;
 
 /// A service as an action sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,7 +118,7 @@ pub trait PayloadSource: Send + Sync {
 
 /// A payload source knowing nothing: empty data, no relations.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct BarePayload;
+pub(crate) struct BarePayload;
 
 impl PayloadSource for BarePayload {
     fn payload(&self, ctx: &JobContext) -> Result<JobPayload, RuntimeError> {
@@ -126,7 +128,7 @@ impl PayloadSource for BarePayload {
 
 /// Where an actor's actions files live: `<dir>/<actor>/actions.sh` or `actions.py`.
 #[derive(Debug, Clone)]
-pub struct ActorsDir(pub PathBuf);
+pub(crate) struct ActorsDir(pub PathBuf);
 
 impl ActorsDir {
     fn file(&self, actor: &ActorName, name: &str) -> PathBuf {

@@ -7,17 +7,16 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use ays_core::{JobLog, JobLogCategory, JobRecord, Repository, RunRecord};
+use ays_core::{JobLog, JobLogCategory, JobRecord, JobState, Repository, RunId, RunRecord};
 
 use crate::error::{JobKey, JournalError};
-use crate::job::{FailureKind, JobOutcome, JobState, LogCategory, RunId, RunState};
+use crate::job::JobOutcome;
 use crate::journal::{Attempt, Journal, JournalEvent, ResumeState};
 use crate::plan::{Plan, PlannedJob};
-use crate::repository::error_chain;
 
 /// Sees every event of a run after it was persisted (progress output, tests). An error stops
 /// the run as a journal failure would: no job starts after it.
-pub trait RunObserver: Sync {
+pub trait RunObserver: Send + Sync {
     /// One event, already persisted.
     ///
     /// # Errors
@@ -28,11 +27,17 @@ pub trait RunObserver: Sync {
 
 impl<F> RunObserver for F
 where
-    F: Fn(&JournalEvent) + Sync,
+    F: Fn(&JournalEvent) + Send + Sync,
 {
     fn event(&self, event: &JournalEvent) -> Result<(), JournalError> {
         self(event);
         Ok(())
+    }
+}
+
+impl std::fmt::Debug for dyn RunObserver + '_ {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RunObserver")
     }
 }
 
@@ -42,7 +47,7 @@ struct State {
 }
 
 /// See the module docs.
-pub struct StoreJournal<'a> {
+pub(crate) struct StoreJournal<'a> {
     repo: &'a Repository,
     observer: Option<&'a dyn RunObserver>,
     // The executor calls the journal from its one coordinator thread, so this lock is never
@@ -66,38 +71,10 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 /// The job key of a stored job.
-pub(crate) fn job_key(job: &JobRecord) -> Result<JobKey, crate::error::PlanError> {
-    Ok(JobKey {
-        service: job.service.to_string().parse()?,
-        action: job.action.as_str().parse()?,
-    })
-}
-
-fn core_state(state: JobState) -> ays_core::JobState {
-    match state {
-        JobState::New => ays_core::JobState::New,
-        JobState::Running => ays_core::JobState::Running,
-        JobState::Ok => ays_core::JobState::Ok,
-        JobState::Error => ays_core::JobState::Error,
-    }
-}
-
-fn core_run_state(state: RunState) -> ays_core::JobState {
-    match state {
-        RunState::New => ays_core::JobState::New,
-        RunState::Running => ays_core::JobState::Running,
-        RunState::Ok => ays_core::JobState::Ok,
-        RunState::Error => ays_core::JobState::Error,
-    }
-}
-
-fn core_category(c: LogCategory) -> JobLogCategory {
-    match c {
-        LogCategory::Out => JobLogCategory::Out,
-        LogCategory::Err => JobLogCategory::Err,
-        LogCategory::Msg => JobLogCategory::Msg,
-        LogCategory::ErrorMsg => JobLogCategory::ErrorMsg,
-        LogCategory::Trace => JobLogCategory::Trace,
+pub(crate) fn job_key(job: &JobRecord) -> JobKey {
+    JobKey {
+        service: job.service.clone(),
+        action: job.action.clone(),
     }
 }
 
@@ -106,86 +83,43 @@ fn core_category(c: LogCategory) -> JobLogCategory {
 fn attempt_line(number: u32, attempt: &Attempt) -> (JobLogCategory, String) {
     match &attempt.failure {
         None => (JobLogCategory::Msg, format!("attempt {number} ok")),
-        Some(f) => {
-            let kind = match f.kind {
-                FailureKind::Error => "error",
-                FailureKind::Timeout => "timeout",
-                FailureKind::Killed => "killed",
-                FailureKind::Panicked => "panicked",
-                FailureKind::Runtime => "runtime",
-            };
-            (
-                JobLogCategory::ErrorMsg,
-                format!("attempt {number} failed ({kind}): {}", f.message),
-            )
-        }
-    }
-}
-
-/// The state of a step from its jobs' states: `error` if one failed, `ok` if all are ok, `new`
-/// if none started, else `running`.
-fn step_state(states: &[ays_core::JobState]) -> ays_core::JobState {
-    use ays_core::JobState as S;
-    if states.contains(&S::Error) {
-        S::Error
-    } else if states.iter().all(|s| *s == S::Ok) {
-        S::Ok
-    } else if states.iter().all(|s| *s == S::New) {
-        S::New
-    } else {
-        S::Running
+        Some(f) => (
+            JobLogCategory::ErrorMsg,
+            format!("attempt {number} failed ({}): {}", f.kind, f.message),
+        ),
     }
 }
 
 /// What a resumed execution needs from the stored jobs of a run: the jobs that ended (`ok` or
 /// `error`) keep their state; `new` and `running` ones run (again).
 ///
-/// # Errors
-///
-/// [`crate::PlanError`] for a stored name the planner rejects.
-pub fn resume_state(jobs: &[JobRecord]) -> Result<ResumeState, crate::error::PlanError> {
+pub(crate) fn resume_state(jobs: &[JobRecord]) -> ResumeState {
     let mut state = ResumeState::new();
-    for job in jobs {
-        let finished = match job.state {
-            ays_core::JobState::Ok => JobState::Ok,
-            ays_core::JobState::Error => JobState::Error,
-            ays_core::JobState::New | ays_core::JobState::Running => continue,
-        };
-        state.mark_finished(job_key(job)?, finished);
+    for job in jobs.iter().filter(|j| j.state.is_finished()) {
+        state.mark_finished(job_key(job), job.state);
     }
-    Ok(state)
+    state
 }
 
 impl<'a> StoreJournal<'a> {
     /// A journal of the stored run `run` whose jobs are `jobs` (as stored when it was created).
-    ///
-    /// # Errors
-    ///
-    /// [`crate::PlanError`] for a stored name the planner rejects.
-    pub fn new(
-        repo: &'a Repository,
-        run: RunRecord,
-        jobs: Vec<JobRecord>,
-    ) -> Result<Self, crate::error::PlanError> {
-        let mut by_key = HashMap::with_capacity(jobs.len());
-        for job in jobs {
-            by_key.insert(job_key(&job)?, job);
-        }
-        Ok(Self {
+    pub(crate) fn new(repo: &'a Repository, run: RunRecord, jobs: Vec<JobRecord>) -> Self {
+        let jobs = jobs.into_iter().map(|job| (job_key(&job), job)).collect();
+        Self {
             repo,
             observer: None,
-            state: Mutex::new(State { run, jobs: by_key }),
-        })
+            state: Mutex::new(State { run, jobs }),
+        }
     }
 
     /// Also tells `observer` about every event, after it was persisted.
-    pub fn with_observer(mut self, observer: &'a dyn RunObserver) -> Self {
+    pub(crate) fn with_observer(mut self, observer: &'a dyn RunObserver) -> Self {
         self.observer = Some(observer);
         self
     }
 
     /// The run record as last written.
-    pub fn run_record(&self) -> RunRecord {
+    pub(crate) fn run_record(&self) -> RunRecord {
         self.lock().run.clone()
     }
 
@@ -194,11 +128,11 @@ impl<'a> StoreJournal<'a> {
     }
 
     fn fail(run: &RunId, what: &'static str) -> impl FnOnce(ays_core::CoreError) -> JournalError {
-        let run = run.to_string();
+        let run = run.clone();
         move |err| JournalError::Write {
             run,
             what,
-            message: error_chain(&err),
+            source: Box::new(err),
         }
     }
 
@@ -210,10 +144,10 @@ impl<'a> StoreJournal<'a> {
     }
 
     fn missing(run: &RunId, what: &'static str, job: &PlannedJob) -> JournalError {
-        JournalError::Write {
-            run: run.to_string(),
+        JournalError::UnknownJob {
+            run: run.clone(),
             what,
-            message: format!("job {} is not a job of the stored run", job.key()),
+            job: job.key().clone(),
         }
     }
 
@@ -228,7 +162,7 @@ impl Journal for StoreJournal<'_> {
     fn run_started(&self, run: &RunId, plan: &Plan) -> Result<(), JournalError> {
         {
             let mut state = self.lock();
-            state.run.state = ays_core::JobState::Running;
+            state.run.state = JobState::Running;
             state.run.finished_at = 0;
             self.save_run(run, "run_started", &state)?;
         }
@@ -247,7 +181,7 @@ impl Journal for StoreJournal<'_> {
                 .iter_mut()
                 .find(|s| usize::try_from(s.number).is_ok_and(|n| n == step))
             {
-                s.state = ays_core::JobState::Running;
+                s.state = JobState::Running;
                 s.started_at = now_ms();
                 s.finished_at = 0;
             }
@@ -268,7 +202,7 @@ impl Journal for StoreJournal<'_> {
                 .ok_or_else(|| Self::missing(run, "job_started", job))?;
             // The logs of earlier attempts (of a resumed job) stay: they are its history.
             rec.result.clear();
-            rec.set_state(ays_core::JobState::Running, now_ms());
+            rec.set_state(JobState::Running, now_ms());
             self.repo
                 .start_job(rec)
                 .map_err(Self::fail(run, "job_started"))?;
@@ -325,7 +259,7 @@ impl Journal for StoreJournal<'_> {
             let now = now_ms();
             rec.logs.extend(outcome.logs.iter().map(|l| JobLog {
                 at_ms: now,
-                category: core_category(l.category),
+                category: l.category,
                 message: l.text.clone(),
             }));
             let patch = outcome
@@ -333,7 +267,7 @@ impl Journal for StoreJournal<'_> {
                 .as_ref()
                 .map(|p| serde_json::Value::Object(p.clone()));
             rec.result = patch.as_ref().map(ToString::to_string).unwrap_or_default();
-            rec.set_state(core_state(state), now);
+            rec.set_state(state, now);
             let stored = self
                 .repo
                 .finish_job(rec, patch.as_ref())
@@ -348,7 +282,7 @@ impl Journal for StoreJournal<'_> {
         })
     }
 
-    fn step_finished(&self, run: &RunId, step: usize, state: RunState) -> Result<(), JournalError> {
+    fn step_finished(&self, run: &RunId, step: usize, state: JobState) -> Result<(), JournalError> {
         {
             let mut st = self.lock();
             if let Some(s) = st
@@ -357,7 +291,7 @@ impl Journal for StoreJournal<'_> {
                 .iter_mut()
                 .find(|s| usize::try_from(s.number).is_ok_and(|n| n == step))
             {
-                s.state = core_run_state(state);
+                s.state = state;
                 s.finished_at = now_ms();
             }
             self.save_run(run, "step_finished", &st)?;
@@ -369,7 +303,7 @@ impl Journal for StoreJournal<'_> {
         })
     }
 
-    fn run_finished(&self, run: &RunId, state: RunState) -> Result<(), JournalError> {
+    fn run_finished(&self, run: &RunId, state: JobState) -> Result<(), JournalError> {
         {
             let mut st = self.lock();
             let State { run: record, jobs } = &mut *st;
@@ -383,9 +317,13 @@ impl Journal for StoreJournal<'_> {
                     .iter()
                     .filter_map(|j| by_number.get(&j.number).copied())
                     .collect();
-                let mut states: Vec<ays_core::JobState> = of_step.iter().map(|j| j.state).collect();
-                states.resize(step.jobs.len(), ays_core::JobState::New);
-                step.state = step_state(&states);
+                let unstored = step.jobs.len().saturating_sub(of_step.len());
+                step.state = JobState::of_step(
+                    of_step
+                        .iter()
+                        .map(|j| j.state)
+                        .chain(std::iter::repeat_n(JobState::New, unstored)),
+                );
                 if step.started_at == 0 {
                     step.started_at = of_step
                         .iter()
@@ -399,15 +337,12 @@ impl Journal for StoreJournal<'_> {
                 }
             }
             // A job whose data patch the store rejected failed after the executor saw it succeed.
-            record.state = if state == RunState::Ok
-                && by_number
-                    .values()
-                    .any(|j| j.state != ays_core::JobState::Ok)
-            {
-                ays_core::JobState::Error
-            } else {
-                core_run_state(state)
-            };
+            record.state =
+                if state == JobState::Ok && by_number.values().any(|j| j.state != JobState::Ok) {
+                    JobState::Error
+                } else {
+                    state
+                };
             // A cancelled run is not over: it stays unfinished, for `resume_run`.
             record.finished_at = if record.state.is_finished() {
                 now_ms()

@@ -1,7 +1,7 @@
 //! `ays job list|show`: the stored jobs of runs.
 
 use anyhow::Context;
-use ays_core::{JobFilter, JobRecord, Repository};
+use ays_core::{JobFilter, JobRecord, Repository, RunId};
 
 use super::Env;
 use crate::cli::{JobCommand, JobFilterArgs};
@@ -46,9 +46,9 @@ fn filter(args: &JobFilterArgs) -> anyhow::Result<JobFilter> {
 }
 
 /// The run to look at: the one named, else the newest.
-pub fn run_id(repo: &Repository, run: Option<&str>) -> anyhow::Result<String> {
+pub fn run_id(repo: &Repository, run: Option<&str>) -> anyhow::Result<RunId> {
     match run {
-        Some(run) => Ok(run.to_owned()),
+        Some(run) => Ok(run.parse()?),
         None => repo
             .runs()?
             .into_iter()
@@ -92,7 +92,7 @@ pub fn job_table(jobs: &[JobRecord]) -> Table {
 
 fn show(env: &Env, repo: &Repository, run: &str, number: u32) -> anyhow::Result<()> {
     let job = repo
-        .job(run, number)?
+        .job(&run.parse()?, number)?
         .with_context(|| format!("run `{run}` has no job {number}"))?;
     if env.json {
         return output::json(&job);

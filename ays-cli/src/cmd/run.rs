@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::sync::Mutex;
 
 use anyhow::{Context, bail};
-use ays_core::{ActionName, Repository};
+use ays_core::{ActionName, JobState, Repository};
 use ays_run::{CancelToken, FailurePolicy, JournalEvent, RunOptions, RunOutcome, Schedule};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -62,7 +62,7 @@ fn run_options(
     args: &RunArgs,
     only: &[ActionName],
     cancel: CancelToken,
-) -> anyhow::Result<RunOptions> {
+) -> anyhow::Result<RunOptions<'static>> {
     let mut options = RunOptions::default();
     options.schedule = match args.schedule {
         ScheduleArg::Steps => Schedule::Steps,
@@ -120,11 +120,12 @@ fn execute(
     let mut options = run_options(args, &only, token)?;
     options.override_stored = resume.unwrap_or(false);
     let progress = Progress::new(!env.json);
-    let observe = |event: &JournalEvent| progress.event(event);
+    let observer = |event: &JournalEvent| progress.event(event);
+    options.observer = Some(&observer);
     let outcome = if resume.is_some() {
-        ays_run::resume_run(repo, &options, Some(&observe))?
+        ays_run::resume_run(repo, &options)?
     } else {
-        ays_run::create_run(repo, &options, Some(&observe))?
+        ays_run::create_run(repo, &options)?
     };
     progress.finish();
     if args.dry_run {
@@ -172,21 +173,15 @@ fn report(env: &Env, repo: &Repository, outcome: &RunOutcome) -> anyhow::Result<
         job_table(&jobs).print()?;
         output::line(&format!("run {}: {}", record.id, record.state))?;
     }
-    let failed = jobs
-        .iter()
-        .filter(|j| j.state == ays_core::JobState::Error)
-        .count();
-    if record.state == ays_core::JobState::Running {
+    let failed = jobs.iter().filter(|j| j.state == JobState::Error).count();
+    if record.state == JobState::Running {
         bail!(
             "run {} was interrupted: `ays run resume` finishes it without running its finished jobs again",
             record.id
         );
     }
-    if record.state != ays_core::JobState::Ok {
-        let not_run = jobs
-            .iter()
-            .filter(|j| j.state == ays_core::JobState::New)
-            .count();
+    if record.state != JobState::Ok {
+        let not_run = jobs.iter().filter(|j| j.state == JobState::New).count();
         bail!(
             "run {} ended in {}: {failed} job(s) failed, {not_run} not run (see `ays run show {} --logs`)",
             record.id,
@@ -205,7 +200,7 @@ fn list(env: &Env, repo: &Repository) -> anyhow::Result<()> {
     let mut table = Table::new(&["RUN", "STATE", "STEPS", "JOBS", "CREATED (ms)"]);
     for run in runs {
         table.row(vec![
-            run.id,
+            run.id.to_string(),
             run.state.as_str().to_owned(),
             run.steps.to_string(),
             run.jobs.to_string(),
@@ -271,12 +266,12 @@ fn run_dot(detail: &ays_run::RunDetail) -> String {
             .replace('\n', "\\n");
         format!("\"{escaped}\"")
     }
-    fn colour(state: ays_core::JobState) -> &'static str {
+    fn colour(state: JobState) -> &'static str {
         match state {
-            ays_core::JobState::Ok => "palegreen",
-            ays_core::JobState::Error => "salmon",
-            ays_core::JobState::Running => "khaki",
-            ays_core::JobState::New => "white",
+            JobState::Ok => "palegreen",
+            JobState::Error => "salmon",
+            JobState::Running => "khaki",
+            JobState::New => "white",
         }
     }
     let mut text = format!(
@@ -294,7 +289,7 @@ fn run_dot(detail: &ays_run::RunDetail) -> String {
                 .jobs
                 .iter()
                 .find(|j| j.number == job.number)
-                .map_or(ays_core::JobState::New, |j| j.state);
+                .map_or(JobState::New, |j| j.state);
             text.push_str(&format!(
                 "    j{} [label={}, fillcolor={}];\n",
                 job.number,
@@ -319,7 +314,7 @@ fn run_dot(detail: &ays_run::RunDetail) -> String {
 }
 
 fn abandon(env: &Env, repo: &Repository, id: &str) -> anyhow::Result<()> {
-    let record = ays_run::abandon_run(repo, id)?;
+    let record = ays_run::abandon_run(repo, &id.parse()?)?;
     if env.json {
         return output::json(&record);
     }
@@ -394,10 +389,10 @@ impl Progress {
             JournalEvent::JobFinished { job, state, .. } => {
                 counts.running.remove(&job.to_string());
                 match state {
-                    ays_run::JobState::Ok => counts.ok += 1,
+                    JobState::Ok => counts.ok += 1,
                     _ => counts.error += 1,
                 }
-                line = Some(format!("finished {job}: {}", state_name(*state)));
+                line = Some(format!("finished {job}: {state}"));
                 if let Some(bar) = &self.bar {
                     bar.inc(1);
                 }
@@ -424,14 +419,5 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
-    }
-}
-
-fn state_name(state: ays_run::JobState) -> &'static str {
-    match state {
-        ays_run::JobState::New => "new",
-        ays_run::JobState::Running => "running",
-        ays_run::JobState::Ok => "ok",
-        ays_run::JobState::Error => "error",
     }
 }

@@ -562,7 +562,7 @@ impl<'r> Applier<'r> {
         };
         Ok(keys
             .into_iter()
-            .filter(|k| service.is_none_or(|n| k.instance().as_str() == n))
+            .filter(|k| service.is_none_or(|n| k.instance() == n))
             .collect())
     }
 

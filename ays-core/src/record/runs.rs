@@ -52,7 +52,7 @@ fn category_from_model(c: models::LogCategory) -> JobLogCategory {
 pub(crate) fn encode_run(r: &RunRecord, repo: &str) -> Vec<u8> {
     let mut message = Builder::new_default();
     let mut m = message.init_root::<models::run::Builder>();
-    m.set_key(&r.id);
+    m.set_key(r.id.as_str());
     m.set_repo_key(repo);
     m.set_state(state_to_model(r.state));
     m.set_created_at(r.created_at);
@@ -70,7 +70,7 @@ pub(crate) fn encode_run(r: &RunRecord, repo: &str) -> Vec<u8> {
             jb.set_key(job.number.to_string());
             jb.set_actor_name(job.actor.as_str());
             jb.set_action_name(job.action.as_str());
-            jb.set_service_name(job.service.instance().as_str());
+            jb.set_service_name(job.service.instance());
             jb.set_service_key(job.service.to_string());
         }
     }
@@ -102,7 +102,7 @@ pub(crate) fn decode_run(key: &str, bytes: &[u8]) -> Result<RunRecord, CoreError
         });
     }
     Ok(RunRecord {
-        id: text(key, m.get_key())?,
+        id: parse(key, &text(key, m.get_key())?)?,
         state: state_from_model(m.get_state().map_err(corrupt(key))?),
         created_at: m.get_created_at(),
         finished_at: m.get_finished_at(),
@@ -115,11 +115,11 @@ pub(crate) fn encode_job(j: &JobRecord, repo: &str) -> Vec<u8> {
     let mut message = Builder::new_default();
     let mut m = message.init_root::<models::job::Builder>();
     m.set_key(format!("{}/{}", j.run, j.number));
-    m.set_run_key(&j.run);
+    m.set_run_key(j.run.as_str());
     m.set_repo_key(repo);
     m.set_service_key(j.service.to_string());
     m.set_actor_name(j.actor.as_str());
-    m.set_service_name(j.service.instance().as_str());
+    m.set_service_name(j.service.instance());
     m.set_action_name(j.action.as_str());
     m.set_action_key(&j.code_key);
     m.set_state(state_to_model(j.state));
@@ -179,7 +179,7 @@ pub(crate) fn decode_job(key: &str, bytes: &[u8]) -> Result<JobRecord, CoreError
         });
     }
     Ok(JobRecord {
-        run: text(key, m.get_run_key())?,
+        run: parse(key, &text(key, m.get_run_key())?)?,
         number: parse(key, number)?,
         service: parse(key, &text(key, m.get_service_key())?)?,
         actor: parse(key, &text(key, m.get_actor_name())?)?,

@@ -7,7 +7,7 @@ use crate::error::CoreError;
 use crate::ids::{ActionName, ServiceKey};
 use crate::keys::{self, IndexKind};
 use crate::record;
-use crate::service::{Service, ServiceFilter, ServiceStates, ServiceView};
+use crate::service::{Service, ServiceDetail, ServiceFilter, ServiceStates};
 use crate::staging::{self, index_keys, load_service};
 
 use super::{ActionRun, Repository};
@@ -120,7 +120,7 @@ impl Repository {
     /// # Errors
     ///
     /// [`CoreError::ServiceNotFound`], and the errors of [`Repository::service_data`].
-    pub fn show_service(&self, key: &ServiceKey) -> Result<ServiceView, CoreError> {
+    pub fn show_service(&self, key: &ServiceKey) -> Result<ServiceDetail, CoreError> {
         let s = self
             .service(key)?
             .ok_or_else(|| CoreError::ServiceNotFound {
@@ -128,7 +128,7 @@ impl Repository {
             })?;
         let data = self.service_data(&s)?;
         let children = index_keys(self.store.as_ref(), IndexKind::Parent, &key.to_string())?;
-        Ok(ServiceView {
+        Ok(ServiceDetail {
             role: s.key.role().to_owned(),
             instance: s.key.instance().to_string(),
             key: s.key,

@@ -55,7 +55,7 @@ fn directory_structure(b: Backend) -> TestResult {
         "children are nested"
     );
     // Round trip: destroy, restore, and every service, relation and state is back.
-    let views = |t: &TestRepo| -> Result<Vec<ays_core::ServiceView>, Box<dyn std::error::Error>> {
+    let views = |t: &TestRepo| -> Result<Vec<ays_core::ServiceDetail>, Box<dyn std::error::Error>> {
         let mut out = Vec::new();
         for k in t.repo.service_keys(&ServiceFilter::all())? {
             out.push(t.repo.show_service(&k)?);

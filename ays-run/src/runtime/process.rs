@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal, kill_process_group};
 
-use crate::job::{JobContext, LogCategory, LogEntry};
+use ays_core::JobLogCategory;
+
+use crate::job::{JobContext, LogEntry};
 
 /// How a waited-for process ended.
 pub(crate) enum Ended {
@@ -104,7 +106,11 @@ pub(crate) fn read_capped(path: &Path, cap: usize) -> std::io::Result<(Vec<u8>, 
 }
 
 /// Turns captured output into a log entry, with a marker when it was cut.
-pub(crate) fn log_entry(category: LogCategory, bytes: &[u8], truncated: bool) -> Option<LogEntry> {
+pub(crate) fn log_entry(
+    category: JobLogCategory,
+    bytes: &[u8],
+    truncated: bool,
+) -> Option<LogEntry> {
     if bytes.is_empty() {
         return None;
     }

@@ -19,8 +19,10 @@ use serde_json::{Value, json};
 use super::process::{Ended, kill_group, log_entry, read_capped, wait_child};
 use super::shell::{job_dir, write_file};
 use super::{ActorsDir, BarePayload, DEFAULT_OUTPUT_CAP, PayloadSource};
+use ays_core::JobLogCategory;
+
 use crate::error::RuntimeError;
-use crate::job::{ActionRunner, FailureKind, JobContext, JobOutcome, LogCategory, LogEntry};
+use crate::job::{ActionRunner, FailureKind, JobContext, JobOutcome, LogEntry, error_chain};
 
 const SERVER: &str = include_str!("server.py");
 
@@ -163,9 +165,10 @@ impl PythonRuntime {
 
     fn run_forked(&self, ctx: &JobContext, request: &mut Value) -> Result<Ended, RuntimeError> {
         let server = self.server(ctx)?;
-        let gone = |reason: &str| RuntimeError::Server {
+        let gone = |what: &'static str, source: Option<std::io::Error>| RuntimeError::Server {
             job: ctx.key().clone(),
-            reason: reason.to_owned(),
+            what,
+            source,
         };
         let id = server.next.fetch_add(1, Ordering::SeqCst);
         if let Some(map) = request.as_object_mut() {
@@ -179,10 +182,10 @@ impl PythonRuntime {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .write_all(line.as_bytes());
-        if sent.is_err() {
+        if let Err(err) = sent {
             server.pending().remove(&id);
             server.dead.store(true, Ordering::SeqCst);
-            return Err(gone("cannot send the request"));
+            return Err(gone("did not take the request", Some(err)));
         }
         let deadline = Instant::now().checked_add(ctx.timeout());
         let mut pid = None;
@@ -197,14 +200,14 @@ impl PythonRuntime {
                     });
                 }
                 Ok(Reply::Gone) | Err(RecvTimeoutError::Disconnected) => {
-                    return Err(gone("the server exited"));
+                    return Err(gone("exited", None));
                 }
                 Err(RecvTimeoutError::Timeout) => {}
             }
             match &killed {
                 Some((_, at)) if at.elapsed() > KILL_GRACE => {
                     server.pending().remove(&id);
-                    return Err(gone("a killed job never reported its exit"));
+                    return Err(gone("never reported the exit of a killed job", None));
                 }
                 Some(_) => {}
                 None => {
@@ -246,19 +249,21 @@ impl PythonRuntime {
         let (err, err_cut) = read_capped(&err_path, self.output_cap).map_err(io(&err_path))?;
         let result_path = dir.join("result.json");
         let result: Option<Value> = match std::fs::read_to_string(&result_path) {
-            Ok(text) => Some(
-                serde_json::from_str(&text).map_err(|e| RuntimeError::BadResult {
-                    job: ctx.key().clone(),
-                    path: result_path.clone(),
-                    reason: e.to_string(),
-                })?,
-            ),
+            Ok(text) => {
+                Some(
+                    serde_json::from_str(&text).map_err(|source| RuntimeError::BadResult {
+                        job: ctx.key().clone(),
+                        path: result_path.clone(),
+                        source,
+                    })?,
+                )
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(io(&result_path)(e)),
         };
         let mut logs: Vec<LogEntry> = [
-            log_entry(LogCategory::Out, &out, out_cut),
-            log_entry(LogCategory::Err, &err, err_cut),
+            log_entry(JobLogCategory::Out, &out, out_cut),
+            log_entry(JobLogCategory::Err, &err, err_cut),
         ]
         .into_iter()
         .flatten()
@@ -301,7 +306,7 @@ impl PythonRuntime {
                     let mut failed = JobOutcome::failed(FailureKind::Error, error);
                     if let Some(tb) = result.get("traceback").and_then(Value::as_str) {
                         failed.logs.push(LogEntry {
-                            category: LogCategory::Trace,
+                            category: JobLogCategory::Trace,
                             text: tb.to_owned(),
                         });
                     }
@@ -322,17 +327,17 @@ impl PythonRuntime {
 impl ActionRunner for PythonRuntime {
     fn run(&self, ctx: &JobContext) -> JobOutcome {
         self.execute(ctx)
-            .unwrap_or_else(|err| JobOutcome::failed(FailureKind::Runtime, err.to_string()))
+            .unwrap_or_else(|err| JobOutcome::failed(FailureKind::Runtime, error_chain(&err)))
     }
 }
 
-fn category(name: Option<&str>) -> LogCategory {
+fn category(name: Option<&str>) -> JobLogCategory {
     match name {
-        Some("errormsg") => LogCategory::ErrorMsg,
-        Some("trace") => LogCategory::Trace,
-        Some("out") => LogCategory::Out,
-        Some("err") => LogCategory::Err,
-        _ => LogCategory::Msg,
+        Some("errormsg") => JobLogCategory::ErrorMsg,
+        Some("trace") => JobLogCategory::Trace,
+        Some("out") => JobLogCategory::Out,
+        Some("err") => JobLogCategory::Err,
+        _ => JobLogCategory::Msg,
     }
 }
 

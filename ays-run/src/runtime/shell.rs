@@ -12,8 +12,10 @@ use tracing::debug;
 
 use super::process::{Capture, Ended, last_lines, log_entry, wait_child};
 use super::{ActorsDir, BarePayload, DEFAULT_OUTPUT_CAP, PayloadSource};
+use ays_core::JobLogCategory;
+
 use crate::error::RuntimeError;
-use crate::job::{ActionRunner, DataPatch, FailureKind, JobContext, JobOutcome, LogCategory};
+use crate::job::{ActionRunner, DataPatch, FailureKind, JobContext, JobOutcome, error_chain};
 
 /// Sources the actions file and calls the function if it is defined; an undefined function is a
 /// no-op, as an action missing from an 8.1 actions file was.
@@ -164,8 +166,8 @@ impl ShellRuntime {
             Ended::Killed => JobOutcome::failed(FailureKind::Killed, "killed by cancellation"),
         };
         let mut logs: Vec<_> = [
-            log_entry(LogCategory::Out, &out, out_cut),
-            log_entry(LogCategory::Err, &err, err_cut),
+            log_entry(JobLogCategory::Out, &out, out_cut),
+            log_entry(JobLogCategory::Err, &err, err_cut),
         ]
         .into_iter()
         .flatten()
@@ -180,7 +182,7 @@ impl ShellRuntime {
 impl ActionRunner for ShellRuntime {
     fn run(&self, ctx: &JobContext) -> JobOutcome {
         self.execute(ctx)
-            .unwrap_or_else(|err| JobOutcome::failed(FailureKind::Runtime, err.to_string()))
+            .unwrap_or_else(|err| JobOutcome::failed(FailureKind::Runtime, error_chain(&err)))
     }
 }
 
@@ -221,15 +223,14 @@ pub(super) fn read_patch(ctx: &JobContext, path: &Path) -> Result<Option<DataPat
     }
     match serde_json::from_str::<Value>(&text) {
         Ok(Value::Object(map)) => Ok(Some(map)),
-        Ok(_) => Err(RuntimeError::BadResult {
+        Ok(_) => Err(RuntimeError::ResultNotObject {
             job: ctx.key().clone(),
             path: path.to_owned(),
-            reason: "not a JSON object".into(),
         }),
-        Err(err) => Err(RuntimeError::BadResult {
+        Err(source) => Err(RuntimeError::BadResult {
             job: ctx.key().clone(),
             path: path.to_owned(),
-            reason: err.to_string(),
+            source,
         }),
     }
 }

@@ -1,5 +1,6 @@
 //! Executor scenarios: schedules, failure policies, limits, retries, panics, resume, cancel.
 
+use ays_core::{ActionState, JobLogCategory, JobState, RunId};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -7,9 +8,9 @@ use std::sync::{Arc, Barrier, Mutex, PoisonError};
 use std::time::Duration;
 
 use ays_run::{
-    ActionChains, ActionState, ExecConfig, Executor, FailureKind, FailurePolicy, JobContext,
-    JobOutcome, JobState, JournalEvent, LogCategory, ManualClock, MemoryJournal, Plan, PlanError,
-    PlanInput, Planner, ResumeState, RetryPolicy, RunId, RunState, Schedule, ServiceSpec,
+    ActionChains, ExecConfig, Executor, FailureKind, FailurePolicy, JobContext, JobOutcome,
+    JournalEvent, ManualClock, MemoryJournal, Plan, PlanError, PlanInput, Planner, ResumeState,
+    RetryPolicy, Schedule, ServiceSpec,
 };
 
 use crate::planner::sample_repo3;
@@ -31,7 +32,7 @@ fn config(schedule: Schedule) -> ExecConfig {
     config
 }
 
-fn run_id() -> Result<RunId, ays_run::ExecError> {
+fn run_id() -> Result<RunId, ays_core::NameError> {
     RUN.parse()
 }
 
@@ -76,14 +77,14 @@ fn sample_repo3_under_steps_stops_after_the_failed_step() {
     );
     assert_eq!(
         report.steps,
-        vec![RunState::Ok, RunState::Error, RunState::New]
+        vec![JobState::Ok, JobState::Error, JobState::New]
     );
-    assert_eq!(report.state, RunState::Error);
+    assert_eq!(report.state, JobState::Error);
     let test = report
         .job("runtime_error_service!instance", "test")
         .unwrap();
     let logs = &test.outcome.as_ref().unwrap().logs;
-    assert_eq!(logs[0].category, LogCategory::ErrorMsg);
+    assert_eq!(logs[0].category, JobLogCategory::ErrorMsg);
     assert_eq!(
         logs[0].text,
         "Error from service runtime_error_service!instance"
@@ -147,9 +148,9 @@ fn sample_repo3_under_dag_runs_test3_and_still_fails() {
     );
     assert_eq!(
         report.steps,
-        vec![RunState::Ok, RunState::Error, RunState::Ok]
+        vec![JobState::Ok, JobState::Error, JobState::Ok]
     );
-    assert_eq!(report.state, RunState::Error);
+    assert_eq!(report.state, JobState::Error);
 }
 
 /// `services` services of one actor, each with `actions` independent scheduled actions.
@@ -208,7 +209,7 @@ fn never_two_jobs_of_one_service_at_once() {
     let report = exec
         .run(&run_id().unwrap(), &plan, &runner, &MemoryJournal::new())
         .unwrap();
-    assert_eq!(report.state, RunState::Ok);
+    assert_eq!(report.state, JobState::Ok);
     assert_eq!(report.jobs.len(), 72);
     assert_eq!(overlap.max_per_key.load(Ordering::SeqCst), 1);
     assert!(overlap.max_total.load(Ordering::SeqCst) <= 4);
@@ -230,7 +231,7 @@ fn per_actor_limit_holds() {
     let report = exec
         .run(&run_id().unwrap(), &plan, &runner, &MemoryJournal::new())
         .unwrap();
-    assert_eq!(report.state, RunState::Ok);
+    assert_eq!(report.state, JobState::Ok);
     assert_eq!(overlap.max_per_key.load(Ordering::SeqCst), 1);
 }
 
@@ -250,7 +251,7 @@ fn independent_jobs_run_in_parallel() {
             let _ = tx.send(exec.run(&run_id().unwrap(), &plan, &runner, &MemoryJournal::new()));
         });
         let report = rx.recv_timeout(GUARD).unwrap().unwrap();
-        assert_eq!(report.state, RunState::Ok);
+        assert_eq!(report.state, JobState::Ok);
     });
 }
 
@@ -347,7 +348,7 @@ fn dag_does_not_wait_for_an_unrelated_slow_job() {
         started_rx.recv_timeout(GUARD).unwrap();
         release_tx.send(()).unwrap();
         let report = done_rx.recv_timeout(GUARD).unwrap().unwrap();
-        assert_eq!(report.state, RunState::Ok);
+        assert_eq!(report.state, JobState::Ok);
     });
 }
 
@@ -371,7 +372,7 @@ fn a_panicking_action_fails_only_its_job() {
     assert_eq!(failure.message, "action panicked: boom in w!001");
     assert_eq!(report.job("w!000", "a0").unwrap().state, JobState::Ok);
     assert_eq!(report.job("w!002", "a0").unwrap().state, JobState::Ok);
-    assert_eq!(report.state, RunState::Error);
+    assert_eq!(report.state, JobState::Error);
 }
 
 /// a!1: init -> install -> start, and b!1 install independent of it.
@@ -406,18 +407,8 @@ fn run_with_failure(
         .jobs
         .iter()
         .map(|j| (j.key.to_string(), j.state))
-        .chain([("run".to_string(), report_state(report.state))])
+        .chain([("run".to_string(), report.state)])
         .collect())
-}
-
-/// The run state as a job state, to compare whole rows at once.
-fn report_state(state: RunState) -> JobState {
-    match state {
-        RunState::Ok => JobState::Ok,
-        RunState::Error => JobState::Error,
-        RunState::New => JobState::New,
-        RunState::Running => JobState::Running,
-    }
 }
 
 #[test]
@@ -470,7 +461,7 @@ fn no_exec_marks_jobs_ok_without_running_them() {
     let report = exec
         .run(&run_id().unwrap(), &plan, &runner, &MemoryJournal::new())
         .unwrap();
-    assert_eq!(report.state, RunState::Ok);
+    assert_eq!(report.state, JobState::Ok);
     assert!(
         report
             .jobs
@@ -523,7 +514,7 @@ fn resume_skips_finished_jobs_and_reruns_running_ones() {
         let report = exec
             .resume(&run, &plan, &runner, &MemoryJournal::new(), &resume)
             .unwrap();
-        assert_eq!(report.state, RunState::Ok);
+        assert_eq!(report.state, JobState::Ok);
         let mut ran = ran.into_inner().unwrap();
         ran.sort();
         assert_eq!(ran, vec!["a!1:start", "b!1:install"]);
@@ -553,7 +544,7 @@ fn cancel_stops_starting_jobs_and_waits_for_running_ones() {
         .unwrap();
     assert!(report.cancelled);
     // Not over: the run is still running, and resuming it runs the rest (issue #4).
-    assert_eq!(report.state, RunState::Running);
+    assert_eq!(report.state, JobState::Running);
     assert_eq!(
         report.jobs.iter().map(|j| j.state).collect::<Vec<_>>(),
         vec![JobState::Ok, JobState::New, JobState::New, JobState::New]
@@ -582,7 +573,7 @@ fn issue_4_a_job_killed_by_a_second_cancel_is_left_to_run_again() {
     let report = exec
         .run(&run_id().unwrap(), &plan, &runner, &journal)
         .unwrap();
-    assert_eq!((report.state, report.cancelled), (RunState::Running, true));
+    assert_eq!((report.state, report.cancelled), (JobState::Running, true));
     assert_eq!(
         report.jobs.iter().map(|j| j.state).collect::<Vec<_>>(),
         vec![
@@ -604,7 +595,7 @@ fn issue_4_a_job_killed_by_a_second_cancel_is_left_to_run_again() {
         events.last(),
         Some(&JournalEvent::RunFinished {
             run: run_id().unwrap(),
-            state: RunState::Running,
+            state: JobState::Running,
         })
     );
     assert_eq!(ResumeState::from_events(&events), ResumeState::new());
@@ -651,10 +642,10 @@ impl ays_run::Journal for FailingJournal {
         job: &ays_run::PlannedJob,
     ) -> Result<(), ays_run::JournalError> {
         if self.started.fetch_add(1, Ordering::SeqCst) == 1 {
-            return Err(ays_run::JournalError::Write {
-                run: run.to_string(),
+            return Err(ays_run::JournalError::Stopped {
+                run: run.clone(),
                 what: "job_started",
-                message: "store unreachable".into(),
+                source: "store unreachable".into(),
             });
         }
         self.inner.job_started(run, job)
@@ -680,11 +671,11 @@ impl ays_run::Journal for FailingJournal {
         &self,
         run: &RunId,
         step: usize,
-        state: RunState,
+        state: JobState,
     ) -> Result<(), ays_run::JournalError> {
         self.inner.step_finished(run, step, state)
     }
-    fn run_finished(&self, run: &RunId, state: RunState) -> Result<(), ays_run::JournalError> {
+    fn run_finished(&self, run: &RunId, state: JobState) -> Result<(), ays_run::JournalError> {
         self.inner.run_finished(run, state)
     }
 }
@@ -707,16 +698,21 @@ fn a_failing_journal_stops_the_run_with_its_error() {
     let err = exec
         .run(&run_id().unwrap(), &plan, &runner, &journal)
         .unwrap_err();
-    assert_eq!(
-        err,
-        ays_run::ExecError::Journal {
-            run: RUN.into(),
-            source: ays_run::JournalError::Write {
-                run: RUN.into(),
-                what: "job_started",
-                message: "store unreachable".into(),
+    let ays_run::ExecError::Journal {
+        run,
+        source:
+            ays_run::JournalError::Stopped {
+                run: inner,
+                what,
+                source,
             },
-        }
+    } = err
+    else {
+        panic!("not a journal error: {err:?}");
+    };
+    assert_eq!(
+        (run.as_str(), inner.as_str(), what, source.to_string()),
+        (RUN, RUN, "job_started", "store unreachable".to_owned())
     );
     assert_eq!(ran.load(Ordering::SeqCst), 1);
 }

@@ -5,10 +5,12 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use ays_core::{ActionState, ApplyOptions, CoreError, JobLogCategory, JobState, RunLockOptions};
+use ays_core::{
+    ActionState, ApplyOptions, CoreError, JobLogCategory, JobState, RunId, RunLockOptions,
+};
 use ays_run::{
     ActionRegistry, FailurePolicy, JournalError, JournalEvent, RunError, RunObserver, RunOptions,
-    RunState, Schedule, create_run, list_runs, resume_run, show_run,
+    Schedule, create_run, list_runs, resume_run, show_run,
 };
 use serde_json::json;
 
@@ -16,7 +18,7 @@ use crate::support::{Backend, TestRepo, TestResult, both};
 
 const SERVICE: &str = "runtime_error_service!instance";
 
-fn options(schedule: Schedule) -> RunOptions {
+fn options(schedule: Schedule) -> RunOptions<'static> {
     let mut o = RunOptions::default();
     o.schedule = schedule;
     o.jobs = 2;
@@ -26,7 +28,7 @@ fn options(schedule: Schedule) -> RunOptions {
 /// Each job's state by action name, from the stored jobs of run `id`.
 fn job_states(
     t: &TestRepo,
-    id: &str,
+    id: &RunId,
 ) -> Result<BTreeMap<String, JobState>, Box<dyn std::error::Error>> {
     Ok(show_run(&t.repo, id)?
         .jobs
@@ -57,7 +59,7 @@ fn sample_repo3(b: Backend) -> TestResult {
     // A dry run plans and writes nothing.
     let mut dry = options(Schedule::Steps);
     dry.dry_run = true;
-    let outcome = create_run(&t.repo, &dry, None)?;
+    let outcome = create_run(&t.repo, &dry)?;
     assert_eq!(
         (outcome.plan.steps().len(), outcome.report.is_none()),
         (4, true)
@@ -71,9 +73,11 @@ fn sample_repo3(b: Backend) -> TestResult {
             .unwrap_or_else(PoisonError::into_inner)
             .push(e.clone());
     };
-    let outcome = create_run(&t.repo, &options(Schedule::Steps), Some(&observer))?;
+    let mut o = options(Schedule::Steps);
+    o.observer = Some(&observer);
+    let outcome = create_run(&t.repo, &o)?;
     let report = outcome.report.ok_or("no report")?;
-    assert_eq!(report.state, RunState::Error);
+    assert_eq!(report.state, JobState::Error);
     let id = outcome.id;
     // Steps: init, install, then test and test2 (test fails), and test3 never starts.
     assert_eq!(
@@ -138,7 +142,7 @@ fn sample_repo3(b: Backend) -> TestResult {
         matches!(
             seen.last(),
             Some(JournalEvent::RunFinished {
-                state: RunState::Error,
+                state: JobState::Error,
                 ..
             })
         ),
@@ -147,7 +151,7 @@ fn sample_repo3(b: Backend) -> TestResult {
     assert_eq!(t.repo.run_lock_holder()?, None, "the run lock is released");
 
     // The dag schedule runs test3 (test2 is ok) and test again, which fails again.
-    let second = create_run(&t.repo, &options(Schedule::Dag), None)?;
+    let second = create_run(&t.repo, &options(Schedule::Dag))?;
     assert_eq!(
         job_states(&t, &second.id)?,
         map(&[("test", JobState::Error), ("test3", JobState::Ok)])
@@ -175,7 +179,7 @@ fn sample_repo3(b: Backend) -> TestResult {
             ("uninstall", ActionState::New),
         ])
     );
-    let listed: Vec<String> = list_runs(&t.repo)?.into_iter().map(|r| r.id).collect();
+    let listed: Vec<RunId> = list_runs(&t.repo)?.into_iter().map(|r| r.id).collect();
     assert_eq!(listed, [second.id.clone(), id.clone()], "newest first");
 
     // destroy keeps the runs.
@@ -190,8 +194,8 @@ fn no_exec(b: Backend) -> TestResult {
     let t = TestRepo::sample_repo3(b)?;
     let mut o = options(Schedule::Steps);
     o.no_exec = true;
-    let outcome = create_run(&t.repo, &o, None)?;
-    assert_eq!(outcome.report.map(|r| r.state), Some(RunState::Ok));
+    let outcome = create_run(&t.repo, &o)?;
+    assert_eq!(outcome.report.map(|r| r.state), Some(JobState::Ok));
     let states = job_states(&t, &outcome.id)?;
     assert!(states.values().all(|s| *s == JobState::Ok), "{states:?}");
     assert_eq!(
@@ -232,7 +236,7 @@ fn data_patches(b: Backend) -> TestResult {
     )?;
     let mut o = options(Schedule::Dag);
     o.failure = FailurePolicy::KeepGoing;
-    let outcome = create_run(&t.repo, &o, None)?;
+    let outcome = create_run(&t.repo, &o)?;
     for key in ["shapp!s", "pyapp!p"] {
         let states = action_states(&t, key)?;
         assert_eq!(
@@ -283,7 +287,7 @@ fn dead_pid() -> Result<u32, Box<dyn std::error::Error>> {
 fn run_lock(b: Backend) -> TestResult {
     let t = TestRepo::sample_repo3(b)?;
     let live = t.repo.lock_run("other", &RunLockOptions::default())?;
-    let err = match create_run(&t.repo, &options(Schedule::Steps), None) {
+    let err = match create_run(&t.repo, &options(Schedule::Steps)) {
         Ok(o) => return Err(format!("expected RunLocked, ran {}", o.id).into()),
         Err(e) => e,
     };
@@ -308,8 +312,8 @@ fn run_lock(b: Backend) -> TestResult {
         },
     )?;
     stale.abandon();
-    let outcome = create_run(&t.repo, &options(Schedule::Steps), None)?;
-    assert_eq!(outcome.report.map(|r| r.state), Some(RunState::Error));
+    let outcome = create_run(&t.repo, &options(Schedule::Steps))?;
+    assert_eq!(outcome.report.map(|r| r.state), Some(JobState::Error));
     assert_eq!(t.repo.run_lock_holder()?, None);
     Ok(())
 }
@@ -327,10 +331,10 @@ struct Interrupt {
 impl RunObserver for Interrupt {
     fn event(&self, event: &JournalEvent) -> Result<(), JournalError> {
         if self.seen.fetch_add(1, Ordering::SeqCst) + 1 >= self.limit {
-            return Err(JournalError::Write {
-                run: String::new(),
+            return Err(JournalError::Stopped {
+                run: event.run().clone(),
                 what: "test",
-                message: format!("interrupted at {event:?}"),
+                source: format!("interrupted at {event:?}").into(),
             });
         }
         Ok(())
@@ -369,7 +373,9 @@ fn resume(b: Backend) -> TestResult {
     let counter = |_: &JournalEvent| {
         count.fetch_add(1, Ordering::SeqCst);
     };
-    let full = create_run(&reference.repo, &o, Some(&counter))?;
+    o.observer = Some(&counter);
+    let full = create_run(&reference.repo, &o)?;
+    o.observer = None;
     let expected_jobs = job_states(&reference, &full.id)?;
     let expected_actions = action_states(&reference, SERVICE)?;
     let events = count.load(Ordering::SeqCst);
@@ -384,7 +390,9 @@ fn resume(b: Backend) -> TestResult {
             seen: AtomicUsize::new(0),
             limit,
         };
-        let err = match create_run(&t.repo, &o, Some(&interrupt)) {
+        let mut interrupted = o.clone();
+        interrupted.observer = Some(&interrupt);
+        let err = match create_run(&t.repo, &interrupted) {
             Ok(done) => {
                 return Err(format!("run {} was not interrupted at {limit}", done.id).into());
             }
@@ -399,7 +407,7 @@ fn resume(b: Backend) -> TestResult {
         if before.run.state.is_finished() {
             // Interrupted while recording the end: nothing left to do.
             assert!(matches!(
-                resume_run(&t.repo, &o, None),
+                resume_run(&t.repo, &o),
                 Err(RunError::NothingToResume)
             ));
             continue;
@@ -419,7 +427,7 @@ fn resume(b: Backend) -> TestResult {
                 })
                 .collect()
         };
-        let outcome = resume_run(&t.repo, &o, None)?;
+        let outcome = resume_run(&t.repo, &o)?;
         assert_eq!(outcome.id, id, "limit {limit}");
         assert_eq!(job_states(&t, &id)?, expected_jobs, "limit {limit}");
         assert_eq!(
@@ -441,7 +449,7 @@ fn resume(b: Backend) -> TestResult {
             );
         }
         assert!(matches!(
-            resume_run(&t.repo, &o, None),
+            resume_run(&t.repo, &o),
             Err(RunError::NothingToResume)
         ));
     }
@@ -460,8 +468,8 @@ fn no_exec_config(b: Backend) -> TestResult {
     std::fs::write(&config, format!("{text}no_exec: true\n"))?;
     let repo = ays_core::Repository::open(t.repo.root(), Some(t.repo.store_url()))?;
     assert!(repo.no_exec());
-    let outcome = create_run(&repo, &options(Schedule::Steps), None)?;
-    assert_eq!(outcome.report.map(|r| r.state), Some(RunState::Ok));
+    let outcome = create_run(&repo, &options(Schedule::Steps))?;
+    assert_eq!(outcome.report.map(|r| r.state), Some(JobState::Ok));
     assert_eq!(
         action_states(&t, SERVICE)?.get("test"),
         Some(&ActionState::Ok)
@@ -515,9 +523,9 @@ fn ctrl_c(b: Backend, levels: u8) -> TestResult {
         let mut o = options(schedule);
         o.registry = Some(cancelling(&calls, levels, &[])?);
         o.cancel = Some(ays_run::CancelToken::new());
-        let outcome = create_run(&t.repo, &o, None)?;
+        let outcome = create_run(&t.repo, &o)?;
         let report = outcome.report.ok_or("no report")?;
-        assert_eq!((report.state, report.cancelled), (RunState::Running, true));
+        assert_eq!((report.state, report.cancelled), (JobState::Running, true));
         // Once: install ends ok and nothing starts after it. Twice: install was killed, so it
         // stays running and runs again on resume.
         let install = if levels >= 2 {
@@ -546,11 +554,11 @@ fn ctrl_c(b: Backend, levels: u8) -> TestResult {
 
         // A fresh token, as `ays run resume` makes.
         o.cancel = Some(ays_run::CancelToken::new());
-        let resumed = resume_run(&t.repo, &o, None)?;
+        let resumed = resume_run(&t.repo, &o)?;
         assert_eq!(resumed.id, outcome.id);
         assert_eq!(
             resumed.report.map(|r| (r.state, r.cancelled)),
-            Some((RunState::Ok, false))
+            Some((JobState::Ok, false))
         );
         let stored = show_run(&t.repo, &outcome.id)?.run;
         assert_eq!(stored.state, JobState::Ok);
@@ -572,7 +580,7 @@ fn ctrl_c(b: Backend, levels: u8) -> TestResult {
             .filter(|(a, _)| ["init", "install", "test", "test2", "test3"].contains(&a.as_str()))
             .all(|(_, s)| *s == ActionState::Ok));
         assert!(matches!(
-            resume_run(&t.repo, &o, None),
+            resume_run(&t.repo, &o),
             Err(RunError::NothingToResume)
         ));
     }
@@ -597,15 +605,15 @@ fn cancelled_run(
     t: &TestRepo,
     o: &RunOptions,
     fails: &'static [&'static str],
-) -> Result<String, Box<dyn std::error::Error>> {
+) -> Result<RunId, Box<dyn std::error::Error>> {
     let calls = Arc::new(Mutex::new(BTreeMap::new()));
     let mut o = o.clone();
     o.registry = Some(cancelling(&calls, 1, fails)?);
     o.cancel = Some(ays_run::CancelToken::new());
-    let outcome = create_run(&t.repo, &o, None)?;
+    let outcome = create_run(&t.repo, &o)?;
     assert_eq!(
         outcome.report.map(|r| r.state),
-        Some(RunState::Running),
+        Some(JobState::Running),
         "cancelled"
     );
     Ok(outcome.id)
@@ -618,7 +626,7 @@ fn stored_settings(b: Backend) -> TestResult {
         let mut o = options(Schedule::Dag);
         o.registry = Some(cancelling(&calls, 0, fails)?);
         o.override_stored = override_stored;
-        resume_run(&t.repo, &o, None)?;
+        resume_run(&t.repo, &o)?;
         Ok(())
     };
 
@@ -681,17 +689,17 @@ fn unfinished(b: Backend) -> TestResult {
     let mut o = options(Schedule::Dag);
     o.registry = Some(cancelling(&calls, 2, &[])?);
     o.cancel = Some(ays_run::CancelToken::new());
-    let first = create_run(&t.repo, &o, None)?.id;
+    let first = create_run(&t.repo, &o)?.id;
 
     // A second run is refused while the first is unfinished; nothing is written.
     o.cancel = Some(ays_run::CancelToken::new());
-    match create_run(&t.repo, &o, None) {
+    match create_run(&t.repo, &o) {
         Err(RunError::Unfinished { run }) => assert_eq!(run, first),
         other => return Err(format!("expected Unfinished, got {other:?}").into()),
     }
     assert_eq!(list_runs(&t.repo)?.len(), 1);
     assert_eq!(t.repo.run_lock_holder()?, None);
-    let err = create_run(&t.repo, &o, None).err().ok_or("no error")?;
+    let err = create_run(&t.repo, &o).err().ok_or("no error")?;
     assert_eq!(
         err.to_string(),
         format!(
@@ -742,13 +750,13 @@ fn unfinished(b: Backend) -> TestResult {
         other => return Err(format!("expected AlreadyFinished, got {other:?}").into()),
     }
     assert!(matches!(
-        resume_run(&t.repo, &o, None),
+        resume_run(&t.repo, &o),
         Err(RunError::NothingToResume)
     ));
 
     // Now a new run starts, and picks up the abandoned install.
-    let second = create_run(&t.repo, &o, None)?;
-    assert_eq!(second.report.map(|r| r.state), Some(RunState::Ok));
+    let second = create_run(&t.repo, &o)?;
+    assert_eq!(second.report.map(|r| r.state), Some(JobState::Ok));
     assert_eq!(
         job_states(&t, &second.id)?,
         map(&[
@@ -835,8 +843,8 @@ fn concurrency(b: Backend) -> TestResult {
     let mut o = options(Schedule::Dag);
     o.jobs = 8;
     o.registry = Some(Arc::new(registry));
-    let outcome = create_run(&t.repo, &o, None)?;
-    assert_eq!(outcome.report.map(|r| r.state), Some(RunState::Ok));
+    let outcome = create_run(&t.repo, &o)?;
+    assert_eq!(outcome.report.map(|r| r.state), Some(JobState::Ok));
     let (lock, _) = &*overlap;
     let most = lock
         .lock()
@@ -871,7 +879,7 @@ fn retries(b: Backend) -> TestResult {
     // The template's backoff reaches the executor's configuration.
     let mut dry = options(Schedule::Dag);
     dry.dry_run = true;
-    let plan = create_run(&t.repo, &dry, None)?.plan;
+    let plan = create_run(&t.repo, &dry)?.plan;
     let runner = ays_run::RepositoryRunner::prepare(&t.repo, &"probe".parse()?, &plan, None)?;
     let mut config = ays_run::ExecConfig::default();
     runner.apply_limits(&mut config);
@@ -911,8 +919,8 @@ fn retries(b: Backend) -> TestResult {
     }
     let mut o = options(Schedule::Dag);
     o.registry = Some(Arc::new(registry));
-    let outcome = create_run(&t.repo, &o, None)?;
-    assert_eq!(outcome.report.map(|r| r.state), Some(RunState::Ok));
+    let outcome = create_run(&t.repo, &o)?;
+    assert_eq!(outcome.report.map(|r| r.state), Some(JobState::Ok));
     let job = show_run(&t.repo, &outcome.id)?
         .jobs
         .into_iter()

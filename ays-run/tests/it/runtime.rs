@@ -1,13 +1,14 @@
 //! Runtimes: native registry, `actions.sh` through bash, `actions.py` through Python.
 
+use ays_core::{JobLogCategory, JobState};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ays_run::{
     ActionRegistry, ExecConfig, Executor, FailureKind, JobContext, JobKey, JobOutcome, JobPayload,
-    JobState, LogCategory, LogEntry, MemoryJournal, PayloadSource, Planner, PythonMode,
-    PythonRuntime, RunState, RuntimeError, Schedule, ServiceView, ShellRuntime, SystemClock,
+    LogEntry, MemoryJournal, PayloadSource, Planner, PythonMode, PythonRuntime, RuntimeError,
+    Schedule, ServiceView, ShellRuntime, SystemClock,
 };
 use serde_json::json;
 
@@ -40,7 +41,7 @@ fn actor_file(repo: &Path, actor: &str, file: &str, text: &str) -> std::io::Resu
     std::fs::write(dir.join(file), text)
 }
 
-fn log(category: LogCategory, text: &str) -> LogEntry {
+fn log(category: JobLogCategory, text: &str) -> LogEntry {
     LogEntry {
         category,
         text: text.to_owned(),
@@ -65,7 +66,7 @@ fn native_actions_log_patch_and_fail() {
         .unwrap();
     let out = ays_run::ActionRunner::run(&registry, &ctx("vm!1", "vm", "install", MINUTE).unwrap());
     assert_eq!(out.result, Ok(()));
-    assert_eq!(out.logs, vec![log(LogCategory::Msg, "installing vm!1")]);
+    assert_eq!(out.logs, vec![log(JobLogCategory::Msg, "installing vm!1")]);
     assert_eq!(
         out.data_patch,
         json!({"ipPublic": "1.2.3.4"}).as_object().cloned()
@@ -77,8 +78,16 @@ fn native_actions_log_patch_and_fail() {
         &ctx("s!1", "special", "install", MINUTE).unwrap(),
     );
     assert_eq!(out.result.unwrap_err().message, "special install");
+    // Nothing registered for `start`: it succeeds without running anything, and says so.
     let out = ays_run::ActionRunner::run(&registry, &ctx("vm!1", "vm", "start", MINUTE).unwrap());
-    assert_eq!(out, JobOutcome::ok());
+    assert_eq!(out.result, Ok(()));
+    assert_eq!(
+        out.logs,
+        vec![log(
+            JobLogCategory::Msg,
+            "actor `vm` has no code for `start`: nothing ran"
+        )]
+    );
 }
 
 /// A payload with data, a parent and a producer, as ays-core would give.
@@ -95,7 +104,9 @@ impl PayloadSource for Payloads {
         };
         let missing = || RuntimeError::Payload {
             job: ctx.key().clone(),
-            reason: "bad fixture".into(),
+            source: Box::new(ays_core::CoreError::ServiceNotFound {
+                key: "bad fixture".into(),
+            }),
         };
         let mut payload = JobPayload::bare(ctx);
         payload.service.data = json!({"osImage": "debian", "size": 1})
@@ -154,11 +165,11 @@ fn shell_actions_get_context_and_return_patch_logs_and_errors() {
         out.logs,
         vec![
             log(
-                LogCategory::Out,
+                JobLogCategory::Out,
                 // The parent, and again as a producer.
                 "vm one vm install run1 vm!one:install\n\"location\":\"fra\"\n\"location\":\"fra\"\n"
             ),
-            log(LogCategory::Err, "warning\n"),
+            log(JobLogCategory::Err, "warning\n"),
         ]
     );
     assert_eq!(
@@ -260,10 +271,10 @@ fn python_actions_read_relations_and_return_patches_in_both_modes() {
         assert_eq!(
             out.logs,
             vec![
-                log(LogCategory::Out, "hello from one\n"),
-                log(LogCategory::Msg, "parent dc1 in fra"),
-                log(LogCategory::Msg, "node size 8"),
-                log(LogCategory::Msg, "force True"),
+                log(JobLogCategory::Out, "hello from one\n"),
+                log(JobLogCategory::Msg, "parent dc1 in fra"),
+                log(JobLogCategory::Msg, "node size 8"),
+                log(JobLogCategory::Msg, "force True"),
             ],
             "{mode:?}"
         );
@@ -281,7 +292,7 @@ fn python_actions_read_relations_and_return_patches_in_both_modes() {
         let trace = out
             .logs
             .iter()
-            .find(|l| l.category == LogCategory::Trace)
+            .find(|l| l.category == JobLogCategory::Trace)
             .unwrap();
         assert!(
             trace.text.starts_with("Traceback (most recent call last):"),
@@ -335,9 +346,9 @@ fn sample_repo3_with_shell_actions_under_steps() {
     );
     assert_eq!(
         report.steps,
-        vec![RunState::Ok, RunState::Error, RunState::New]
+        vec![JobState::Ok, JobState::Error, JobState::New]
     );
-    assert_eq!(report.state, RunState::Error);
+    assert_eq!(report.state, JobState::Error);
     let test = report
         .job("runtime_error_service!instance", "test")
         .unwrap();
@@ -345,11 +356,11 @@ fn sample_repo3_with_shell_actions_under_steps() {
         test.outcome.as_ref().unwrap().logs,
         vec![
             log(
-                LogCategory::Err,
+                JobLogCategory::Err,
                 "Error from service runtime_error_service!instance\n"
             ),
             log(
-                LogCategory::ErrorMsg,
+                JobLogCategory::ErrorMsg,
                 "exited with 1: Error from service runtime_error_service!instance"
             ),
         ]
