@@ -27,23 +27,40 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! # Modules
+//! # What is public
 //!
-//! - `ids`, `action_state`: identifiers ([`ServiceKey`], [`ActorName`], [`ActionName`]) and the
-//!   per-action [`ActionState`] machine.
-//! - `template`: finding and reading actor templates ([`TemplateSet`], [`Template`]).
-//! - `actor`, `service`: the stored domain ([`Actor`], [`Service`], [`ServiceFilter`]).
-//! - `keys`: every store key and secondary index, in one place.
-//! - `record`: domain values ↔ the Cap'n Proto models of ays-schema.
-//! - `repo` (`services`): [`Repository`]: init, discovery, actors; service queries, states,
-//!   delete; destroy.
-//! - `staging`: the read-your-writes working set every change goes through, committed as one
-//!   batch with its index updates.
-//! - `lock`: the repository write lock every change holds.
-//! - `runs`: run and job records ([`RunRecord`], [`JobRecord`]) and the atomic job start and
-//!   end; `run_lock`: one run at a time per repository ([`RunLock`]).
-//! - `blueprint` (`parse`, `value`, `apply`): blueprints.
-//! - `update`: `ays actor update`; `mirror`: `ays export` / `ays restore`.
+//! - Identifiers and states, each defined once for the whole workspace: [`ServiceKey`],
+//!   [`ActorName`], [`ActionName`], [`InstanceName`], [`RunId`] (validated in `FromStr`, failing
+//!   with a [`NameError`]), the per-action [`ActionState`] machine and [`JobState`].
+//! - [`Repository`]: [`Repository::init`], [`Repository::open`] and [`Repository::open_from`];
+//!   templates ([`TemplateSet`], [`Template`]) and actors ([`Actor`], `actor update` as
+//!   [`ActorUpdate`]); services and their queries ([`Service`], [`ServiceFilter`],
+//!   [`ServiceDetail`], [`ServiceStates`]); blueprints ([`Repository::apply_blueprint_text`],
+//!   [`ApplyOptions`], [`BlueprintReport`]); `export`/`restore` ([`ExportReport`],
+//!   [`RestoreReport`]); destroy ([`DestroyReport`]).
+//! - Runs as stored ([`RunRecord`], [`JobRecord`], [`JobLog`], [`RunSummary`], [`JobFilter`]),
+//!   the atomic job start and end ([`Repository::start_job`], [`Repository::finish_job`]) and
+//!   the one-run-at-a-time lock ([`RunLock`]). ays-run plans and executes runs; this crate
+//!   only stores them.
+//! - Errors: [`CoreError`] for every repository operation, with [`BlueprintError`] and
+//!   [`TemplateError`] as located causes. The error and value types of the crates below that
+//!   appear in its signatures are re-exported, so that a caller can match on them without
+//!   depending on those crates: [`StoreError`], [`CodecError`], [`KvStore`] and [`serde_json`].
+//!
+//! Every change to actors and services is validated completely, then written with its index
+//! entries in one atomic batch, under the repository's write lock.
+//!
+//! # Stores
+//!
+//! The store comes from a URL (`--store`, `AYS_STORE` or `.ays/config.yaml`): the embedded
+//! `redb:///path/file.redb` (the default, `.ays/store.redb`), `redis://host:port/db`, or
+//! `mem://` in memory. A private `mem://` store lives as long as the [`Repository`] that opened
+//! it: reopening the directory with [`Repository::open`] and `mem://` gives a new, empty store.
+//! To share an in-memory store within a process, name it (`mem://NAME`): every handle opened
+//! with the same name sees the same data.
+//!
+//! See the workspace's examples: `cargo run --example embed` (a repository on an in-memory
+//! store, run with native actions) and `cargo run --example webfarm`.
 #![warn(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -90,3 +107,7 @@ pub use template::{
     TemplateInfo, TemplateSet,
 };
 pub use update::ActorUpdate;
+
+pub use ays_schema::CodecError;
+pub use ays_store::{KvStore, StoreError};
+pub use serde_json;

@@ -300,6 +300,10 @@ impl Repository {
     /// Opens the repository rooted at `dir`; `store_override` (the CLI's `--store` or
     /// `AYS_STORE`) replaces the configured store URL.
     ///
+    /// A private in-memory store (`mem://`) starts empty each time it is opened, so a
+    /// repository opened on one shows none of its services (a warning is logged); name the
+    /// store (`mem://NAME`) to share it between the handles of one process.
+    ///
     /// # Errors
     ///
     /// [`CoreError::Io`] and [`CoreError::Config`] for the config, [`CoreError::Store`] when the
@@ -314,6 +318,13 @@ impl Repository {
         };
         let store = ays_store::open_namespaced(&store_url, &config.id)
             .map_err(CoreError::store("open store"))?;
+        if store_url == "mem://" {
+            tracing::warn!(
+                repo = %config.id,
+                "a private in-memory store (mem://) starts empty: this repository's services are \
+                 not in it; use mem://NAME to share one store within a process"
+            );
+        }
         Ok(Repository {
             root,
             id: config.id,

@@ -182,12 +182,23 @@ fn report(env: &Env, repo: &Repository, outcome: &RunOutcome) -> anyhow::Result<
     }
     if record.state != JobState::Ok {
         let not_run = jobs.iter().filter(|j| j.state == JobState::New).count();
-        bail!(
+        let mut message = format!(
             "run {} ended in {}: {failed} job(s) failed, {not_run} not run (see `ays run show {} --logs`)",
-            record.id,
-            record.state,
-            record.id
+            record.id, record.state, record.id
         );
+        for job in jobs.iter().filter(|j| j.state == JobState::Error) {
+            let reason = job
+                .logs
+                .iter()
+                .rev()
+                .find(|l| l.category == ays_core::JobLogCategory::ErrorMsg)
+                .map_or("no error message", |l| l.message.as_str());
+            let key = format!("{}:{}", job.service, job.action);
+            // Runtime errors name their job already.
+            let reason = reason.strip_prefix(&format!("{key}: ")).unwrap_or(reason);
+            message.push_str(&format!("\n  {key}: {reason}"));
+        }
+        bail!(message);
     }
     Ok(())
 }

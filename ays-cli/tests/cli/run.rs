@@ -405,3 +405,45 @@ fn a_run_killed_at_20_seeded_points_resumes_without_losing_finished_jobs() {
         "only {interrupted} of 20 kill points hit a running run: the test must interrupt runs"
     );
 }
+
+/// A shell action whose interpreter cannot start fails its job with the operating system's
+/// reason, and the run's error names the job and that reason.
+#[test]
+fn issue_7_a_missing_bash_fails_the_job_with_the_os_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    ok(tmp.path(), &["init", "nobash"]);
+    let repo = tmp.path().join("nobash");
+    std::fs::create_dir_all(repo.join("actorTemplates/app")).unwrap();
+    std::fs::write(
+        repo.join("actorTemplates/app/schema.hrd"),
+        "port = type:int\n",
+    )
+    .unwrap();
+    std::fs::write(
+        repo.join("actorTemplates/app/actions.sh"),
+        "install() {\n    echo installing\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        repo.join("blueprints/app.yaml"),
+        "app__a:\n  port: 80\nactions:\n  - action: install\n",
+    )
+    .unwrap();
+    ok(&repo, &["blueprint"]);
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ays"))
+        .args(["run", "create", "-y"])
+        .current_dir(&repo)
+        .env("PATH", empty.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("app!a:install: ")
+            && err.contains("cannot start `bash`")
+            && err.contains("No such file or directory"),
+        "{err}"
+    );
+}

@@ -247,3 +247,34 @@ fn runner_api(b: Backend) -> TestResult {
     t.check_indexes()
 }
 both!(runner_records_action_runs_and_data_patches, runner_api);
+
+/// A named in-memory store is shared by every handle of the process; a private one is not.
+#[test]
+fn issue_7_named_memory_stores_are_shared_and_private_ones_start_empty() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let name = format!("mem://lifecycle-{}", std::process::id());
+    let repo = ays_core::Repository::init(
+        dir.path(),
+        ays_core::InitOptions {
+            store_url: Some(name.clone()),
+            ..ays_core::InitOptions::default()
+        },
+    )?;
+    std::fs::create_dir_all(dir.path().join("actorTemplates/app"))?;
+    std::fs::write(
+        dir.path().join("actorTemplates/app/schema.hrd"),
+        "port = type:int\n",
+    )?;
+    repo.apply_blueprint_text(
+        "bp.yaml",
+        "app__a:\n  port: 80\n",
+        ays_core::ApplyOptions::default(),
+    )?;
+    let all = ays_core::ServiceFilter::all();
+    let shared = ays_core::Repository::open(dir.path(), None)?;
+    assert_eq!(shared.store_url(), name);
+    assert_eq!(shared.service_keys(&all)?, ["app!a".parse()?]);
+    let private = ays_core::Repository::open(dir.path(), Some("mem://"))?;
+    assert_eq!(private.service_keys(&all)?, []);
+    Ok(())
+}

@@ -14,7 +14,7 @@ use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::process::{Ended, kill_group, log_entry, read_capped, wait_child};
 use super::shell::{job_dir, write_file};
@@ -229,98 +229,128 @@ impl PythonRuntime {
     }
 
     /// Reads the result, output and traceback files of a finished job.
+    /// The outcome of a job from what it left in `dir`: its captured output, and the result
+    /// document the server wrote.
     fn collect(
         &self,
         ctx: &JobContext,
         dir: &Path,
         ended: &Ended,
     ) -> Result<JobOutcome, RuntimeError> {
-        let io = |path: &Path| {
-            let path = path.to_owned();
-            move |source| RuntimeError::Io {
-                job: ctx.key().clone(),
-                path,
-                source,
-            }
-        };
-        let out_path = dir.join("out");
-        let err_path = dir.join("err");
-        let (out, out_cut) = read_capped(&out_path, self.output_cap).map_err(io(&out_path))?;
-        let (err, err_cut) = read_capped(&err_path, self.output_cap).map_err(io(&err_path))?;
-        let result_path = dir.join("result.json");
-        let result: Option<Value> = match std::fs::read_to_string(&result_path) {
-            Ok(text) => {
-                Some(
-                    serde_json::from_str(&text).map_err(|source| RuntimeError::BadResult {
-                        job: ctx.key().clone(),
-                        path: result_path.clone(),
-                        source,
-                    })?,
-                )
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(io(&result_path)(e)),
-        };
-        let mut logs: Vec<LogEntry> = [
-            log_entry(JobLogCategory::Out, &out, out_cut),
-            log_entry(JobLogCategory::Err, &err, err_cut),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        let mut outcome = match (ended, &result) {
-            (Ended::TimedOut, _) => JobOutcome::failed(
-                FailureKind::Timeout,
-                format!("killed after its timeout of {:?}", ctx.timeout()),
-            ),
-            (Ended::Killed, _) => JobOutcome::failed(FailureKind::Killed, "killed by cancellation"),
-            (Ended::Exited(_), Some(result)) => {
-                for entry in result
-                    .get("logs")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    logs.push(LogEntry {
-                        category: category(entry.get("category").and_then(Value::as_str)),
-                        text: entry
-                            .get("text")
-                            .and_then(Value::as_str)
-                            .unwrap_or("")
-                            .to_owned(),
-                    });
-                }
-                if result.get("ok") == Some(&Value::Bool(true)) {
-                    let mut ok = JobOutcome::ok();
-                    ok.data_patch = result
-                        .get("patch")
-                        .and_then(Value::as_object)
-                        .filter(|p| !p.is_empty())
-                        .cloned();
-                    ok
-                } else {
-                    let error = result
-                        .get("error")
-                        .and_then(Value::as_str)
-                        .unwrap_or("error");
-                    let mut failed = JobOutcome::failed(FailureKind::Error, error);
-                    if let Some(tb) = result.get("traceback").and_then(Value::as_str) {
-                        failed.logs.push(LogEntry {
-                            category: JobLogCategory::Trace,
-                            text: tb.to_owned(),
-                        });
-                    }
-                    failed
-                }
-            }
-            (Ended::Exited(status), None) => JobOutcome::failed(
-                FailureKind::Runtime,
-                format!("python ended ({status}) without a result"),
-            ),
-        };
+        let mut logs = self.read_output(ctx, dir)?;
+        let result = read_result(ctx, &dir.join("result.json"))?;
+        let mut outcome = outcome_of(ctx, ended, result, &mut logs);
         logs.append(&mut outcome.logs);
         outcome.logs = logs;
         Ok(outcome)
+    }
+
+    /// The job's standard output and error, each capped, as log entries.
+    fn read_output(&self, ctx: &JobContext, dir: &Path) -> Result<Vec<LogEntry>, RuntimeError> {
+        let mut logs = Vec::new();
+        for (name, category) in [("out", JobLogCategory::Out), ("err", JobLogCategory::Err)] {
+            let path = dir.join(name);
+            let (text, cut) =
+                read_capped(&path, self.output_cap).map_err(|source| RuntimeError::Io {
+                    job: ctx.key().clone(),
+                    path: path.clone(),
+                    source,
+                })?;
+            logs.extend(log_entry(category, &text, cut));
+        }
+        Ok(logs)
+    }
+}
+
+/// The result document `server.py` writes for a job.
+#[derive(Debug, Default, serde::Deserialize)]
+struct PyResult {
+    /// Whether the action returned normally.
+    #[serde(default)]
+    ok: bool,
+    /// What the action logged with `job.log`.
+    #[serde(default)]
+    logs: Vec<PyLog>,
+    /// The data fields it changed.
+    #[serde(default)]
+    patch: Option<Map<String, Value>>,
+    /// The exception's message.
+    #[serde(default)]
+    error: Option<String>,
+    /// The exception's traceback.
+    #[serde(default)]
+    traceback: Option<String>,
+}
+
+/// One entry an action logged.
+#[derive(Debug, serde::Deserialize)]
+struct PyLog {
+    #[serde(default)]
+    category: Option<String>,
+    #[serde(default)]
+    text: String,
+}
+
+/// The result document at `path`, `None` when the job wrote none (it died first).
+fn read_result(ctx: &JobContext, path: &Path) -> Result<Option<PyResult>, RuntimeError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|source| RuntimeError::BadResult {
+                    job: ctx.key().clone(),
+                    path: path.to_owned(),
+                    source,
+                })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(RuntimeError::Io {
+            job: ctx.key().clone(),
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// The outcome of a job that ended as `ended` with `result`; what the action logged goes to
+/// `logs`.
+fn outcome_of(
+    ctx: &JobContext,
+    ended: &Ended,
+    result: Option<PyResult>,
+    logs: &mut Vec<LogEntry>,
+) -> JobOutcome {
+    match (ended, result) {
+        (Ended::TimedOut, _) => JobOutcome::failed(
+            FailureKind::Timeout,
+            format!("killed after its timeout of {:?}", ctx.timeout()),
+        ),
+        (Ended::Killed, _) => JobOutcome::failed(FailureKind::Killed, "killed by cancellation"),
+        (Ended::Exited(_), Some(result)) => {
+            logs.extend(result.logs.into_iter().map(|entry| LogEntry {
+                category: category(entry.category.as_deref()),
+                text: entry.text,
+            }));
+            if result.ok {
+                let mut ok = JobOutcome::ok();
+                ok.data_patch = result.patch.filter(|p| !p.is_empty());
+                ok
+            } else {
+                let error = result.error.as_deref().unwrap_or("error");
+                let mut failed = JobOutcome::failed(FailureKind::Error, error);
+                if let Some(tb) = result.traceback {
+                    failed.logs.push(LogEntry {
+                        category: JobLogCategory::Trace,
+                        text: tb,
+                    });
+                }
+                failed
+            }
+        }
+        (Ended::Exited(status), None) => JobOutcome::failed(
+            FailureKind::Runtime,
+            format!("python ended ({status}) without a result"),
+        ),
     }
 }
 
