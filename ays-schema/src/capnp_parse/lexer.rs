@@ -228,3 +228,161 @@ fn hex_bytes(hex: &str) -> Option<Vec<u8>> {
         .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each token of `src` with its line and column.
+    fn tokens(src: &str) -> Vec<(Tok, u32, u32)> {
+        lex(src, "t.capnp")
+            .unwrap()
+            .into_iter()
+            .map(|t| (t.tok, t.line, t.column))
+            .collect()
+    }
+
+    /// Where lexing `src` fails, what was expected there and what was found.
+    fn syntax_error(src: &str) -> (u32, u32, String, String) {
+        match lex(src, "t.capnp") {
+            Err(SchemaError::Syntax {
+                at,
+                expected,
+                found,
+            }) => {
+                assert_eq!(at.file, "t.capnp");
+                (at.line, at.column, expected, found)
+            }
+            Err(other) => panic!("expected a syntax error, got {other:?}"),
+            Ok(_) => panic!("expected a syntax error for {src:?}"),
+        }
+    }
+
+    fn ident(s: &str) -> Tok {
+        Tok::Ident(s.to_owned())
+    }
+
+    fn number(s: &str) -> Tok {
+        Tok::Number(s.to_owned())
+    }
+
+    #[test]
+    fn every_token_kind_keeps_its_line_and_column() {
+        let src = "@0xe0283c28624942f8; # the id\nstruct S_1 {\n  a @0 :Int8 = -12;\n}\n";
+        assert_eq!(
+            tokens(src),
+            [
+                (Tok::Punct('@'), 1, 1),
+                (number("0xe0283c28624942f8"), 1, 2),
+                (Tok::Punct(';'), 1, 20),
+                (ident("struct"), 2, 1),
+                (ident("S_1"), 2, 8),
+                (Tok::Punct('{'), 2, 12),
+                (ident("a"), 3, 3),
+                (Tok::Punct('@'), 3, 5),
+                (number("0"), 3, 6),
+                (Tok::Punct(':'), 3, 8),
+                (ident("Int8"), 3, 9),
+                (Tok::Punct('='), 3, 14),
+                (Tok::Punct('-'), 3, 16),
+                (number("12"), 3, 17),
+                (Tok::Punct(';'), 3, 19),
+                (Tok::Punct('}'), 4, 1),
+                (Tok::Eof, 5, 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn numbers_keep_exponent_signs_but_hex_numbers_do_not() {
+        assert_eq!(
+            tokens("1.5e-3 2E+4 0x1e-2 7"),
+            [
+                (number("1.5e-3"), 1, 1),
+                (number("2E+4"), 1, 8),
+                (number("0x1e"), 1, 13),
+                (Tok::Punct('-'), 1, 17),
+                (number("2"), 1, 18),
+                (number("7"), 1, 20),
+                (Tok::Eof, 1, 21),
+            ]
+        );
+    }
+
+    #[test]
+    fn data_literals_skip_whitespace_between_hex_digits() {
+        assert_eq!(
+            tokens("0x\"0a FF\n 10\" ;"),
+            [
+                (Tok::HexData(vec![0x0a, 0xff, 0x10]), 1, 1),
+                (Tok::Punct(';'), 2, 6),
+                (Tok::Eof, 2, 7),
+            ]
+        );
+    }
+
+    #[test]
+    fn strings_decode_every_escape() {
+        let src = r#""\n\t\r\a\b\f\v\\\"\'\?|\x41\x4|\101\7\0|é" x"#;
+        let mut expected = b"\n\t\r\x07\x08\x0c\x0b\\\"'?|A\x04|A\x07\x00|".to_vec();
+        expected.extend_from_slice("é".as_bytes());
+        assert_eq!(
+            tokens(src),
+            [
+                (Tok::Str(expected), 1, 1),
+                (ident("x"), 1, 45),
+                (Tok::Eof, 1, 46),
+            ]
+        );
+        // `\x` without a hex digit is a zero byte, and stops at the first non-digit.
+        assert_eq!(
+            tokens(r#""\xg""#),
+            [(Tok::Str(b"\0g".to_vec()), 1, 1), (Tok::Eof, 1, 6)]
+        );
+    }
+
+    #[test]
+    fn errors_name_where_and_what() {
+        let error = |line, column, expected: &str, found: &str| {
+            (line, column, expected.to_owned(), found.to_owned())
+        };
+        // A bad character inside a data literal is located just after it.
+        assert_eq!(
+            syntax_error("0x\"0g\""),
+            error(1, 6, "a hex digit or `\"`", "`g`")
+        );
+        assert_eq!(
+            syntax_error("0x\"0a"),
+            error(1, 6, "a hex digit or `\"`", "end of file")
+        );
+        // An odd number of digits is located at the literal.
+        assert_eq!(
+            syntax_error(" 0x\"abc\""),
+            error(1, 2, "an even number of hex digits", "`abc`")
+        );
+        // An unterminated string is located at its opening quote.
+        assert_eq!(
+            syntax_error("a \"open\nb"),
+            error(1, 3, "a closing `\"`", "end of line")
+        );
+        // At the end of the file the message says end of line too.
+        assert_eq!(
+            syntax_error("\"open"),
+            error(1, 1, "a closing `\"`", "end of line")
+        );
+        // A bad escape is located at the character after the backslash.
+        assert_eq!(
+            syntax_error("\"ab\\400\""),
+            error(1, 5, "an octal escape up to \\377", "\\400")
+        );
+        assert_eq!(
+            syntax_error("\"ab\\q\""),
+            error(1, 5, "an escape sequence", "`\\q`")
+        );
+        assert_eq!(
+            syntax_error("\"ab\\"),
+            error(1, 5, "an escape sequence", "end of file")
+        );
+        assert_eq!(syntax_error("a\n  %"), error(2, 3, "a token", "`%`"));
+    }
+}
