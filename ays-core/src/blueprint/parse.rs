@@ -412,4 +412,22 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
     }
+
+    #[test]
+    fn duplicate_attributes_name_the_first_line_with_that_key() {
+        let text = "a__x:\n  v: 1\na__y:\n  'v': 1\n  \"v\": 2\n";
+        let err = parse("bp.yaml", text, &mut Parsed::default()).unwrap_err();
+        match err {
+            BlueprintError::Duplicate { at, key, first } => {
+                // FIXME: `first` is the first line of the file with key `v` (in `a__x`), not
+                // the earlier `v` of the same mapping (line 4).
+                assert_eq!((at.line, key.as_str(), first.line), (5, "v", 2));
+                assert_eq!(
+                    (at.file.as_str(), first.file.as_str()),
+                    ("bp.yaml", "bp.yaml")
+                );
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
 }
