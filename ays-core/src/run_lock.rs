@@ -110,6 +110,32 @@ fn decode(bytes: &[u8]) -> Result<RunLockInfo, CoreError> {
 }
 
 impl RunLock {
+    /// The lock just written as `bytes` for `info`, with its renewal started; `root` names the
+    /// repository if the renewal thread cannot start.
+    fn start(
+        store: &Arc<dyn KvStore>,
+        info: RunLockInfo,
+        bytes: Vec<u8>,
+        lease: Duration,
+        root: &Path,
+    ) -> Result<Self, CoreError> {
+        let (tx, rx) = mpsc::channel();
+        let renewer = {
+            let store = Arc::clone(store);
+            let info = info.clone();
+            std::thread::Builder::new()
+                .name("ays-run-lock".into())
+                .spawn(move || renew(store, bytes, info, lease, rx))
+                .map_err(CoreError::io("cannot start the run lock renewal", root))?
+        };
+        Ok(RunLock {
+            store: Arc::clone(store),
+            info,
+            stop: Some(tx),
+            renewer: Some(renewer),
+        })
+    }
+
     /// Who holds the lock (the lease as taken).
     pub fn info(&self) -> &RunLockInfo {
         &self.info
@@ -179,6 +205,79 @@ fn renew(
     }
 }
 
+/// One round of taking the lock for `info`, written as `bytes`: into an empty slot, or over a
+/// stale holder. `Ok(false)` when the lock changed between this round's read and write.
+fn try_take(
+    store: &dyn KvStore,
+    info: &RunLockInfo,
+    bytes: &[u8],
+    lease: Duration,
+    now_ms: i64,
+) -> Result<bool, CoreError> {
+    if store
+        .put_if_absent(keys::RUN_LOCK, bytes, Some(lease))
+        .map_err(CoreError::store("take the run lock"))?
+    {
+        return Ok(true);
+    }
+    let Some((current, holder)) = read_lock(store)? else {
+        return Ok(false);
+    };
+    let holder = stale_holder(holder, now_ms, &info.host)?;
+    take_over(store, &current, bytes, lease, &info.run, &holder)
+}
+
+/// The lock as stored and who it names, if it is held.
+fn read_lock(store: &dyn KvStore) -> Result<Option<(Vec<u8>, RunLockInfo)>, CoreError> {
+    store
+        .get(keys::RUN_LOCK)
+        .map_err(CoreError::store("read the run lock"))?
+        .map(|bytes| decode(&bytes).map(|holder| (bytes, holder)))
+        .transpose()
+}
+
+/// `holder` when its lock may be taken over; [`CoreError::RunLocked`] naming it while it lives.
+fn stale_holder(
+    holder: RunLockInfo,
+    now_ms: i64,
+    this_host: &str,
+) -> Result<RunLockInfo, CoreError> {
+    if holder.is_stale(now_ms, this_host) {
+        Ok(holder)
+    } else {
+        Err(locked(holder))
+    }
+}
+
+/// Replaces the stale lock `current` of `holder` with `bytes` for run `run`, unless it changed
+/// since it was read.
+fn take_over(
+    store: &dyn KvStore,
+    current: &[u8],
+    bytes: &[u8],
+    lease: Duration,
+    run: &str,
+    holder: &RunLockInfo,
+) -> Result<bool, CoreError> {
+    let took = store
+        .put_if_unchanged(keys::RUN_LOCK, current, bytes, Some(lease))
+        .map_err(CoreError::store("take over the run lock"))?;
+    if took {
+        tracing::warn!(run, stale_run = %holder.run, stale_pid = holder.pid, stale_host = %holder.host, "took over a stale run lock");
+    }
+    Ok(took)
+}
+
+/// The error that names `holder` as the run holding the lock.
+fn locked(holder: RunLockInfo) -> CoreError {
+    CoreError::RunLocked {
+        run: holder.run,
+        host: holder.host,
+        pid: holder.pid,
+        since_ms: holder.since_ms,
+    }
+}
+
 impl Repository {
     /// Takes the run lock for run `run`, taking over a stale one.
     ///
@@ -188,7 +287,6 @@ impl Repository {
     /// [`CoreError::Corrupt`] for an unreadable lock (remove it with
     /// [`Repository::force_unlock`]).
     pub fn lock_run(&self, run: &str, options: &RunLockOptions) -> Result<RunLock, CoreError> {
-        let store = self.store();
         let host = host_name();
         // A few rounds: the holder may release or expire between our reads.
         for _ in 0..3 {
@@ -201,72 +299,21 @@ impl Repository {
                 expires_ms: now.saturating_add(lease_ms(options.lease)),
             };
             let bytes = encode(&info);
-            let taken = if store
-                .put_if_absent(keys::RUN_LOCK, &bytes, Some(options.lease))
-                .map_err(CoreError::store("take the run lock"))?
-            {
-                true
-            } else {
-                let Some(current) = store
-                    .get(keys::RUN_LOCK)
-                    .map_err(CoreError::store("read the run lock"))?
-                else {
-                    continue;
-                };
-                let holder = decode(&current)?;
-                if !holder.is_stale(now, &host) {
-                    return Err(CoreError::RunLocked {
-                        run: holder.run,
-                        host: holder.host,
-                        pid: holder.pid,
-                        since_ms: holder.since_ms,
-                    });
-                }
-                let took = store
-                    .put_if_unchanged(keys::RUN_LOCK, &current, &bytes, Some(options.lease))
-                    .map_err(CoreError::store("take over the run lock"))?;
-                if took {
-                    tracing::warn!(run, stale_run = %holder.run, stale_pid = holder.pid, stale_host = %holder.host, "took over a stale run lock");
-                }
-                took
-            };
-            if taken {
-                let (tx, rx) = mpsc::channel();
-                let renewer = {
-                    let store = Arc::clone(store);
-                    let info = info.clone();
-                    let lease = options.lease;
-                    std::thread::Builder::new()
-                        .name("ays-run-lock".into())
-                        .spawn(move || renew(store, bytes, info, lease, rx))
-                        .map_err(CoreError::io(
-                            "cannot start the run lock renewal",
-                            self.root(),
-                        ))?
-                };
+            if try_take(self.store().as_ref(), &info, &bytes, options.lease, now)? {
+                let lock = RunLock::start(self.store(), info, bytes, options.lease, self.root())?;
                 tracing::debug!(run, "run lock taken");
-                return Ok(RunLock {
-                    store: Arc::clone(store),
-                    info,
-                    stop: Some(tx),
-                    renewer: Some(renewer),
-                });
+                return Ok(lock);
             }
         }
-        match self.run_lock_holder()? {
-            Some(holder) => Err(CoreError::RunLocked {
-                run: holder.run,
-                host: holder.host,
-                pid: holder.pid,
-                since_ms: holder.since_ms,
-            }),
-            None => Err(CoreError::RunLocked {
+        Err(match self.run_lock_holder()? {
+            Some(holder) => locked(holder),
+            None => CoreError::RunLocked {
                 run: String::new(),
                 host: String::new(),
                 pid: 0,
                 since_ms: 0,
-            }),
-        }
+            },
+        })
     }
 
     /// Who holds the run lock, if anybody.
@@ -275,11 +322,7 @@ impl Repository {
     ///
     /// [`CoreError::Store`], [`CoreError::Corrupt`].
     pub fn run_lock_holder(&self) -> Result<Option<RunLockInfo>, CoreError> {
-        self.store()
-            .get(keys::RUN_LOCK)
-            .map_err(CoreError::store("read the run lock"))?
-            .map(|b| decode(&b))
-            .transpose()
+        Ok(read_lock(self.store().as_ref())?.map(|(_, holder)| holder))
     }
 
     /// Removes the run lock whoever holds it (`ays run unlock --force`); returns the holder it
@@ -299,5 +342,89 @@ impl Repository {
         let holder = before.and_then(|b| decode(&b).ok());
         tracing::warn!(holder = ?holder, "run lock removed by force");
         Ok(holder)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LEASE: Duration = Duration::from_secs(60);
+    /// Above Linux's largest pid, so `/proc/<pid>` never exists.
+    const DEAD_PID: u32 = u32::MAX;
+
+    fn holder(run: &str, host: &str, pid: u32, expires_ms: i64) -> RunLockInfo {
+        RunLockInfo {
+            run: run.to_owned(),
+            host: host.to_owned(),
+            pid,
+            since_ms: 1,
+            expires_ms,
+        }
+    }
+
+    /// A store holding `lock` as the run lock, if given.
+    fn store_with(lock: Option<&[u8]>) -> Arc<dyn KvStore> {
+        let store = ays_store::open("mem://").unwrap();
+        if let Some(bytes) = lock {
+            store.put(keys::RUN_LOCK, bytes).unwrap();
+        }
+        store
+    }
+
+    #[test]
+    fn a_free_lock_is_taken() {
+        let store = store_with(None);
+        let ours = holder("r2", "here", std::process::id(), 2_000);
+        let bytes = encode(&ours);
+        assert!(try_take(store.as_ref(), &ours, &bytes, LEASE, 1_000).unwrap());
+        assert_eq!(store.get(keys::RUN_LOCK).unwrap(), Some(bytes));
+    }
+
+    #[test]
+    fn a_live_holder_is_named_and_kept() {
+        let live = encode(&holder("r1", "elsewhere", DEAD_PID, 5_000));
+        let store = store_with(Some(&live));
+        let ours = holder("r2", "here", std::process::id(), 2_000);
+        match try_take(store.as_ref(), &ours, &encode(&ours), LEASE, 1_000) {
+            Err(CoreError::RunLocked {
+                run,
+                host,
+                pid,
+                since_ms,
+            }) => assert_eq!(
+                (run.as_str(), host.as_str(), pid, since_ms),
+                ("r1", "elsewhere", DEAD_PID, 1)
+            ),
+            other => panic!("expected RunLocked, got {other:?}"),
+        }
+        assert_eq!(store.get(keys::RUN_LOCK).unwrap(), Some(live));
+    }
+
+    #[test]
+    fn expired_and_dead_local_holders_are_taken_over() {
+        let expired = holder("r1", "elsewhere", 1, 1_000);
+        let dead_here = holder("r1", "here", DEAD_PID, 5_000);
+        for stale in [expired, dead_here] {
+            let store = store_with(Some(&encode(&stale)));
+            let ours = holder("r2", "here", std::process::id(), 2_000);
+            let bytes = encode(&ours);
+            assert!(try_take(store.as_ref(), &ours, &bytes, LEASE, 1_000).unwrap());
+            assert_eq!(store.get(keys::RUN_LOCK).unwrap(), Some(bytes));
+        }
+    }
+
+    #[test]
+    fn an_unreadable_lock_is_corrupt_and_kept() {
+        let store = store_with(Some(b"not json"));
+        let ours = holder("r2", "here", std::process::id(), 2_000);
+        match try_take(store.as_ref(), &ours, &encode(&ours), LEASE, 1_000) {
+            Err(CoreError::Corrupt { key, .. }) => assert_eq!(key, "lock/run"),
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+        assert_eq!(
+            store.get(keys::RUN_LOCK).unwrap().as_deref(),
+            Some(&b"not json"[..])
+        );
     }
 }

@@ -41,7 +41,7 @@
 //!   [`ValidationRule`] of each type.
 //! - `to_capnp`: [`ActorSchema::to_capnp`] and [`schema_id`].
 //! - `actor_config`, `config_yaml`: `actor.hrd` ([`ActorConfig`]) and the 8.2 `config.yaml`
-//!   ([`config_yaml`]).
+//!   ([`config_yaml()`]).
 //! - `error`, `location`: [`HrdError`], [`ValidationError`], [`Location`].
 //!
 //! # Types

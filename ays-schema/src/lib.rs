@@ -80,7 +80,9 @@
 //!   bytes → [`RecordView`] (`codec/view.rs`) through an in-place wire reader
 //!   (`codec/message.rs`) with the `capnp` crate's limits; packed input is unpacked by `capnp`.
 //! - `json`: [`Record::from_json`] and [`Record::to_json`].
-//! - `schema_id`: generated schema ids and schema compatibility ([`compare_structs`]).
+//! - `compare`: whether a new version of a struct still reads old data ([`compare_structs`]).
+//! - `file_id`: [`fnv_file_id`], a file id derived from a name; actor schemas use
+//!   `ays_hrd::schema_id` instead, which gives a different id.
 #![warn(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -91,21 +93,23 @@
 
 mod capnp_parse;
 mod codec;
+mod compare;
 mod error;
+mod file_id;
 mod generated;
 mod json;
 mod layout;
 pub mod models;
 mod schema;
-mod schema_id;
 mod value;
 
 pub use capnp_parse::parse_schema;
 pub use codec::{
     Codec, Elements, Encoding, Fields, ListView, Message, RecordView, ValueRef, decode, encode,
 };
+pub use compare::{Change, Compatibility, compare_structs};
 pub use error::{CodecError, Location, SchemaError};
+pub use file_id::fnv_file_id;
 pub use layout::{Slot, StructLayout};
 pub use schema::{EnumDef, FieldDef, SchemaFile, StructDef, Type, TypeRef};
-pub use schema_id::{Change, Compatibility, compare_structs, schema_id};
 pub use value::{Record, Value};

@@ -715,13 +715,13 @@ fn json_round_trip_and_errors() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Schema ids and compatibility.
+// File ids and compatibility.
 
 #[test]
-fn schema_ids_are_deterministic_with_top_bit() {
-    let a = ays_schema::schema_id("node.ovc");
-    assert_eq!(a, ays_schema::schema_id("node.ovc"));
-    assert_ne!(a, ays_schema::schema_id("node.packet.net"));
+fn fnv_file_ids_are_deterministic_with_top_bit() {
+    let a = ays_schema::fnv_file_id("node.ovc");
+    assert_eq!(a, ays_schema::fnv_file_id("node.ovc"));
+    assert_ne!(a, ays_schema::fnv_file_id("node.packet.net"));
     assert_eq!(a >> 63, 1);
     // The id is accepted by the parser (and by capnp, which requires the top bit).
     let text = format!("@0x{a:016x};\nstruct S {{ a @0 :Text; }}\n");

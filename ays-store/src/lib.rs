@@ -63,9 +63,9 @@
 //! - `store`: the [`KvStore`] trait, [`Page`] and the [`Scan`] iterator.
 //! - `error`: [`StoreError`] and the opaque [`BackendError`].
 //! - `memory`, `embedded`, `redis`: the backends (see each `open_*` below).
-//! - [`conformance`] (feature `conformance`): the rules every backend must pass, as a macro.
-//! - [`testing`] (feature `conformance`): [`testing::RedisServer`], a throw-away `redis-server`,
-//!   and [`testing::FaultyStore`], which fails every write after the first N.
+//! - `conformance` (feature `conformance`): the rules every backend must pass, as a macro.
+//! - `testing` (feature `conformance`): `testing::RedisServer`, a throw-away `redis-server`,
+//!   and `testing::FaultyStore`, which fails every write after the first N.
 #![warn(
     clippy::unwrap_used,
     clippy::expect_used,

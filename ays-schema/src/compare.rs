@@ -1,22 +1,8 @@
-//! Schema ids for generated schemas, and compatibility of two versions of a struct.
+//! Compatibility of two versions of a struct: whether data written with the old one stays
+//! readable with the new one.
 
 use crate::error::CodecError;
 use crate::schema::{SchemaFile, StructDef, Type};
-
-/// A deterministic 64-bit file id for a generated schema, with bit 63 set as Cap'n Proto
-/// requires. The same `seed` (e.g. the actor name) always gives the same id.
-pub fn schema_id(seed: &str) -> u64 {
-    // FNV-1a, then the SplitMix64 finalizer to spread the bits.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in seed.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    h ^= h >> 31;
-    h | (1 << 63)
-}
 
 /// How a new version of a struct relates to the old one, for migrating stored data.
 #[derive(Debug, Clone, PartialEq, Eq)]
