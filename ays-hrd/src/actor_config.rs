@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use crate::ast::{Document, Value};
+use crate::duration::parse_positive_secs;
 use crate::error::HrdError;
 use crate::location::Location;
 use crate::parser::parse_document;
-use crate::validation::parse_duration_secs;
 
 /// A recurring action: `recurring.monitor =` followed by `period: 30s,` and `log: True,`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,7 +87,7 @@ impl ActorConfig {
                             unexpected("a period such as `30s`", v.kind().to_owned())
                         })?;
                         let secs =
-                            parse_duration_secs(&text).map_err(|reason| HrdError::BadPeriod {
+                            parse_positive_secs(&text).map_err(|reason| HrdError::BadPeriod {
                                 at: entry.at.clone(),
                                 action: action.to_owned(),
                                 period: text.clone(),

@@ -1,9 +1,8 @@
 //! Rendering of the 8.2 `config.yaml` of a migrated template: relations, property docs and
 //! recurring actions (`hrd.md` §3.8).
 
-use std::time::Duration;
-
 use crate::actor_config::ActorConfig;
+use crate::duration::format_duration;
 use crate::schema::ActorSchema;
 
 /// Renders the `config.yaml` that AYS 8.2's template upgrader wrote next to `schema.capnp`:
@@ -84,23 +83,12 @@ pub fn config_yaml(schema: &ActorSchema, config: Option<&ActorConfig>) -> String
             out.push_str(&format!("  - action: {}\n", quote(&r.action)));
             out.push_str(&format!(
                 "    period: {}\n",
-                quote(&format_period(r.period))
+                quote(&format_duration(r.period))
             ));
             out.push_str(&format!("    log: {}\n", r.log));
         }
     }
     out
-}
-
-/// A period in the largest unit that divides it: `90m`, `1d`, `45s`.
-pub(crate) fn format_period(period: Duration) -> String {
-    let secs = period.as_secs();
-    for (unit, size) in [("w", 604_800u64), ("d", 86_400), ("h", 3_600), ("m", 60)] {
-        if secs > 0 && secs.is_multiple_of(size) {
-            return format!("{}{unit}", secs / size);
-        }
-    }
-    format!("{secs}s")
 }
 
 /// A YAML double-quoted scalar.
@@ -127,15 +115,6 @@ fn quote(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn periods_use_the_largest_exact_unit() {
-        let p = |s| format_period(Duration::from_secs(s));
-        assert_eq!(
-            [p(30), p(300), p(5400), p(86_400), p(1_209_600), p(61)],
-            ["30s", "5m", "90m", "1d", "2w", "61s"]
-        );
-    }
 
     #[test]
     fn quoting_escapes_everything_special() {

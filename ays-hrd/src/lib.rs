@@ -42,6 +42,8 @@
 //! - `to_capnp`: [`ActorSchema::to_capnp`] and [`schema_id`].
 //! - `actor_config`, `config_yaml`: `actor.hrd` ([`ActorConfig`]) and the 8.2 `config.yaml`
 //!   ([`config_yaml`]).
+//! - `duration`: the one duration parser ([`parse_duration`]) behind `actor.hrd` periods,
+//!   `config.yaml` settings, the `duration` type, and ays-core's templates and blueprints.
 //! - `error`, `location`: [`HrdError`], [`ValidationError`], [`Location`].
 //!
 //! # Types
@@ -117,6 +119,7 @@
 mod actor_config;
 mod ast;
 mod config_yaml;
+mod duration;
 mod error;
 mod lexer;
 mod location;
@@ -131,6 +134,7 @@ mod validation;
 pub use actor_config::{ActorConfig, RecurringAction};
 pub use ast::{Document, Entry, Value};
 pub use config_yaml::config_yaml;
+pub use duration::{DurationError, parse_duration};
 pub use error::{HrdError, ValidationError};
 pub use location::Location;
 pub use parser::parse_document;

@@ -23,35 +23,11 @@ pub(crate) struct Settings {
     pub(crate) consumes: Vec<ConsumeSpec>,
 }
 
-/// Parses a duration such as `30s`, `5m`, `1h30m` or whole seconds.
+/// Whole seconds of a duration such as `30s`, `5m`, `1h30m` or `12` ([`ays_hrd::parse_duration`]),
+/// when they fit `u32`.
 pub(crate) fn parse_duration(text: &str) -> Option<u32> {
-    let text = text.trim();
-    if let Ok(n) = text.parse::<u32>() {
-        return Some(n);
-    }
-    let mut total: u64 = 0;
-    let mut num = String::new();
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            num.push(c);
-            continue;
-        }
-        let unit: u64 = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            'w' => 604_800,
-            _ => return None,
-        };
-        let n: u64 = num.parse().ok()?;
-        total = total.checked_add(n.checked_mul(unit)?)?;
-        num.clear();
-    }
-    if !num.is_empty() || text.is_empty() {
-        return None;
-    }
-    u32::try_from(total).ok()
+    let duration = ays_hrd::parse_duration(text).ok()?;
+    u32::try_from(duration.as_secs()).ok()
 }
 
 pub(crate) fn parse_config_yaml(
