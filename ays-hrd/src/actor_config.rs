@@ -9,13 +9,14 @@ use crate::error::HrdError;
 use crate::location::Location;
 use crate::parser::parse_document;
 
-/// A recurring action: `recurring.monitor =` followed by `period: 30s,` and `log: True,`.
+/// A recurring action: in `actor.hrd`, `recurring.monitor =` followed by `period: 30s,` and
+/// `log: True,`; in `config.yaml`, an entry of `recurring:` ([`ConfigYaml`](crate::ConfigYaml)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RecurringAction {
-    /// The action name (the key after `recurring.`).
+    /// The action name (the key after `recurring.`, or `action:`).
     pub action: String,
-    /// How often the action runs.
+    /// How often the action runs (positive in `actor.hrd`; `config.yaml` allows zero).
     pub period: Duration,
     /// Whether the action's runs are logged (default `true`).
     pub log: bool,
