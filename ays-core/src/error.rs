@@ -55,6 +55,15 @@ pub enum TemplateError {
         #[source]
         source: Box<ays_hrd::HrdError>,
     },
+    /// A `config.yaml` is invalid.
+    #[error("template `{template}`: invalid config.yaml")]
+    ConfigYaml {
+        /// The template name.
+        template: String,
+        /// The reader's error (it carries file, line, column and field).
+        #[source]
+        source: Box<ays_hrd::ConfigYamlError>,
+    },
     /// A `schema.capnp` (given or generated) is invalid.
     #[error("template `{template}`: invalid schema.capnp")]
     Schema {

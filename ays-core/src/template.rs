@@ -10,6 +10,8 @@
 //! - data schema: `schema.capnp` verbatim, else `schema.hrd` converted
 //!   ([`ays_hrd::CapnpStyle::Ays82`], defaults in the schema), else an empty `Schema` struct;
 //! - relations: `schema.hrd` (`parent:`, `consume:`), else `config.yaml` `links:`;
+//!   `config.yaml` is read by [`ays_hrd::ConfigYaml`], which owns its format and locates its
+//!   errors (line and column, as [`TemplateError::ConfigYaml`]); this module takes the values;
 //! - action settings: `config.yaml` (`recurring`, `timeouts`, `retries`, `retry_delay`,
 //!   `retry_max_delay`, `depends`) or `actor.hrd` (`recurring.<action>`, `timeout.<action>`,
 //!   `retries.<action>`, `retry_delay.<action>`, `retry_max_delay.<action>`,
@@ -48,7 +50,7 @@ mod settings;
 use crate::ids::{ActionName, ActorName};
 use actions::{parse_python, parse_shell};
 pub(crate) use settings::parse_duration;
-use settings::{Settings, parse_actor_hrd, parse_config_yaml};
+use settings::{Required, Settings, apply_config_yaml, parse_actor_hrd};
 
 /// The files that make a directory a template.
 const MARKERS: [&str; 5] = [
@@ -352,8 +354,10 @@ impl Template {
     /// # Errors
     ///
     /// [`TemplateError::Io`], [`TemplateError::Hrd`] (schema.hrd, actor.hrd),
-    /// [`TemplateError::Schema`] (schema.capnp) and [`TemplateError::Malformed`] (config.yaml,
-    /// actions files, both actions files present).
+    /// [`TemplateError::ConfigYaml`],
+    /// [`TemplateError::Schema`] (schema.capnp) and [`TemplateError::Malformed`] (a setting that
+    /// does not fit the template: a duration beyond `u32` seconds, a `depends` entry that is not
+    /// an action name; actions files; both actions files present).
     pub fn load(name: &ActorName, dir: &Path) -> Result<Template, TemplateError> {
         let t = name.as_str();
         let mut hasher = Sha256::new();
@@ -406,9 +410,18 @@ impl Template {
             template: t.to_owned(),
             source: Box::new(source),
         })?;
+        let yaml_file = dir.join("config.yaml").display().to_string();
+        let config = config_text
+            .as_deref()
+            .map(|src| ays_hrd::ConfigYaml::parse(src, &yaml_file))
+            .transpose()
+            .map_err(|source| TemplateError::ConfigYaml {
+                template: t.to_owned(),
+                source: Box::new(source),
+            })?;
         let mut settings = Settings::default();
-        if let Some(text) = &config_text {
-            parse_config_yaml(t, &dir.join("config.yaml"), text, &mut settings)?;
+        if let Some(config) = &config {
+            apply_config_yaml(t, config, &mut settings)?;
         }
         if let Some(text) = &actor_hrd {
             parse_actor_hrd(t, &dir.join("actor.hrd"), text, &mut settings)?;
@@ -499,9 +512,16 @@ fn assemble_actions(
     for code in codes {
         by_name.insert(code.name.to_string(), code);
     }
-    let mut depends: BTreeMap<String, Vec<String>> = DEFAULT_CHAIN
+    let default_at = Location::new(dir.display().to_string(), 0);
+    let mut depends: BTreeMap<String, Vec<Required>> = DEFAULT_CHAIN
         .iter()
-        .map(|(a, r)| ((*a).to_owned(), vec![(*r).to_owned()]))
+        .map(|(a, r)| {
+            let required = Required {
+                name: (*r).to_owned(),
+                at: default_at.clone(),
+            };
+            ((*a).to_owned(), vec![required])
+        })
         .collect();
     depends.extend(settings.depends.clone());
     let mut out = Vec::with_capacity(by_name.len());
@@ -509,9 +529,10 @@ fn assemble_actions(
         let mut depends_on = Vec::new();
         for d in depends.get(&name).into_iter().flatten() {
             let action: ActionName =
-                d.parse()
+                d.name
+                    .parse()
                     .map_err(|e: crate::ids::NameError| TemplateError::Malformed {
-                        at: Location::new(dir.display().to_string(), 0),
+                        at: d.at.clone(),
                         template: t.to_owned(),
                         reason: format!("action `{name}` depends on {e}"),
                     })?;

@@ -4,18 +4,19 @@
 use std::time::Duration;
 
 use crate::ast::{Document, Value};
+use crate::duration::parse_positive_secs;
 use crate::error::HrdError;
 use crate::location::Location;
 use crate::parser::parse_document;
-use crate::validation::parse_duration_secs;
 
-/// A recurring action: `recurring.monitor =` followed by `period: 30s,` and `log: True,`.
+/// A recurring action: in `actor.hrd`, `recurring.monitor =` followed by `period: 30s,` and
+/// `log: True,`; in `config.yaml`, an entry of `recurring:` ([`ConfigYaml`](crate::ConfigYaml)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RecurringAction {
-    /// The action name (the key after `recurring.`).
+    /// The action name (the key after `recurring.`, or `action:`).
     pub action: String,
-    /// How often the action runs.
+    /// How often the action runs (positive in `actor.hrd`; `config.yaml` allows zero).
     pub period: Duration,
     /// Whether the action's runs are logged (default `true`).
     pub log: bool,
@@ -87,7 +88,7 @@ impl ActorConfig {
                             unexpected("a period such as `30s`", v.kind().to_owned())
                         })?;
                         let secs =
-                            parse_duration_secs(&text).map_err(|reason| HrdError::BadPeriod {
+                            parse_positive_secs(&text).map_err(|reason| HrdError::BadPeriod {
                                 at: entry.at.clone(),
                                 action: action.to_owned(),
                                 period: text.clone(),

@@ -1,10 +1,12 @@
-//! The error types of the crate: [`HrdError`] for parsing and conversion, [`ValidationError`]
-//! for checking a value against a field's rules.
+//! The error types of the crate: [`HrdError`] for parsing and conversion, [`ConfigYamlError`]
+//! for reading a `config.yaml` (also wrapped by [`HrdError`]), [`ValidationError`] for checking a
+//! value against a field's rules.
 
+use crate::duration::DurationError;
 use crate::location::Location;
 
-/// Everything that can go wrong while parsing HRD, `schema.hrd` or `actor.hrd` text, or while
-/// converting a schema to Cap'n Proto.
+/// Everything that can go wrong while parsing HRD, `schema.hrd`, `actor.hrd` or `config.yaml`
+/// text, or while converting a schema to Cap'n Proto.
 ///
 /// Every variant carries the [`Location`] of the offending text (shown as `file:line:col`) and
 /// the key or field involved.
@@ -195,6 +197,63 @@ pub enum HrdError {
         name: String,
         /// Why it cannot be used.
         reason: &'static str,
+    },
+    /// A `config.yaml` that cannot be read.
+    #[error(transparent)]
+    ConfigYaml(#[from] ConfigYamlError),
+}
+
+/// Everything that can go wrong while reading a `config.yaml`
+/// ([`ConfigYaml::parse`](crate::ConfigYaml::parse)).
+///
+/// Every variant carries the [`Location`] of the offending node (shown as `file:line:col`) and
+/// the field involved, as a path from the top of the file: `concurrency`,
+/// `links.consume[1].min`, `recurring[0].period`, `timeouts.install`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigYamlError {
+    /// The text is not YAML: bad indentation, an unclosed quote, a key given twice in one
+    /// mapping, …
+    #[error("{at}: invalid YAML: {reason}")]
+    Syntax {
+        /// Where the YAML parser stopped.
+        at: Location,
+        /// The YAML parser's message.
+        reason: String,
+    },
+    /// A key that must be given is absent.
+    #[error("{at}: `{field}` is missing")]
+    Missing {
+        /// Where the mapping that lacks the key starts.
+        at: Location,
+        /// The missing field.
+        field: String,
+    },
+    /// A value (or a key) of the wrong kind or out of range.
+    #[error("{at}: `{field}` expects {expected}, found {found}")]
+    WrongType {
+        /// Where the offending node starts.
+        at: Location,
+        /// The field.
+        field: String,
+        /// What the field takes, in words.
+        expected: &'static str,
+        /// What was found: a scalar in backticks (`` the string `1` ``, `` `true` ``), or the
+        /// kind of node (`a list`).
+        found: String,
+    },
+    /// A text that is not a duration such as `30s`, `5m` or `1h30m`.
+    #[error("{at}: `{field}`: invalid duration `{text}`")]
+    BadDuration {
+        /// Where the duration starts.
+        at: Location,
+        /// The field.
+        field: String,
+        /// The text as written.
+        text: String,
+        /// What is wrong with it.
+        #[source]
+        source: DurationError,
     },
 }
 

@@ -1,9 +1,13 @@
-//! HRD and `schema.hrd` parsing, and conversion of AYS actor schemas to Cap'n Proto.
+//! HRD and `schema.hrd` parsing, conversion of AYS actor schemas to Cap'n Proto, and the
+//! template's `config.yaml`.
 //!
 //! AYS 8.1 described actor templates in HRD, a line-oriented `key = value` format:
 //! `schema.hrd` holds the service data schema and the relations (`parent:`, `consume:`),
 //! `actor.hrd` the recurring actions. This crate reads both and converts a schema to the
-//! Cap'n Proto text AYS generated, byte for byte, with a deterministic id.
+//! Cap'n Proto text AYS generated, byte for byte, with a deterministic id. AYS 8.2 moved the
+//! relations and action settings to `config.yaml`; this crate owns that format too, reading it
+//! into a typed [`ConfigYaml`] with errors at their line and column, and writing it (for
+//! `ays template migrate`).
 //!
 //! **What it must not know**: it does no I/O and knows nothing of Cap'n Proto runtime types,
 //! stores or services. Text in; a located AST, typed values or Cap'n Proto schema text out.
@@ -33,16 +37,22 @@
 //!
 //! # Modules
 //!
-//! - `lexer`: quote-aware line scanning and comment removal, shared by both parsers.
+//! - `lexer`: quote-aware line scanning and comment removal, shared by both HRD parsers.
 //! - `parser`, `ast`, `print`: general HRD to a located [`Document`] of typed [`Value`]s and
 //!   back.
 //! - `schema`, `naming`, `relations`, `validation`: the `schema.hrd` dialect
 //!   ([`ActorSchema`]), field name sanitising, [`Parent`]/[`Consume`] relations, and the
 //!   [`ValidationRule`] of each type.
 //! - `to_capnp`: [`ActorSchema::to_capnp`] and [`schema_id`].
-//! - `actor_config`, `config_yaml`: `actor.hrd` ([`ActorConfig`]) and the 8.2 `config.yaml`
-//!   ([`config_yaml()`]).
-//! - `error`, `location`: [`HrdError`], [`ValidationError`], [`Location`].
+//! - `actor_config`: `actor.hrd` ([`ActorConfig`]).
+//! - `config_yaml`: the 8.2 `config.yaml`, read and written in one place ([`ConfigYaml`]),
+//!   one submodule per section (`links`, `doc`, `recurring`, `settings` for `concurrency` and
+//!   the per-action timeouts, retries and delays, `depends`) over `yaml`, which reads saphyr's
+//!   located nodes and quotes scalars.
+//! - `duration`: the one duration parser ([`parse_duration`]) behind `actor.hrd` periods,
+//!   `config.yaml` settings, the `duration` type, and ays-core's templates and blueprints.
+//! - `error`, `location`: [`HrdError`], [`ConfigYamlError`], [`ValidationError`],
+//!   [`Location`], [`Located`].
 //!
 //! # Types
 //!
@@ -117,6 +127,7 @@
 mod actor_config;
 mod ast;
 mod config_yaml;
+mod duration;
 mod error;
 mod lexer;
 mod location;
@@ -130,9 +141,10 @@ mod validation;
 
 pub use actor_config::{ActorConfig, RecurringAction};
 pub use ast::{Document, Entry, Value};
-pub use config_yaml::config_yaml;
-pub use error::{HrdError, ValidationError};
-pub use location::Location;
+pub use config_yaml::{ConfigYaml, ConsumeLink, ParentLink, PropertyDoc};
+pub use duration::{DurationError, parse_duration};
+pub use error::{ConfigYamlError, HrdError, ValidationError};
+pub use location::{Located, Location};
 pub use parser::parse_document;
 pub use print::print_document;
 pub use relations::{Consume, DEFAULT_MAX, DEFAULT_MIN, Parent};

@@ -33,3 +33,15 @@ impl fmt::Display for Location {
         write!(f, "{}:{}:{}", self.file, self.line, self.column)
     }
 }
+
+/// A value with where it was read.
+///
+/// A value built in code carries the location of what it was derived from, or any location its
+/// builder picks. Equality compares locations too, so compare `value`s to ignore them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Located<T> {
+    /// The value.
+    pub value: T,
+    /// Where it starts.
+    pub at: Location,
+}

@@ -5,11 +5,12 @@ mod types;
 
 use std::collections::HashMap;
 
+use crate::duration::parse_positive_secs;
 use crate::error::{HrdError, ValidationError};
 use crate::lexer::column;
 use crate::location::Location;
 use crate::relations::{self, Consume, Parent};
-use crate::validation::{ValidationRule, parse_bool, parse_date, parse_duration_secs, parse_float};
+use crate::validation::{ValidationRule, parse_bool, parse_date, parse_float};
 
 use options::{SchemaLine, parse_field};
 pub use types::{DefaultValue, FieldType};
@@ -185,7 +186,7 @@ impl SchemaField {
                     .map_err(|_| format("a decimal integer"))?,
             ),
             FieldType::Duration => {
-                let secs = parse_duration_secs(value).map_err(|_| format("a duration"))?;
+                let secs = parse_positive_secs(value).map_err(|_| format("a duration"))?;
                 DefaultValue::Int(
                     i64::try_from(secs).map_err(|_| format("a duration fitting Int64"))?,
                 )

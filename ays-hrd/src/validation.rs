@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::net::IpAddr;
 
+use crate::duration::parse_positive_secs;
 use crate::error::ValidationError;
 
 /// The check a field's type imposes on a value given as text (for example a blueprint
@@ -130,7 +131,7 @@ impl ValidationRule {
             ValidationRule::Guid => is_guid(value)
                 .then_some(())
                 .ok_or_else(|| format("a UUID (8-4-4-4-12 hex digits)")),
-            ValidationRule::Duration => parse_duration_secs(value)
+            ValidationRule::Duration => parse_positive_secs(value)
                 .map(drop)
                 .map_err(|_| format("a duration such as `30s`, `5m`, `1h` or `1d`")),
             ValidationRule::Date => parse_date(value)
@@ -205,58 +206,6 @@ fn is_guid(value: &str) -> bool {
             .iter()
             .zip(lens)
             .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
-/// Why a duration text is invalid.
-pub(crate) type DurationProblem = &'static str;
-
-/// Parses `30`, `30s`, `5m`, `1h30m`, `1d`, `2w` into seconds (must be positive).
-pub(crate) fn parse_duration_secs(text: &str) -> Result<u64, DurationProblem> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Err("the period is empty");
-    }
-    if text.bytes().all(|b| b.is_ascii_digit()) {
-        let secs: u64 = text.parse().map_err(|_| "the number is too large")?;
-        return positive(secs);
-    }
-    let mut total: u64 = 0;
-    let mut number = String::new();
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let unit: u64 = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3_600,
-            'd' => 86_400,
-            'w' => 604_800,
-            _ => return Err("expected a number followed by `s`, `m`, `h`, `d` or `w`"),
-        };
-        if number.is_empty() {
-            return Err("a unit is not preceded by a number");
-        }
-        let n: u64 = number.parse().map_err(|_| "the number is too large")?;
-        number.clear();
-        total = n
-            .checked_mul(unit)
-            .and_then(|s| total.checked_add(s))
-            .ok_or("the duration is too large")?;
-    }
-    if !number.is_empty() {
-        return Err("a number after a unit needs its own unit");
-    }
-    positive(total)
-}
-
-fn positive(secs: u64) -> Result<u64, DurationProblem> {
-    if secs == 0 {
-        Err("the period must be positive")
-    } else {
-        Ok(secs)
-    }
 }
 
 /// Parses epoch seconds, `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SSZ` (UTC) into epoch seconds.
@@ -372,20 +321,10 @@ mod tests {
     }
 
     #[test]
-    fn dates_and_durations_convert() {
+    fn dates_and_ports_convert() {
         assert_eq!(parse_date("1970-01-01"), Some(0));
         assert_eq!(parse_date("2017-01-03T10:00:00Z"), Some(1_483_437_600));
         assert_eq!(parse_date("-5"), Some(-5));
-        assert_eq!(parse_duration_secs("1h30m"), Ok(5_400));
-        assert_eq!(parse_duration_secs("30"), Ok(30));
-        assert_eq!(
-            parse_duration_secs("0s"),
-            Err("the period must be positive")
-        );
-        assert_eq!(
-            parse_duration_secs("5m3"),
-            Err("a number after a unit needs its own unit")
-        );
         assert_eq!(
             ValidationRule::IpPort.validate("0"),
             Err(ValidationError::OutOfRange {

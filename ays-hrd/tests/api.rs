@@ -5,11 +5,10 @@
 use std::time::Duration;
 
 use ays_hrd::{
-    ActorConfig, ActorSchema, CapnpStyle, DefaultValue, FieldType, HrdError, ValidationError,
-    ValidationRule, Value, config_yaml, parse_document, print_document,
+    ActorConfig, ActorSchema, CapnpStyle, ConfigYaml, DefaultValue, FieldType, HrdError,
+    ValidationError, ValidationRule, Value, parse_document, print_document,
 };
 use proptest::prelude::*;
-use saphyr::{LoadableYamlNode, Yaml};
 
 // ---------------------------------------------------------------- general HRD
 
@@ -140,30 +139,67 @@ const BAD_ACTOR: &[&str] = &[
     "recurring.monitor =\n    period: 5m,\n    log: maybe,\n",
 ];
 
+const BAD_CONFIG_YAML: &[&str] = &[
+    "links:\n  consume: [\n",
+    "retries: {install: 1, install: 2}\n",
+    "links:\n  parent:\n    argname: vdc\n",
+    "links:\n  consume:\n    - role: sshkey\n      min: '1'\n",
+    "recurring:\n  - action: monitor\n    period: 30x\n",
+    "recurring:\n  - action: monitor\n",
+    "concurrency: 0\n",
+    "timeouts:\n  install: [2m]\n",
+    "depends:\n  ~: [install]\n",
+];
+
+/// Each input with its error message; `parse` renders the message.
 fn render_errors(
     title: &str,
     inputs: &[&str],
-    parse: impl Fn(&str) -> Result<(), HrdError>,
+    parse: impl Fn(&str) -> Result<(), String>,
 ) -> String {
     let mut out = format!("## {title}\n");
     for input in inputs {
         let message = match parse(input) {
             Ok(()) => panic!("{title}: expected an error for {input:?}"),
-            Err(e) => e.to_string(),
+            Err(message) => message,
         };
         out.push_str(&format!("{input:?}\n  => {message}\n"));
     }
     out
 }
 
+/// `e` and its causes, separated by `: `.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut message = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        message.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    message
+}
+
 #[test]
 fn bad_inputs_render_located_errors() {
-    let mut out = render_errors("hrd", BAD_HRD, |s| parse_document(s, "bad.hrd").map(drop));
+    let message = |e: HrdError| e.to_string();
+    let mut out = render_errors("hrd", BAD_HRD, |s| {
+        parse_document(s, "bad.hrd").map(drop).map_err(message)
+    });
     out.push_str(&render_errors("schema.hrd", BAD_SCHEMA, |s| {
-        ActorSchema::parse(s, "schema.hrd").map(drop)
+        ActorSchema::parse(s, "schema.hrd")
+            .map(drop)
+            .map_err(message)
     }));
     out.push_str(&render_errors("actor.hrd", BAD_ACTOR, |s| {
-        ActorConfig::parse_actor_hrd(s, "actor.hrd").map(drop)
+        ActorConfig::parse_actor_hrd(s, "actor.hrd")
+            .map(drop)
+            .map_err(message)
+    }));
+    // With the causes, as `ays` prints them.
+    out.push_str(&render_errors("config.yaml", BAD_CONFIG_YAML, |s| {
+        ConfigYaml::parse(s, "config.yaml")
+            .map(drop)
+            .map_err(|e| with_causes(&e))
     }));
     insta::assert_snapshot!(out);
 }
@@ -437,41 +473,75 @@ fs = type:str consume:fs.btrfs:1:50
 fn config_yaml_snapshot_and_parses_back() {
     let schema = ActorSchema::parse(CONFIG_SCHEMA, "schema.hrd").unwrap();
     let config = ActorConfig::parse_actor_hrd(ACTOR_HRD, "actor.hrd").unwrap();
-    let yaml = config_yaml(&schema, Some(&config));
+    let yaml = ConfigYaml::from_hrd(&schema, Some(&config)).to_yaml();
     insta::assert_snapshot!(yaml);
-    assert_eq!(yaml, config_yaml(&schema, Some(&config)));
+    assert_eq!(yaml, ConfigYaml::from_hrd(&schema, Some(&config)).to_yaml());
 
-    let docs = Yaml::load_from_str(&yaml).unwrap();
-    let doc = &docs[0];
-    let parent = &doc["links"]["parent"];
-    assert_eq!(parent["role"].as_str(), Some("vdc"));
-    assert_eq!(parent["argname"].as_str(), Some("vdc"));
-    assert_eq!(parent["auto"].as_bool(), Some(true));
-    assert_eq!(parent["optional"].as_bool(), Some(false));
-    let consume = &doc["links"]["consume"];
-    let fs = &consume[2];
-    assert_eq!(fs["role"].as_str(), Some("fs.btrfs"));
-    assert_eq!(fs["min"].as_integer(), Some(1));
-    assert_eq!(fs["max"].as_integer(), Some(50));
-    assert_eq!(consume[1]["argname"].as_str(), Some("disk"));
-    assert_eq!(consume[1]["auto"].as_bool(), Some(false));
+    let back = ConfigYaml::parse(&yaml, "config.yaml").unwrap();
+    assert_eq!(back.to_yaml(), yaml);
+    let parent = back.parent.as_ref().unwrap();
     assert_eq!(
-        doc["doc"]["property"][0]["image"].as_str(),
-        Some("the \"OS\" image: x")
+        (
+            parent.role.as_str(),
+            parent.arg_name.as_str(),
+            parent.auto,
+            parent.optional
+        ),
+        ("vdc", "vdc", true, false)
     );
-    assert_eq!(doc["doc"]["property"][1]["vdc"].as_str(), Some(""));
-    assert_eq!(doc["recurring"][2]["action"].as_str(), Some("check"));
-    assert_eq!(doc["recurring"][2]["period"].as_str(), Some("90m"));
-    assert_eq!(doc["recurring"][1]["log"].as_bool(), Some(false));
+    let consumes: Vec<(&str, &str, bool, u32, u32)> = back
+        .consumes
+        .iter()
+        .map(|c| (c.role.as_str(), c.arg_name.as_str(), c.auto, c.min, c.max))
+        .collect();
+    assert_eq!(
+        consumes,
+        [
+            ("sshkey", "sshkey", true, 1, 100),
+            ("disk", "disk", false, 0, 100),
+            ("fs.btrfs", "fs", false, 1, 50),
+        ]
+    );
+    let properties: Vec<(&str, &str)> = back
+        .properties
+        .iter()
+        .map(|p| (p.name.as_str(), p.description.as_str()))
+        .collect();
+    assert_eq!(
+        properties,
+        [
+            ("image", "the \"OS\" image: x"),
+            ("vdc", ""),
+            ("sshkey", ""),
+            ("disk", ""),
+            ("fs", ""),
+        ]
+    );
+    let recurring: Vec<(&str, Duration, bool, u32)> = back
+        .recurring
+        .iter()
+        .map(|r| (r.action.as_str(), r.period, r.log, r.at.line))
+        .collect();
+    assert_eq!(
+        recurring,
+        [
+            ("monitor", Duration::from_secs(30), true, 31),
+            ("backup", Duration::from_secs(86_400), false, 34),
+            ("check", Duration::from_secs(5_400), false, 37),
+        ]
+    );
 
     let bare = ActorSchema::parse("a = type:str\n", "schema.hrd").unwrap();
-    let yaml = config_yaml(&bare, None);
+    let yaml = ConfigYaml::from_hrd(&bare, None).to_yaml();
     assert_eq!(
         yaml,
         "links:\n  consume: []\ndoc:\n  property:\n    - a: \"\"\nrecurring: []\n"
     );
-    let docs = Yaml::load_from_str(&yaml).unwrap();
-    assert_eq!(docs[0]["recurring"].as_vec().map(Vec::len), Some(0));
+    let back = ConfigYaml::parse(&yaml, "config.yaml").unwrap();
+    assert_eq!(
+        (back.parent, back.consumes.len(), back.recurring.len()),
+        (None, 0, 0)
+    );
 }
 
 // ---------------------------------------------------------------- property tests
@@ -484,6 +554,7 @@ proptest! {
         let _ = parse_document(&src, "p.hrd");
         let _ = ActorSchema::parse(&src, "p.hrd").map(|s| s.to_capnp("p", CapnpStyle::Ays82));
         let _ = ActorConfig::parse_actor_hrd(&src, "p.hrd");
+        let _ = ConfigYaml::parse(&src, "p.yaml");
     }
 
     #[test]

@@ -75,7 +75,7 @@ fn migrate(dir: &Path, force: bool) -> anyhow::Result<()> {
     } else {
         None
     };
-    let yaml = ays_hrd::config_yaml(&schema, config.as_ref());
+    let yaml = ays_hrd::ConfigYaml::from_hrd(&schema, config.as_ref()).to_yaml();
 
     // Both files are converted before either is written, and each is written to a temporary
     // file first and renamed, so that a failure leaves the template as it was.

@@ -1,7 +1,9 @@
-//! Action settings and relations from `config.yaml` (8.2 layout) and `actor.hrd` (8.1 layout).
+//! Action settings and relations from `config.yaml` (8.2 layout, read by
+//! [`ays_hrd::ConfigYaml`]) and `actor.hrd` (8.1 layout).
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 use super::{ConsumeSpec, ParentSpec, field_name};
 use crate::error::{Location, TemplateError};
@@ -18,235 +20,115 @@ pub(crate) struct Settings {
     pub(crate) retry_max_delays: BTreeMap<String, u32>,
     /// At most this many jobs of the actor at once.
     pub(crate) concurrency: Option<u32>,
-    pub(crate) depends: BTreeMap<String, Vec<String>>,
+    /// The actions each action requires, replacing its default ones.
+    pub(crate) depends: BTreeMap<String, Vec<Required>>,
     pub(crate) parent: Option<ParentSpec>,
     pub(crate) consumes: Vec<ConsumeSpec>,
 }
 
-/// Parses a duration such as `30s`, `5m`, `1h30m` or whole seconds.
-pub(crate) fn parse_duration(text: &str) -> Option<u32> {
-    let text = text.trim();
-    if let Ok(n) = text.parse::<u32>() {
-        return Some(n);
-    }
-    let mut total: u64 = 0;
-    let mut num = String::new();
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            num.push(c);
-            continue;
-        }
-        let unit: u64 = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            'w' => 604_800,
-            _ => return None,
-        };
-        let n: u64 = num.parse().ok()?;
-        total = total.checked_add(n.checked_mul(unit)?)?;
-        num.clear();
-    }
-    if !num.is_empty() || text.is_empty() {
-        return None;
-    }
-    u32::try_from(total).ok()
+/// An action named in `depends`, with where it was named (checked when the actions are
+/// assembled: only the depends of existing actions are).
+#[derive(Debug, Clone)]
+pub(crate) struct Required {
+    pub(crate) name: String,
+    pub(crate) at: Location,
 }
 
-pub(crate) fn parse_config_yaml(
+/// Whole seconds of a duration such as `30s`, `5m`, `1h30m` or `12` ([`ays_hrd::parse_duration`]),
+/// when they fit `u32`.
+pub(crate) fn parse_duration(text: &str) -> Option<u32> {
+    let duration = ays_hrd::parse_duration(text).ok()?;
+    u32::try_from(duration.as_secs()).ok()
+}
+
+/// Takes the relations and settings of a `config.yaml` read by [`ays_hrd::ConfigYaml`]: roles are
+/// cut at their first `.`, `argname`s sanitised into field names, and durations must fit `u32`
+/// seconds.
+pub(crate) fn apply_config_yaml(
     t: &str,
-    path: &Path,
-    text: &str,
+    config: &ays_hrd::ConfigYaml,
     s: &mut Settings,
 ) -> Result<(), TemplateError> {
-    use saphyr::{LoadableYamlNode, Yaml};
-    let file = path.display().to_string();
-    let bad = |reason: String| TemplateError::Malformed {
-        at: Location::new(file.clone(), 0),
-        template: t.to_owned(),
-        reason,
-    };
-    let docs = Yaml::load_from_str(text).map_err(|e| TemplateError::Malformed {
-        at: Location::new(file.clone(), e.marker().line()),
-        template: t.to_owned(),
-        reason: e.info().to_owned(),
-    })?;
-    let Some(doc) = docs.first() else {
-        return Ok(());
-    };
-    let str_of = |y: &Yaml<'_>| -> Option<String> {
-        match y {
-            Yaml::Value(v) => v
-                .as_str()
-                .map(str::to_owned)
-                .or_else(|| v.as_integer().map(|i| i.to_string())),
-            _ => None,
-        }
-    };
-    let get = |y: &'_ Yaml<'_>, k: &str| -> Option<Yaml<'static>> {
-        y.as_mapping().and_then(|m| {
-            m.iter()
-                .find(|(key, _)| key.as_str() == Some(k))
-                .map(|(_, v)| v.clone().into_owned_static())
-        })
-    };
-    let bool_of = |y: Option<Yaml<'_>>| y.and_then(|v| v.as_bool()).unwrap_or(false);
-    let count = |y: Option<Yaml<'_>>, d: u32, what: &str| -> Result<u32, TemplateError> {
-        match y {
-            None => Ok(d),
-            Some(v) => v
-                .as_integer()
-                .and_then(|i| u32::try_from(i).ok())
-                .ok_or_else(|| bad(format!("`{what}` must be a count"))),
-        }
-    };
-    if let Some(links) = get(doc, "links") {
-        if let Some(p) = get(&links, "parent").filter(|p| p.is_mapping()) {
-            let role = get(&p, "role")
-                .as_ref()
-                .and_then(str_of)
-                .ok_or_else(|| bad("links.parent needs a `role`".to_owned()))?;
-            let arg = get(&p, "argname")
-                .as_ref()
-                .and_then(str_of)
-                .unwrap_or_else(|| role.clone());
-            s.parent = Some(ParentSpec {
-                role: cut_role(&role),
-                arg_key: arg.clone(),
-                arg_name: field_name(&arg),
-                auto: bool_of(get(&p, "auto")),
-                optional: bool_of(get(&p, "optional")),
-            });
-        }
-        if let Some(list) = get(&links, "consume") {
-            for c in list.as_vec().into_iter().flatten() {
-                let role = get(c, "role")
-                    .as_ref()
-                    .and_then(str_of)
-                    .ok_or_else(|| bad("links.consume entries need a `role`".to_owned()))?;
-                let arg = get(c, "argname")
-                    .as_ref()
-                    .and_then(str_of)
-                    .unwrap_or_else(|| role.clone());
-                let min = count(get(c, "min"), 0, "min")?;
-                let max = count(get(c, "max"), 100, "max")?;
-                s.consumes.push(ConsumeSpec {
-                    role: cut_role(&role),
-                    arg_key: arg.clone(),
-                    arg_name: field_name(&arg),
-                    min,
-                    max,
-                    auto: bool_of(get(c, "auto")),
-                });
-            }
+    if let Some(p) = &config.parent {
+        s.parent = Some(ParentSpec {
+            role: cut_role(&p.role),
+            arg_key: p.arg_name.clone(),
+            arg_name: field_name(&p.arg_name),
+            auto: p.auto,
+            optional: p.optional,
+        });
+    }
+    for c in &config.consumes {
+        s.consumes.push(ConsumeSpec {
+            role: cut_role(&c.role),
+            arg_key: c.arg_name.clone(),
+            arg_name: field_name(&c.arg_name),
+            min: c.min,
+            max: c.max,
+            auto: c.auto,
+        });
+    }
+    for r in &config.recurring {
+        let what = format!("the period of recurring `{}`", r.action);
+        let period = seconds(t, &r.at, &what, r.period)?;
+        s.recurring.insert(r.action.clone(), (period, r.log));
+    }
+    if let Some(n) = config.concurrency {
+        s.concurrency = Some(n.get());
+    }
+    for (section, from, to) in [
+        ("timeouts", &config.timeouts, &mut s.timeouts),
+        ("retry_delay", &config.retry_delays, &mut s.retry_delays),
+        (
+            "retry_max_delay",
+            &config.retry_max_delays,
+            &mut s.retry_max_delays,
+        ),
+    ] {
+        for (action, d) in from {
+            let what = format!("`{section}` of `{action}`");
+            to.insert(action.clone(), seconds(t, &d.at, &what, d.value)?);
         }
     }
-    if let Some(list) = get(doc, "recurring") {
-        for r in list.as_vec().into_iter().flatten() {
-            let action = get(r, "action")
-                .as_ref()
-                .and_then(str_of)
-                .ok_or_else(|| bad("recurring entries need an `action`".to_owned()))?;
-            let period_text = get(r, "period")
-                .as_ref()
-                .and_then(str_of)
-                .unwrap_or_default();
-            let period = parse_duration(&period_text)
-                .ok_or_else(|| bad(format!("recurring `{action}`: bad period `{period_text}`")))?;
-            let log = get(r, "log").and_then(|v| v.as_bool()).unwrap_or(true);
-            s.recurring.insert(action, (period, log));
-        }
+    for (action, n) in &config.retries {
+        s.retries.insert(action.clone(), n.value);
     }
-    if let Some(y) = get(doc, "concurrency") {
-        s.concurrency = Some(
-            count(Some(y), 0, "concurrency")
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| bad("`concurrency` must be a count of at least 1".to_owned()))?,
-        );
-    }
-    for section in ["timeouts", "retries", "retry_delay", "retry_max_delay"] {
-        let seconds = section != "retries";
-        let Some(y) = get(doc, section) else { continue };
-        // Either a mapping or 8.2's list of one-entry mappings.
-        let mut pairs: Vec<(Yaml<'static>, Yaml<'static>)> = Vec::new();
-        let items: Vec<Yaml<'static>> = match &y {
-            Yaml::Sequence(items) => items
-                .iter()
-                .map(|i| i.clone().into_owned_static())
-                .collect(),
-            other => vec![other.clone()],
-        };
-        for item in items {
-            if let Some(m) = item.as_mapping() {
-                for (k, v) in m {
-                    pairs.push((k.clone().into_owned_static(), v.clone().into_owned_static()));
-                }
-            }
-        }
-        for (k, v) in pairs {
-            let action =
-                str_of(&k).ok_or_else(|| bad(format!("`{section}` keys are action names")))?;
-            let text = str_of(&v).unwrap_or_default();
-            let n = if seconds {
-                parse_duration(&text)
-            } else {
-                text.parse().ok()
-            }
-            .ok_or_else(|| bad(format!("{section} of `{action}`: bad value `{text}`")))?;
-            let map = match section {
-                "timeouts" => &mut s.timeouts,
-                "retries" => &mut s.retries,
-                "retry_delay" => &mut s.retry_delays,
-                _ => &mut s.retry_max_delays,
-            };
-            map.insert(action, n);
-        }
-    }
-    if let Some(m) = get(doc, "depends") {
-        for (k, v) in m.as_mapping().into_iter().flatten() {
-            let action =
-                str_of(k).ok_or_else(|| bad("`depends` keys are action names".to_owned()))?;
-            let list: Vec<String> = match v {
-                Yaml::Sequence(items) => items.iter().filter_map(str_of).collect(),
-                other => str_of(other).map(|s| split_names(&s)).unwrap_or_default(),
-            };
-            s.depends.insert(action, list);
-        }
+    for (action, names) in &config.depends {
+        let required = names
+            .iter()
+            .map(|n| Required {
+                name: n.value.clone(),
+                at: line_of(&n.at),
+            })
+            .collect();
+        s.depends.insert(action.clone(), required);
     }
     Ok(())
 }
 
-trait OwnedStatic {
-    fn into_owned_static(self) -> saphyr::Yaml<'static>;
+/// A duration in whole seconds, which the template's records hold as `u32`.
+fn seconds(
+    t: &str,
+    at: &ays_hrd::Location,
+    what: &str,
+    duration: Duration,
+) -> Result<u32, TemplateError> {
+    let secs = duration.as_secs();
+    u32::try_from(secs)
+        .ok()
+        .ok_or_else(|| TemplateError::Malformed {
+            at: line_of(at),
+            template: t.to_owned(),
+            reason: format!("{what} is {secs} seconds, more than {}", u32::MAX),
+        })
 }
 
-impl OwnedStatic for saphyr::Yaml<'_> {
-    fn into_owned_static(self) -> saphyr::Yaml<'static> {
-        use saphyr::{Scalar, Yaml};
-        match self {
-            Yaml::Value(v) => Yaml::Value(match v {
-                Scalar::Null => Scalar::Null,
-                Scalar::Boolean(b) => Scalar::Boolean(b),
-                Scalar::Integer(i) => Scalar::Integer(i),
-                Scalar::FloatingPoint(f) => Scalar::FloatingPoint(f),
-                Scalar::String(s) => Scalar::String(std::borrow::Cow::Owned(s.into_owned())),
-            }),
-            Yaml::Sequence(items) => Yaml::Sequence(
-                items
-                    .into_iter()
-                    .map(OwnedStatic::into_owned_static)
-                    .collect(),
-            ),
-            Yaml::Mapping(m) => Yaml::Mapping(
-                m.into_iter()
-                    .map(|(k, v)| (k.into_owned_static(), v.into_owned_static()))
-                    .collect(),
-            ),
-            _ => Yaml::Value(Scalar::Null),
-        }
-    }
+/// A location of ays-hrd (`file:line:col`) as ays-core's `file:line`.
+fn line_of(at: &ays_hrd::Location) -> Location {
+    Location::new(
+        at.file.to_string(),
+        usize::try_from(at.line).unwrap_or(usize::MAX),
+    )
 }
 
 pub(crate) fn parse_actor_hrd(
@@ -307,13 +189,21 @@ pub(crate) fn parse_actor_hrd(
                         .insert(action.to_owned(), parse_duration(&text).ok_or_else(bad)?);
                 }
                 _ => {
-                    let list = match &entry.value {
+                    let names = match &entry.value {
                         ays_hrd::Value::List(items) => {
                             items.iter().filter_map(ays_hrd::Value::to_text).collect()
                         }
                         _ => split_names(&text),
                     };
-                    s.depends.insert(action.to_owned(), list);
+                    let at = line_of(&entry.at);
+                    let required = names
+                        .into_iter()
+                        .map(|name| Required {
+                            name,
+                            at: at.clone(),
+                        })
+                        .collect();
+                    s.depends.insert(action.to_owned(), required);
                 }
             }
         }

@@ -5,6 +5,7 @@ use std::path::Path;
 use ays_core::{
     ApplyOptions, CoreError, InitOptions, Repository, Runtime, TemplateError, TemplateSet,
 };
+use ays_hrd::ConfigYamlError;
 
 use crate::support::{TestResult, fails};
 
@@ -260,14 +261,128 @@ fn issue_4_templates_read_concurrency_and_retry_backoff() -> TestResult {
     let none = set.load("none")?;
     assert_eq!(none.concurrency, 0);
     assert_eq!(backoff(&none, "install"), Some((1, None, None)));
-    match set.load("zero") {
-        Err(TemplateError::Malformed {
-            template, reason, ..
-        }) => assert_eq!(
-            (template.as_str(), reason.as_str()),
-            ("zero", "`concurrency` must be a count of at least 1")
+    let err = fails(set.load("zero"))?;
+    let (template, yaml) = config_yaml_error(&err)?;
+    assert_eq!(template, "zero");
+    let ConfigYamlError::WrongType {
+        at,
+        field,
+        expected,
+        found,
+    } = yaml
+    else {
+        return Err(format!("expected WrongType, got {yaml:?}").into());
+    };
+    assert_eq!(
+        (
+            at.line,
+            at.column,
+            field.as_str(),
+            *expected,
+            found.as_str()
         ),
-        other => return Err(format!("expected Malformed, got {other:?}").into()),
+        (1, 14, "concurrency", "a count of at least 1", "`0`")
+    );
+    Ok(())
+}
+
+/// The template and the `config.yaml` error of `err`, which must be one.
+fn config_yaml_error(err: &TemplateError) -> Result<(&str, &ConfigYamlError), String> {
+    match err {
+        TemplateError::ConfigYaml { template, source } => Ok((template, source)),
+        other => Err(format!("expected TemplateError::ConfigYaml, got {other:?}")),
     }
+}
+
+#[test]
+fn issue_7_template_errors_name_their_line_and_column() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let root = dir.path();
+    write(
+        root,
+        "t/duration/config.yaml",
+        "retries: {install: 3}\ntimeouts:\n  install: 2x\n",
+    )?;
+    write(
+        root,
+        "t/count/config.yaml",
+        "links:\n  consume:\n    - role: sshkey\n      max: many\n",
+    )?;
+    write(
+        root,
+        "t/yaml_depends/config.yaml",
+        "depends:\n  install:\n    - init\n    - in-stall\n",
+    )?;
+    write(root, "t/hrd_depends/schema.hrd", "name = type:str\n")?;
+    write(
+        root,
+        "t/hrd_depends/actor.hrd",
+        "retries.start = 2\n\ndepends.start = install, in-stall\n",
+    )?;
+    write(
+        root,
+        "t/forever/config.yaml",
+        "retry_delay:\n  install: 5000000000\n",
+    )?;
+    let set = TemplateSet::discover(&root.join("t"), &[])?;
+
+    let err = fails(set.load("duration"))?;
+    let (_, yaml) = config_yaml_error(&err)?;
+    let ConfigYamlError::BadDuration {
+        at, field, text, ..
+    } = yaml
+    else {
+        return Err(format!("expected BadDuration, got {yaml:?}").into());
+    };
+    assert_eq!(
+        (at.line, at.column, field.as_str(), text.as_str()),
+        (3, 12, "timeouts.install", "2x")
+    );
+    assert_eq!(
+        at.file.as_ref(),
+        root.join("t/duration/config.yaml").display().to_string()
+    );
+
+    let err = fails(set.load("count"))?;
+    let (_, yaml) = config_yaml_error(&err)?;
+    assert_eq!(
+        yaml.to_string(),
+        format!(
+            "{}:4:12: `links.consume[0].max` expects a count, found the string `many`",
+            root.join("t/count/config.yaml").display()
+        )
+    );
+
+    // Action names are checked by ays-core, whose locations are `file:line`.
+    for (name, file, line, action) in [
+        ("yaml_depends", "config.yaml", 4, "install"),
+        ("hrd_depends", "actor.hrd", 3, "start"),
+    ] {
+        let err = fails(set.load(name))?;
+        let TemplateError::Malformed { at, reason, .. } = &err else {
+            return Err(format!("{name}: expected Malformed, got {err:?}").into());
+        };
+        assert_eq!(
+            (at.file.clone(), at.line),
+            (
+                root.join("t").join(name).join(file).display().to_string(),
+                line
+            )
+        );
+        let expected = format!("action `{action}` depends on invalid action name `in-stall`");
+        assert!(reason.starts_with(&expected), "{reason}");
+    }
+
+    let err = fails(set.load("forever"))?;
+    let TemplateError::Malformed { at, reason, .. } = &err else {
+        return Err(format!("expected Malformed, got {err:?}").into());
+    };
+    assert_eq!(
+        (at.line, reason.as_str()),
+        (
+            2,
+            "`retry_delay` of `install` is 5000000000 seconds, more than 4294967295"
+        )
+    );
     Ok(())
 }

@@ -1,12 +1,13 @@
 //! Parsing one `schema.hrd` field line: its option tokens, their checks and the default.
 
 use super::{DefaultValue, FieldRegex, FieldType, SchemaField};
+use crate::duration::parse_positive_secs;
 use crate::error::HrdError;
 use crate::lexer::{column, option_tokens};
 use crate::location::Location;
 use crate::naming::sanitize;
 use crate::relations;
-use crate::validation::{ValidationRule, parse_bool, parse_date, parse_duration_secs, parse_float};
+use crate::validation::{ValidationRule, parse_bool, parse_date, parse_float};
 
 /// A `schema.hrd` line being parsed, for building locations.
 pub(super) struct SchemaLine<'a> {
@@ -305,7 +306,7 @@ fn scalar_default(field: &SchemaField, text: &str) -> Result<DefaultValue, Strin
         }
         FieldType::Duration => {
             let secs =
-                parse_duration_secs(text).map_err(|_| expected("a duration such as `30s`"))?;
+                parse_positive_secs(text).map_err(|_| expected("a duration such as `30s`"))?;
             DefaultValue::Int(
                 i64::try_from(secs).map_err(|_| expected("a duration that fits Int64"))?,
             )
