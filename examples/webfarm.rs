@@ -28,7 +28,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("repository {} on {}", root.display(), repo.store_url());
 
     // 2. The blueprint creates the services and schedules install everywhere and start on apps.
-    let report = repo.apply_blueprints(None, ApplyOptions::default())?;
+    let report = repo.apply_blueprints(ApplyOptions::default())?;
     println!(
         "blueprint: {} services created, {} actions scheduled",
         report.created.len(),

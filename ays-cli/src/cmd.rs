@@ -32,7 +32,12 @@ impl Env {
     /// Finds the repository from `dir` upward and opens it on its store.
     pub fn repository(&self) -> anyhow::Result<Repository> {
         let root = Repository::discover(&self.dir)?;
-        Ok(Repository::open(&root, self.store.as_deref())?)
+        Ok(Repository::open(
+            &root,
+            ays_core::OpenOptions {
+                store_url: self.store.clone(),
+            },
+        )?)
     }
 }
 

@@ -119,22 +119,36 @@ impl Repository {
         Ok(files)
     }
 
-    /// Applies one blueprint file (`path`), or with `None` every active blueprint of
-    /// `blueprints/` as one unit (`ays blueprint [PATH] [--dry-run]`).
+    /// Applies every active blueprint of `blueprints/` as one unit (`ays blueprint
+    /// [--dry-run]`).
     ///
     /// # Errors
     ///
     /// [`CoreError::Blueprint`] naming the file, line and key of the first problem; nothing is
     /// written. [`CoreError::Store`] and [`CoreError::Corrupt`] for store failures.
-    pub fn apply_blueprints(
+    pub fn apply_blueprints(&self, options: ApplyOptions) -> Result<BlueprintReport, CoreError> {
+        let files = self.blueprint_files()?;
+        self.apply_blueprint_files(files, options)
+    }
+
+    /// Applies one blueprint file (`ays blueprint PATH [--dry-run]`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Repository::apply_blueprints`].
+    pub fn apply_blueprint_file(
         &self,
-        path: Option<&Path>,
+        path: &Path,
         options: ApplyOptions,
     ) -> Result<BlueprintReport, CoreError> {
-        let files = match path {
-            Some(p) => vec![p.to_path_buf()],
-            None => self.blueprint_files()?,
-        };
+        self.apply_blueprint_files(vec![path.to_path_buf()], options)
+    }
+
+    fn apply_blueprint_files(
+        &self,
+        files: Vec<PathBuf>,
+        options: ApplyOptions,
+    ) -> Result<BlueprintReport, CoreError> {
         let mut sources = Vec::with_capacity(files.len());
         for f in files {
             let text = std::fs::read_to_string(&f).map_err(|source| {

@@ -93,7 +93,7 @@ pub use blueprint::{ApplyOptions, BlueprintReport, ScheduledAction, UpdatedServi
 pub use error::{BlueprintError, CoreError, Location, TemplateError};
 pub use ids::{ActionName, ActorName, InstanceName, NameError, RunId, ServiceKey};
 pub use mirror::{ExportReport, RestoreReport};
-pub use repo::{ActionRun, ActorSummary, DestroyReport, InitOptions, Repository};
+pub use repo::{ActionRun, ActorSummary, DestroyReport, InitOptions, OpenOptions, Repository};
 pub use run_lock::{DEFAULT_RUN_LEASE, RunLock, RunLockInfo, RunLockOptions};
 pub use runs::{
     JobFilter, JobLog, JobLogCategory, JobRecord, JobRef, JobState, JobStateChange, RunRecord,

@@ -57,6 +57,15 @@ pub struct InitOptions {
     pub template_dirs: Vec<PathBuf>,
 }
 
+/// Options of [`Repository::open`] and [`Repository::open_from`]; the default opens the store
+/// the repository's config names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// A store URL that replaces the configured one (the CLI's `--store` or `AYS_STORE`);
+    /// default `None`: the URL in `.ays/config.yaml`, else the embedded `.ays/store.redb`.
+    pub store_url: Option<String>,
+}
+
 /// An actor as listed by `ays actor list`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ActorSummary {
@@ -265,7 +274,7 @@ impl Repository {
             no_exec: false,
         };
         write_config(&marker.join(CONFIG), &config)?;
-        let repo = Repository::open(&root, None)?;
+        let repo = Repository::open(&root, OpenOptions::default())?;
         let rec = RepoRecord {
             id: repo.id.clone(),
             name: root
@@ -297,8 +306,8 @@ impl Repository {
             .ok_or(CoreError::NotARepository { start: abs })
     }
 
-    /// Opens the repository rooted at `dir`; `store_override` (the CLI's `--store` or
-    /// `AYS_STORE`) replaces the configured store URL.
+    /// Opens the repository rooted at `dir`, on the store `options` name (by default the
+    /// configured one).
     ///
     /// A private in-memory store (`mem://`) starts empty each time it is opened, so a
     /// repository opened on one shows none of its services (a warning is logged); name the
@@ -308,11 +317,11 @@ impl Repository {
     ///
     /// [`CoreError::Io`] and [`CoreError::Config`] for the config, [`CoreError::Store`] when the
     /// store cannot be opened.
-    pub fn open(dir: &Path, store_override: Option<&str>) -> Result<Repository, CoreError> {
+    pub fn open(dir: &Path, options: OpenOptions) -> Result<Repository, CoreError> {
         let root = std::fs::canonicalize(dir).map_err(CoreError::io("cannot resolve", dir))?;
         let config = read_config(&root.join(MARKER).join(CONFIG))?;
-        let store_url = match (store_override, &config.store) {
-            (Some(url), _) => url.to_owned(),
+        let store_url = match (options.store_url, &config.store) {
+            (Some(url), _) => url,
             (None, Some(url)) => url.clone(),
             (None, None) => format!("redb://{}", root.join(MARKER).join(STORE_FILE).display()),
         };
@@ -341,8 +350,8 @@ impl Repository {
     /// # Errors
     ///
     /// As [`Repository::discover`] and [`Repository::open`].
-    pub fn open_from(start: &Path, store_override: Option<&str>) -> Result<Repository, CoreError> {
-        Repository::open(&Repository::discover(start)?, store_override)
+    pub fn open_from(start: &Path, options: OpenOptions) -> Result<Repository, CoreError> {
+        Repository::open(&Repository::discover(start)?, options)
     }
 
     /// The repository root.

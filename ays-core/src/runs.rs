@@ -119,6 +119,51 @@ pub enum JobLogCategory {
     Trace,
 }
 
+impl JobLogCategory {
+    /// Every category.
+    pub const ALL: [JobLogCategory; 6] = [
+        JobLogCategory::Out,
+        JobLogCategory::Err,
+        JobLogCategory::Msg,
+        JobLogCategory::Alert,
+        JobLogCategory::ErrorMsg,
+        JobLogCategory::Trace,
+    ];
+
+    /// The lower-case name (`errormsg`), as actions and `--json` write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobLogCategory::Out => "out",
+            JobLogCategory::Err => "err",
+            JobLogCategory::Msg => "msg",
+            JobLogCategory::Alert => "alert",
+            JobLogCategory::ErrorMsg => "errormsg",
+            JobLogCategory::Trace => "trace",
+        }
+    }
+}
+
+impl fmt::Display for JobLogCategory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for JobLogCategory {
+    type Err = crate::action_state::UnknownState;
+
+    fn from_str(s: &str) -> Result<Self, crate::action_state::UnknownState> {
+        JobLogCategory::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| crate::action_state::UnknownState {
+                what: "log category",
+                name: s.to_owned(),
+                expected: "out, err, msg, alert, errormsg or trace",
+            })
+    }
+}
+
 /// One line (or block) of a job's log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct JobLog {

@@ -335,7 +335,7 @@ pub fn create_run(repo: &Repository, options: &RunOptions) -> Result<RunOutcome,
             record: None,
         });
     }
-    let runner = RepositoryRunner::prepare(repo, &id, &plan, options.registry.clone())?;
+    let runner = RepositoryRunner::prepare(repo, &id, &plan, options)?;
     let config = config_for(repo, options, &runner);
     let (run, jobs) = records(repo, &id, &plan, &runner, &config)?;
     repo.save_run_with_jobs(&run, &jobs)
@@ -413,7 +413,7 @@ pub fn resume_run(repo: &Repository, options: &RunOptions) -> Result<RunOutcome,
         None => options.clone(),
     };
     let options = &options;
-    let runner = RepositoryRunner::prepare(repo, &id, &plan, options.registry.clone())?;
+    let runner = RepositoryRunner::prepare(repo, &id, &plan, options)?;
     let config = config_for(repo, options, &runner);
     info!(run = %id, jobs = jobs.len(), "run resumed");
     let journal = StoreJournal::new(repo, run, jobs);

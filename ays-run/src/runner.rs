@@ -21,6 +21,7 @@ use crate::error::RunError;
 use crate::executor::{ExecConfig, RetryPolicy};
 
 use crate::job::{ActionRunner, FailureKind, JobContext, JobOutcome, LogEntry, error_chain};
+use crate::orchestrate::RunOptions;
 use crate::plan::Plan;
 use crate::repository::RepositoryPayload;
 use crate::runtime::{ActionRegistry, PythonMode, PythonRuntime, ShellRuntime};
@@ -183,7 +184,9 @@ fn check_registry(
 
 impl RepositoryRunner {
     /// A runner for the jobs of `plan` in run `run`: loads every actor of the plan and its
-    /// stored action code, and writes the code out for the shell and Python runtimes.
+    /// stored action code, and writes the code out for the shell and Python runtimes. Of
+    /// `options`, only [`RunOptions::registry`] matters here (native actions, which win over
+    /// the stored code).
     ///
     /// # Errors
     ///
@@ -195,8 +198,9 @@ impl RepositoryRunner {
         repo: &Repository,
         run: &RunId,
         plan: &Plan,
-        registry: Option<Arc<ActionRegistry>>,
+        options: &RunOptions<'_>,
     ) -> Result<Self, RunError> {
+        let registry = options.registry.clone();
         let dir = repo.run_dir(run).join("actors");
         let names: BTreeSet<&ActorName> = plan.jobs().iter().map(|j| j.actor()).collect();
         let mut actions = HashMap::new();

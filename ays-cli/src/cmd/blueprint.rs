@@ -16,7 +16,11 @@ pub fn run(env: &Env, path: Option<&Path>, dry_run: bool) -> anyhow::Result<()> 
             p.to_path_buf()
         }
     });
-    let report = repo.apply_blueprints(path.as_deref(), ApplyOptions { dry_run })?;
+    let options = ApplyOptions { dry_run };
+    let report = match path {
+        Some(path) => repo.apply_blueprint_file(&path, options)?,
+        None => repo.apply_blueprints(options)?,
+    };
     if env.json {
         return output::json(&report);
     }

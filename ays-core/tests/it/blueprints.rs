@@ -166,7 +166,7 @@ fn repo2(b: Backend) -> TestResult {
         "parsebp__other:\nparsebp__dup:\n  count: 3\n",
     )?;
     t.write("blueprints/_archived.yaml", "nosuchactor__x:\n")?;
-    let err = fails(t.repo.apply_blueprints(None, ApplyOptions::default()))?;
+    let err = fails(t.repo.apply_blueprints(ApplyOptions::default()))?;
     let CoreError::Blueprint(BlueprintError::Duplicate { at, key, first }) = err else {
         return Err(format!("unexpected {err:?}").into());
     };
@@ -282,7 +282,7 @@ fn sample_repo1(b: Backend) -> TestResult {
         &dir.join("sample_repo1/blueprints"),
         &t.root().join("blueprints"),
     )?;
-    let report = t.repo.apply_blueprints(None, ApplyOptions::default())?;
+    let report = t.repo.apply_blueprints(ApplyOptions::default())?;
     let created: Vec<String> = report.created.iter().map(ToString::to_string).collect();
     // Files in name order: bp_related1 names a parent declared only in bp_related2.
     assert_eq!(

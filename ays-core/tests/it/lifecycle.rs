@@ -271,10 +271,15 @@ fn issue_7_named_memory_stores_are_shared_and_private_ones_start_empty() -> Test
         ays_core::ApplyOptions::default(),
     )?;
     let all = ays_core::ServiceFilter::all();
-    let shared = ays_core::Repository::open(dir.path(), None)?;
+    let shared = ays_core::Repository::open(dir.path(), ays_core::OpenOptions::default())?;
     assert_eq!(shared.store_url(), name);
     assert_eq!(shared.service_keys(&all)?, ["app!a".parse()?]);
-    let private = ays_core::Repository::open(dir.path(), Some("mem://"))?;
+    let private = ays_core::Repository::open(
+        dir.path(),
+        ays_core::OpenOptions {
+            store_url: Some("mem://".to_owned()),
+        },
+    )?;
     assert_eq!(private.service_keys(&all)?, []);
     Ok(())
 }

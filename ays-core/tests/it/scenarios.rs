@@ -19,7 +19,7 @@ fn directory_structure(b: Backend) -> TestResult {
         "actorTemplates/cockpit/actions.py",
         "def install(job):\n    pass\n",
     )?;
-    t.repo.apply_blueprints(None, ApplyOptions::default())?;
+    t.repo.apply_blueprints(ApplyOptions::default())?;
     t.repo.apply_blueprint_text(
         "filters.yaml",
         "eventfilters:\n  - actor: sshkey\n    channel: telegram\n    cmd: restart\n    action: start\n",

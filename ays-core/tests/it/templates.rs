@@ -212,12 +212,17 @@ fn repositories_are_found_upward_and_get_unique_ids() -> TestResult {
     write(c.root(), "actorTemplates/k/schema.hrd", "a = type:str\n")?;
     c.apply_blueprint_text("bp.yaml", "k__x:\n", ApplyOptions::default())?;
     drop(c);
-    let reopened = Repository::open(&dir.path().join("three"), None)?;
+    let reopened = Repository::open(&dir.path().join("three"), ays_core::OpenOptions::default())?;
     assert_eq!(
         reopened.service_keys(&ays_core::ServiceFilter::all())?,
         ["k!x".parse()?]
     );
-    let other = Repository::open(&dir.path().join("three"), Some("mem://"))?;
+    let other = Repository::open(
+        &dir.path().join("three"),
+        ays_core::OpenOptions {
+            store_url: Some("mem://".to_owned()),
+        },
+    )?;
     assert_eq!(other.store_url(), "mem://");
     assert!(
         other

@@ -361,14 +361,11 @@ impl ActionRunner for PythonRuntime {
     }
 }
 
+/// The category an action gave a log entry; an entry without one, or with one this version
+/// does not know, is a message.
 fn category(name: Option<&str>) -> JobLogCategory {
-    match name {
-        Some("errormsg") => JobLogCategory::ErrorMsg,
-        Some("trace") => JobLogCategory::Trace,
-        Some("out") => JobLogCategory::Out,
-        Some("err") => JobLogCategory::Err,
-        _ => JobLogCategory::Msg,
-    }
+    name.and_then(|n| n.parse().ok())
+        .unwrap_or(JobLogCategory::Msg)
 }
 
 fn exit_status(code: i32) -> std::process::ExitStatus {

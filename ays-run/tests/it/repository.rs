@@ -55,8 +55,7 @@ fn scenario_repo(tmp: &Path, scenario: &str) -> Repository {
 fn sample_repo1_plans_parents_before_children() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = scenario_repo(tmp.path(), "sample_repo1");
-    repo.apply_blueprints(None, ApplyOptions::default())
-        .unwrap();
+    repo.apply_blueprints(ApplyOptions::default()).unwrap();
 
     // `init` is an ordinary action of the chain here, never run at creation, so the inits come
     // first; the cockpits' inits wait for their parents' inits, as every same-named action does.
@@ -81,8 +80,7 @@ fn sample_repo3_plans_the_failing_scenario_chains() {
          test2() {\n    :\n}\n\ntest3() {\n    :\n}\n",
     )
     .unwrap();
-    repo.apply_blueprints(None, ApplyOptions::default())
-        .unwrap();
+    repo.apply_blueprints(ApplyOptions::default()).unwrap();
     let mut plan_text = Planner::new()
         .plan(&plan_input(&repo).unwrap())
         .unwrap()

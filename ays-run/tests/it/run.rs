@@ -466,7 +466,12 @@ fn no_exec_config(b: Backend) -> TestResult {
     let config = t.repo.root().join(".ays/config.yaml");
     let text = std::fs::read_to_string(&config)?;
     std::fs::write(&config, format!("{text}no_exec: true\n"))?;
-    let repo = ays_core::Repository::open(t.repo.root(), Some(t.repo.store_url()))?;
+    let repo = ays_core::Repository::open(
+        t.repo.root(),
+        ays_core::OpenOptions {
+            store_url: Some(t.repo.store_url().to_owned()),
+        },
+    )?;
     assert!(repo.no_exec());
     let outcome = create_run(&repo, &options(Schedule::Steps))?;
     assert_eq!(outcome.report.map(|r| r.state), Some(JobState::Ok));
@@ -880,7 +885,7 @@ fn retries(b: Backend) -> TestResult {
     let mut dry = options(Schedule::Dag);
     dry.dry_run = true;
     let plan = create_run(&t.repo, &dry)?.plan;
-    let runner = ays_run::RepositoryRunner::prepare(&t.repo, &"probe".parse()?, &plan, None)?;
+    let runner = ays_run::RepositoryRunner::prepare(&t.repo, &"probe".parse()?, &plan, &dry)?;
     let mut config = ays_run::ExecConfig::default();
     runner.apply_limits(&mut config);
     let zero = std::time::Duration::ZERO;

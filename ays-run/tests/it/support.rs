@@ -74,7 +74,7 @@ impl TestRepo {
             "test() {\n    echo \"Error from service $AYS_SERVICE\" >&2\n    return 1\n}\n\
              test2() {\n    :\n}\n\ntest3() {\n    :\n}\n",
         )?;
-        t.repo.apply_blueprints(None, ApplyOptions::default())?;
+        t.repo.apply_blueprints(ApplyOptions::default())?;
         Ok(t)
     }
 }
