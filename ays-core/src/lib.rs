@@ -44,6 +44,9 @@
 //!   end; `run_lock`: one run at a time per repository ([`RunLock`]).
 //! - `blueprint` (`parse`, `value`, `apply`): blueprints.
 //! - `update`: `ays actor update`; `mirror`: `ays export` / `ays restore`.
+//! - `testing` (feature `testing`, for tests of this and other crates): `testing::TestRepo`, a
+//!   repository in a temporary directory on the embedded store or on a throw-away Redis server,
+//!   the locator of the shared fixtures, and `both!`, which runs a test body once per backend.
 #![warn(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -68,6 +71,8 @@ mod runs;
 mod service;
 mod staging;
 mod template;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod update;
 
 pub use action_state::{ActionState, TransitionError, UnknownState};
