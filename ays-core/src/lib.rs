@@ -59,6 +59,10 @@
 //! To share an in-memory store within a process, name it (`mem://NAME`): every handle opened
 //! with the same name sees the same data.
 //!
+//! With the feature `testing` (for tests of this and other crates), `testing::TestRepo` is a
+//! repository in a temporary directory on the embedded store or on a throw-away Redis server,
+//! with the locator of the shared fixtures and `both!`, which runs a test body once per backend.
+//!
 //! See the workspace's examples: `cargo run --example embed` (a repository on an in-memory
 //! store, run with native actions) and `cargo run --example webfarm`.
 #![warn(
@@ -85,6 +89,8 @@ mod runs;
 mod service;
 mod staging;
 mod template;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod update;
 
 pub use action_state::{ActionState, TransitionError, UnknownState};

@@ -35,23 +35,10 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8(output.stderr.clone()).unwrap()
 }
 
-/// The shared fixtures directory; its absence is a failure, never a skip.
-pub fn shared() -> PathBuf {
-    let dir = std::env::var_os("AYS_SHARED").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
-        PathBuf::from,
-    );
-    assert!(
-        dir.join("fixtures/hrd-pairs").is_dir(),
-        "the shared fixtures are missing at `{}` (set AYS_SHARED to the shared directory)",
-        dir.display()
-    );
-    dir
-}
-
 /// One block of an hrd-pairs fixture file: the text after `=== <header>` up to the next `===`.
 pub fn pair_block(name: &str, header: &str) -> String {
-    let text = std::fs::read_to_string(shared().join("fixtures/hrd-pairs").join(name)).unwrap();
+    let path = ays_core::testing::fixture(&format!("hrd-pairs/{name}")).unwrap();
+    let text = std::fs::read_to_string(path).unwrap();
     let start = text.find(&format!("=== {header}")).unwrap();
     let body = &text[start..];
     let body = &body[body.find('\n').unwrap() + 1..];

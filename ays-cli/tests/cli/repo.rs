@@ -4,10 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use ays_core::testing::copy_scenario;
 use ays_store::testing::RedisServer;
 use serde_json::Value;
 
-use crate::{ays, shared, stderr, stdout};
+use crate::{ays, stderr, stdout};
 
 /// The stores a scenario runs against: the embedded default (`None`) and a real Redis server,
 /// shared by the tests running at the same time and stopped when the last guard drops.
@@ -44,24 +45,8 @@ fn sample_repo1(tmp: &Path, store: Option<&str>) -> PathBuf {
         args.extend_from_slice(&["--store", url]);
     }
     ok(tmp, &args);
-    let src = shared().join("fixtures/scenarios/sample_repo1");
-    for sub in ["actorTemplates", "blueprints"] {
-        copy_dir(&src.join(sub), &repo.join(sub));
-    }
+    copy_scenario("sample_repo1", &repo).unwrap();
     repo
-}
-
-pub fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 pub fn keys(list: &Value) -> Vec<String> {

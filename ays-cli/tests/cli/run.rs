@@ -6,10 +6,11 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use ays_core::testing::{copy_scenario, copy_tree};
 use serde_json::Value;
 
-use crate::repo::{copy_dir, json, ok, stores};
-use crate::{ays, shared, stderr};
+use crate::repo::{json, ok, stores};
+use crate::{ays, stderr};
 
 /// sample_repo3's template with the actions and chains its README describes, written in this
 /// project's formats.
@@ -20,9 +21,7 @@ fn sample_repo3(tmp: &Path, store: Option<&str>) -> std::path::PathBuf {
         args.extend_from_slice(&["--store", url]);
     }
     ok(tmp, &args);
-    let src = shared().join("fixtures/scenarios/sample_repo3");
-    copy_dir(&src.join("actorTemplates"), &repo.join("actorTemplates"));
-    copy_dir(&src.join("blueprints"), &repo.join("blueprints"));
+    copy_scenario("sample_repo3", &repo).unwrap();
     let template = repo.join("actorTemplates/runtime_error_service");
     std::fs::write(
         template.join("config.yaml"),
@@ -144,11 +143,9 @@ fn the_example_web_farm_installs_starts_and_uninstalls() {
     let repo = tmp.path().join("farm");
     ok(tmp.path(), &["init", "farm"]);
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/webfarm");
-    copy_dir(
-        &example.join("actorTemplates"),
-        &repo.join("actorTemplates"),
-    );
-    copy_dir(&example.join("blueprints"), &repo.join("blueprints"));
+    for sub in ["actorTemplates", "blueprints"] {
+        copy_tree(&example.join(sub), &repo.join(sub)).unwrap();
+    }
     ok(&repo, &["blueprint"]);
     ok(&repo, &["run", "create", "-j", "4"]);
 

@@ -1,10 +1,12 @@
 //! Blueprint parsing, validation and atomicity (8.1: test_parse_bp, test_validate_service_args,
 //! validate_repo2, test_validate_bp_update_propagation).
 
+use ays_core::both;
+use ays_core::testing::{Backend, TestRepo, TestResult};
 use ays_core::{ApplyOptions, BlueprintError, CoreError, ServiceFilter};
 use serde_json::json;
 
-use crate::support::{Backend, TestRepo, TestResult, both, fails};
+use crate::support::fails;
 
 const PARSEBP: &str = "\
 name = type:str default:'default name'
@@ -48,7 +50,8 @@ fn parse_bp(b: Backend) -> TestResult {
             .iter()
             .all(|a| a.state == ays_core::ActionState::New)
     );
-    t.check_indexes()
+    t.check_indexes()?;
+    Ok(())
 }
 both!(test_parse_bp, parse_bp);
 
@@ -267,21 +270,13 @@ fn update_propagation(b: Backend) -> TestResult {
         .repo
         .action_args(&"node!n1".parse()?, &"processChange".parse()?)?;
     assert_eq!(args, None);
-    t.check_indexes()
+    t.check_indexes()?;
+    Ok(())
 }
 both!(test_validate_bp_update_propagation, update_propagation);
 
 fn sample_repo1(b: Backend) -> TestResult {
-    let dir = crate::support::scenarios_dir()?;
-    let t = TestRepo::new(b)?;
-    crate::support::copy_tree(
-        &dir.join("sample_repo1/actorTemplates"),
-        &t.root().join("actorTemplates"),
-    )?;
-    crate::support::copy_tree(
-        &dir.join("sample_repo1/blueprints"),
-        &t.root().join("blueprints"),
-    )?;
+    let t = TestRepo::with_scenario(b, "sample_repo1")?;
     let report = t.repo.apply_blueprints(ApplyOptions::default())?;
     let created: Vec<String> = report.created.iter().map(ToString::to_string).collect();
     // Files in name order: bp_related1 names a parent declared only in bp_related2.
@@ -309,7 +304,8 @@ fn sample_repo1(b: Backend) -> TestResult {
             .iter()
             .all(|s| s.action.as_str() == "install")
     );
-    t.check_indexes()
+    t.check_indexes()?;
+    Ok(())
 }
 both!(sample_repo1_applies_as_one_unit, sample_repo1);
 
@@ -349,7 +345,8 @@ fn run_filters(b: Backend) -> TestResult {
         "not requested: stays new"
     );
     assert_eq!(other.action("monitor").map(|a| a.period), Some(300));
-    t.check_indexes()
+    t.check_indexes()?;
+    Ok(())
 }
 both!(test_run_filters, run_filters);
 

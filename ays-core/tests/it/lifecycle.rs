@@ -1,10 +1,12 @@
 //! Action states, delete, destroy and actor updates (8.1: test_validate_ays_update,
 //! test_validate_delete_models).
 
+use ays_core::both;
+use ays_core::testing::{Backend, TestRepo, TestResult};
 use ays_core::{ActionState, ApplyOptions, CoreError, ServiceFilter, TransitionError};
 use serde_json::json;
 
-use crate::support::{Backend, TestRepo, TestResult, both, fails};
+use crate::support::fails;
 
 fn tree(t: &TestRepo) -> TestResult {
     t.template("farm", "location = type:str\n")?;
@@ -91,7 +93,8 @@ fn states(b: Backend) -> TestResult {
         ..ServiceFilter::all()
     };
     assert_eq!(t.repo.service_keys(&by_state)?, ["node!n2".parse()?]);
-    t.check_indexes()
+    t.check_indexes()?;
+    Ok(())
 }
 both!(action_states_follow_the_machine, states);
 
@@ -116,7 +119,8 @@ fn delete(b: Backend) -> TestResult {
         t.repo.delete_service(&"vdc!v1".parse()?),
         Err(CoreError::ServiceNotFound { .. })
     ));
-    t.check_indexes()
+    t.check_indexes()?;
+    Ok(())
 }
 both!(delete_removes_children_and_links, delete);
 
@@ -202,7 +206,8 @@ fn update(b: Backend) -> TestResult {
         "{err:?}"
     );
     assert_eq!(t.scan()?, before);
-    t.check_indexes()
+    t.check_indexes()?;
+    Ok(())
 }
 both!(test_validate_ays_update, update);
 
@@ -244,7 +249,8 @@ fn runner_api(b: Backend) -> TestResult {
     ))?;
     assert!(matches!(err, CoreError::UnknownAction { .. }), "{err:?}");
     assert_eq!(t.scan()?, before);
-    t.check_indexes()
+    t.check_indexes()?;
+    Ok(())
 }
 both!(runner_records_action_runs_and_data_patches, runner_api);
 

@@ -1,10 +1,9 @@
 //! Random sequences of blueprints, state changes and deletes never leave a stale or missing
 //! index entry, and never leave a dangling link (proptest, in-memory store).
 
+use ays_core::testing::{TestRepo, TestResult};
 use ays_core::{ActionState, ApplyOptions, InitOptions, Repository, ServiceFilter};
 use proptest::prelude::*;
-
-use crate::support::{TestRepo, TestResult};
 
 #[derive(Debug, Clone)]
 enum Op {

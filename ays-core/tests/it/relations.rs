@@ -1,8 +1,10 @@
 //! Parents, producers and consumers (8.1: test_dependency_tree, test_auto_behavior).
 
+use ays_core::both;
+use ays_core::testing::{Backend, TestRepo, TestResult};
 use ays_core::{ApplyOptions, BlueprintError, CoreError, ServiceFilter, ServiceKey};
 
-use crate::support::{Backend, TestRepo, TestResult, both, fails};
+use crate::support::fails;
 
 /// A check of the error a bad blueprint gives.
 type Check = fn(&BlueprintError) -> bool;
@@ -18,7 +20,8 @@ fn tree_templates(t: &TestRepo) -> TestResult {
         "vdcfarm = type:str parent:'vdcfarm'\naccount = type:str\n",
     )?;
     t.template("sshkey", "key.path = type:str\n")?;
-    t.template("node.ovc", "vdc = type:str parent:'vdc'\nsshkey = list type:str consume:sshkey:1:2\nos.image = type:str default:'Ubuntu 16.04'\n")
+    t.template("node.ovc", "vdc = type:str parent:'vdc'\nsshkey = list type:str consume:sshkey:1:2\nos.image = type:str default:'Ubuntu 16.04'\n")?;
+    Ok(())
 }
 
 fn dependency_tree(b: Backend) -> TestResult {
@@ -88,7 +91,8 @@ sshkey__k2:
         })?),
         ["sshkey!k2"]
     );
-    t.check_indexes()
+    t.check_indexes()?;
+    Ok(())
 }
 both!(test_dependency_tree, dependency_tree);
 
@@ -139,7 +143,8 @@ fn auto_behavior(b: Backend) -> TestResult {
         Some("vdc!auto_0")
     );
     assert_eq!(c.data["vdc"], "auto_0");
-    t.check_indexes()
+    t.check_indexes()?;
+    Ok(())
 }
 both!(test_auto_behavior, auto_behavior);
 
@@ -237,7 +242,8 @@ fn relinking(b: Backend) -> TestResult {
         );
     }
     assert!(t.repo.show_service(&"vdc!v1".parse()?)?.children.is_empty());
-    t.check_indexes()
+    t.check_indexes()?;
+    Ok(())
 }
 both!(changed_relations_are_relinked_on_both_sides, relinking);
 

@@ -1,12 +1,14 @@
 //! Run and job records, the atomic job start and end, and the run lock.
 
+use ays_core::both;
+use ays_core::testing::{Backend, TestRepo, TestResult};
 use ays_core::{
     ActionState, CoreError, JobFilter, JobLog, JobLogCategory, JobRecord, JobRef, JobState, RunId,
     RunLockOptions, RunRecord, RunStepRecord,
 };
 use serde_json::json;
 
-use crate::support::{Backend, TestRepo, TestResult, both, fails};
+use crate::support::fails;
 
 fn repo_with_service(b: Backend) -> Result<TestRepo, Box<dyn std::error::Error>> {
     let t = TestRepo::new(b)?;
@@ -178,7 +180,8 @@ fn job_ends(b: Backend) -> TestResult {
         json!({"path": "/x", "count": 3})
     );
     assert_eq!(stored.duration_ms(), Some(1_000));
-    t.check_indexes()
+    t.check_indexes()?;
+    Ok(())
 }
 both!(
     a_job_end_commits_its_record_state_and_data_at_once,
@@ -198,7 +201,8 @@ fn process_change(b: Backend) -> TestResult {
     j.set_state(JobState::Ok, 2);
     t.repo.finish_job(&j, None)?;
     assert_eq!(t.repo.action_args(&key, &pc)?, None);
-    t.check_indexes()
+    t.check_indexes()?;
+    Ok(())
 }
 both!(a_process_change_job_consumes_its_args, process_change);
 

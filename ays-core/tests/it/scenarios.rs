@@ -1,20 +1,11 @@
 //! The file mirror (8.1: test_directory_structure) and its round trip.
 
+use ays_core::both;
+use ays_core::testing::{Backend, TestRepo, TestResult};
 use ays_core::{ApplyOptions, ServiceFilter};
 
-use crate::support::{Backend, TestRepo, TestResult, both, copy_tree, scenarios_dir};
-
 fn directory_structure(b: Backend) -> TestResult {
-    let dir = scenarios_dir()?;
-    let t = TestRepo::new(b)?;
-    copy_tree(
-        &dir.join("sample_repo1/actorTemplates"),
-        &t.root().join("actorTemplates"),
-    )?;
-    copy_tree(
-        &dir.join("sample_repo1/blueprints"),
-        &t.root().join("blueprints"),
-    )?;
+    let t = TestRepo::with_scenario(b, "sample_repo1")?;
     t.write(
         "actorTemplates/cockpit/actions.py",
         "def install(job):\n    pass\n",
@@ -79,6 +70,7 @@ fn directory_structure(b: Backend) -> TestResult {
     assert_eq!((restored.actors, restored.services), (3, 6));
     assert_eq!(views(&t)?, before);
     assert_eq!(t.repo.actors()?, actors);
-    t.check_indexes()
+    t.check_indexes()?;
+    Ok(())
 }
 both!(test_directory_structure, directory_structure);

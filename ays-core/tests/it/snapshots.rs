@@ -1,8 +1,9 @@
 //! The rendered messages of blueprint errors (our own output: insta snapshots).
 
+use ays_core::testing::{TestRepo, TestResult};
 use ays_core::{ApplyOptions, InitOptions, Repository};
 
-use crate::support::{TestResult, fails};
+use crate::support::fails;
 
 #[test]
 fn blueprint_errors_render_file_line_and_key() -> TestResult {
@@ -14,18 +15,13 @@ fn blueprint_errors_render_file_line_and_key() -> TestResult {
             ..InitOptions::default()
         },
     )?;
-    let t = |name: &str, hrd: &str| -> TestResult {
-        let d = repo.root().join("actorTemplates").join(name);
-        std::fs::create_dir_all(&d)?;
-        std::fs::write(d.join("schema.hrd"), hrd)?;
-        Ok(())
-    };
-    t("vdc", "location = type:str\n")?;
-    t(
+    let t = TestRepo::wrap(repo, dir);
+    t.template("vdc", "location = type:str\n")?;
+    t.template(
         "node",
         "vdc = type:str parent:'vdc'\nsshkey = list type:str consume:sshkey:1:1\nport = type:int\n",
     )?;
-    t("sshkey", "path = type:str\n")?;
+    t.template("sshkey", "path = type:str\n")?;
     let cases = [
         "node__a:\n  nosuch: 1\n",
         "node__a:\n  port: eighty\n",
@@ -40,7 +36,10 @@ fn blueprint_errors_render_file_line_and_key() -> TestResult {
     ];
     let mut out = String::new();
     for bp in cases {
-        let err = fails(repo.apply_blueprint_text("bp.yaml", bp, ApplyOptions::default()))?;
+        let err = fails(
+            t.repo
+                .apply_blueprint_text("bp.yaml", bp, ApplyOptions::default()),
+        )?;
         out.push_str(&format!("{err}\n"));
     }
     insta::assert_snapshot!(out);

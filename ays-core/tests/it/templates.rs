@@ -1,33 +1,23 @@
 //! Template discovery and reading, and repository discovery.
 
-use std::path::Path;
-
+use ays_core::testing::{TestResult, write_file};
 use ays_core::{
     ApplyOptions, CoreError, InitOptions, Repository, Runtime, TemplateError, TemplateSet,
 };
 use ays_hrd::ConfigYamlError;
 
-use crate::support::{TestResult, fails};
-
-fn write(root: &Path, rel: &str, text: &str) -> TestResult {
-    let p = root.join(rel);
-    if let Some(d) = p.parent() {
-        std::fs::create_dir_all(d)?;
-    }
-    std::fs::write(p, text)?;
-    Ok(())
-}
+use crate::support::fails;
 
 #[test]
 fn local_templates_override_global_ones_and_globals_must_be_unique() -> TestResult {
     let dir = tempfile::tempdir()?;
     let root = dir.path();
-    write(root, "g1/web/schema.hrd", "a = type:str\n")?;
-    write(root, "g1/group/db/actions.sh", "install() {\n  true\n}\n")?;
-    write(root, "g1/_archived/old/schema.hrd", "a = type:str\n")?;
-    write(root, "g1/.hidden/x/schema.hrd", "a = type:str\n")?;
-    write(root, "g2/cache/config.yaml", "links: {}\n")?;
-    write(
+    write_file(root, "g1/web/schema.hrd", "a = type:str\n")?;
+    write_file(root, "g1/group/db/actions.sh", "install() {\n  true\n}\n")?;
+    write_file(root, "g1/_archived/old/schema.hrd", "a = type:str\n")?;
+    write_file(root, "g1/.hidden/x/schema.hrd", "a = type:str\n")?;
+    write_file(root, "g2/cache/config.yaml", "links: {}\n")?;
+    write_file(
         root,
         "local/web/schema.capnp",
         "@0xf000000000000001;\nstruct Schema {\n  b @0 :Text;\n}\n",
@@ -46,7 +36,7 @@ fn local_templates_override_global_ones_and_globals_must_be_unique() -> TestResu
             ("web".to_owned(), true)
         ]
     );
-    write(root, "g2/web/schema.hrd", "a = type:str\n")?;
+    write_file(root, "g2/web/schema.hrd", "a = type:str\n")?;
     let err = fails(TemplateSet::discover(
         &root.join("none"),
         &[root.join("g1"), root.join("g2")],
@@ -69,28 +59,28 @@ fn templates_read_relations_settings_and_actions() -> TestResult {
     let dir = tempfile::tempdir()?;
     let root = dir.path();
     // 8.2 layout: schema.capnp + config.yaml.
-    write(
+    write_file(
         root,
         "t/app/schema.capnp",
         "@0xf000000000000002;\nstruct Schema {\n  node @0 :Text;\n  keys @1 :List(Text);\n}\n",
     )?;
-    write(
+    write_file(
         root,
         "t/app/config.yaml",
         "links:\n  parent:\n    role: node.ssh\n    argname: node\n    auto: true\n  consume:\n    - role: sshkey\n      argname: keys\n      min: 1\n      max: 3\nrecurring:\n  - action: monitor\n    period: 5m\n    log: false\ntimeouts:\n  - install: 2m\nretries:\n  install: 3\ndepends:\n  test: [install]\n",
     )?;
-    write(
+    write_file(
         root,
         "t/app/actions.py",
         "import os\n\ndef install(job):\n    \"\"\"Install it.\"\"\"\n    os.system('true')\n\ndef test(job):\n    pass\n",
     )?;
     // 8.1 layout: schema.hrd + actor.hrd.
-    write(
+    write_file(
         root,
         "t/old/schema.hrd",
         "host = type:str parent:'node' optional\n",
     )?;
-    write(
+    write_file(
         root,
         "t/old/actor.hrd",
         "recurring.monitor =\n    period: 30s,\n    log: True,\n\ndepends.check = install, start\n",
@@ -165,7 +155,7 @@ fn templates_read_relations_settings_and_actions() -> TestResult {
         ["stop".parse()?]
     );
     // A broken schema is reported with its template.
-    write(root, "t/bad/schema.hrd", "x = type:nosuch\n")?;
+    write_file(root, "t/bad/schema.hrd", "x = type:nosuch\n")?;
     let err = fails(TemplateSet::discover(&root.join("t"), &[])?.load("bad"))?;
     assert!(
         matches!(&err, TemplateError::Hrd { template, .. } if template == "bad"),
@@ -209,7 +199,7 @@ fn repositories_are_found_upward_and_get_unique_ids() -> TestResult {
         c.store_url(),
         format!("redb://{}", c.root().join(".ays/store.redb").display())
     );
-    write(c.root(), "actorTemplates/k/schema.hrd", "a = type:str\n")?;
+    write_file(c.root(), "actorTemplates/k/schema.hrd", "a = type:str\n")?;
     c.apply_blueprint_text("bp.yaml", "k__x:\n", ApplyOptions::default())?;
     drop(c);
     let reopened = Repository::open(&dir.path().join("three"), ays_core::OpenOptions::default())?;
@@ -236,19 +226,19 @@ fn repositories_are_found_upward_and_get_unique_ids() -> TestResult {
 fn issue_4_templates_read_concurrency_and_retry_backoff() -> TestResult {
     let dir = tempfile::tempdir()?;
     let root = dir.path();
-    write(
+    write_file(
         root,
         "t/new/config.yaml",
         "concurrency: 2\nretries: {install: 3}\nretry_delay: {install: 2s}\nretry_max_delay:\n  - install: 1m\n",
     )?;
-    write(root, "t/old/schema.hrd", "name = type:str\n")?;
-    write(
+    write_file(root, "t/old/schema.hrd", "name = type:str\n")?;
+    write_file(
         root,
         "t/old/actor.hrd",
         "concurrency = 1\nretries.start = 2\nretry_delay.start = 5\nretry_max_delay.start = 1h\n",
     )?;
-    write(root, "t/none/config.yaml", "retries: {install: 1}\n")?;
-    write(root, "t/zero/config.yaml", "concurrency: 0\n")?;
+    write_file(root, "t/none/config.yaml", "retries: {install: 1}\n")?;
+    write_file(root, "t/zero/config.yaml", "concurrency: 0\n")?;
     let set = TemplateSet::discover(&root.join("t"), &[])?;
     let backoff = |t: &ays_core::Template, n: &str| {
         t.actions
@@ -303,28 +293,28 @@ fn config_yaml_error(err: &TemplateError) -> Result<(&str, &ConfigYamlError), St
 fn issue_7_template_errors_name_their_line_and_column() -> TestResult {
     let dir = tempfile::tempdir()?;
     let root = dir.path();
-    write(
+    write_file(
         root,
         "t/duration/config.yaml",
         "retries: {install: 3}\ntimeouts:\n  install: 2x\n",
     )?;
-    write(
+    write_file(
         root,
         "t/count/config.yaml",
         "links:\n  consume:\n    - role: sshkey\n      max: many\n",
     )?;
-    write(
+    write_file(
         root,
         "t/yaml_depends/config.yaml",
         "depends:\n  install:\n    - init\n    - in-stall\n",
     )?;
-    write(root, "t/hrd_depends/schema.hrd", "name = type:str\n")?;
-    write(
+    write_file(root, "t/hrd_depends/schema.hrd", "name = type:str\n")?;
+    write_file(
         root,
         "t/hrd_depends/actor.hrd",
         "retries.start = 2\n\ndepends.start = install, in-stall\n",
     )?;
-    write(
+    write_file(
         root,
         "t/forever/config.yaml",
         "retry_delay:\n  install: 5000000000\n",

@@ -3,40 +3,14 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use ays_core::testing::copy_scenario;
 use ays_core::{ApplyOptions, InitOptions, Repository};
 use ays_run::{Planner, plan_input};
 
 use crate::planner::{SAMPLE_REPO1_WITH_INIT, steps};
-
-/// The shared scenarios directory; its absence is a failure, never a skip.
-fn scenarios() -> PathBuf {
-    let shared = std::env::var_os("AYS_SHARED").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
-        PathBuf::from,
-    );
-    let dir = shared.join("fixtures/scenarios");
-    assert!(
-        dir.is_dir(),
-        "the shared scenarios are missing at `{}` (set AYS_SHARED to the shared directory)",
-        dir.display()
-    );
-    dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
+use crate::support::write_sample_repo3_actions;
 
 /// A repository on an in-memory store holding the scenario's templates and blueprints.
 fn scenario_repo(tmp: &Path, scenario: &str) -> Repository {
@@ -45,9 +19,7 @@ fn scenario_repo(tmp: &Path, scenario: &str) -> Repository {
         ..InitOptions::default()
     };
     let repo = Repository::init(tmp, options).unwrap();
-    let src = scenarios().join(scenario);
-    copy_dir(&src.join("actorTemplates"), &tmp.join("actorTemplates"));
-    copy_dir(&src.join("blueprints"), &tmp.join("blueprints"));
+    copy_scenario(scenario, tmp).unwrap();
     repo
 }
 
@@ -67,19 +39,7 @@ fn sample_repo1_plans_parents_before_children() {
 fn sample_repo3_plans_the_failing_scenario_chains() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = scenario_repo(tmp.path(), "sample_repo3");
-    // The scenario's action chains and actions, written in this project's formats.
-    let template = tmp.path().join("actorTemplates/runtime_error_service");
-    std::fs::write(
-        template.join("config.yaml"),
-        "depends:\n  test: [install]\n  test2: [install]\n  test3: [test2]\n",
-    )
-    .unwrap();
-    std::fs::write(
-        template.join("actions.sh"),
-        "test() {\n    echo \"Error from service $AYS_SERVICE\" >&2\n    return 1\n}\n\
-         test2() {\n    :\n}\n\ntest3() {\n    :\n}\n",
-    )
-    .unwrap();
+    write_sample_repo3_actions(tmp.path()).unwrap();
     repo.apply_blueprints(ApplyOptions::default()).unwrap();
     let mut plan_text = Planner::new()
         .plan(&plan_input(&repo).unwrap())

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use ays_core::both;
+use ays_core::testing::{Backend, TestRepo, TestResult};
 use ays_core::{
     ActionState, ApplyOptions, CoreError, JobLogCategory, JobState, RunId, RunLockOptions,
 };
@@ -14,7 +16,7 @@ use ays_run::{
 };
 use serde_json::json;
 
-use crate::support::{Backend, TestRepo, TestResult, both};
+use crate::support;
 
 const SERVICE: &str = "runtime_error_service!instance";
 
@@ -54,7 +56,7 @@ fn map<V: Copy>(pairs: &[(&str, V)]) -> BTreeMap<String, V> {
 }
 
 fn sample_repo3(b: Backend) -> TestResult {
-    let t = TestRepo::sample_repo3(b)?;
+    let t = support::sample_repo3(b)?;
 
     // A dry run plans and writes nothing.
     let mut dry = options(Schedule::Steps);
@@ -191,7 +193,7 @@ fn sample_repo3(b: Backend) -> TestResult {
 both!(sample_repo3_runs_steps_then_dag, sample_repo3);
 
 fn no_exec(b: Backend) -> TestResult {
-    let t = TestRepo::sample_repo3(b)?;
+    let t = support::sample_repo3(b)?;
     let mut o = options(Schedule::Steps);
     o.no_exec = true;
     let outcome = create_run(&t.repo, &o)?;
@@ -285,7 +287,7 @@ fn dead_pid() -> Result<u32, Box<dyn std::error::Error>> {
 }
 
 fn run_lock(b: Backend) -> TestResult {
-    let t = TestRepo::sample_repo3(b)?;
+    let t = support::sample_repo3(b)?;
     let live = t.repo.lock_run("other", &RunLockOptions::default())?;
     let err = match create_run(&t.repo, &options(Schedule::Steps)) {
         Ok(o) => return Err(format!("expected RunLocked, ran {}", o.id).into()),
@@ -366,7 +368,7 @@ fn counting(
 fn resume(b: Backend) -> TestResult {
     // The uninterrupted run, for reference.
     let calls = Arc::new(Mutex::new(BTreeMap::new()));
-    let reference = TestRepo::sample_repo3(b)?;
+    let reference = support::sample_repo3(b)?;
     let mut o = options(Schedule::Steps);
     o.registry = Some(counting(&calls)?);
     let count = AtomicUsize::new(0);
@@ -384,7 +386,7 @@ fn resume(b: Backend) -> TestResult {
     let mut resumed_any = false;
     for limit in 1..events {
         let calls = Arc::new(Mutex::new(BTreeMap::new()));
-        let t = TestRepo::sample_repo3(b)?;
+        let t = support::sample_repo3(b)?;
         o.registry = Some(counting(&calls)?);
         let interrupt = Interrupt {
             seen: AtomicUsize::new(0),
@@ -462,7 +464,7 @@ both!(
 );
 
 fn no_exec_config(b: Backend) -> TestResult {
-    let t = TestRepo::sample_repo3(b)?;
+    let t = support::sample_repo3(b)?;
     let config = t.repo.root().join(".ays/config.yaml");
     let text = std::fs::read_to_string(&config)?;
     std::fs::write(&config, format!("{text}no_exec: true\n"))?;
@@ -523,7 +525,7 @@ fn cancelling(
 
 fn ctrl_c(b: Backend, levels: u8) -> TestResult {
     for schedule in [Schedule::Steps, Schedule::Dag] {
-        let t = TestRepo::sample_repo3(b)?;
+        let t = support::sample_repo3(b)?;
         let calls = Arc::new(Mutex::new(BTreeMap::new()));
         let mut o = options(schedule);
         o.registry = Some(cancelling(&calls, levels, &[])?);
@@ -638,7 +640,7 @@ fn stored_settings(b: Backend) -> TestResult {
     // Created with steps: test fails, so test3 (a later step) never starts, as without the
     // interruption; with the caller's dag instead, test3 runs.
     for (override_stored, test3) in [(false, JobState::New), (true, JobState::Ok)] {
-        let t = TestRepo::sample_repo3(b)?;
+        let t = support::sample_repo3(b)?;
         let id = cancelled_run(&t, &options(Schedule::Steps), &["test"])?;
         assert_eq!(
             show_run(&t.repo, &id)?.run.settings,
@@ -660,7 +662,7 @@ fn stored_settings(b: Backend) -> TestResult {
 
     // Created with dag and keep-going: test3 runs although test2, which it needs, fails.
     for (override_stored, test3) in [(false, JobState::Ok), (true, JobState::New)] {
-        let t = TestRepo::sample_repo3(b)?;
+        let t = support::sample_repo3(b)?;
         let mut o = options(Schedule::Dag);
         o.failure = FailurePolicy::KeepGoing;
         let id = cancelled_run(&t, &o, &["test2"])?;
@@ -689,7 +691,7 @@ both!(
 );
 
 fn unfinished(b: Backend) -> TestResult {
-    let t = TestRepo::sample_repo3(b)?;
+    let t = support::sample_repo3(b)?;
     let calls = Arc::new(Mutex::new(BTreeMap::new()));
     let mut o = options(Schedule::Dag);
     o.registry = Some(cancelling(&calls, 2, &[])?);
