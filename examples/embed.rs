@@ -1,6 +1,6 @@
-//! Embedding ays: a Rust program builds a repository on an in-memory store, registers native
-//! actions (plain Rust functions) that read their service's data and its parent's, and runs
-//! them, with no shell, no Python and no server. It checks what the actions stored and exits
+//! Embedding ays: a Rust program builds a repository on an in-memory store, defines its actor
+//! templates in code, registers native actions (plain Rust functions) that read their
+//! service's data and its parent's, and runs them, with no shell, no Python and no server. It checks what the actions stored and exits
 //! non-zero when something is wrong.
 //!
 //! Run with `cargo run --example embed`.
@@ -8,7 +8,9 @@
 use std::error::Error;
 use std::sync::Arc;
 
-use ays_core::{ApplyOptions, InitOptions, JobState, Repository, ServiceFilter};
+use ays_core::{
+    ApplyOptions, InitOptions, JobState, Repository, ServiceFilter, Template, TemplateSource,
+};
 use ays_run::{ActionFailed, ActionRegistry, RunOptions, create_run};
 
 const DATACENTER_SCHEMA: &str = "subnet = type:str default:'10.0.0'\n";
@@ -33,17 +35,21 @@ actions:
 ";
 
 fn main() -> Result<(), Box<dyn Error>> {
-    // A repository whose store lives in memory: nothing is written but the template files.
+    // A repository whose store lives in memory: nothing is written but its config.
     let dir = tempfile::tempdir()?;
     let options = InitOptions {
         store_url: Some("mem://".into()),
         ..InitOptions::default()
     };
     let repo = Repository::init(dir.path(), options)?;
+    // Templates built in code, not read from `actorTemplates/`.
     for (actor, schema) in [("datacenter", DATACENTER_SCHEMA), ("node", NODE_SCHEMA)] {
-        let template = dir.path().join("actorTemplates").join(actor);
-        std::fs::create_dir_all(&template)?;
-        std::fs::write(template.join("schema.hrd"), schema)?;
+        let source = TemplateSource {
+            schema_hrd: Some(schema.to_owned()),
+            ..TemplateSource::default()
+        };
+        let template = Template::from_source(&actor.parse()?, format!("embed/{actor}"), &source)?;
+        repo.install_template(&template)?;
     }
     let report = repo.apply_blueprint_text("embed.yaml", BLUEPRINT, ApplyOptions::default())?;
     println!("created {} services", report.created.len());

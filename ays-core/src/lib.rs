@@ -33,7 +33,8 @@
 //!   [`ActorName`], [`ActionName`], [`InstanceName`], [`RunId`] (validated in `FromStr`, failing
 //!   with a [`NameError`]), the per-action [`ActionState`] machine and [`JobState`].
 //! - [`Repository`]: [`Repository::init`], [`Repository::open`] and [`Repository::open_from`];
-//!   templates ([`TemplateSet`], [`Template`]) and actors ([`Actor`], `actor update` as
+//!   templates ([`TemplateSet`], [`Template`]; built in code from a [`TemplateSource`] and
+//!   installed with [`Repository::install_template`]) and actors ([`Actor`], `actor update` as
 //!   [`ActorUpdate`]); services and their queries ([`Service`], [`ServiceFilter`],
 //!   [`ServiceDetail`], [`ServiceStates`]); blueprints ([`Repository::apply_blueprint_text`],
 //!   [`ApplyOptions`], [`BlueprintReport`]); `export`/`restore` ([`ExportReport`],
@@ -110,7 +111,7 @@ pub use service::{
 };
 pub use template::{
     ActionCode, ConsumeSpec, DEFAULT_ACTIONS, ParentSpec, Runtime, Template, TemplateAction,
-    TemplateInfo, TemplateSet,
+    TemplateInfo, TemplateSet, TemplateSource,
 };
 pub use update::ActorUpdate;
 

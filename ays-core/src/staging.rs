@@ -31,7 +31,8 @@ struct ActorSlot {
     dirty: bool,
 }
 
-/// See the module docs.
+/// The read-your-writes working set of one change: records and index entries staged here are
+/// committed as one atomic batch.
 pub(crate) struct Staging<'r> {
     store: &'r dyn KvStore,
     services: BTreeMap<ServiceKey, Slot>,

@@ -348,35 +348,112 @@ fn read_opt(path: &Path) -> Result<Option<String>, TemplateError> {
         }),
     }
 }
+/// The files of a template as text, for a template built in code ([`Template::from_source`])
+/// rather than read from a directory. Every file is optional, as in a template directory: a
+/// template with none has an empty schema and no action code.
+///
+/// ```
+/// use ays_core::{Template, TemplateSource};
+///
+/// let source = TemplateSource {
+///     schema_hrd: Some("port = type:int default:80\n".into()),
+///     actions_sh: Some("install() {\n    echo installing\n}\n".into()),
+///     config_yaml: Some("retries:\n  install: 2\n".into()),
+///     ..TemplateSource::default()
+/// };
+/// let template = Template::from_source(&"web".parse()?, "in code/web", &source)?;
+/// let install = template.actions.iter().find(|a| a.code.name.as_str() == "install");
+/// assert_eq!(install.map(|a| a.retries), Some(2));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TemplateSource {
+    /// `schema.hrd`: the data schema in HRD (its relations too).
+    pub schema_hrd: Option<String>,
+    /// `schema.capnp`: the data schema in Cap'n Proto (wins over `schema_hrd` for the schema).
+    pub schema_capnp: Option<String>,
+    /// `config.yaml`: relations, recurring actions, timeouts, retries, dependencies.
+    pub config_yaml: Option<String>,
+    /// `actor.hrd`: the 8.1 form of the same settings.
+    pub actor_hrd: Option<String>,
+    /// `actions.sh`: shell actions.
+    pub actions_sh: Option<String>,
+    /// `actions.py`: Python actions (not with `actions_sh`).
+    pub actions_py: Option<String>,
+}
+
+impl TemplateSource {
+    /// Reads the files of the template directory `dir` (absent files are `None`).
+    ///
+    /// # Errors
+    ///
+    /// [`TemplateError::Io`] for a file that exists but cannot be read.
+    pub fn read(dir: &Path) -> Result<TemplateSource, TemplateError> {
+        Ok(TemplateSource {
+            schema_hrd: read_opt(&dir.join("schema.hrd"))?,
+            schema_capnp: read_opt(&dir.join("schema.capnp"))?,
+            config_yaml: read_opt(&dir.join("config.yaml"))?,
+            actor_hrd: read_opt(&dir.join("actor.hrd"))?,
+            actions_sh: read_opt(&dir.join("actions.sh"))?,
+            actions_py: read_opt(&dir.join("actions.py"))?,
+        })
+    }
+
+    /// The files present, as (file name, text), in a fixed order.
+    fn files(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [
+            ("schema.hrd", &self.schema_hrd),
+            ("schema.capnp", &self.schema_capnp),
+            ("config.yaml", &self.config_yaml),
+            ("actor.hrd", &self.actor_hrd),
+            ("actions.sh", &self.actions_sh),
+            ("actions.py", &self.actions_py),
+        ]
+        .into_iter()
+        .filter_map(|(file, text)| Some((file, text.as_deref()?)))
+    }
+}
+
 impl Template {
     /// Reads the template `name` in directory `dir`.
     ///
     /// # Errors
     ///
-    /// [`TemplateError::Io`], [`TemplateError::Hrd`] (schema.hrd, actor.hrd),
-    /// [`TemplateError::ConfigYaml`],
+    /// [`TemplateError::Io`], and the errors of [`Template::from_source`].
+    pub fn load(name: &ActorName, dir: &Path) -> Result<Template, TemplateError> {
+        Template::from_source(name, dir, &TemplateSource::read(dir)?)
+    }
+
+    /// Builds the template `name` from the text of its files; `origin` names where it comes
+    /// from (a directory, or any label for a template built in code) in errors and in the
+    /// actor's record.
+    ///
+    /// # Errors
+    ///
+    /// [`TemplateError::Hrd`] (schema.hrd, actor.hrd), [`TemplateError::ConfigYaml`],
     /// [`TemplateError::Schema`] (schema.capnp) and [`TemplateError::Malformed`] (a setting that
     /// does not fit the template: a duration beyond `u32` seconds, a `depends` entry that is not
     /// an action name; actions files; both actions files present).
-    pub fn load(name: &ActorName, dir: &Path) -> Result<Template, TemplateError> {
+    pub fn from_source(
+        name: &ActorName,
+        origin: impl AsRef<Path>,
+        source: &TemplateSource,
+    ) -> Result<Template, TemplateError> {
+        let dir = origin.as_ref();
         let t = name.as_str();
         let mut hasher = Sha256::new();
-        let mut read = |file: &str| -> Result<Option<String>, TemplateError> {
-            let text = read_opt(&dir.join(file))?;
-            if let Some(text) = &text {
-                hasher.update(file.as_bytes());
-                hasher.update([0]);
-                hasher.update(text.as_bytes());
-                hasher.update([0]);
-            }
-            Ok(text)
-        };
-        let hrd_text = read("schema.hrd")?;
-        let capnp_text = read("schema.capnp")?;
-        let config_text = read("config.yaml")?;
-        let actor_hrd = read("actor.hrd")?;
-        let sh = read("actions.sh")?;
-        let py = read("actions.py")?;
+        for (file, text) in source.files() {
+            hasher.update(file.as_bytes());
+            hasher.update([0]);
+            hasher.update(text.as_bytes());
+            hasher.update([0]);
+        }
+        let hrd_text = source.schema_hrd.clone();
+        let capnp_text = source.schema_capnp.clone();
+        let config_text = source.config_yaml.clone();
+        let actor_hrd = source.actor_hrd.clone();
+        let sh = source.actions_sh.clone();
+        let py = source.actions_py.clone();
         let hrd_file = dir.join("schema.hrd").display().to_string();
         let hrd = hrd_text
             .as_deref()

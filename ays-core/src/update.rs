@@ -18,7 +18,7 @@ use crate::keys;
 use crate::repo::Repository;
 use crate::service::{Service, ServiceAction};
 use crate::staging::{Staging, scan_keys};
-use crate::template::TemplateSet;
+use crate::template::Template;
 
 /// What an actor update changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -78,24 +78,56 @@ impl Repository {
         let mut st = self.staging();
         let mut out = Vec::with_capacity(names.len());
         for name in names {
-            out.push(update_actor(&mut st, &templates, &name)?);
+            let old = st.actor(&name)?.ok_or_else(|| CoreError::ActorNotFound {
+                name: name.to_string(),
+            })?;
+            let template = templates.load(name.as_str())?;
+            out.push(update_actor(&mut st, &old, &template)?);
         }
         let batch = st.into_batch()?;
         self.commit(&batch, "update actors")?;
         Ok(out)
     }
+
+    /// Creates the actor of `template`, or updates it as `ays actor update` does (changed code
+    /// makes actions `changed`, a schema change migrates every service's data): how an embedder
+    /// gives the repository a template built in code ([`Template::from_source`]). Blueprints then
+    /// use the stored actor; `update_actors` still looks for templates on disk.
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError::IncompatibleSchema`] (nothing written), store and codec errors.
+    pub fn install_template(&self, template: &Template) -> Result<ActorUpdate, CoreError> {
+        let _lock = self.write_lock()?;
+        let mut st = self.staging();
+        let report = match st.actor(&template.name)? {
+            Some(old) => update_actor(&mut st, &old, template)?,
+            None => {
+                let (actor, codes) = Actor::from_template(template);
+                let report = ActorUpdate {
+                    actor: template.name.to_string(),
+                    added_actions: actor.actions.iter().map(|a| a.name.clone()).collect(),
+                    actor_changed: true,
+                    ..ActorUpdate::default()
+                };
+                st.put_actor(actor, codes)?;
+                tracing::info!(actor = %template.name, "actor created from a template");
+                report
+            }
+        };
+        let batch = st.into_batch()?;
+        self.commit(&batch, "install template")?;
+        Ok(report)
+    }
 }
 
 fn update_actor(
     st: &mut Staging<'_>,
-    templates: &TemplateSet,
-    name: &ActorName,
+    old: &CompiledActor,
+    template: &Template,
 ) -> Result<ActorUpdate, CoreError> {
-    let old = st.actor(name)?.ok_or_else(|| CoreError::ActorNotFound {
-        name: name.to_string(),
-    })?;
-    let template = templates.load(name.as_str())?;
-    let (new, codes) = Actor::from_template(&template);
+    let name = &template.name;
+    let (new, codes) = Actor::from_template(template);
     let mut report = ActorUpdate {
         actor: name.to_string(),
         ..ActorUpdate::default()
@@ -145,7 +177,7 @@ fn update_actor(
         };
         s.actions = updated_actions(&s, &new);
         if migrate {
-            migrate_data(&mut s, &old, &new_c)?;
+            migrate_data(&mut s, old, &new_c)?;
         }
         st.put_service(s)?;
         report.services += 1;

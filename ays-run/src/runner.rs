@@ -47,7 +47,13 @@ struct ActionSpec {
     retry_max_delay: Option<u32>,
 }
 
-/// See the module docs.
+/// The [`ActionRunner`] of a run on a repository: each job runs the action code stored in the
+/// repository (the stored code is authoritative, not the template on disk), written out under
+/// the run's directory for the shell and Python runtimes; a native function of the run's
+/// [`ActionRegistry`] wins over stored code. A data patch the actor's schema rejects fails the
+/// job before it is recorded, so no dependent runs after it. [`create_run`](crate::create_run)
+/// makes one; an embedder running its own [`Executor`](crate::Executor) on a repository's plan
+/// makes one with [`RepositoryRunner::prepare`].
 pub struct RepositoryRunner {
     repo: Repository,
     payload: Arc<RepositoryPayload>,

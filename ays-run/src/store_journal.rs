@@ -46,7 +46,7 @@ struct State {
     jobs: HashMap<JobKey, JobRecord>,
 }
 
-/// See the module docs.
+/// A [`Journal`] that stores every change of one run in its repository as it happens.
 pub(crate) struct StoreJournal<'a> {
     repo: &'a Repository,
     observer: Option<&'a dyn RunObserver>,

@@ -381,3 +381,60 @@ fn issue_7_template_errors_name_their_line_and_column() -> TestResult {
     );
     Ok(())
 }
+
+/// A template built in code is installed as an actor that blueprints use, and installing a
+/// changed version updates it as `ays actor update` would.
+fn installed_templates(b: ays_core::testing::Backend) -> TestResult {
+    use ays_core::{ActionState, ServiceFilter, Template, TemplateSource};
+    let t = ays_core::testing::TestRepo::new(b)?;
+    let name = "web".parse()?;
+    let mut source = TemplateSource {
+        schema_hrd: Some("port = type:int default:80\n".into()),
+        actions_sh: Some("install() {\n    echo one\n}\n".into()),
+        ..TemplateSource::default()
+    };
+    let first = t
+        .repo
+        .install_template(&Template::from_source(&name, "code/web", &source)?)?;
+    assert_eq!(
+        (first.actor_changed, first.added_actions.len()),
+        (true, ays_core::DEFAULT_ACTIONS.len())
+    );
+    assert!(t.repo.actor("web")?.is_some());
+    t.repo
+        .apply_blueprint_text("bp.yaml", "web__w:\n", ApplyOptions::default())?;
+    let key = "web!w".parse()?;
+    t.repo
+        .set_action_state(&ServiceFilter::all(), &"install".parse()?, ActionState::Ok)?;
+
+    // New code for install and a new field: install becomes changed, the data gets the default.
+    source.schema_hrd = Some("port = type:int default:80\nhost = type:str default:'h'\n".into());
+    source.actions_sh = Some("install() {\n    echo two\n}\n".into());
+    let second = t
+        .repo
+        .install_template(&Template::from_source(&name, "code/web", &source)?)?;
+    assert_eq!(second.changed_actions, ["install".parse()?]);
+    assert_eq!(second.added_fields, ["host"]);
+    let shown = t.repo.show_service(&key)?;
+    assert_eq!(
+        (shown.data["port"].clone(), shown.data["host"].clone()),
+        (80.into(), "h".into())
+    );
+    let install = shown.actions.iter().find(|a| a.name.as_str() == "install");
+    assert_eq!(install.map(|a| a.state), Some(ActionState::Changed));
+    assert_eq!(t.repo.service_keys(&ServiceFilter::all())?, [key]);
+
+    // A broken template is refused when it is built, before anything is written.
+    source.schema_hrd = Some("port = type:nosuch\n".into());
+    let err = fails(Template::from_source(&name, "code/web", &source))?;
+    assert!(
+        matches!(&err, TemplateError::Hrd { template, .. } if template == "web"),
+        "{err:?}"
+    );
+    t.check_indexes()?;
+    Ok(())
+}
+ays_core::both!(
+    issue_7_templates_built_in_code_install_and_update,
+    installed_templates
+);
