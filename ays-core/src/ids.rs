@@ -207,8 +207,10 @@ impl FromStr for ServiceKey {
                 ..bad(reason)
             }
         };
-        let role: ActorName = role.parse().map_err(part("invalid role"))?;
-        let instance: InstanceName = instance.parse().map_err(part("invalid instance name"))?;
+        let role: ActorName = role.parse().map_err(part("its role is not valid"))?;
+        let instance: InstanceName = instance
+            .parse()
+            .map_err(part("its instance is not valid"))?;
         Ok(ServiceKey::new(&role, instance))
     }
 }
@@ -247,7 +249,7 @@ mod tests {
         assert!("node.x!a".parse::<ServiceKey>().is_err());
         assert!("node".parse::<ServiceKey>().is_err());
         let e = "node!a b".parse::<ServiceKey>().unwrap_err();
-        assert_eq!(e.reason, "invalid instance name");
+        assert_eq!(e.reason, "its instance is not valid");
         let part = e.part.as_deref().unwrap();
         assert_eq!((part.what, part.name.as_str()), ("instance name", "a b"));
         assert!(part.reason.contains("whitespace"));
