@@ -103,8 +103,8 @@ pub use mirror::{ExportReport, RestoreReport};
 pub use repo::{ActionRun, ActorSummary, DestroyReport, InitOptions, OpenOptions, Repository};
 pub use run_lock::{DEFAULT_RUN_LEASE, RunLock, RunLockInfo, RunLockOptions};
 pub use runs::{
-    JobFilter, JobLog, JobLogCategory, JobRecord, JobRef, JobState, JobStateChange, RunRecord,
-    RunStepRecord, RunSummary,
+    JobChange, JobFilter, JobLog, JobLogCategory, JobRecord, JobRef, JobState, JobStateChange,
+    RunRecord, RunStepRecord, RunSummary,
 };
 pub use service::{
     EventFilter, Service, ServiceAction, ServiceDetail, ServiceFilter, ServiceRef, ServiceStates,

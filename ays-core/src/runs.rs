@@ -16,7 +16,7 @@ use crate::ids::{ActionName, ActorName, RunId, ServiceKey};
 use crate::keys;
 use crate::record;
 use crate::repo::Repository;
-use crate::staging::PAGE;
+use crate::staging::{PAGE, Staging};
 
 /// The action whose pending args are consumed by its job.
 const PROCESS_CHANGE: &str = "processChange";
@@ -294,6 +294,17 @@ impl JobRecord {
     }
 }
 
+/// One change of a job, for [`Repository::record_jobs`].
+#[derive(Debug, Clone, Copy)]
+pub enum JobChange<'a> {
+    /// The job started: its record is stored and its action becomes `running`.
+    Started(&'a JobRecord),
+    /// The record is stored as it is (an attempt's log line).
+    Saved(&'a JobRecord),
+    /// The job ended (`ok` or `error`), with the data patch it returned.
+    Finished(&'a JobRecord, Option<&'a serde_json::Value>),
+}
+
 /// A job as listed in a run step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct JobRef {
@@ -535,16 +546,79 @@ impl Repository {
         Ok(out)
     }
 
-    /// Records that a job starts, in one batch: the job record (its state should be `running`)
-    /// and the service's action → `running`. Called before the action runs.
+    /// Records that a job started, in one batch: the job record, and its action becomes
+    /// `running`.
     ///
     /// # Errors
     ///
     /// [`CoreError::ServiceNotFound`], [`CoreError::UnknownAction`], [`CoreError::Transition`]
     /// (a disabled action), [`CoreError::Busy`], [`CoreError::Store`]; nothing is written.
     pub fn start_job(&self, job: &JobRecord) -> Result<(), CoreError> {
+        self.record_jobs(None, &[JobChange::Started(job)]).map(drop)
+    }
+
+    /// Records that a job ended, in one batch, and returns the record as stored.
+    ///
+    /// A job in state `ok` stores its record, sets the action to `ok` (its last run is the
+    /// job's end) and applies `patch` to the service data, checked against the actor's schema;
+    /// a `processChange` job also consumes its pending args. A patch the schema rejects turns
+    /// the job into an `error` (the reason is logged) and changes no data. A job in state
+    /// `error` stores its record and sets the action to `error`, and changes no data.
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError::ServiceNotFound`], [`CoreError::UnknownAction`], [`CoreError::Busy`],
+    /// [`CoreError::Store`]; nothing is written.
+    pub fn finish_job(
+        &self,
+        job: &JobRecord,
+        patch: Option<&serde_json::Value>,
+    ) -> Result<JobRecord, CoreError> {
+        let mut stored = self.record_jobs(None, &[JobChange::Finished(job, patch)])?;
+        stored.pop().ok_or_else(|| CoreError::Corrupt {
+            key: String::from_utf8_lossy(&keys::job(&job.run, job.number)).into_owned(),
+            reason: "the finished job was not recorded".to_owned(),
+        })
+    }
+
+    /// Records many job changes, and optionally the run record, in one atomic batch under the
+    /// write lock: what a run's journal commits at once when several jobs start or end together
+    /// (one durable commit instead of one per change). Changes apply in order, each as
+    /// [`Repository::start_job`], [`Repository::save_job`] or [`Repository::finish_job`] would;
+    /// returns the stored records of the `Finished` changes, in order.
+    ///
+    /// # Errors
+    ///
+    /// As [`Repository::start_job`] and [`Repository::finish_job`]; nothing is written.
+    pub fn record_jobs(
+        &self,
+        run: Option<&RunRecord>,
+        changes: &[JobChange<'_>],
+    ) -> Result<Vec<JobRecord>, CoreError> {
         let _lock = self.write_lock()?;
         let mut staging = self.staging();
+        let mut finished = Vec::new();
+        for change in changes {
+            match change {
+                JobChange::Started(job) => self.stage_start(&mut staging, job)?,
+                JobChange::Saved(job) => staging.put_raw(
+                    keys::job(&job.run, job.number),
+                    Some(record::encode_job(job, self.id())),
+                ),
+                JobChange::Finished(job, patch) => {
+                    finished.push(self.stage_finish(&mut staging, job, *patch)?);
+                }
+            }
+        }
+        if let Some(run) = run {
+            staging.put_raw(keys::run(&run.id), Some(record::encode_run(run, self.id())));
+        }
+        let batch = staging.into_batch()?;
+        self.commit(&batch, "record jobs")?;
+        Ok(finished)
+    }
+
+    fn stage_start(&self, staging: &mut Staging<'_>, job: &JobRecord) -> Result<(), CoreError> {
         let s = staging
             .service_mut(&job.service)?
             .ok_or_else(|| CoreError::ServiceNotFound {
@@ -565,36 +639,22 @@ impl Repository {
             keys::job(&job.run, job.number),
             Some(record::encode_job(job, self.id())),
         );
-        let batch = staging.into_batch()?;
-        self.commit(&batch, "start job")
+        Ok(())
     }
 
-    /// Records that a job ended, in one batch, and returns the record as stored.
-    ///
-    /// A job in state `ok` stores its record, sets the action to `ok` (its last run is the
-    /// job's end) and applies `patch` to the service data, checked against the actor's schema;
-    /// a `processChange` job also consumes its pending args. A patch the schema rejects turns
-    /// the job into an `error` (the reason is logged) and changes no data. A job in state
-    /// `error` stores its record and sets the action to `error`, and changes no data.
-    ///
-    /// # Errors
-    ///
-    /// [`CoreError::ServiceNotFound`], [`CoreError::UnknownAction`], [`CoreError::Busy`],
-    /// [`CoreError::Store`]; nothing is written.
-    pub fn finish_job(
+    fn stage_finish(
         &self,
+        staging: &mut Staging<'_>,
         job: &JobRecord,
         patch: Option<&serde_json::Value>,
     ) -> Result<JobRecord, CoreError> {
-        let _lock = self.write_lock()?;
-        let mut staging = self.staging();
-        let mut s =
-            staging
-                .service(&job.service)?
-                .cloned()
-                .ok_or_else(|| CoreError::ServiceNotFound {
-                    key: job.service.to_string(),
-                })?;
+        let missing = || CoreError::ServiceNotFound {
+            key: job.service.to_string(),
+        };
+        let mut s = staging
+            .service(&job.service)?
+            .cloned()
+            .ok_or_else(missing)?;
         let mut job = job.clone();
         if job.state == JobState::Ok
             && let Some(patch) = patch
@@ -610,11 +670,10 @@ impl Repository {
                         message: format!("data patch rejected: {reason}"),
                     });
                     job.set_state(JobState::Error, job.finished_at);
-                    s = staging.service(&job.service)?.cloned().ok_or_else(|| {
-                        CoreError::ServiceNotFound {
-                            key: job.service.to_string(),
-                        }
-                    })?;
+                    s = staging
+                        .service(&job.service)?
+                        .cloned()
+                        .ok_or_else(missing)?;
                 }
                 Err(other) => return Err(other),
             }
@@ -638,8 +697,6 @@ impl Repository {
             keys::job(&job.run, job.number),
             Some(record::encode_job(&job, self.id())),
         );
-        let batch = staging.into_batch()?;
-        self.commit(&batch, "finish job")?;
         Ok(job)
     }
 }

@@ -21,7 +21,7 @@ use crate::error::{ExecError, JobKey, JournalError};
 
 use crate::job::{ActionRunner, CancelToken, FailureKind, JobContext, JobFailure, JobOutcome};
 use crate::journal::{Attempt, Journal, ResumeState};
-use crate::plan::{JobId, Plan};
+use crate::plan::{JobId, Plan, PlannedJob};
 
 /// How jobs are released.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -307,6 +307,8 @@ struct Coordinator<'a> {
     stopping: bool,
     dag: bool,
     journal_error: Option<JournalError>,
+    /// Jobs that ended since the last flush of the journal: their dependents wait for it.
+    unflushed: Vec<(JobId, JobState)>,
 }
 
 impl<'a> Coordinator<'a> {
@@ -352,6 +354,7 @@ impl<'a> Coordinator<'a> {
             stopping: false,
             dag: exec.config.schedule == Schedule::Dag,
             journal_error: None,
+            unflushed: Vec::new(),
         }
     }
 
@@ -449,14 +452,48 @@ impl<'a> Coordinator<'a> {
             if !self.stopping {
                 self.start_ready(scope, tx, runner);
             }
+            if !self.unflushed.is_empty() {
+                // Every report that had arrived is handled: one durable commit for all of
+                // them, then their dependents may start.
+                self.flush();
+                continue;
+            }
             if self.running == 0 {
                 break;
             }
             match receive(rx) {
-                Ok(message) => self.handle(message),
+                Ok(message) => {
+                    self.handle(message);
+                    while let Ok(message) = rx.try_recv() {
+                        self.handle(message);
+                    }
+                }
                 Err(RecvTimeoutError::Timeout) => {}
                 // The coordinator holds a sender, so the channel cannot close.
                 Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+    }
+
+    /// Makes the journal durable, then lets the dependents of the jobs that ended go.
+    fn flush(&mut self) {
+        self.record("flush", |j| j.flush(self.run));
+        let ended = std::mem::take(&mut self.unflushed);
+        if self.journal_error.is_some() || !self.dag {
+            return;
+        }
+        for (id, state) in ended {
+            if !self.releases(state) {
+                continue;
+            }
+            let dependents = self.dependents.get(id.index()).cloned().unwrap_or_default();
+            for dep in dependents {
+                if let Some(waiting) = self.waiting.get_mut(dep.index()) {
+                    *waiting = waiting.saturating_sub(1);
+                    if *waiting == 0 {
+                        self.ready.push_back(dep);
+                    }
+                }
             }
         }
     }
@@ -498,6 +535,20 @@ impl<'a> Coordinator<'a> {
                 self.finish_job(id, JobOutcome::ok());
                 continue;
             }
+            let ctx = self.context(id, job);
+            if runner.has_nothing_to_run(&ctx) {
+                // No code: recorded ok with the next commit, without a worker or a process.
+                let now = self.exec.clock.now();
+                let attempt = Attempt {
+                    number: 1,
+                    started: now,
+                    ended: now,
+                    failure: None,
+                };
+                self.handle(Message::Attempt(id, attempt));
+                self.finish_job(id, JobOutcome::nothing_to_run(&ctx));
+                continue;
+            }
             self.busy.insert(job.service());
             *self.per_actor.entry(job.actor()).or_insert(0) += 1;
             self.running += 1;
@@ -506,19 +557,7 @@ impl<'a> Coordinator<'a> {
             }
             let config = &self.exec.config;
             let worker = Worker {
-                ctx: JobContext {
-                    run: self.run.clone(),
-                    job: id,
-                    key: job.key().clone(),
-                    actor: job.actor().clone(),
-                    attempt: 1,
-                    timeout: config
-                        .timeouts
-                        .get(job.action())
-                        .copied()
-                        .unwrap_or(config.default_timeout),
-                    cancel: self.exec.cancel.clone(),
-                },
+                ctx,
                 retry: config
                     .retries
                     .get(job.action())
@@ -531,6 +570,24 @@ impl<'a> Coordinator<'a> {
         }
         for id in blocked.into_iter().rev() {
             self.ready.push_front(id);
+        }
+    }
+
+    /// The context of the first attempt of `job`.
+    fn context(&self, id: JobId, job: &PlannedJob) -> JobContext {
+        let config = &self.exec.config;
+        JobContext {
+            run: self.run.clone(),
+            job: id,
+            key: job.key().clone(),
+            actor: job.actor().clone(),
+            attempt: 1,
+            timeout: config
+                .timeouts
+                .get(job.action())
+                .copied()
+                .unwrap_or(config.default_timeout),
+            cancel: self.exec.cancel.clone(),
         }
     }
 
@@ -589,17 +646,7 @@ impl<'a> Coordinator<'a> {
         {
             self.stopping = true;
         }
-        if self.dag && self.releases(state) {
-            let dependents = self.dependents.get(id.index()).cloned().unwrap_or_default();
-            for dep in dependents {
-                if let Some(waiting) = self.waiting.get_mut(dep.index()) {
-                    *waiting = waiting.saturating_sub(1);
-                    if *waiting == 0 {
-                        self.ready.push_back(dep);
-                    }
-                }
-            }
-        }
+        self.unflushed.push((id, state));
     }
 
     fn step_state(&self, ids: &[JobId]) -> JobState {
@@ -628,6 +675,7 @@ impl<'a> Coordinator<'a> {
             JobState::Error
         };
         self.record("run_finished", |j| j.run_finished(self.run, state));
+        self.record("flush", |j| j.flush(self.run));
         RunReport {
             run: self.run.clone(),
             state,

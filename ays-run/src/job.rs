@@ -251,6 +251,14 @@ impl JobOutcome {
 pub trait ActionRunner: Send + Sync {
     /// Runs the action of `ctx` once.
     fn run(&self, ctx: &JobContext) -> JobOutcome;
+
+    /// Whether the job of `ctx` has no code at all (its actions file does not define it, it
+    /// has no actions file, no native function is registered). The executor then records it
+    /// `ok` with [`JobOutcome::nothing_to_run`] without a worker thread or a process. The
+    /// default, `false`, always runs.
+    fn has_nothing_to_run(&self, _ctx: &JobContext) -> bool {
+        false
+    }
 }
 
 impl<F> ActionRunner for F

@@ -1,9 +1,13 @@
 //! The journal: every state change of a run, a step or a job, in order.
 //!
-//! The executor calls it from one thread (its coordinator), before acting on the change, so a
-//! journal that persists each call (the lead's store) can rebuild a [`ResumeState`] after a
-//! crash. Jobs are executed at least once: a job recorded as started but not finished is run
-//! again on resume, so actions must tolerate being re-run.
+//! The executor calls it from one thread (its coordinator). A journal may buffer the changes
+//! it is told and make them durable together when the executor calls [`Journal::flush`]: the
+//! executor flushes whenever it has handled every report that had arrived, and before any
+//! dependent of a finished job starts, so concurrently finishing jobs share one commit (group
+//! commit) while a job's dependents still run only once its end is durable. After a crash the
+//! stored jobs rebuild a [`ResumeState`]. Jobs are executed at least once: a job recorded as
+//! started but not finished (or finished but not yet flushed) is run again on resume, so
+//! actions must tolerate being re-run.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -91,6 +95,15 @@ pub trait Journal: Send + Sync {
     ///
     /// When the change cannot be recorded.
     fn run_finished(&self, run: &RunId, state: JobState) -> Result<(), JournalError>;
+
+    /// Makes every change told so far durable (the default journal has nothing buffered).
+    ///
+    /// # Errors
+    ///
+    /// When the changes cannot be recorded; none of them may then be taken as durable.
+    fn flush(&self, _run: &RunId) -> Result<(), JournalError> {
+        Ok(())
+    }
 }
 
 /// One recorded change, as kept by [`MemoryJournal`].

@@ -310,6 +310,18 @@ impl RepositoryRunner {
 }
 
 impl ActionRunner for RepositoryRunner {
+    fn has_nothing_to_run(&self, ctx: &JobContext) -> bool {
+        let native = self
+            .registry
+            .as_ref()
+            .is_some_and(|r| r.has(ctx.actor(), ctx.action()));
+        let runtime = self
+            .actions
+            .get(&(ctx.actor().clone(), ctx.action().clone()))
+            .map_or(Runtime::None, |s| s.runtime);
+        !native && runtime == Runtime::None
+    }
+
     fn run(&self, ctx: &JobContext) -> JobOutcome {
         let mut outcome = self.execute(ctx);
         if let (Ok(()), Some(patch)) = (&outcome.result, &outcome.data_patch) {

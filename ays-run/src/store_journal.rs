@@ -1,13 +1,19 @@
-//! [`StoreJournal`]: a [`Journal`] that persists every change of a run in its repository when
-//! it happens (run and step states in the run record, each job's record and the service's
-//! action state through ays-core's atomic job start and end), and rebuilds a [`ResumeState`]
-//! from the stored jobs of an interrupted run.
+//! [`StoreJournal`]: a [`Journal`] that persists every change of a run in its repository (run
+//! and step states in the run record, each job's record and the service's action state), and
+//! rebuilds a [`ResumeState`] from the stored jobs of an interrupted run.
+//!
+//! Changes are buffered and written on [`Journal::flush`], all of them in one atomic batch
+//! ([`Repository::record_jobs`]): the executor flushes once it has handled every report that
+//! had arrived, so jobs that end together share one durable commit, and a job's dependents start
+//! only after its end is durable. The observer hears of each change after it was written.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use ays_core::{JobLog, JobLogCategory, JobRecord, JobState, Repository, RunId, RunRecord};
+use ays_core::{
+    JobChange, JobLog, JobLogCategory, JobRecord, JobState, Repository, RunId, RunRecord,
+};
 
 use crate::error::{JobKey, JournalError};
 use crate::job::JobOutcome;
@@ -44,6 +50,19 @@ impl std::fmt::Debug for dyn RunObserver + '_ {
 struct State {
     run: RunRecord,
     jobs: HashMap<JobKey, JobRecord>,
+    /// Changes told since the last flush, in order.
+    pending: Vec<Pending>,
+    /// Whether the run record changed since the last flush.
+    run_changed: bool,
+    /// Events to tell the observer once they are written.
+    events: Vec<JournalEvent>,
+}
+
+/// A job change waiting for the next flush; the record is taken as it is at the flush.
+enum Pending {
+    Started(JobKey),
+    Saved(JobKey),
+    Finished(JobKey, Option<serde_json::Value>),
 }
 
 /// A [`Journal`] that stores every change of one run in its repository as it happens.
@@ -108,7 +127,13 @@ impl<'a> StoreJournal<'a> {
         Self {
             repo,
             observer: None,
-            state: Mutex::new(State { run, jobs }),
+            state: Mutex::new(State {
+                run,
+                jobs,
+                pending: Vec::new(),
+                run_changed: false,
+                events: Vec::new(),
+            }),
         }
     }
 
@@ -136,13 +161,6 @@ impl<'a> StoreJournal<'a> {
         }
     }
 
-    fn tell(&self, event: JournalEvent) -> Result<(), JournalError> {
-        match self.observer {
-            Some(o) => o.event(&event),
-            None => Ok(()),
-        }
-    }
-
     fn missing(run: &RunId, what: &'static str, job: &PlannedJob) -> JournalError {
         JournalError::UnknownJob {
             run: run.clone(),
@@ -150,67 +168,68 @@ impl<'a> StoreJournal<'a> {
             job: job.key().clone(),
         }
     }
+}
 
-    fn save_run(&self, run: &RunId, what: &'static str, state: &State) -> Result<(), JournalError> {
-        self.repo
-            .save_run(&state.run)
-            .map_err(Self::fail(run, what))
+impl State {
+    fn job(
+        &mut self,
+        run: &RunId,
+        what: &'static str,
+        job: &PlannedJob,
+    ) -> Result<&mut JobRecord, JournalError> {
+        self.jobs
+            .get_mut(job.key())
+            .ok_or_else(|| StoreJournal::missing(run, what, job))
+    }
+
+    fn step(&mut self, step: usize) -> Option<&mut ays_core::RunStepRecord> {
+        self.run
+            .steps
+            .iter_mut()
+            .find(|s| usize::try_from(s.number).is_ok_and(|n| n == step))
     }
 }
 
 impl Journal for StoreJournal<'_> {
     fn run_started(&self, run: &RunId, plan: &Plan) -> Result<(), JournalError> {
-        {
-            let mut state = self.lock();
-            state.run.state = JobState::Running;
-            state.run.finished_at = 0;
-            self.save_run(run, "run_started", &state)?;
-        }
-        self.tell(JournalEvent::RunStarted {
+        let mut state = self.lock();
+        state.run.state = JobState::Running;
+        state.run.finished_at = 0;
+        state.run_changed = true;
+        state.events.push(JournalEvent::RunStarted {
             run: run.clone(),
             jobs: plan.jobs().len(),
-        })
+        });
+        Ok(())
     }
 
     fn step_started(&self, run: &RunId, step: usize) -> Result<(), JournalError> {
-        {
-            let mut state = self.lock();
-            if let Some(s) = state
-                .run
-                .steps
-                .iter_mut()
-                .find(|s| usize::try_from(s.number).is_ok_and(|n| n == step))
-            {
-                s.state = JobState::Running;
-                s.started_at = now_ms();
-                s.finished_at = 0;
-            }
-            self.save_run(run, "step_started", &state)?;
+        let mut state = self.lock();
+        if let Some(s) = state.step(step) {
+            s.state = JobState::Running;
+            s.started_at = now_ms();
+            s.finished_at = 0;
         }
-        self.tell(JournalEvent::StepStarted {
+        state.run_changed = true;
+        state.events.push(JournalEvent::StepStarted {
             run: run.clone(),
             step,
-        })
+        });
+        Ok(())
     }
 
     fn job_started(&self, run: &RunId, job: &PlannedJob) -> Result<(), JournalError> {
-        {
-            let mut state = self.lock();
-            let rec = state
-                .jobs
-                .get_mut(job.key())
-                .ok_or_else(|| Self::missing(run, "job_started", job))?;
-            // The logs of earlier attempts (of a resumed job) stay: they are its history.
-            rec.result.clear();
-            rec.set_state(JobState::Running, now_ms());
-            self.repo
-                .start_job(rec)
-                .map_err(Self::fail(run, "job_started"))?;
-        }
-        self.tell(JournalEvent::JobStarted {
+        let mut state = self.lock();
+        let rec = state.job(run, "job_started", job)?;
+        // The logs of earlier attempts (of a resumed job) stay: they are its history.
+        rec.result.clear();
+        rec.set_state(JobState::Running, now_ms());
+        state.pending.push(Pending::Started(job.key().clone()));
+        state.events.push(JournalEvent::JobStarted {
             run: run.clone(),
             job: job.key().clone(),
-        })
+        });
+        Ok(())
     }
 
     fn job_attempt_finished(
@@ -219,28 +238,22 @@ impl Journal for StoreJournal<'_> {
         job: &PlannedJob,
         attempt: &Attempt,
     ) -> Result<(), JournalError> {
-        {
-            let mut state = self.lock();
-            let rec = state
-                .jobs
-                .get_mut(job.key())
-                .ok_or_else(|| Self::missing(run, "job_attempt_finished", job))?;
-            rec.attempts = rec.attempts.saturating_add(1);
-            let (category, message) = attempt_line(rec.attempts, attempt);
-            rec.logs.push(JobLog {
-                at_ms: now_ms(),
-                category,
-                message,
-            });
-            self.repo
-                .save_job(rec)
-                .map_err(Self::fail(run, "job_attempt_finished"))?;
-        }
-        self.tell(JournalEvent::JobAttemptFinished {
+        let mut state = self.lock();
+        let rec = state.job(run, "job_attempt_finished", job)?;
+        rec.attempts = rec.attempts.saturating_add(1);
+        let (category, message) = attempt_line(rec.attempts, attempt);
+        rec.logs.push(JobLog {
+            at_ms: now_ms(),
+            category,
+            message,
+        });
+        state.pending.push(Pending::Saved(job.key().clone()));
+        state.events.push(JournalEvent::JobAttemptFinished {
             run: run.clone(),
             job: job.key().clone(),
             attempt: attempt.clone(),
-        })
+        });
+        Ok(())
     }
 
     fn job_finished(
@@ -250,110 +263,142 @@ impl Journal for StoreJournal<'_> {
         state: JobState,
         outcome: &JobOutcome,
     ) -> Result<(), JournalError> {
-        {
-            let mut st = self.lock();
-            let rec = st
-                .jobs
-                .get_mut(job.key())
-                .ok_or_else(|| Self::missing(run, "job_finished", job))?;
-            let now = now_ms();
-            rec.logs.extend(outcome.logs.iter().map(|l| JobLog {
-                at_ms: now,
-                category: l.category,
-                message: l.text.clone(),
-            }));
-            let patch = outcome
-                .data_patch
-                .as_ref()
-                .map(|p| serde_json::Value::Object(p.clone()));
-            rec.result = patch.as_ref().map(ToString::to_string).unwrap_or_default();
-            rec.set_state(state, now);
-            let stored = self
-                .repo
-                .finish_job(rec, patch.as_ref())
-                .map_err(Self::fail(run, "job_finished"))?;
-            *rec = stored;
-        }
-        self.tell(JournalEvent::JobFinished {
+        let mut st = self.lock();
+        let rec = st.job(run, "job_finished", job)?;
+        let now = now_ms();
+        rec.logs.extend(outcome.logs.iter().map(|l| JobLog {
+            at_ms: now,
+            category: l.category,
+            message: l.text.clone(),
+        }));
+        let patch = outcome
+            .data_patch
+            .as_ref()
+            .map(|p| serde_json::Value::Object(p.clone()));
+        rec.result = patch.as_ref().map(ToString::to_string).unwrap_or_default();
+        rec.set_state(state, now);
+        st.pending.push(Pending::Finished(job.key().clone(), patch));
+        st.events.push(JournalEvent::JobFinished {
             run: run.clone(),
             job: job.key().clone(),
             state,
             outcome: outcome.clone(),
-        })
+        });
+        Ok(())
     }
 
     fn step_finished(&self, run: &RunId, step: usize, state: JobState) -> Result<(), JournalError> {
-        {
-            let mut st = self.lock();
-            if let Some(s) = st
-                .run
-                .steps
-                .iter_mut()
-                .find(|s| usize::try_from(s.number).is_ok_and(|n| n == step))
-            {
-                s.state = state;
-                s.finished_at = now_ms();
-            }
-            self.save_run(run, "step_finished", &st)?;
+        let mut st = self.lock();
+        if let Some(s) = st.step(step) {
+            s.state = state;
+            s.finished_at = now_ms();
         }
-        self.tell(JournalEvent::StepFinished {
+        st.run_changed = true;
+        st.events.push(JournalEvent::StepFinished {
             run: run.clone(),
             step,
             state,
-        })
+        });
+        Ok(())
     }
 
     fn run_finished(&self, run: &RunId, state: JobState) -> Result<(), JournalError> {
-        {
-            let mut st = self.lock();
-            let State { run: record, jobs } = &mut *st;
-            let by_number: HashMap<u32, &JobRecord> =
-                jobs.values().map(|j| (j.number, j)).collect();
-            // Under the dag schedule no step event is sent: every step's state and times follow
-            // from its jobs, as the executor's report computes them.
-            for step in &mut record.steps {
-                let of_step: Vec<&JobRecord> = step
-                    .jobs
+        let mut st = self.lock();
+        let State {
+            run: record, jobs, ..
+        } = &mut *st;
+        let by_number: HashMap<u32, &JobRecord> = jobs.values().map(|j| (j.number, j)).collect();
+        // Under the dag schedule no step event is sent: every step's state and times follow
+        // from its jobs, as the executor's report computes them.
+        for step in &mut record.steps {
+            let of_step: Vec<&JobRecord> = step
+                .jobs
+                .iter()
+                .filter_map(|j| by_number.get(&j.number).copied())
+                .collect();
+            let unstored = step.jobs.len().saturating_sub(of_step.len());
+            step.state = JobState::of_step(
+                of_step
                     .iter()
-                    .filter_map(|j| by_number.get(&j.number).copied())
-                    .collect();
-                let unstored = step.jobs.len().saturating_sub(of_step.len());
-                step.state = JobState::of_step(
-                    of_step
-                        .iter()
-                        .map(|j| j.state)
-                        .chain(std::iter::repeat_n(JobState::New, unstored)),
-                );
-                if step.started_at == 0 {
-                    step.started_at = of_step
-                        .iter()
-                        .map(|j| j.started_at)
-                        .filter(|t| *t > 0)
-                        .min()
-                        .unwrap_or(0);
-                }
-                if step.finished_at == 0 && step.state.is_finished() {
-                    step.finished_at = of_step.iter().map(|j| j.finished_at).max().unwrap_or(0);
-                }
+                    .map(|j| j.state)
+                    .chain(std::iter::repeat_n(JobState::New, unstored)),
+            );
+            if step.started_at == 0 {
+                step.started_at = of_step
+                    .iter()
+                    .map(|j| j.started_at)
+                    .filter(|t| *t > 0)
+                    .min()
+                    .unwrap_or(0);
             }
-            // A job whose data patch the store rejected failed after the executor saw it succeed.
-            record.state =
-                if state == JobState::Ok && by_number.values().any(|j| j.state != JobState::Ok) {
-                    JobState::Error
-                } else {
-                    state
-                };
-            // A cancelled run is not over: it stays unfinished, for `resume_run`.
-            record.finished_at = if record.state.is_finished() {
-                now_ms()
-            } else {
-                0
-            };
-            self.save_run(run, "run_finished", &st)?;
+            if step.finished_at == 0 && step.state.is_finished() {
+                step.finished_at = of_step.iter().map(|j| j.finished_at).max().unwrap_or(0);
+            }
         }
-        self.tell(JournalEvent::RunFinished {
+        // A job whose data patch the store rejected failed after the executor saw it succeed.
+        record.state =
+            if state == JobState::Ok && by_number.values().any(|j| j.state != JobState::Ok) {
+                JobState::Error
+            } else {
+                state
+            };
+        // A cancelled run is not over: it stays unfinished, for `resume_run`.
+        record.finished_at = if record.state.is_finished() {
+            now_ms()
+        } else {
+            0
+        };
+        st.run_changed = true;
+        st.events.push(JournalEvent::RunFinished {
             run: run.clone(),
             state,
-        })
+        });
+        Ok(())
+    }
+
+    fn flush(&self, run: &RunId) -> Result<(), JournalError> {
+        let events = {
+            let mut st = self.lock();
+            if st.pending.is_empty() && !st.run_changed {
+                return Ok(());
+            }
+            let pending = std::mem::take(&mut st.pending);
+            let stored = {
+                let st = &*st;
+                let record = |key: &JobKey| {
+                    st.jobs.get(key).ok_or_else(|| JournalError::UnknownJob {
+                        run: run.clone(),
+                        what: "flush",
+                        job: key.clone(),
+                    })
+                };
+                let mut changes = Vec::with_capacity(pending.len());
+                for p in &pending {
+                    changes.push(match p {
+                        Pending::Started(key) => JobChange::Started(record(key)?),
+                        Pending::Saved(key) => JobChange::Saved(record(key)?),
+                        Pending::Finished(key, patch) => {
+                            JobChange::Finished(record(key)?, patch.as_ref())
+                        }
+                    });
+                }
+                let run_record = st.run_changed.then_some(&st.run);
+                self.repo
+                    .record_jobs(run_record, &changes)
+                    .map_err(Self::fail(run, "flush"))?
+            };
+            st.run_changed = false;
+            // The stored end of a job may differ from the one told (a rejected data patch).
+            for job in stored {
+                st.jobs.insert(job_key(&job), job);
+            }
+            std::mem::take(&mut st.events)
+        };
+        if let Some(observer) = self.observer {
+            for event in &events {
+                observer.event(event)?;
+            }
+        }
+        Ok(())
     }
 }

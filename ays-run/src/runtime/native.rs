@@ -225,4 +225,8 @@ impl ActionRunner for ActionRegistry {
     fn run(&self, ctx: &JobContext) -> JobOutcome {
         self.run_with(ctx, &BarePayload)
     }
+
+    fn has_nothing_to_run(&self, ctx: &JobContext) -> bool {
+        !self.has(ctx.actor(), ctx.action())
+    }
 }
