@@ -597,6 +597,10 @@ impl Repository {
     ) -> Result<Vec<JobRecord>, CoreError> {
         let _lock = self.write_lock()?;
         let mut staging = self.staging();
+        staging.preload(changes.iter().filter_map(|c| match c {
+            JobChange::Started(job) | JobChange::Finished(job, _) => Some(&job.service),
+            JobChange::Saved(_) => None,
+        }))?;
         let mut finished = Vec::new();
         for change in changes {
             match change {
@@ -651,16 +655,17 @@ impl Repository {
         let missing = || CoreError::ServiceNotFound {
             key: job.service.to_string(),
         };
-        let mut s = staging
-            .service(&job.service)?
-            .cloned()
-            .ok_or_else(missing)?;
         let mut job = job.clone();
         if job.state == JobState::Ok
             && let Some(patch) = patch
         {
+            // Patch a copy, so that a rejected patch leaves the staged service as it was.
+            let mut s = staging
+                .service(&job.service)?
+                .cloned()
+                .ok_or_else(missing)?;
             match self.apply_data_patch(&mut s, patch) {
-                Ok(_) => {}
+                Ok(_) => staging.put_service(s)?,
                 Err(err @ CoreError::Codec { .. }) => {
                     let reason = JobLog::error_text(&err);
                     tracing::info!(service = %job.service, action = %job.action, %reason, "data patch rejected");
@@ -670,15 +675,12 @@ impl Repository {
                         message: format!("data patch rejected: {reason}"),
                     });
                     job.set_state(JobState::Error, job.finished_at);
-                    s = staging
-                        .service(&job.service)?
-                        .cloned()
-                        .ok_or_else(missing)?;
                 }
                 Err(other) => return Err(other),
             }
         }
         let ok = job.state == JobState::Ok;
+        let s = staging.service_mut(&job.service)?.ok_or_else(missing)?;
         let a = s
             .action_mut(job.action.as_str())
             .ok_or_else(|| CoreError::UnknownAction {
@@ -692,7 +694,6 @@ impl Repository {
         if ok && job.action.as_str() == PROCESS_CHANGE {
             staging.put_raw(keys::args(&job.service, &job.action), None);
         }
-        staging.put_service(s)?;
         staging.put_raw(
             keys::job(&job.run, job.number),
             Some(record::encode_job(&job, self.id())),

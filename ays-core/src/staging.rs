@@ -139,6 +139,43 @@ impl<'r> Staging<'r> {
             })
     }
 
+    /// Reads the services of `keys` that are not staged yet, in one read of the store (a change
+    /// that touches many services, such as a batch of job ends, calls it first).
+    pub(crate) fn preload<'k>(
+        &mut self,
+        keys: impl IntoIterator<Item = &'k ServiceKey>,
+    ) -> Result<(), CoreError> {
+        let mut missing: Vec<&ServiceKey> = keys
+            .into_iter()
+            .filter(|k| !self.services.contains_key(*k))
+            .collect();
+        missing.sort();
+        missing.dedup();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let store_keys: Vec<Vec<u8>> = missing.iter().map(|k| keys::service(k)).collect();
+        let refs: Vec<&[u8]> = store_keys.iter().map(Vec::as_slice).collect();
+        let values = self
+            .store
+            .get_many(&refs)
+            .map_err(CoreError::store("get services"))?;
+        for (key, value) in missing.into_iter().zip(values) {
+            let original = match value {
+                Some(bytes) => Some(record::decode_service(key.as_str(), &bytes)?),
+                None => None,
+            };
+            self.services.insert(
+                key.clone(),
+                Slot {
+                    current: original.clone(),
+                    original,
+                },
+            );
+        }
+        Ok(())
+    }
+
     /// The service as the change sees it.
     pub(crate) fn service(&mut self, key: &ServiceKey) -> Result<Option<&Service>, CoreError> {
         Ok(self.load(key)?.current.as_ref())

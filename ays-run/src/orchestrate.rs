@@ -9,6 +9,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ays_core::{
     ActionName, ActionState, JobFilter, JobLog, JobLogCategory, JobRecord, JobRef, JobState,
@@ -140,6 +141,36 @@ pub struct RunOutcome {
     pub report: Option<RunReport>,
     /// The run as stored at the end; `None` when nothing was stored.
     pub record: Option<RunRecord>,
+    /// Where the time went.
+    pub timings: RunTimings,
+}
+
+/// Where the time of [`create_run`] or [`resume_run`] went (zero for a phase that did not
+/// happen); logged at the `info` level when the run ends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RunTimings {
+    /// Reading the repository and planning.
+    pub plan: Duration,
+    /// Writing the run's action code, and storing the run with every job `new`.
+    pub store: Duration,
+    /// Executing the plan, commits included.
+    pub execute: Duration,
+    /// The part of `execute` spent committing the journal.
+    pub commit: Duration,
+}
+
+impl RunTimings {
+    fn log(&self, run: &RunId) {
+        info!(
+            run = %run,
+            plan_ms = self.plan.as_millis(),
+            store_ms = self.store.as_millis(),
+            execute_ms = self.execute.as_millis(),
+            commit_ms = self.commit.as_millis(),
+            "run timings"
+        );
+    }
 }
 
 /// A stored run with its jobs (`ays run show`).
@@ -265,7 +296,7 @@ fn execute(
     options: &RunOptions,
     journal: StoreJournal<'_>,
     resume: &ResumeState,
-) -> Result<(RunReport, RunRecord), RunError> {
+) -> Result<(RunReport, RunRecord, Duration), RunError> {
     let threads = config.max_parallel;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -290,7 +321,7 @@ fn execute(
             run: id.clone(),
             source: Box::new(source),
         })?;
-    Ok((report, journal.run_record()))
+    Ok((report, journal.run_record(), journal.commit_time()))
 }
 
 /// Creates a run from the repository's scheduled actions and executes it: takes the run lock,
@@ -314,6 +345,7 @@ pub fn create_run(repo: &Repository, options: &RunOptions) -> Result<RunOutcome,
             plan: plan_for(repo, &options.only_actions)?,
             report: None,
             record: None,
+            timings: RunTimings::default(),
         });
     }
     let _lock = repo
@@ -325,7 +357,10 @@ pub fn create_run(repo: &Repository, options: &RunOptions) -> Result<RunOutcome,
     {
         return Err(RunError::Unfinished { run: old.id });
     }
+    let mut timings = RunTimings::default();
+    let started = Instant::now();
     let plan = plan_for(repo, &options.only_actions)?;
+    timings.plan = started.elapsed();
     if plan.is_empty() {
         info!(run = %id, "nothing to run");
         return Ok(RunOutcome {
@@ -333,16 +368,20 @@ pub fn create_run(repo: &Repository, options: &RunOptions) -> Result<RunOutcome,
             plan,
             report: None,
             record: None,
+            timings,
         });
     }
+    let started = Instant::now();
     let runner = RepositoryRunner::prepare(repo, &id, &plan, options)?;
     let config = config_for(repo, options, &runner);
     let (run, jobs) = records(repo, &id, &plan, &runner, &config)?;
     repo.save_run_with_jobs(&run, &jobs)
         .map_err(RunError::repo(Some(&id), "stored the plan"))?;
+    timings.store = started.elapsed();
     info!(run = %id, jobs = jobs.len(), steps = run.steps.len(), "run created");
     let journal = StoreJournal::new(repo, run, jobs);
-    let (report, record) = execute(
+    let started = Instant::now();
+    let (report, record, commit) = execute(
         &id,
         &plan,
         &runner,
@@ -351,11 +390,15 @@ pub fn create_run(repo: &Repository, options: &RunOptions) -> Result<RunOutcome,
         journal,
         &ResumeState::new(),
     )?;
+    timings.execute = started.elapsed();
+    timings.commit = commit;
+    timings.log(&id);
     Ok(RunOutcome {
         id,
         plan,
         report: Some(report),
         record: Some(record),
+        timings,
     })
 }
 
@@ -417,12 +460,20 @@ pub fn resume_run(repo: &Repository, options: &RunOptions) -> Result<RunOutcome,
     let config = config_for(repo, options, &runner);
     info!(run = %id, jobs = jobs.len(), "run resumed");
     let journal = StoreJournal::new(repo, run, jobs);
-    let (report, record) = execute(&id, &plan, &runner, config, options, journal, &resume)?;
+    let started = Instant::now();
+    let (report, record, commit) = execute(&id, &plan, &runner, config, options, journal, &resume)?;
+    let timings = RunTimings {
+        execute: started.elapsed(),
+        commit,
+        ..RunTimings::default()
+    };
+    timings.log(&id);
     Ok(RunOutcome {
         id,
         plan,
         report: Some(report),
         record: Some(record),
+        timings,
     })
 }
 

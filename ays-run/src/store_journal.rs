@@ -7,7 +7,7 @@
 //! had arrived, so jobs that end together share one durable commit, and a job's dependents start
 //! only after its end is durable. The observer hears of each change after it was written.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -56,6 +56,8 @@ struct State {
     run_changed: bool,
     /// Events to tell the observer once they are written.
     events: Vec<JournalEvent>,
+    /// Time spent writing, in all.
+    commit_time: std::time::Duration,
 }
 
 /// A job change waiting for the next flush; the record is taken as it is at the flush.
@@ -133,6 +135,7 @@ impl<'a> StoreJournal<'a> {
                 pending: Vec::new(),
                 run_changed: false,
                 events: Vec::new(),
+                commit_time: std::time::Duration::ZERO,
             }),
         }
     }
@@ -141,6 +144,11 @@ impl<'a> StoreJournal<'a> {
     pub(crate) fn with_observer(mut self, observer: &'a dyn RunObserver) -> Self {
         self.observer = Some(observer);
         self
+    }
+
+    /// The time spent writing so far.
+    pub(crate) fn commit_time(&self) -> std::time::Duration {
+        self.lock().commit_time
     }
 
     /// The run record as last written.
@@ -363,6 +371,7 @@ impl Journal for StoreJournal<'_> {
                 return Ok(());
             }
             let pending = std::mem::take(&mut st.pending);
+            let started = std::time::Instant::now();
             let stored = {
                 let st = &*st;
                 let record = |key: &JobKey| {
@@ -372,11 +381,25 @@ impl Journal for StoreJournal<'_> {
                         job: key.clone(),
                     })
                 };
+                // A job that ended in this batch needs only its end: the stored record is the
+                // same, and the action goes straight to its final state.
+                let ended: HashSet<&JobKey> = pending
+                    .iter()
+                    .filter_map(|p| match p {
+                        Pending::Finished(key, _) => Some(key),
+                        Pending::Started(_) | Pending::Saved(_) => None,
+                    })
+                    .collect();
                 let mut changes = Vec::with_capacity(pending.len());
                 for p in &pending {
                     changes.push(match p {
-                        Pending::Started(key) => JobChange::Started(record(key)?),
-                        Pending::Saved(key) => JobChange::Saved(record(key)?),
+                        Pending::Started(key) if !ended.contains(key) => {
+                            JobChange::Started(record(key)?)
+                        }
+                        Pending::Saved(key) if !ended.contains(key) => {
+                            JobChange::Saved(record(key)?)
+                        }
+                        Pending::Started(_) | Pending::Saved(_) => continue,
                         Pending::Finished(key, patch) => {
                             JobChange::Finished(record(key)?, patch.as_ref())
                         }
@@ -388,6 +411,7 @@ impl Journal for StoreJournal<'_> {
                     .map_err(Self::fail(run, "flush"))?
             };
             st.run_changed = false;
+            st.commit_time += started.elapsed();
             // The stored end of a job may differ from the one told (a rejected data patch).
             for job in stored {
                 st.jobs.insert(job_key(&job), job);

@@ -104,6 +104,7 @@ macro_rules! store_conformance {
             put_if_unchanged_rejects_stale,
             expiry,
             namespaces_isolate,
+            get_many_reads_like_get,
             model,
         );
     };
@@ -127,6 +128,34 @@ type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 
 fn scan_all(store: &dyn KvStore, prefix: &[u8], page_size: usize) -> Result<Entries, StoreError> {
     store.scan(prefix, page_size).collect()
+}
+
+/// `get_many` gives what `get` gives for each key, in order, absent keys included.
+pub fn get_many_reads_like_get(fx: &Fixture) -> Result<(), StoreError> {
+    let store = fx.fresh()?;
+    assert_eq!(store.get_many(&[])?, Vec::<Option<Vec<u8>>>::new());
+    assert_eq!(store.get_many(&[b"a", b"b"])?, [None, None]);
+    store.put(b"a", b"1")?;
+    store.put(b"c", b"")?;
+    store.put(b"gone", b"x")?;
+    store.delete(b"gone")?;
+    let keys: [&[u8]; 5] = [b"c", b"a", b"b", b"gone", b"a"];
+    let one_by_one: Vec<Option<Vec<u8>>> = keys
+        .iter()
+        .map(|k| store.get(k))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(store.get_many(&keys)?, one_by_one);
+    assert_eq!(
+        one_by_one,
+        [
+            Some(b"".to_vec()),
+            Some(b"1".to_vec()),
+            None,
+            None,
+            Some(b"1".to_vec())
+        ]
+    );
+    Ok(())
 }
 
 /// Every operation does what it says, and bad arguments are typed errors naming the key.

@@ -241,6 +241,17 @@ impl KvStore for EmbeddedStore {
         })
     }
 
+    fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let now = now_millis();
+        self.read_txn("get_many", |table| match table {
+            Some(table) => keys
+                .iter()
+                .map(|k| self.live_in(table, "get_many", k, now))
+                .collect(),
+            None => Ok(vec![None; keys.len()]),
+        })
+    }
+
     fn put(&self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
         self.put_entry("put", key, value, None)
     }

@@ -452,6 +452,20 @@ impl KvStore for RedisStore {
         })
     }
 
+    fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let data_keys: Vec<Vec<u8>> = keys.iter().map(|k| self.data_key(k)).collect();
+        // One round trip: every key of a namespace shares its hash tag, so MGET also works on a
+        // cluster.
+        self.with_conn("get_many", Retry::Idempotent, |conn| {
+            redis::cmd("MGET")
+                .arg(&data_keys)
+                .query::<Vec<Option<Vec<u8>>>>(conn)
+        })
+    }
+
     fn put(&self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
         self.put_entry("put", key, value, None)
     }

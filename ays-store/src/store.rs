@@ -24,6 +24,15 @@ pub trait KvStore: Send + Sync + fmt::Debug {
     /// [`StoreError::Corrupt`] when the stored bytes are not what this crate wrote.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
 
+    /// The values at `keys`, in order, as [`get`](Self::get) would give them one by one, read
+    /// at once where the backend can (one read transaction, one round trip).
+    ///
+    /// # Errors
+    /// As [`get`](Self::get).
+    fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        keys.iter().map(|k| self.get(k)).collect()
+    }
+
     /// Stores `value` at `key`, replacing any value and clearing any expiry.
     ///
     /// # Errors
