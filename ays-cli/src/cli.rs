@@ -202,6 +202,10 @@ pub enum RunCommand {
         /// Print the run's steps and job states as Graphviz DOT instead.
         #[arg(long, conflicts_with = "logs")]
         dot: bool,
+        /// List every job and every step's jobs, even of a large run (over 50 jobs print a
+        /// summary: counts per step and state, and the failed jobs).
+        #[arg(long)]
+        all: bool,
     },
     /// Resume the newest unfinished run: finished jobs are not run again.
     Resume {
@@ -252,6 +256,10 @@ pub enum JobCommand {
         run: Option<String>,
         #[command(flatten)]
         filter: JobFilterArgs,
+        /// List every job, even of a large run (over 50 jobs print a summary: counts per step
+        /// and state, and the failed jobs).
+        #[arg(long)]
+        all: bool,
     },
     /// Show one job with its log.
     Show {

@@ -32,7 +32,7 @@ use sha2::{Digest, Sha256};
 
 use crate::actor::Actor;
 use crate::error::{CoreError, Location};
-use crate::ids::{ActionName, ServiceKey};
+use crate::ids::{ActionName, NameError, ServiceKey};
 use crate::keys::{self, IndexKind};
 use crate::lock::{LOCK_WAIT, WriteLock};
 
@@ -499,6 +499,42 @@ impl Repository {
                 }),
             None => Ok(None),
         }
+    }
+
+    /// The args of every scheduled action that has some, read in one scan (what a run planning
+    /// many jobs needs, instead of one read per job).
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError::Store`], [`CoreError::Corrupt`].
+    pub fn all_action_args(
+        &self,
+    ) -> Result<std::collections::HashMap<(ServiceKey, ActionName), serde_json::Value>, CoreError>
+    {
+        let mut out = std::collections::HashMap::new();
+        for entry in self.store.scan(keys::ARGS_PREFIX.as_bytes(), 1024) {
+            let (k, v) = entry.map_err(CoreError::store("scan args"))?;
+            let corrupt = |reason: String| CoreError::Corrupt {
+                key: String::from_utf8_lossy(&k).into_owned(),
+                reason,
+            };
+            let text = std::str::from_utf8(&k)
+                .ok()
+                .and_then(|t| t.strip_prefix(keys::ARGS_PREFIX))
+                .ok_or_else(|| corrupt("not a UTF-8 args key".to_owned()))?;
+            let (service, action) = text
+                .rsplit_once('/')
+                .ok_or_else(|| corrupt("expected `<service>/<action>`".to_owned()))?;
+            let service: ServiceKey = service
+                .parse()
+                .map_err(|e: NameError| corrupt(e.to_string()))?;
+            let action: ActionName = action
+                .parse()
+                .map_err(|e: NameError| corrupt(e.to_string()))?;
+            let value = serde_json::from_slice(&v).map_err(|e| corrupt(e.to_string()))?;
+            out.insert((service, action), value);
+        }
+        Ok(out)
     }
 
     /// Removes every actor, service, scheduled-action arg and index entry of the repository in

@@ -204,6 +204,9 @@ fn records(
     config: &ExecConfig,
 ) -> Result<(RunRecord, Vec<JobRecord>), RunError> {
     let now = now_ms();
+    let args = repo
+        .all_action_args()
+        .map_err(RunError::repo(Some(id), "read the args of its jobs"))?;
     let mut jobs = Vec::with_capacity(plan.jobs().len());
     for job in plan.jobs() {
         let number = u32::try_from(job.id().index().saturating_add(1)).unwrap_or(u32::MAX);
@@ -217,10 +220,9 @@ fn records(
             now,
         );
         rec.code_key = runner.code_key(job.actor(), job.action()).to_owned();
-        rec.args = repo
-            .action_args(service, action)
-            .map_err(RunError::repo(Some(id), "read the args of its jobs"))?
-            .map(|v| v.to_string())
+        rec.args = args
+            .get(&(service.clone(), action.clone()))
+            .map(ToString::to_string)
             .unwrap_or_default();
         let retries = config
             .retries

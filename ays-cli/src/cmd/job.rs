@@ -1,7 +1,9 @@
 //! `ays job list|show`: the stored jobs of runs.
 
 use anyhow::Context;
-use ays_core::{JobFilter, JobRecord, Repository, RunId};
+use std::collections::HashMap;
+
+use ays_core::{JobFilter, JobRecord, JobState, Repository, RunId, RunRecord};
 
 use super::Env;
 use crate::cli::{JobCommand, JobFilterArgs};
@@ -10,7 +12,7 @@ use crate::output::{self, Table};
 pub fn run(env: &Env, command: JobCommand) -> anyhow::Result<()> {
     let repo = env.repository()?;
     match command {
-        JobCommand::List { run, filter } => list(env, &repo, run.as_deref(), &filter),
+        JobCommand::List { run, filter, all } => list(env, &repo, run.as_deref(), &filter, all),
         JobCommand::Show { run, number } => show(env, &repo, &run, number),
     }
 }
@@ -63,13 +65,77 @@ fn list(
     repo: &Repository,
     run: Option<&str>,
     args: &JobFilterArgs,
+    all: bool,
 ) -> anyhow::Result<()> {
     let run = run_id(repo, run)?;
     let jobs = repo.jobs(&run, &filter(args)?)?;
     if env.json {
         return output::json(&jobs);
     }
-    job_table(&jobs).print()
+    match repo.run(&run)? {
+        Some(record) if !all => print_jobs(&record, &jobs),
+        _ => job_table(&jobs).print(),
+    }
+}
+
+/// Runs with more jobs than this print a summary unless `--all` is given.
+pub const LIST_AT_MOST: usize = 50;
+
+/// The failed jobs a summary names, at most.
+const FAILED_AT_MOST: usize = 20;
+
+/// `jobs` of `run` as a table, or, past [`LIST_AT_MOST`] jobs, a summary: per step its state
+/// and how many of its jobs are in each state, then the failed jobs.
+pub fn print_jobs(run: &RunRecord, jobs: &[JobRecord]) -> anyhow::Result<()> {
+    if jobs.len() <= LIST_AT_MOST {
+        return job_table(jobs).print();
+    }
+    let state_of: HashMap<u32, JobState> = jobs.iter().map(|j| (j.number, j.state)).collect();
+    let mut table = Table::new(&["STEP", "STATE", "JOBS", "OK", "ERROR", "RUNNING", "NEW"]);
+    for step in &run.steps {
+        let mut counts = [0usize; 4];
+        for job in &step.jobs {
+            if let Some(state) = state_of.get(&job.number) {
+                let slot = match state {
+                    JobState::Ok => 0,
+                    JobState::Error => 1,
+                    JobState::Running => 2,
+                    JobState::New => 3,
+                };
+                if let Some(n) = counts.get_mut(slot) {
+                    *n += 1;
+                }
+            }
+        }
+        let mut row = vec![
+            step.number.to_string(),
+            step.state.to_string(),
+            counts.iter().sum::<usize>().to_string(),
+        ];
+        row.extend(counts.iter().map(ToString::to_string));
+        table.row(row);
+    }
+    table.print()?;
+    let failed: Vec<JobRecord> = jobs
+        .iter()
+        .filter(|j| j.state == JobState::Error)
+        .take(FAILED_AT_MOST)
+        .cloned()
+        .collect();
+    if !failed.is_empty() {
+        output::line("failed jobs:")?;
+        job_table(&failed).print()?;
+    }
+    let errors = jobs.iter().filter(|j| j.state == JobState::Error).count();
+    let more = if errors > failed.len() {
+        format!(" ({} more failed)", errors - failed.len())
+    } else {
+        String::new()
+    };
+    output::line(&format!(
+        "{} jobs{more}; `--all` lists every job, `--json` gives them all",
+        jobs.len()
+    ))
 }
 
 /// One row per job: number, service, action, state, attempts, duration.

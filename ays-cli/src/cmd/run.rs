@@ -10,7 +10,7 @@ use ays_run::{CancelToken, FailurePolicy, JournalEvent, RunOptions, RunOutcome, 
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::Env;
-use super::job::{job_table, logs_text, run_id};
+use super::job::{LIST_AT_MOST, job_table, logs_text, print_jobs, run_id};
 use crate::cli::{RunArgs, RunCommand, ScheduleArg, ServiceFilterArgs};
 use crate::output::{self, Table};
 
@@ -24,7 +24,7 @@ pub fn run(env: &Env, command: RunCommand) -> anyhow::Result<()> {
         } => execute(env, &repo, &options, Vec::new(), Some(override_settings)),
         RunCommand::Abandon { id } => abandon(env, &repo, &id),
         RunCommand::List => list(env, &repo),
-        RunCommand::Show { id, logs, dot } => show(env, &repo, id.as_deref(), logs, dot),
+        RunCommand::Show { id, logs, dot, all } => show(env, &repo, id.as_deref(), logs, dot, all),
         RunCommand::Unlock { force: _ } => unlock(env, &repo),
     }
 }
@@ -170,7 +170,7 @@ fn report(env: &Env, repo: &Repository, outcome: &RunOutcome) -> anyhow::Result<
     if env.json {
         output::json(&serde_json::json!({ "run": record, "jobs": jobs }))?;
     } else {
-        job_table(&jobs).print()?;
+        print_jobs(record, &jobs)?;
         output::line(&format!("run {}: {}", record.id, record.state))?;
     }
     let failed = jobs.iter().filter(|j| j.state == JobState::Error).count();
@@ -186,7 +186,7 @@ fn report(env: &Env, repo: &Repository, outcome: &RunOutcome) -> anyhow::Result<
             "run {} ended in {}: {failed} job(s) failed, {not_run} not run (see `ays run show {} --logs`)",
             record.id, record.state, record.id
         );
-        for job in jobs.iter().filter(|j| j.state == JobState::Error) {
+        for job in jobs.iter().filter(|j| j.state == JobState::Error).take(20) {
             let reason = job
                 .logs
                 .iter()
@@ -227,6 +227,7 @@ fn show(
     id: Option<&str>,
     logs: bool,
     dot: bool,
+    all: bool,
 ) -> anyhow::Result<()> {
     let id = run_id(repo, id)?;
     let detail = ays_run::show_run(repo, &id)?;
@@ -237,6 +238,9 @@ fn show(
         return output::json(&detail);
     }
     output::line(&format!("run {}: {}", detail.run.id, detail.run.state))?;
+    if !all && detail.jobs.len() > LIST_AT_MOST {
+        return print_jobs(&detail.run, &detail.jobs);
+    }
     for step in &detail.run.steps {
         let jobs: Vec<String> = step
             .jobs
