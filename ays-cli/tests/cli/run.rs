@@ -453,7 +453,11 @@ fn issue_8_large_runs_print_a_summary_unless_all() {
     ok(tmp.path(), &["init", "many"]);
     let repo = tmp.path().join("many");
     std::fs::create_dir_all(repo.join("actorTemplates/app")).unwrap();
-    std::fs::write(repo.join("actorTemplates/app/schema.hrd"), "port = type:int\n").unwrap();
+    std::fs::write(
+        repo.join("actorTemplates/app/schema.hrd"),
+        "port = type:int\n",
+    )
+    .unwrap();
     std::fs::write(
         repo.join("actorTemplates/app/actions.sh"),
         "install() {\n    [ \"$AYS_SERVICE_INSTANCE\" != a7 ]\n}\n",
@@ -469,15 +473,24 @@ fn issue_8_large_runs_print_a_summary_unless_all() {
     let out = crate::ays(&repo, &["run", "create", "-y"], b"");
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let text = crate::stdout(&out);
-    assert!(text.contains("STEP  STATE  JOBS  OK  ERROR  RUNNING  NEW"), "{text}");
-    assert!(text.contains("failed jobs:") && text.contains("app!a7"), "{text}");
+    assert!(
+        text.contains("STEP  STATE  JOBS  OK  ERROR  RUNNING  NEW"),
+        "{text}"
+    );
+    assert!(
+        text.contains("failed jobs:") && text.contains("app!a7"),
+        "{text}"
+    );
     assert!(text.contains("60 jobs; `--all` lists every job"), "{text}");
     assert!(!text.contains("app!a3 "), "{text}");
 
     let show = crate::stdout(&crate::ays(&repo, &["run", "show"], b""));
     assert!(show.contains("60 jobs; `--all`"), "{show}");
     let all = crate::stdout(&crate::ays(&repo, &["run", "show", "--all"], b""));
-    assert!(all.contains("app!a3:install") && all.lines().count() > 60, "{all}");
+    assert!(
+        all.contains("app!a3:install") && all.lines().count() > 60,
+        "{all}"
+    );
     let jobs = crate::stdout(&crate::ays(&repo, &["job", "list", "--all"], b""));
     assert_eq!(jobs.lines().count(), 61, "{jobs}");
     let listed = json(&repo, &["job", "list"]);

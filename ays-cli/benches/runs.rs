@@ -1,0 +1,322 @@
+//! Runs as a user starts them: the `ays` binary on the default store (redb) with its journal,
+//! side by side with the baseline each workload has (`make -j8`, `xargs -P 50`), in one
+//! process, printed as one table.
+//!
+//! `cargo bench -p ays-cli --bench runs` runs every workload; name some to run only those:
+//! `dag` (2,000 services in three layers whose `install` is a bash function, against `make -j8`
+//! with the same recipes and graph), `fanout` (100 independent services with one bash action,
+//! `-j 50`, against 100 `bash -c` through `xargs -P 50`), `big` (1,000 zones and 99,000 apps
+//! under them, `install` without code: `ays blueprint` then `ays run create`, with the split of
+//! the run's time and the peak RSS of each command; `--services N` makes it smaller), and
+//! `big-redis` (the same on a throw-away Redis server).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+const AYS: &str = env!("CARGO_BIN_EXE_ays");
+
+/// One line of the table.
+struct Row {
+    workload: String,
+    ays: Duration,
+    baseline: Option<(String, Duration)>,
+    goal: String,
+    notes: String,
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut services = 100_000;
+    let mut wanted = Vec::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--services" => {
+                services = it.next().ok_or("--services needs a number")?.parse()?;
+            }
+            // What cargo passes to every bench binary.
+            "--bench" => {}
+            name if !name.starts_with('-') => wanted.push(name.to_owned()),
+            _ => {}
+        }
+    }
+    let run = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
+    let mut rows = Vec::new();
+    if run("dag") {
+        rows.push(dag()?);
+    }
+    if run("fanout") {
+        rows.push(fanout()?);
+    }
+    if run("big") {
+        rows.push(big(services, None)?);
+    }
+    if run("big-redis") {
+        let server = ays_store::testing::RedisServer::start()?;
+        rows.push(big(services, Some(&server.url()))?);
+    }
+    print_table(&rows);
+    Ok(())
+}
+
+fn print_table(rows: &[Row]) {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<44} {:>9} {:>24} {:>7} {:>8}  notes",
+        "workload", "ays", "baseline", "ratio", "goal"
+    );
+    for r in rows {
+        let (base, ratio) = match &r.baseline {
+            Some((name, d)) => (
+                format!("{name} {:.2}s", d.as_secs_f64()),
+                format!("{:.2}x", r.ays.as_secs_f64() / d.as_secs_f64()),
+            ),
+            None => ("-".to_owned(), "-".to_owned()),
+        };
+        let _ = writeln!(
+            out,
+            "{:<44} {:>8.2}s {:>24} {:>7} {:>8}  {}",
+            r.workload,
+            r.ays.as_secs_f64(),
+            base,
+            ratio,
+            r.goal,
+            r.notes
+        );
+    }
+    print!("{out}");
+}
+
+/// A new repository `r` in `dir` (on `store`, else the embedded default) with these templates.
+fn repository(
+    dir: &Path,
+    store: Option<&str>,
+    templates: &[(&str, &str, Option<&str>)],
+) -> Result<PathBuf> {
+    let mut init = vec!["init", "r"];
+    if let Some(url) = store {
+        init.extend(["--store", url]);
+    }
+    ays(dir, &init)?;
+    let root = dir.join("r");
+    for (name, schema, actions) in templates {
+        let t = root.join("actorTemplates").join(name);
+        std::fs::create_dir_all(&t)?;
+        std::fs::write(t.join("schema.hrd"), schema)?;
+        if let Some(actions) = actions {
+            std::fs::write(t.join("actions.sh"), actions)?;
+        }
+    }
+    Ok(root)
+}
+
+/// Runs `ays args` in `dir`, failing unless it exits 0; returns its wall time and peak RSS.
+fn ays(dir: &Path, args: &[&str]) -> Result<(Duration, u64)> {
+    let (elapsed, peak, _) = ays_logged(dir, args)?;
+    Ok((elapsed, peak))
+}
+
+/// As [`ays`], with `AYS_LOG=info`; also returns what it logged.
+fn ays_logged(dir: &Path, args: &[&str]) -> Result<(Duration, u64, String)> {
+    let started = Instant::now();
+    let mut child = Command::new(AYS)
+        .args(args)
+        .env("AYS_LOG", "info")
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let pid = child.id();
+    let stderr = child.stderr.take();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut s) = stderr {
+            let _ = std::io::Read::read_to_string(&mut s, &mut text);
+        }
+        text
+    });
+    // The high-water mark of the resident set, read until the process ends.
+    let mut peak_kib = 0;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        let status_file = std::fs::read_to_string(format!("/proc/{pid}/status"));
+        if let Some(kib) = status_file.ok().and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        }) {
+            peak_kib = peak_kib.max(kib);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let elapsed = started.elapsed();
+    let err = reader.join().unwrap_or_default();
+    if !status.success() {
+        return Err(format!("ays {}: {status}\n{err}", args.join(" ")).into());
+    }
+    Ok((elapsed, peak_kib, err))
+}
+
+/// The `key=value` fields of the `run timings` line in `log`, without terminal colours.
+fn timings(log: &str) -> String {
+    let mut plain = String::with_capacity(log.len());
+    let mut chars = log.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
+        .lines()
+        .find(|l| l.contains("run timings"))
+        .map(|l| {
+            l.split_whitespace()
+                .filter(|w| w.contains("_ms="))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
+/// Times `command` run by `sh -c` in `dir`, failing unless it exits 0.
+fn shell(dir: &Path, command: &str) -> Result<Duration> {
+    let started = Instant::now();
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .status()?;
+    if !status.success() {
+        return Err(format!("`{command}`: {status}").into());
+    }
+    Ok(started.elapsed())
+}
+
+const TRUE_ACTION: &str = "install() {\n    true\n}\n";
+
+/// 10 zones → 190 hosts → 1,800 apps, each `install` a bash `true`, against `make -j8`.
+fn dag() -> Result<Row> {
+    let tmp = tempfile::tempdir()?;
+    let root = repository(
+        tmp.path(),
+        None,
+        &[
+            ("zone", "name = type:str\n", Some(TRUE_ACTION)),
+            ("host", "zone = type:str parent:zone\n", Some(TRUE_ACTION)),
+            ("app", "host = type:str parent:host\n", Some(TRUE_ACTION)),
+        ],
+    )?;
+    let (zones, hosts, apps) = (10, 190, 1_800);
+    let mut bp = String::new();
+    let mut make = String::from("all:");
+    for a in 0..apps {
+        let _ = write!(make, " a{a}");
+    }
+    make.push('\n');
+    for z in 0..zones {
+        let _ = writeln!(bp, "zone__z{z}:");
+        let _ = writeln!(make, "z{z}:\n\t@bash -c true");
+    }
+    for h in 0..hosts {
+        let _ = writeln!(bp, "host__h{h}:\n  zone: z{}", h % zones);
+        let _ = writeln!(make, "h{h}: z{}\n\t@bash -c true", h % zones);
+    }
+    for a in 0..apps {
+        let _ = writeln!(bp, "app__a{a}:\n  host: h{}", a % hosts);
+        let _ = writeln!(make, "a{a}: h{}\n\t@bash -c true", a % hosts);
+    }
+    bp.push_str("actions:\n  - action: install\n");
+    std::fs::write(root.join("blueprints/bp.yaml"), bp)?;
+    std::fs::write(tmp.path().join("Makefile"), make)?;
+    ays(&root, &["blueprint"])?;
+    let (run, _) = ays(&root, &["run", "create", "-y", "-j", "8"])?;
+    let make = shell(tmp.path(), "make -s -j8 all")?;
+    Ok(Row {
+        workload: "dag: 2,000 services, bash install, -j 8".into(),
+        ays: run,
+        baseline: Some(("make -j8".into(), make)),
+        goal: "<=1.2x".into(),
+        notes: "4,000 jobs (init has no code)".into(),
+    })
+}
+
+/// 100 independent services with one bash action, `-j 50`, against `xargs -P 50`.
+fn fanout() -> Result<Row> {
+    let tmp = tempfile::tempdir()?;
+    let root = repository(
+        tmp.path(),
+        None,
+        &[("app", "port = type:int\n", Some(TRUE_ACTION))],
+    )?;
+    let mut bp = String::new();
+    for a in 0..100 {
+        let _ = writeln!(bp, "app__a{a}:\n  port: {a}");
+    }
+    bp.push_str("actions:\n  - action: install\n");
+    std::fs::write(root.join("blueprints/bp.yaml"), bp)?;
+    ays(&root, &["blueprint"])?;
+    let (run, _) = ays(&root, &["run", "create", "-y", "-j", "50"])?;
+    let floor = shell(tmp.path(), "seq 100 | xargs -P 50 -I{} bash -c true")?;
+    Ok(Row {
+        workload: "fanout: 100 services, bash install, -j 50".into(),
+        ays: run,
+        baseline: Some(("xargs -P 50".into(), floor)),
+        goal: "<=1.8x".into(),
+        notes: String::new(),
+    })
+}
+
+/// `services` services (1% zones, the rest apps under them), `install` without code.
+fn big(services: usize, store: Option<&str>) -> Result<Row> {
+    let tmp = tempfile::tempdir()?;
+    let root = repository(
+        tmp.path(),
+        store,
+        &[
+            ("zone", "name = type:str\n", None),
+            ("app", "zone = type:str parent:zone\n", None),
+        ],
+    )?;
+    let zones = (services / 100).max(1);
+    let mut bp = String::with_capacity(services * 24);
+    for z in 0..zones {
+        let _ = writeln!(bp, "zone__z{z}:");
+    }
+    for a in 0..services - zones {
+        let _ = writeln!(bp, "app__a{a}:\n  zone: z{}", a % zones);
+    }
+    bp.push_str("actions:\n  - action: install\n");
+    std::fs::write(root.join("blueprints/bp.yaml"), bp)?;
+    let (apply, apply_rss) = ays(&root, &["blueprint"])?;
+    let (run, run_rss, log) = ays_logged(&root, &["run", "create", "-y"])?;
+    let split = timings(&log);
+    let backend = if store.is_some() { "redis" } else { "redb" };
+    Ok(Row {
+        workload: format!("big: {services} services, no code, {backend}"),
+        ays: apply + run,
+        baseline: None,
+        goal: "<10s".into(),
+        notes: format!(
+            "blueprint {:.2}s ({} MiB), run {:.2}s ({} MiB): {split}",
+            apply.as_secs_f64(),
+            apply_rss / 1024,
+            run.as_secs_f64(),
+            run_rss / 1024
+        ),
+    })
+}
