@@ -18,6 +18,10 @@ use crate::record;
 use crate::repo::Repository;
 use crate::staging::{PAGE, Staging};
 
+/// How often [`Repository::record_jobs`] stages its changes again after another writer came
+/// first, before it takes the write lock.
+const OPTIMISTIC_TRIES: usize = 3;
+
 /// The action whose pending args are consumed by its job.
 const PROCESS_CHANGE: &str = "processChange";
 
@@ -583,7 +587,9 @@ impl Repository {
 
     /// Records many job changes, and optionally the run record, in one atomic batch under the
     /// write lock: what a run's journal commits at once when several jobs start or end together
-    /// (one durable commit instead of one per change). Changes apply in order, each as
+    /// (one durable commit instead of one per change), without the write lock unless another
+    /// writer keeps racing it: the batch commits only if every service it read is unchanged
+    /// and no one holds the write lock. Changes apply in order, each as
     /// [`Repository::start_job`], [`Repository::save_job`] or [`Repository::finish_job`] would;
     /// returns the stored records of the `Finished` changes, in order.
     ///
@@ -595,8 +601,36 @@ impl Repository {
         run: Option<&RunRecord>,
         changes: &[JobChange<'_>],
     ) -> Result<Vec<JobRecord>, CoreError> {
+        // Optimistic first: no write lock, the batch guarded by what it read. Jobs rarely
+        // race another writer, and the lock would cost two more durable writes per commit.
+        for _ in 0..OPTIMISTIC_TRIES {
+            let mut staging = self.staging();
+            let finished = self.stage_jobs(&mut staging, run, changes)?;
+            let batch = staging.into_guarded_batch()?;
+            match self.store().commit(&batch) {
+                Ok(()) => return Ok(finished),
+                Err(err) if err.is_conflict() => {
+                    tracing::debug!(%err, "job records raced another writer, staging again");
+                }
+                Err(err) => return Err(CoreError::store("record jobs")(err)),
+            }
+        }
+        // Contended: the write lock waits for the other writer.
         let _lock = self.write_lock()?;
         let mut staging = self.staging();
+        let finished = self.stage_jobs(&mut staging, run, changes)?;
+        let batch = staging.into_batch()?;
+        self.commit(&batch, "record jobs")?;
+        Ok(finished)
+    }
+
+    /// Stages `changes` and `run`; returns the records of the jobs that ended.
+    fn stage_jobs(
+        &self,
+        staging: &mut Staging<'_>,
+        run: Option<&RunRecord>,
+        changes: &[JobChange<'_>],
+    ) -> Result<Vec<JobRecord>, CoreError> {
         staging.preload(changes.iter().filter_map(|c| match c {
             JobChange::Started(job) | JobChange::Finished(job, _) => Some(&job.service),
             JobChange::Saved(_) => None,
@@ -604,21 +638,19 @@ impl Repository {
         let mut finished = Vec::new();
         for change in changes {
             match change {
-                JobChange::Started(job) => self.stage_start(&mut staging, job)?,
+                JobChange::Started(job) => self.stage_start(staging, job)?,
                 JobChange::Saved(job) => staging.put_raw(
                     keys::job(&job.run, job.number),
                     Some(record::encode_job(job, self.id())),
                 ),
                 JobChange::Finished(job, patch) => {
-                    finished.push(self.stage_finish(&mut staging, job, *patch)?);
+                    finished.push(self.stage_finish(staging, job, *patch)?);
                 }
             }
         }
         if let Some(run) = run {
             staging.put_raw(keys::run(&run.id), Some(record::encode_run(run, self.id())));
         }
-        let batch = staging.into_batch()?;
-        self.commit(&batch, "record jobs")?;
         Ok(finished)
     }
 
@@ -699,5 +731,75 @@ impl Repository {
             Some(record::encode_job(&job, self.id())),
         );
         Ok(job)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::ActionState;
+    use crate::testing::{Backend, TestRepo};
+
+    /// Job records skip the write lock, but never write while another writer holds it: they
+    /// wait for it and then apply on top of what that writer stored.
+    fn waits_for_the_write_lock(b: Backend) -> Result<(), Box<dyn std::error::Error>> {
+        let t = TestRepo::new(b)?;
+        t.template("app", "port = type:int\n")?;
+        t.repo.apply_blueprint_text(
+            "bp.yaml",
+            "app__a:\n  port: 1\nactions:\n  - action: install\n",
+            crate::ApplyOptions::default(),
+        )?;
+        let run: RunId = "r1".parse()?;
+        let mut job = JobRecord::new(
+            &run,
+            1,
+            "app!a".parse()?,
+            "app".parse()?,
+            "install".parse()?,
+            1,
+        );
+        job.set_state(JobState::Ok, 2);
+        let released = AtomicBool::new(false);
+        let (held, wait) = mpsc::channel();
+        std::thread::scope(|scope| -> Result<(), Box<dyn std::error::Error>> {
+            let holder = scope.spawn(|| -> Result<(), CoreError> {
+                let lock = t.repo.write_lock()?;
+                let _ = held.send(());
+                std::thread::sleep(Duration::from_millis(300));
+                released.store(true, Ordering::SeqCst);
+                drop(lock);
+                Ok(())
+            });
+            wait.recv_timeout(Duration::from_secs(10))?;
+            let stored = t
+                .repo
+                .record_jobs(None, &[JobChange::Finished(&job, None)])?;
+            assert!(
+                released.load(Ordering::SeqCst),
+                "wrote while the lock was held"
+            );
+            assert_eq!(stored.first().map(|j| j.state), Some(JobState::Ok));
+            holder.join().map_err(|_| "the lock holder panicked")??;
+            Ok(())
+        })?;
+        let s = t.repo.service(&"app!a".parse()?)?.ok_or("no service")?;
+        assert_eq!(s.action("install").map(|a| a.state), Some(ActionState::Ok));
+        t.check_indexes()?;
+        Ok(())
+    }
+
+    #[test]
+    fn job_records_wait_for_the_write_lock_redb() -> Result<(), Box<dyn std::error::Error>> {
+        waits_for_the_write_lock(Backend::Redb)
+    }
+
+    #[test]
+    fn job_records_wait_for_the_write_lock_redis() -> Result<(), Box<dyn std::error::Error>> {
+        waits_for_the_write_lock(Backend::Redis)
     }
 }

@@ -21,6 +21,8 @@ pub(crate) const PAGE: usize = 1024;
 
 #[derive(Debug)]
 struct Slot {
+    /// The record as read from the store (a guarded batch requires it to be unchanged).
+    stored: Option<Vec<u8>>,
     original: Option<Service>,
     current: Option<Service>,
 }
@@ -123,14 +125,11 @@ impl<'r> Staging<'r> {
 
     fn load(&mut self, key: &ServiceKey) -> Result<&mut Slot, CoreError> {
         if !self.services.contains_key(key) {
-            let original = load_service(self.store, key)?;
-            self.services.insert(
-                key.clone(),
-                Slot {
-                    current: original.clone(),
-                    original,
-                },
-            );
+            let stored = self
+                .store
+                .get(&keys::service(key))
+                .map_err(CoreError::store("get service"))?;
+            self.insert_slot(key, stored)?;
         }
         self.services
             .get_mut(key)
@@ -161,19 +160,46 @@ impl<'r> Staging<'r> {
             .get_many(&refs)
             .map_err(CoreError::store("get services"))?;
         for (key, value) in missing.into_iter().zip(values) {
-            let original = match value {
-                Some(bytes) => Some(record::decode_service(key.as_str(), &bytes)?),
-                None => None,
-            };
-            self.services.insert(
-                key.clone(),
-                Slot {
-                    current: original.clone(),
-                    original,
-                },
-            );
+            self.insert_slot(key, value)?;
         }
         Ok(())
+    }
+
+    fn insert_slot(&mut self, key: &ServiceKey, stored: Option<Vec<u8>>) -> Result<(), CoreError> {
+        let original = match &stored {
+            Some(bytes) => Some(record::decode_service(key.as_str(), bytes)?),
+            None => None,
+        };
+        self.services.insert(
+            key.clone(),
+            Slot {
+                stored,
+                current: original.clone(),
+                original,
+            },
+        );
+        Ok(())
+    }
+
+    /// The change as one batch that holds only if nothing it read has changed since and no
+    /// writer holds the write lock: every service read must still be stored as it was read.
+    /// For writers that do not take the write lock (a run's journal); a
+    /// [`ays_store::StoreError::Conflict`] on commit means another writer came first, and the
+    /// change must be staged again.
+    pub(crate) fn into_guarded_batch(self) -> Result<Batch, CoreError> {
+        let mut guards = Vec::with_capacity(self.services.len());
+        for (key, slot) in &self.services {
+            guards.push((keys::service(key), slot.stored.clone()));
+        }
+        let mut batch = self.into_batch()?;
+        batch.require_absent(keys::WRITE_LOCK);
+        for (key, stored) in guards {
+            match stored {
+                Some(bytes) => batch.require_value(&key, &bytes),
+                None => batch.require_absent(&key),
+            };
+        }
+        Ok(batch)
     }
 
     /// The service as the change sees it.

@@ -292,6 +292,11 @@ impl Executor {
     }
 }
 
+/// The longest a job that ended waits for the commit of its end while every worker is busy.
+const FLUSH_AFTER: Duration = Duration::from_millis(100);
+/// The most jobs whose ends wait for a commit while every worker is busy.
+const FLUSH_AT: usize = 512;
+
 struct Coordinator<'a> {
     exec: &'a Executor,
     run: &'a RunId,
@@ -309,6 +314,8 @@ struct Coordinator<'a> {
     journal_error: Option<JournalError>,
     /// Jobs that ended since the last flush of the journal: their dependents wait for it.
     unflushed: Vec<(JobId, JobState)>,
+    /// When the journal was last flushed (clock time).
+    flushed_at: Duration,
 }
 
 impl<'a> Coordinator<'a> {
@@ -355,6 +362,7 @@ impl<'a> Coordinator<'a> {
             dag: exec.config.schedule == Schedule::Dag,
             journal_error: None,
             unflushed: Vec::new(),
+            flushed_at: exec.clock.now(),
         }
     }
 
@@ -452,9 +460,9 @@ impl<'a> Coordinator<'a> {
             if !self.stopping {
                 self.start_ready(scope, tx, runner);
             }
-            if !self.unflushed.is_empty() {
-                // Every report that had arrived is handled: one durable commit for all of
-                // them, then their dependents may start.
+            if self.should_flush() {
+                // One durable commit for every job that ended since the last one, then their
+                // dependents may start.
                 self.flush();
                 continue;
             }
@@ -475,8 +483,22 @@ impl<'a> Coordinator<'a> {
         }
     }
 
+    /// Whether to commit the journal now. Jobs that ended wait for a commit only while every
+    /// worker is busy (their dependents could not start anyway) and for at most
+    /// [`FLUSH_AFTER`] or [`FLUSH_AT`] jobs, which bounds what a crash makes run again; as soon
+    /// as a worker is idle, or nothing runs, the commit lets their dependents go.
+    fn should_flush(&self) -> bool {
+        if self.unflushed.is_empty() {
+            return false;
+        }
+        let idle = self.running < self.exec.config.max_parallel || self.stopping;
+        idle || self.unflushed.len() >= FLUSH_AT
+            || self.exec.clock.now().saturating_sub(self.flushed_at) >= FLUSH_AFTER
+    }
+
     /// Makes the journal durable, then lets the dependents of the jobs that ended go.
     fn flush(&mut self) {
+        self.flushed_at = self.exec.clock.now();
         self.record("flush", |j| j.flush(self.run));
         let ended = std::mem::take(&mut self.unflushed);
         if self.journal_error.is_some() || !self.dag {
