@@ -60,6 +60,9 @@ struct State {
     commit_time: std::time::Duration,
 }
 
+/// The most job changes one commit of a flush holds.
+const COMMIT_CHUNK: usize = 4096;
+
 /// A job change waiting for the next flush; the record is taken as it is at the flush.
 enum Pending {
     Started(JobKey),
@@ -405,10 +408,26 @@ impl Journal for StoreJournal<'_> {
                         }
                     });
                 }
-                let run_record = st.run_changed.then_some(&st.run);
-                self.repo
-                    .record_jobs(run_record, &changes)
-                    .map_err(Self::fail(run, "flush"))?
+                // Large batches (a wave of jobs without code) commit in chunks, one after the
+                // other, so that the memory a commit stages stays bounded; the run record goes
+                // with the last.
+                let mut stored = Vec::new();
+                let chunks: Vec<&[JobChange<'_>]> = changes.chunks(COMMIT_CHUNK).collect();
+                let last = chunks.len().saturating_sub(1);
+                for (i, chunk) in chunks.iter().enumerate() {
+                    let run_record = (i == last && st.run_changed).then_some(&st.run);
+                    stored.extend(
+                        self.repo
+                            .record_jobs(run_record, chunk)
+                            .map_err(Self::fail(run, "flush"))?,
+                    );
+                }
+                if chunks.is_empty() && st.run_changed {
+                    self.repo
+                        .record_jobs(Some(&st.run), &[])
+                        .map_err(Self::fail(run, "flush"))?;
+                }
+                stored
             };
             st.run_changed = false;
             st.commit_time += started.elapsed();
