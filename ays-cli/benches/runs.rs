@@ -57,7 +57,7 @@ fn main() -> Result<()> {
     }
     if run("big-redis") {
         let server = ays_store::testing::RedisServer::start()?;
-        rows.push(big(services, Some(&server.url()))?);
+        rows.push(big(services, Some((&server.url(), server.port())))?);
     }
     print_table(&rows);
     Ok(())
@@ -281,9 +281,25 @@ fn fanout() -> Result<Row> {
     })
 }
 
-/// `services` services (1% zones, the rest apps under them), `install` without code.
-fn big(services: usize, store: Option<&str>) -> Result<Row> {
+/// The commands a Redis server has processed so far (`INFO stats`).
+fn redis_commands(port: u16) -> Result<u64> {
+    let out = Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "info", "stats"])
+        .output()?;
+    let text = String::from_utf8(out.stdout)?;
+    Ok(text
+        .lines()
+        .find_map(|l| l.strip_prefix("total_commands_processed:"))
+        .ok_or("no total_commands_processed in INFO stats")?
+        .trim()
+        .parse()?)
+}
+
+/// `services` services (1% zones, the rest apps under them), `install` without code, on the
+/// embedded store or on the Redis server at (url, port).
+fn big(services: usize, redis: Option<(&str, u16)>) -> Result<Row> {
     let tmp = tempfile::tempdir()?;
+    let store = redis.map(|(url, _)| url);
     let root = repository(
         tmp.path(),
         store,
@@ -303,8 +319,18 @@ fn big(services: usize, store: Option<&str>) -> Result<Row> {
     bp.push_str("actions:\n  - action: install\n");
     std::fs::write(root.join("blueprints/bp.yaml"), bp)?;
     let (apply, apply_rss) = ays(&root, &["blueprint"])?;
+    let before = redis.map(|(_, port)| redis_commands(port)).transpose()?;
     let (run, run_rss, log) = ays_logged(&root, &["run", "create", "-y"])?;
-    let split = timings(&log);
+    let mut split = timings(&log);
+    if let (Some((_, port)), Some(before)) = (redis, before) {
+        // Every service has two jobs (init and install).
+        let commands = redis_commands(port)?.saturating_sub(before);
+        let _ = write!(
+            split,
+            " redis_server_commands_per_job={:.2}",
+            commands as f64 / (2 * services) as f64
+        );
+    }
     let backend = if store.is_some() { "redis" } else { "redb" };
     Ok(Row {
         workload: format!("big: {services} services, no code, {backend}"),
