@@ -7,8 +7,10 @@
 //! with the same recipes and graph), `fanout` (100 independent services with one bash action,
 //! `-j 50`, against 100 `bash -c` through `xargs -P 50`), `big` (1,000 zones and 99,000 apps
 //! under them, `install` without code: `ays blueprint` then `ays run create`, with the split of
-//! the run's time and the peak RSS of each command; `--services N` makes it smaller), and
-//! `big-redis` (the same on a throw-away Redis server).
+//! the run's time and the peak RSS of each command; `--services N` makes it smaller),
+//! `big-redis` (the same on a throw-away Redis server), and `kill` (a 10,000-job run killed
+//! with SIGKILL at 5 seeded points and resumed: no job recorded `ok` may run again, and the
+//! jobs that do run again, ended but not yet committed, are counted).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -54,6 +56,9 @@ fn main() -> Result<()> {
     }
     if run("big") {
         rows.push(big(services, None)?);
+    }
+    if run("kill") {
+        rows.push(kill()?);
     }
     if run("big-redis") {
         let server = ays_store::testing::RedisServer::start()?;
@@ -344,5 +349,108 @@ fn big(services: usize, redis: Option<(&str, u16)>) -> Result<Row> {
             run.as_secs_f64(),
             run_rss / 1024
         ),
+    })
+}
+
+/// The actions that ran, from the log every action appends a line to: `service action`.
+fn executions(log: &Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(s, a)| (s.to_owned(), a.to_owned()))
+        .collect()
+}
+
+/// The jobs of the newest run recorded `ok`, as (service, action).
+fn ok_jobs(root: &Path) -> Result<std::collections::HashSet<(String, String)>> {
+    let out = Command::new(AYS)
+        .args(["job", "list", "--json"])
+        .current_dir(root)
+        .output()?;
+    let jobs: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    Ok(jobs
+        .as_array()
+        .ok_or("job list --json is not an array")?
+        .iter()
+        .filter(|j| j["state"] == "ok")
+        .filter_map(|j| {
+            Some((
+                j["service"].as_str()?.to_owned(),
+                j["action"].as_str()?.to_owned(),
+            ))
+        })
+        .collect())
+}
+
+/// 5,000 services whose `init` and `install` both run bash (10,000 jobs), killed with SIGKILL
+/// once a seeded number of actions have run, then resumed.
+fn kill() -> Result<Row> {
+    const SERVICES: usize = 5_000;
+    const KILL_AT: [usize; 5] = [500, 2_500, 5_000, 7_500, 9_500];
+    let action = "init() {\n    echo \"$AYS_SERVICE init\" >> \"$AYS_REPO/ran.log\"\n}\n\
+                  install() {\n    echo \"$AYS_SERVICE install\" >> \"$AYS_REPO/ran.log\"\n}\n";
+    let mut notes = Vec::new();
+    let mut total = Duration::ZERO;
+    for at in KILL_AT {
+        let tmp = tempfile::tempdir()?;
+        let root = repository(
+            tmp.path(),
+            None,
+            &[("app", "port = type:int\n", Some(action))],
+        )?;
+        let mut bp = String::new();
+        for a in 0..SERVICES {
+            let _ = writeln!(bp, "app__a{a}:\n  port: {a}");
+        }
+        bp.push_str("actions:\n  - action: install\n");
+        std::fs::write(root.join("blueprints/bp.yaml"), bp)?;
+        ays(&root, &["blueprint"])?;
+        let log = root.join("ran.log");
+        let started = Instant::now();
+        let mut child = Command::new(AYS)
+            .args(["run", "create", "-y", "-j", "8"])
+            .current_dir(&root)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        while executions(&log).len() < at && child.try_wait()?.is_none() {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        child.kill()?; // SIGKILL
+        child.wait()?;
+        let ran_before = executions(&log).len();
+        let ok_before = ok_jobs(&root)?;
+        ays(&root, &["run", "resume", "-y"])?;
+        total += started.elapsed();
+        let ran = executions(&log);
+        let mut count = std::collections::HashMap::new();
+        for job in &ran {
+            *count.entry(job.clone()).or_insert(0usize) += 1;
+        }
+        let again: Vec<&(String, String)> = count
+            .iter()
+            .filter(|(_, n)| **n > 1)
+            .map(|(job, _)| job)
+            .collect();
+        if let Some(job) = again.iter().find(|job| ok_before.contains(**job)) {
+            return Err(format!("kill at {at}: {job:?} was recorded ok and ran again").into());
+        }
+        if count.len() != 2 * SERVICES || ok_jobs(&root)?.len() != 2 * SERVICES {
+            return Err(format!("kill at {at}: not every job ran and ended ok").into());
+        }
+        notes.push(format!(
+            "at {at}: {ran_before} ran, {} recorded ok, {} ran again",
+            ok_before.len(),
+            again.len()
+        ));
+    }
+    Ok(Row {
+        workload: "kill: 10,000 jobs, SIGKILL at 5 points, resume".into(),
+        ays: total,
+        baseline: None,
+        goal: "0 ok rerun".into(),
+        notes: notes.join("; "),
     })
 }
