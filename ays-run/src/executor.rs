@@ -483,16 +483,26 @@ impl<'a> Coordinator<'a> {
         }
     }
 
-    /// Whether to commit the journal now. Jobs that ended wait for a commit only while every
-    /// worker is busy (their dependents could not start anyway) and for at most
+    /// Whether to commit the journal now. Jobs that ended wait for a commit while every worker
+    /// is busy or none of them has dependents (no one waits for it), for at most
     /// [`FLUSH_AFTER`] or [`FLUSH_AT`] jobs, which bounds what a crash makes run again; as soon
-    /// as a worker is idle, or nothing runs, the commit lets their dependents go.
+    /// as a worker is idle and a dependent waits, or nothing runs, the commit lets them go.
     fn should_flush(&self) -> bool {
         if self.unflushed.is_empty() {
             return false;
         }
-        let idle = self.running < self.exec.config.max_parallel || self.stopping;
-        idle || self.unflushed.len() >= FLUSH_AT
+        if self.running == 0 || self.stopping {
+            return true;
+        }
+        // An idle worker waits only for the dependents of the jobs that ended.
+        let idle = self.running < self.exec.config.max_parallel;
+        let waited_on = self.unflushed.iter().any(|(id, _)| {
+            self.dependents
+                .get(id.index())
+                .is_some_and(|d| !d.is_empty())
+        });
+        (idle && waited_on)
+            || self.unflushed.len() >= FLUSH_AT
             || self.exec.clock.now().saturating_sub(self.flushed_at) >= FLUSH_AFTER
     }
 
