@@ -716,3 +716,153 @@ fn a_failing_journal_stops_the_run_with_its_error() {
     );
     assert_eq!(ran.load(Ordering::SeqCst), 1);
 }
+
+/// Records, in order, each job's start and end and each flush of the journal.
+#[derive(Default)]
+struct FlushLog {
+    events: Mutex<Vec<String>>,
+}
+
+impl FlushLog {
+    fn push(&self, event: String) {
+        self.events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(event);
+    }
+
+    fn events(&self) -> Vec<String> {
+        self.events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl ays_run::Journal for FlushLog {
+    fn run_started(&self, _: &RunId, _: &Plan) -> Result<(), ays_run::JournalError> {
+        Ok(())
+    }
+    fn step_started(&self, _: &RunId, _: usize) -> Result<(), ays_run::JournalError> {
+        Ok(())
+    }
+    fn job_started(
+        &self,
+        _: &RunId,
+        job: &ays_run::PlannedJob,
+    ) -> Result<(), ays_run::JournalError> {
+        self.push(format!("start {}", job.key()));
+        Ok(())
+    }
+    fn job_attempt_finished(
+        &self,
+        _: &RunId,
+        _: &ays_run::PlannedJob,
+        _: &ays_run::Attempt,
+    ) -> Result<(), ays_run::JournalError> {
+        Ok(())
+    }
+    fn job_finished(
+        &self,
+        _: &RunId,
+        job: &ays_run::PlannedJob,
+        _: JobState,
+        _: &JobOutcome,
+    ) -> Result<(), ays_run::JournalError> {
+        self.push(format!("end {}", job.key()));
+        Ok(())
+    }
+    fn step_finished(&self, _: &RunId, _: usize, _: JobState) -> Result<(), ays_run::JournalError> {
+        Ok(())
+    }
+    fn run_finished(&self, _: &RunId, _: JobState) -> Result<(), ays_run::JournalError> {
+        Ok(())
+    }
+    fn flush(&self, _: &RunId) -> Result<(), ays_run::JournalError> {
+        self.push("flush".to_owned());
+        Ok(())
+    }
+}
+
+/// 3 zones, 12 hosts under them, 36 apps under the hosts: `install` everywhere.
+fn layers() -> Result<Plan, PlanError> {
+    let mut input = PlanInput::new();
+    for actor in ["zone", "host", "app"] {
+        input.set_chains(actor, ActionChains::empty())?;
+    }
+    for z in 0..3 {
+        input.add_service(
+            ServiceSpec::new(&format!("zone!z{z}"), "zone")
+                .action("install", ActionState::Scheduled),
+        )?;
+    }
+    for h in 0..12 {
+        input.add_service(
+            ServiceSpec::new(&format!("host!h{h}"), "host")
+                .parent(&format!("zone!z{}", h % 3))
+                .action("install", ActionState::Scheduled),
+        )?;
+    }
+    for a in 0..36 {
+        input.add_service(
+            ServiceSpec::new(&format!("app!a{a}"), "app")
+                .parent(&format!("host!h{}", a % 12))
+                .action("install", ActionState::Scheduled),
+        )?;
+    }
+    Planner::new().plan(&input)
+}
+
+/// Whether every job starts only after a flush that follows the end of each prerequisite.
+fn dependents_wait_for_a_flush(plan: &Plan, events: &[String]) -> Result<(), String> {
+    let position = |event: &str| events.iter().position(|e| e == event);
+    for job in plan.jobs() {
+        let start = position(&format!("start {}", job.key()))
+            .ok_or_else(|| format!("{} never started", job.key()))?;
+        for pre in job.prerequisites() {
+            let pre = plan.job(*pre).ok_or("unknown prerequisite")?;
+            let end = position(&format!("end {}", pre.key()))
+                .ok_or_else(|| format!("{} never ended", pre.key()))?;
+            let flushed = events
+                .get(end..start)
+                .is_some_and(|between| between.iter().any(|e| e == "flush"));
+            if !flushed {
+                return Err(format!(
+                    "{} started before {} was flushed",
+                    job.key(),
+                    pre.key()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn issue_8_dependents_start_only_after_their_prerequisites_are_flushed() {
+    let plan = layers().unwrap();
+    let (exec, _) = executor(config(Schedule::Dag)).unwrap();
+    // Jobs that run on workers.
+    let journal = FlushLog::default();
+    let runner = |_: &JobContext| JobOutcome::ok();
+    let report = exec
+        .run(&run_id().unwrap(), &plan, &runner, &journal)
+        .unwrap();
+    assert_eq!(report.state, JobState::Ok);
+    dependents_wait_for_a_flush(&plan, &journal.events()).unwrap();
+
+    // Jobs without code end on the coordinator, a whole layer per commit.
+    let journal = FlushLog::default();
+    let nothing = ays_run::ActionRegistry::new();
+    let report = exec
+        .run(&run_id().unwrap(), &plan, &nothing, &journal)
+        .unwrap();
+    assert_eq!(report.state, JobState::Ok);
+    let events = journal.events();
+    dependents_wait_for_a_flush(&plan, &events).unwrap();
+    let flushes = events.iter().filter(|e| *e == "flush").count();
+    assert_eq!(
+        flushes, 4,
+        "one commit per layer and one at the end: {events:?}"
+    );
+}
