@@ -403,30 +403,30 @@ fn a_run_killed_at_20_seeded_points_resumes_without_losing_finished_jobs() {
     );
 }
 
+/// A repository `r` in `dir` with one template `app` (`port = type:int` and `actions`) and the
+/// blueprint `blueprint`, applied.
+fn app_repo(dir: &Path, actions: &str, blueprint: &str) -> std::path::PathBuf {
+    ok(dir, &["init", "r"]);
+    let repo = dir.join("r");
+    let template = repo.join("actorTemplates/app");
+    std::fs::create_dir_all(&template).unwrap();
+    std::fs::write(template.join("schema.hrd"), "port = type:int\n").unwrap();
+    std::fs::write(template.join("actions.sh"), actions).unwrap();
+    std::fs::write(repo.join("blueprints/bp.yaml"), blueprint).unwrap();
+    ok(&repo, &["blueprint"]);
+    repo
+}
+
 /// A shell action whose interpreter cannot start fails its job with the operating system's
 /// reason, and the run's error names the job and that reason.
 #[test]
 fn issue_7_a_missing_bash_fails_the_job_with_the_os_reason() {
     let tmp = tempfile::tempdir().unwrap();
-    ok(tmp.path(), &["init", "nobash"]);
-    let repo = tmp.path().join("nobash");
-    std::fs::create_dir_all(repo.join("actorTemplates/app")).unwrap();
-    std::fs::write(
-        repo.join("actorTemplates/app/schema.hrd"),
-        "port = type:int\n",
-    )
-    .unwrap();
-    std::fs::write(
-        repo.join("actorTemplates/app/actions.sh"),
+    let repo = app_repo(
+        tmp.path(),
         "install() {\n    echo installing\n}\n",
-    )
-    .unwrap();
-    std::fs::write(
-        repo.join("blueprints/app.yaml"),
         "app__a:\n  port: 80\nactions:\n  - action: install\n",
-    )
-    .unwrap();
-    ok(&repo, &["blueprint"]);
+    );
     let empty = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_ays"))
         .args(["run", "create", "-y"])
@@ -450,26 +450,16 @@ fn issue_7_a_missing_bash_fails_the_job_with_the_os_reason() {
 #[test]
 fn issue_8_large_runs_print_a_summary_unless_all() {
     let tmp = tempfile::tempdir().unwrap();
-    ok(tmp.path(), &["init", "many"]);
-    let repo = tmp.path().join("many");
-    std::fs::create_dir_all(repo.join("actorTemplates/app")).unwrap();
-    std::fs::write(
-        repo.join("actorTemplates/app/schema.hrd"),
-        "port = type:int\n",
-    )
-    .unwrap();
-    std::fs::write(
-        repo.join("actorTemplates/app/actions.sh"),
-        "install() {\n    [ \"$AYS_SERVICE_INSTANCE\" != a7 ]\n}\n",
-    )
-    .unwrap();
     let mut blueprint = String::new();
     for i in 0..30 {
         blueprint.push_str(&format!("app__a{i}:\n  port: {i}\n"));
     }
     blueprint.push_str("actions:\n  - action: install\n");
-    std::fs::write(repo.join("blueprints/many.yaml"), blueprint).unwrap();
-    ok(&repo, &["blueprint"]);
+    let repo = app_repo(
+        tmp.path(),
+        "install() {\n    [ \"$AYS_SERVICE_INSTANCE\" != a7 ]\n}\n",
+        &blueprint,
+    );
     let out = crate::ays(&repo, &["run", "create", "-y"], b"");
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let text = crate::stdout(&out);
