@@ -52,6 +52,13 @@ pub(crate) fn apply(
         dirty: BTreeSet::new(),
     };
     a.check_duplicates(&parsed.services)?;
+    // Every service the blueprints name, read in one go rather than one read each.
+    let named: Vec<ServiceKey> = parsed
+        .services
+        .iter()
+        .map(|b| ServiceKey::new(&b.actor, b.instance.clone()))
+        .collect();
+    a.st.preload(&named)?;
     let mut order = Vec::with_capacity(parsed.services.len());
     for block in &parsed.services {
         order.push((a.apply_block(block)?, block.at.clone()));
