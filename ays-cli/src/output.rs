@@ -11,6 +11,37 @@ pub fn json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
     line(&text)
 }
 
+/// Prints `items` as one pretty JSON array on stdout, rendering one item at a time (the same
+/// text as [`json`] of the whole list, without holding it all): `--json` of a run's 200,000
+/// jobs streams.
+pub fn json_array<T: Serialize>(items: impl IntoIterator<Item = T>) -> anyhow::Result<()> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    write_json_array(&mut out, items)?;
+    out.flush().context("cannot write to stdout")
+}
+
+/// Writes `items` to `out` as [`json_array`] prints them.
+fn write_json_array<T: Serialize>(
+    out: &mut impl Write,
+    items: impl IntoIterator<Item = T>,
+) -> anyhow::Result<()> {
+    let mut first = true;
+    for item in items {
+        let text = serde_json::to_string_pretty(&item).context("cannot render JSON")?;
+        out.write_all(if first { b"[\n" } else { b",\n" })
+            .context("cannot write to stdout")?;
+        first = false;
+        for (i, l) in text.lines().enumerate() {
+            if i > 0 {
+                out.write_all(b"\n").context("cannot write to stdout")?;
+            }
+            write!(out, "  {l}").context("cannot write to stdout")?;
+        }
+    }
+    out.write_all(if first { b"[]\n" } else { b"\n]\n" })
+        .context("cannot write to stdout")
+}
+
 /// Prints one line on stdout.
 pub fn line(text: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
@@ -79,6 +110,22 @@ impl Table {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn streamed_arrays_are_the_whole_list_rendered() {
+        let items = vec![
+            serde_json::json!({"a": 1, "b": ["x\ny", {"c": null}]}),
+            serde_json::json!([]),
+            serde_json::json!("s"),
+        ];
+        let mut out = Vec::new();
+        write_json_array(&mut out, &items).unwrap();
+        let whole = serde_json::to_string_pretty(&items).unwrap() + "\n";
+        assert_eq!(String::from_utf8(out).unwrap(), whole);
+        let mut out = Vec::new();
+        write_json_array(&mut out, Vec::<serde_json::Value>::new()).unwrap();
+        assert_eq!(out, b"[]\n");
+    }
 
     #[test]
     fn columns_are_padded_to_the_widest_cell() {

@@ -70,7 +70,7 @@ fn list(
     let run = run_id(repo, run)?;
     let jobs = repo.jobs(&run, &filter(args)?)?;
     if env.json {
-        return output::json(&jobs);
+        return output::json_array(&jobs);
     }
     match repo.run(&run)? {
         Some(record) if !all => print_jobs(&record, &jobs),
