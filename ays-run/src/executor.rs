@@ -494,16 +494,18 @@ impl<'a> Coordinator<'a> {
         if self.running == 0 || self.stopping {
             return true;
         }
-        // An idle worker waits only for the dependents of the jobs that ended.
-        let idle = self.running < self.exec.config.max_parallel;
-        let waited_on = self.unflushed.iter().any(|(id, _)| {
-            self.dependents
-                .get(id.index())
-                .is_some_and(|d| !d.is_empty())
-        });
-        (idle && waited_on)
-            || self.unflushed.len() >= FLUSH_AT
+        if self.unflushed.len() >= FLUSH_AT
             || self.exec.clock.now().saturating_sub(self.flushed_at) >= FLUSH_AFTER
+        {
+            return true;
+        }
+        // An idle worker waits only for the dependents of the jobs that ended.
+        self.running < self.exec.config.max_parallel
+            && self.unflushed.iter().any(|(id, _)| {
+                self.dependents
+                    .get(id.index())
+                    .is_some_and(|d| !d.is_empty())
+            })
     }
 
     /// Makes the journal durable, then lets the dependents of the jobs that ended go.

@@ -269,8 +269,3 @@ where
         self(ctx)
     }
 }
-
-/// An error and its causes on one line, for a job log (see [`ays_core::JobLog::error_text`]).
-pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
-    ays_core::JobLog::error_text(err)
-}

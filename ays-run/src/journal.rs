@@ -2,9 +2,10 @@
 //!
 //! The executor calls it from one thread (its coordinator). A journal may buffer the changes
 //! it is told and make them durable together when the executor calls [`Journal::flush`]: the
-//! executor flushes whenever it has handled every report that had arrived, and before any
-//! dependent of a finished job starts, so concurrently finishing jobs share one commit (group
-//! commit) while a job's dependents still run only once its end is durable. After a crash the
+//! executor flushes before any dependent of a finished job starts (as soon as a worker is free
+//! for one), when nothing runs, and at least every 512 ends or 100 ms, so jobs that finish
+//! together share one commit (group commit) while a job's dependents still run only once its
+//! end is durable. After a crash the
 //! stored jobs rebuild a [`ResumeState`]. Jobs are executed at least once: a job recorded as
 //! started but not finished (or finished but not yet flushed) is run again on resume, so
 //! actions must tolerate being re-run.

@@ -14,13 +14,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ays_core::{
-    ActionCode, ActionName, Actor, ActorName, CoreError, JobLogCategory, Repository, RunId, Runtime,
+    ActionCode, ActionName, Actor, ActorName, CoreError, JobLog, JobLogCategory, Repository, RunId,
+    Runtime,
 };
 
 use crate::error::RunError;
 use crate::executor::{ExecConfig, RetryPolicy};
 
-use crate::job::{ActionRunner, FailureKind, JobContext, JobOutcome, LogEntry, error_chain};
+use crate::job::{ActionRunner, FailureKind, JobContext, JobOutcome, LogEntry};
 use crate::orchestrate::RunOptions;
 use crate::plan::Plan;
 use crate::repository::RepositoryPayload;
@@ -291,17 +292,25 @@ impl RepositoryRunner {
         }
     }
 
+    /// The registry, when it has a native function for the job of `ctx`.
+    fn native(&self, ctx: &JobContext) -> Option<&ActionRegistry> {
+        self.registry
+            .as_deref()
+            .filter(|r| r.has(ctx.actor(), ctx.action()))
+    }
+
+    /// How the stored code of the job of `ctx` runs (`none` when it has none).
+    fn runtime(&self, ctx: &JobContext) -> Runtime {
+        self.actions
+            .get(&(ctx.actor().clone(), ctx.action().clone()))
+            .map_or(Runtime::None, |s| s.runtime)
+    }
+
     fn execute(&self, ctx: &JobContext) -> JobOutcome {
-        if let Some(registry) = &self.registry
-            && registry.has(ctx.actor(), ctx.action())
-        {
+        if let Some(registry) = self.native(ctx) {
             return registry.run_with(ctx, self.payload.as_ref());
         }
-        let runtime = self
-            .actions
-            .get(&(ctx.actor().clone(), ctx.action().clone()))
-            .map_or(Runtime::None, |s| s.runtime);
-        match runtime {
+        match self.runtime(ctx) {
             Runtime::Shell => self.shell.run(ctx),
             Runtime::Python => self.python.run(ctx),
             Runtime::None => JobOutcome::nothing_to_run(ctx),
@@ -311,15 +320,7 @@ impl RepositoryRunner {
 
 impl ActionRunner for RepositoryRunner {
     fn has_nothing_to_run(&self, ctx: &JobContext) -> bool {
-        let native = self
-            .registry
-            .as_ref()
-            .is_some_and(|r| r.has(ctx.actor(), ctx.action()));
-        let runtime = self
-            .actions
-            .get(&(ctx.actor().clone(), ctx.action().clone()))
-            .map_or(Runtime::None, |s| s.runtime);
-        !native && runtime == Runtime::None
+        self.native(ctx).is_none() && self.runtime(ctx) == Runtime::None
     }
 
     fn run(&self, ctx: &JobContext) -> JobOutcome {
@@ -329,7 +330,7 @@ impl ActionRunner for RepositoryRunner {
                 .repo
                 .validate_data_patch(ctx.service(), &serde_json::Value::Object(patch.clone()));
             if let Err(err) = check {
-                let message = format!("data patch rejected: {}", error_chain(&err));
+                let message = format!("data patch rejected: {}", JobLog::error_text(&err));
                 outcome.result = Err(crate::job::JobFailure {
                     kind: FailureKind::Error,
                     message: message.clone(),

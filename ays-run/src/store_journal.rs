@@ -2,10 +2,10 @@
 //! and step states in the run record, each job's record and the service's action state), and
 //! rebuilds a [`ResumeState`] from the stored jobs of an interrupted run.
 //!
-//! Changes are buffered and written on [`Journal::flush`], all of them in one atomic batch
-//! ([`Repository::record_jobs`]): the executor flushes once it has handled every report that
-//! had arrived, so jobs that end together share one durable commit, and a job's dependents start
-//! only after its end is durable. The observer hears of each change after it was written.
+//! Changes are buffered and written on [`Journal::flush`] through [`Repository::record_jobs`],
+//! in atomic batches of at most 4,096 changes: jobs that end together share one durable commit,
+//! and (the executor flushing before any dependent starts) a job's dependents start only after
+//! its end is durable. The observer hears of each change after it was written.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, PoisonError};
@@ -70,7 +70,7 @@ enum Pending {
     Finished(JobKey, Option<serde_json::Value>),
 }
 
-/// A [`Journal`] that stores every change of one run in its repository as it happens.
+/// A [`Journal`] that stores every change of one run in its repository, on each flush.
 pub(crate) struct StoreJournal<'a> {
     repo: &'a Repository,
     observer: Option<&'a dyn RunObserver>,
@@ -412,7 +412,11 @@ impl Journal for StoreJournal<'_> {
                 // other, so that the memory a commit stages stays bounded; the run record goes
                 // with the last.
                 let mut stored = Vec::new();
-                let chunks: Vec<&[JobChange<'_>]> = changes.chunks(COMMIT_CHUNK).collect();
+                let mut chunks: Vec<&[JobChange<'_>]> = changes.chunks(COMMIT_CHUNK).collect();
+                if chunks.is_empty() {
+                    // Only the run record changed.
+                    chunks.push(&[]);
+                }
                 let last = chunks.len().saturating_sub(1);
                 for (i, chunk) in chunks.iter().enumerate() {
                     let run_record = (i == last && st.run_changed).then_some(&st.run);
@@ -421,11 +425,6 @@ impl Journal for StoreJournal<'_> {
                             .record_jobs(run_record, chunk)
                             .map_err(Self::fail(run, "flush"))?,
                     );
-                }
-                if chunks.is_empty() && st.run_changed {
-                    self.repo
-                        .record_jobs(Some(&st.run), &[])
-                        .map_err(Self::fail(run, "flush"))?;
                 }
                 stored
             };

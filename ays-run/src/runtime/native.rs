@@ -5,13 +5,11 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use ays_core::{ActionName, ActorName, JobLogCategory};
+use ays_core::{ActionName, ActorName, JobLog, JobLogCategory};
 
 use crate::error::PlanError;
 
-use crate::job::{
-    ActionRunner, DataPatch, FailureKind, JobContext, JobOutcome, LogEntry, error_chain,
-};
+use crate::job::{ActionRunner, DataPatch, FailureKind, JobContext, JobOutcome, LogEntry};
 use crate::runtime::{BarePayload, JobPayload, PayloadSource, ServiceView};
 
 /// The failure of a native action. Any error converts into it, so `?` works in an action and
@@ -35,7 +33,7 @@ impl ActionFailed {
 impl fmt::Display for ActionFailed {
     /// The error and its causes, `: `-separated.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&error_chain(self.0.as_ref()))
+        f.write_str(&JobLog::error_text(self.0.as_ref()))
     }
 }
 
@@ -173,9 +171,15 @@ impl ActionRegistry {
 impl ActionRegistry {
     /// Whether a function is registered for `action` of `actor` (or of every actor).
     pub fn has(&self, actor: &ActorName, action: &ActionName) -> bool {
+        self.find(actor, action).is_some()
+    }
+
+    /// The function for `action` of `actor`: the actor's own, else the one for every actor.
+    fn find(&self, actor: &ActorName, action: &ActionName) -> Option<&NativeFn> {
         self.actions
-            .contains_key(&(Some(actor.clone()), action.clone()))
-            || self.actions.contains_key(&(None, action.clone()))
+            .get(&(Some(actor.clone()), action.clone()))
+            .or_else(|| self.actions.get(&(None, action.clone())))
+            .map(AsRef::as_ref)
     }
 }
 
@@ -189,17 +193,12 @@ impl ActionRegistry {
 
     /// Runs the action of `ctx` with the payload from `source`.
     pub(crate) fn run_with(&self, ctx: &JobContext, source: &dyn PayloadSource) -> JobOutcome {
-        let action = ctx.action().clone();
-        let f = self
-            .actions
-            .get(&(Some(ctx.actor().clone()), action.clone()))
-            .or_else(|| self.actions.get(&(None, action)));
-        let Some(f) = f else {
+        let Some(f) = self.find(ctx.actor(), ctx.action()) else {
             return JobOutcome::nothing_to_run(ctx);
         };
         let payload = match source.payload(ctx) {
             Ok(payload) => payload,
-            Err(err) => return JobOutcome::failed(FailureKind::Runtime, error_chain(&err)),
+            Err(err) => return JobOutcome::failed(FailureKind::Runtime, JobLog::error_text(&err)),
         };
         let mut job = NativeJob {
             ctx,

@@ -19,10 +19,10 @@ use serde_json::{Map, Value, json};
 use super::process::{Ended, kill_group, log_entry, read_capped, wait_child};
 use super::shell::{job_dir, write_file};
 use super::{ActorsDir, BarePayload, DEFAULT_OUTPUT_CAP, PayloadSource};
-use ays_core::JobLogCategory;
+use ays_core::{JobLog, JobLogCategory};
 
 use crate::error::RuntimeError;
-use crate::job::{ActionRunner, FailureKind, JobContext, JobOutcome, LogEntry, error_chain};
+use crate::job::{ActionRunner, FailureKind, JobContext, JobOutcome, LogEntry};
 
 const SERVER: &str = include_str!("server.py");
 
@@ -356,8 +356,9 @@ fn outcome_of(
 
 impl ActionRunner for PythonRuntime {
     fn run(&self, ctx: &JobContext) -> JobOutcome {
-        self.execute(ctx)
-            .unwrap_or_else(|err| JobOutcome::failed(FailureKind::Runtime, error_chain(&err)))
+        self.execute(ctx).unwrap_or_else(|err| {
+            JobOutcome::failed(FailureKind::Runtime, JobLog::error_text(&err))
+        })
     }
 }
 

@@ -12,10 +12,10 @@ use tracing::debug;
 
 use super::process::{Capture, Ended, last_lines, log_entry, wait_child};
 use super::{ActorsDir, BarePayload, DEFAULT_OUTPUT_CAP, PayloadSource};
-use ays_core::JobLogCategory;
+use ays_core::{JobLog, JobLogCategory};
 
 use crate::error::RuntimeError;
-use crate::job::{ActionRunner, DataPatch, FailureKind, JobContext, JobOutcome, error_chain};
+use crate::job::{ActionRunner, DataPatch, FailureKind, JobContext, JobOutcome};
 
 /// Sources the actions file and calls the function if it is defined; an undefined function is a
 /// no-op, as an action missing from an 8.1 actions file was.
@@ -181,8 +181,9 @@ impl ShellRuntime {
 
 impl ActionRunner for ShellRuntime {
     fn run(&self, ctx: &JobContext) -> JobOutcome {
-        self.execute(ctx)
-            .unwrap_or_else(|err| JobOutcome::failed(FailureKind::Runtime, error_chain(&err)))
+        self.execute(ctx).unwrap_or_else(|err| {
+            JobOutcome::failed(FailureKind::Runtime, JobLog::error_text(&err))
+        })
     }
 }
 
