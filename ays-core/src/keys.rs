@@ -110,6 +110,13 @@ pub(crate) fn args(key: &ServiceKey, action: &ActionName) -> Vec<u8> {
     format!("{ARGS_PREFIX}{key}/{action}").into_bytes()
 }
 
+/// The service and action of an args key (the inverse of [`args`]).
+pub(crate) fn args_parts(entry: &[u8]) -> Option<(ServiceKey, ActionName)> {
+    let text = std::str::from_utf8(entry.strip_prefix(ARGS_PREFIX.as_bytes())?).ok()?;
+    let (service, action) = text.rsplit_once('/')?;
+    Some((service.parse().ok()?, action.parse().ok()?))
+}
+
 pub(crate) fn args_of(key: &ServiceKey) -> Vec<u8> {
     format!("{ARGS_PREFIX}{key}/").into_bytes()
 }

@@ -32,7 +32,7 @@ use sha2::{Digest, Sha256};
 
 use crate::actor::Actor;
 use crate::error::{CoreError, Location};
-use crate::ids::{ActionName, NameError, ServiceKey};
+use crate::ids::{ActionName, ServiceKey};
 use crate::keys::{self, IndexKind};
 use crate::lock::{LOCK_WAIT, WriteLock};
 
@@ -518,19 +518,8 @@ impl Repository {
                 key: String::from_utf8_lossy(&k).into_owned(),
                 reason,
             };
-            let text = std::str::from_utf8(&k)
-                .ok()
-                .and_then(|t| t.strip_prefix(keys::ARGS_PREFIX))
-                .ok_or_else(|| corrupt("not a UTF-8 args key".to_owned()))?;
-            let (service, action) = text
-                .rsplit_once('/')
-                .ok_or_else(|| corrupt("expected `<service>/<action>`".to_owned()))?;
-            let service: ServiceKey = service
-                .parse()
-                .map_err(|e: NameError| corrupt(e.to_string()))?;
-            let action: ActionName = action
-                .parse()
-                .map_err(|e: NameError| corrupt(e.to_string()))?;
+            let (service, action) = keys::args_parts(&k)
+                .ok_or_else(|| corrupt("not `svc-args/<service>/<action>`".to_owned()))?;
             let value = serde_json::from_slice(&v).map_err(|e| corrupt(e.to_string()))?;
             out.insert((service, action), value);
         }

@@ -186,10 +186,10 @@ impl<'r> Staging<'r> {
     /// For writers that do not take the write lock (a run's journal); a
     /// [`ays_store::StoreError::Conflict`] on commit means another writer came first, and the
     /// change must be staged again.
-    pub(crate) fn into_guarded_batch(self) -> Result<Batch, CoreError> {
+    pub(crate) fn into_guarded_batch(mut self) -> Result<Batch, CoreError> {
         let mut guards = Vec::with_capacity(self.services.len());
-        for (key, slot) in &self.services {
-            guards.push((keys::service(key), slot.stored.clone()));
+        for (key, slot) in &mut self.services {
+            guards.push((keys::service(key), slot.stored.take()));
         }
         let mut batch = self.into_batch()?;
         batch.require_absent(keys::WRITE_LOCK);

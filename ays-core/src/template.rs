@@ -448,14 +448,9 @@ impl Template {
             hasher.update(text.as_bytes());
             hasher.update([0]);
         }
-        let hrd_text = source.schema_hrd.clone();
-        let capnp_text = source.schema_capnp.clone();
-        let config_text = source.config_yaml.clone();
-        let actor_hrd = source.actor_hrd.clone();
-        let sh = source.actions_sh.clone();
-        let py = source.actions_py.clone();
         let hrd_file = dir.join("schema.hrd").display().to_string();
-        let hrd = hrd_text
+        let hrd = source
+            .schema_hrd
             .as_deref()
             .map(|src| ays_hrd::ActorSchema::parse(src, &hrd_file))
             .transpose()
@@ -463,7 +458,7 @@ impl Template {
                 template: t.to_owned(),
                 source: Box::new(source),
             })?;
-        let schema_text = match (&capnp_text, &hrd) {
+        let schema_text = match (&source.schema_capnp, &hrd) {
             (Some(text), _) => text.clone(),
             (None, Some(schema)) => {
                 schema
@@ -488,7 +483,8 @@ impl Template {
             source: Box::new(source),
         })?;
         let yaml_file = dir.join("config.yaml").display().to_string();
-        let config = config_text
+        let config = source
+            .config_yaml
             .as_deref()
             .map(|src| ays_hrd::ConfigYaml::parse(src, &yaml_file))
             .transpose()
@@ -500,7 +496,7 @@ impl Template {
         if let Some(config) = &config {
             apply_config_yaml(t, config, &mut settings)?;
         }
-        if let Some(text) = &actor_hrd {
+        if let Some(text) = &source.actor_hrd {
             parse_actor_hrd(t, &dir.join("actor.hrd"), text, &mut settings)?;
         }
         let (parent, consumes) = match &hrd {
@@ -510,7 +506,7 @@ impl Template {
                 std::mem::take(&mut settings.consumes),
             ),
         };
-        let codes = match (sh, py) {
+        let codes = match (&source.actions_sh, &source.actions_py) {
             (Some(_), Some(_)) => {
                 return Err(TemplateError::Malformed {
                     at: Location::new(dir.join("actions.py").display().to_string(), 0),
@@ -518,15 +514,15 @@ impl Template {
                     reason: "both actions.sh and actions.py exist; keep one".to_owned(),
                 });
             }
-            (Some(src), None) => parse_shell(t, &dir.join("actions.sh"), &src)?,
-            (None, Some(src)) => parse_python(t, &dir.join("actions.py"), &src)?,
+            (Some(src), None) => parse_shell(t, &dir.join("actions.sh"), src)?,
+            (None, Some(src)) => parse_python(t, &dir.join("actions.py"), src)?,
             (None, None) => Vec::new(),
         };
         let actions = assemble_actions(t, dir, codes, &settings)?;
         Ok(Template {
             name: name.clone(),
             path: dir.to_path_buf(),
-            hrd_text,
+            hrd_text: source.schema_hrd.clone(),
             schema_text,
             parent,
             consumes,
