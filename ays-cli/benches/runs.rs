@@ -260,6 +260,20 @@ fn dag() -> Result<Row> {
     })
 }
 
+/// A repository of `services` independent `app` services whose actions file is `actions`, with
+/// `install` scheduled on each by an applied blueprint.
+fn independent_apps(dir: &Path, services: usize, actions: &str) -> Result<PathBuf> {
+    let root = repository(dir, None, &[("app", "port = type:int\n", Some(actions))])?;
+    let mut bp = String::new();
+    for a in 0..services {
+        let _ = writeln!(bp, "app__a{a}:\n  port: {a}");
+    }
+    bp.push_str("actions:\n  - action: install\n");
+    std::fs::write(root.join("blueprints/bp.yaml"), bp)?;
+    ays(&root, &["blueprint"])?;
+    Ok(root)
+}
+
 /// 100 independent services with one bash action, `-j 50`, against `xargs -P 50`: the median
 /// of 5 runs of each, alternated, since one run lasts a tenth of a second.
 fn fanout() -> Result<Row> {
@@ -267,18 +281,7 @@ fn fanout() -> Result<Row> {
     let mut floors = Vec::new();
     for _ in 0..5 {
         let tmp = tempfile::tempdir()?;
-        let root = repository(
-            tmp.path(),
-            None,
-            &[("app", "port = type:int\n", Some(TRUE_ACTION))],
-        )?;
-        let mut bp = String::new();
-        for a in 0..100 {
-            let _ = writeln!(bp, "app__a{a}:\n  port: {a}");
-        }
-        bp.push_str("actions:\n  - action: install\n");
-        std::fs::write(root.join("blueprints/bp.yaml"), bp)?;
-        ays(&root, &["blueprint"])?;
+        let root = independent_apps(tmp.path(), 100, TRUE_ACTION)?;
         runs.push(ays(&root, &["run", "create", "-y", "-j", "50"])?.0);
         floors.push(shell(
             tmp.path(),
@@ -407,18 +410,7 @@ fn kill() -> Result<Row> {
     let mut total = Duration::ZERO;
     for at in KILL_AT {
         let tmp = tempfile::tempdir()?;
-        let root = repository(
-            tmp.path(),
-            None,
-            &[("app", "port = type:int\n", Some(action))],
-        )?;
-        let mut bp = String::new();
-        for a in 0..SERVICES {
-            let _ = writeln!(bp, "app__a{a}:\n  port: {a}");
-        }
-        bp.push_str("actions:\n  - action: install\n");
-        std::fs::write(root.join("blueprints/bp.yaml"), bp)?;
-        ays(&root, &["blueprint"])?;
+        let root = independent_apps(tmp.path(), SERVICES, action)?;
         let log = root.join("ran.log");
         let started = Instant::now();
         let mut child = Command::new(AYS)

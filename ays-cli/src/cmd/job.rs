@@ -116,19 +116,18 @@ pub fn print_jobs(run: &RunRecord, jobs: &[JobRecord]) -> anyhow::Result<()> {
         table.row(row);
     }
     table.print()?;
-    let failed: Vec<JobRecord> = jobs
+    let errors: Vec<&JobRecord> = jobs.iter().filter(|j| j.state == JobState::Error).collect();
+    let failed: Vec<JobRecord> = errors
         .iter()
-        .filter(|j| j.state == JobState::Error)
         .take(FAILED_AT_MOST)
-        .cloned()
+        .map(|j| (*j).clone())
         .collect();
     if !failed.is_empty() {
         output::line("failed jobs:")?;
         job_table(&failed).print()?;
     }
-    let errors = jobs.iter().filter(|j| j.state == JobState::Error).count();
-    let more = if errors > failed.len() {
-        format!(" ({} more failed)", errors - failed.len())
+    let more = if errors.len() > failed.len() {
+        format!(" ({} more failed)", errors.len() - failed.len())
     } else {
         String::new()
     };
