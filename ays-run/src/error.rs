@@ -175,11 +175,13 @@ pub enum RuntimeError {
         /// The file.
         path: std::path::PathBuf,
     },
-    /// The Python server broke the protocol or went away.
-    #[error("{job}: the python server {what}")]
+    /// An action server (Python's, or bash's for `actions.sh`) broke the protocol or went away.
+    #[error("{job}: the {program} server {what}")]
     Server {
         /// The job.
         job: JobKey,
+        /// Which server: `python` or `bash`.
+        program: &'static str,
         /// What happened (`exited`, `did not take the request`).
         what: &'static str,
         /// The cause, when there is one.

@@ -141,6 +141,6 @@ pub use repository::plan_input;
 pub use runner::RepositoryRunner;
 pub use runtime::{
     ActionFailed, ActionRegistry, JobPayload, NativeJob, PayloadSource, PythonMode, PythonRuntime,
-    ServiceView, ShellRuntime,
+    ServiceView, ShellMode, ShellRuntime,
 };
 pub use store_journal::RunObserver;

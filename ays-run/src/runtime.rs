@@ -5,9 +5,11 @@
 //! through a [`PayloadSource`], which ays-core implements; they return a data patch and never
 //! write to a store themselves.
 
+mod bash_server;
 mod native;
 mod process;
 mod python;
+mod scratch;
 mod shell;
 
 use std::collections::BTreeMap;
@@ -23,7 +25,7 @@ use crate::job::JobContext;
 
 pub use native::{ActionFailed, ActionRegistry, NativeJob};
 pub use python::{PythonMode, PythonRuntime};
-pub use shell::ShellRuntime;
+pub use shell::{ShellMode, ShellRuntime};
 
 /// Default cap of each captured output stream.
 pub(crate) const DEFAULT_OUTPUT_CAP: usize = 1024 * 1024;

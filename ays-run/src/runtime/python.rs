@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value, json};
 
 use super::process::{Ended, kill_group, log_entry, read_capped, wait_child};
-use super::shell::{job_dir, write_file};
+use super::scratch::{JobFiles, Scratch};
+use super::shell::write_file;
 use super::{ActorsDir, BarePayload, DEFAULT_OUTPUT_CAP, PayloadSource};
 use ays_core::{JobLog, JobLogCategory};
 
@@ -49,6 +50,7 @@ pub struct PythonRuntime {
     python: PathBuf,
     mode: PythonMode,
     output_cap: usize,
+    scratch: Scratch,
     // The server, started on first use and replaced if it dies; locked only to get or start it.
     server: Mutex<Option<Arc<Server>>>,
 }
@@ -73,6 +75,7 @@ impl PythonRuntime {
             python: PathBuf::from("python3"),
             mode,
             output_cap: DEFAULT_OUTPUT_CAP,
+            scratch: Scratch::default(),
             server: Mutex::new(None),
         }
     }
@@ -106,8 +109,8 @@ impl PythonRuntime {
         if !file.exists() {
             return Ok(JobOutcome::ok());
         }
-        let dir = job_dir(ctx)?;
-        let path = |name: &str| dir.path().join(name);
+        let files = self.scratch.job(ctx)?;
+        let path = |name: &str| files.path(name);
         let payload = self.payload.payload(ctx)?;
         let doc = payload.to_json(ctx, &self.repo.to_string_lossy());
         write_file(ctx, &path("job.json"), doc.to_string().as_bytes())?;
@@ -123,7 +126,7 @@ impl PythonRuntime {
             PythonMode::Fresh => self.run_fresh(ctx, &request)?,
             PythonMode::Forking => self.run_forked(ctx, &mut request)?,
         };
-        self.collect(ctx, dir.path(), &ended)
+        self.collect(ctx, &files, &ended)
     }
 
     fn run_fresh(&self, ctx: &JobContext, request: &Value) -> Result<Ended, RuntimeError> {
@@ -167,6 +170,7 @@ impl PythonRuntime {
         let server = self.server(ctx)?;
         let gone = |what: &'static str, source: Option<std::io::Error>| RuntimeError::Server {
             job: ctx.key().clone(),
+            program: "python",
             what,
             source,
         };
@@ -234,11 +238,11 @@ impl PythonRuntime {
     fn collect(
         &self,
         ctx: &JobContext,
-        dir: &Path,
+        files: &JobFiles,
         ended: &Ended,
     ) -> Result<JobOutcome, RuntimeError> {
-        let mut logs = self.read_output(ctx, dir)?;
-        let result = read_result(ctx, &dir.join("result.json"))?;
+        let mut logs = self.read_output(ctx, files)?;
+        let result = read_result(ctx, &files.path("result.json"))?;
         let mut outcome = outcome_of(ctx, ended, result, &mut logs);
         logs.append(&mut outcome.logs);
         outcome.logs = logs;
@@ -246,10 +250,14 @@ impl PythonRuntime {
     }
 
     /// The job's standard output and error, each capped, as log entries.
-    fn read_output(&self, ctx: &JobContext, dir: &Path) -> Result<Vec<LogEntry>, RuntimeError> {
+    fn read_output(
+        &self,
+        ctx: &JobContext,
+        files: &JobFiles,
+    ) -> Result<Vec<LogEntry>, RuntimeError> {
         let mut logs = Vec::new();
         for (name, category) in [("out", JobLogCategory::Out), ("err", JobLogCategory::Err)] {
-            let path = dir.join(name);
+            let path = files.path(name);
             let (text, cut) =
                 read_capped(&path, self.output_cap).map_err(|source| RuntimeError::Io {
                     job: ctx.key().clone(),
@@ -326,7 +334,7 @@ fn outcome_of(
             format!("killed after its timeout of {:?}", ctx.timeout()),
         ),
         (Ended::Killed, _) => JobOutcome::failed(FailureKind::Killed, "killed by cancellation"),
-        (Ended::Exited(_), Some(result)) => {
+        (Ended::Exited(_) | Ended::Gone, Some(result)) => {
             logs.extend(result.logs.into_iter().map(|entry| LogEntry {
                 category: category(entry.category.as_deref()),
                 text: entry.text,
@@ -351,6 +359,9 @@ fn outcome_of(
             FailureKind::Runtime,
             format!("python ended ({status}) without a result"),
         ),
+        (Ended::Gone, None) => {
+            JobOutcome::failed(FailureKind::Runtime, "python ended without a result")
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! The shell runtime: a function of the actor's `actions.sh`, run by bash in its own process
-//! group.
+//! group: forked by a bash server that sourced the file once ([`ShellMode::Forking`]), or by a
+//! bash started for the job ([`ShellMode::Fresh`]).
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -10,7 +11,9 @@ use std::time::Duration;
 use serde_json::Value;
 use tracing::debug;
 
-use super::process::{Capture, Ended, last_lines, log_entry, wait_child};
+use super::bash_server::{self, BashServers};
+use super::process::{Ended, Finished, last_lines, log_entry, run_child};
+use super::scratch::{JobFiles, Scratch};
 use super::{ActorsDir, BarePayload, DEFAULT_OUTPUT_CAP, PayloadSource};
 use ays_core::{JobLog, JobLogCategory};
 
@@ -24,6 +27,20 @@ if declare -F -- "$AYS_ACTION" >/dev/null; then "$AYS_ACTION"; else exit 0; fi"#
 
 /// How long a background process left by an action may keep its output pipes open.
 const PIPE_GRACE: Duration = Duration::from_millis(200);
+
+/// How bash runs the jobs of an `actions.sh`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ShellMode {
+    /// One bash per actions file sources it when the actor's first job starts, then forks a
+    /// subshell per job (default). The file's top-level code runs once, in that bash, and what
+    /// it sets (variables, options, helper functions) is what every job starts with; `$$` is
+    /// that bash's pid in every job, `$BASHPID` the job's own. Needs pidfds (Linux 5.3); on an
+    /// older kernel jobs run as in [`ShellMode::Fresh`].
+    #[default]
+    Forking,
+    /// A new bash per job sources the file and calls the function.
+    Fresh,
+}
 
 /// Runs `actions.sh` functions.
 ///
@@ -40,6 +57,9 @@ pub struct ShellRuntime {
     actors: ActorsDir,
     payload: Arc<dyn PayloadSource>,
     output_cap: usize,
+    scratch: Scratch,
+    mode: ShellMode,
+    servers: Arc<BashServers>,
 }
 
 impl std::fmt::Debug for ShellRuntime {
@@ -47,6 +67,7 @@ impl std::fmt::Debug for ShellRuntime {
         f.debug_struct("ShellRuntime")
             .field("repo", &self.repo)
             .field("actors", &self.actors)
+            .field("mode", &self.mode)
             .finish_non_exhaustive()
     }
 }
@@ -60,7 +81,16 @@ impl ShellRuntime {
             repo,
             payload: Arc::new(BarePayload),
             output_cap: DEFAULT_OUTPUT_CAP,
+            scratch: Scratch::default(),
+            mode: ShellMode::default(),
+            servers: Arc::default(),
         }
+    }
+
+    /// Runs jobs as `mode` says (default [`ShellMode::Forking`]).
+    pub fn with_mode(mut self, mode: ShellMode) -> Self {
+        self.mode = mode;
+        self
     }
 
     /// Looks for actors in `dir` instead.
@@ -92,55 +122,18 @@ impl ShellRuntime {
         if !file.exists() {
             return Ok(JobOutcome::ok());
         }
-        let dir = job_dir(ctx)?;
-        let job_file = dir.path().join("job.json");
-        let result_file = dir.path().join("result.json");
+        let files = self.scratch.job(ctx)?;
+        let result_file = files.path("result.json");
         let payload = self.payload.payload(ctx)?;
         let doc = payload.to_json(ctx, &self.repo.to_string_lossy());
-        write_file(ctx, &job_file, doc.to_string().as_bytes())?;
-        let mut command = Command::new("bash");
-        command
-            .arg("-c")
-            .arg(SCRIPT)
-            .env("AYS_ACTIONS_FILE", &file)
-            .env("AYS_REPO", &self.repo)
-            .env("AYS_RUN", ctx.run().as_str())
-            .env("AYS_JOB", ctx.key().to_string())
-            .env("AYS_SERVICE", ctx.service().as_str())
-            .env("AYS_SERVICE_ROLE", ctx.service().role())
-            .env("AYS_SERVICE_INSTANCE", ctx.service().instance())
-            .env("AYS_ACTOR", ctx.actor().as_str())
-            .env("AYS_ACTION", ctx.action().as_str())
-            .env("AYS_ATTEMPT", ctx.attempt().to_string())
-            .env("AYS_JOB_FILE", &job_file)
-            .env("AYS_RESULT_FILE", &result_file)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        if self.repo.is_dir() {
-            command.current_dir(&self.repo);
-        }
-        let mut child = command.spawn().map_err(|source| RuntimeError::Spawn {
-            job: ctx.key().clone(),
-            program: "bash".into(),
-            source,
-        })?;
-        let out = child
-            .stdout
-            .take()
-            .map(|s| Capture::start(s, self.output_cap));
-        let err = child
-            .stderr
-            .take()
-            .map(|s| Capture::start(s, self.output_cap));
-        let ended = wait_child(&mut child, ctx).map_err(|source| RuntimeError::Io {
-            job: ctx.key().clone(),
-            path: PathBuf::from("bash"),
-            source,
-        })?;
-        let (out, out_cut) = out.map(|c| c.finish(PIPE_GRACE)).unwrap_or_default();
-        let (err, err_cut) = err.map(|c| c.finish(PIPE_GRACE)).unwrap_or_default();
+        write_file(ctx, &files.path("job.json"), doc.to_string().as_bytes())?;
+        let finished = if self.mode == ShellMode::Forking && bash_server::supported() {
+            self.servers
+                .run(ctx, &file, &self.repo, &files, self.output_cap, PIPE_GRACE)?
+        } else {
+            self.run_fresh(ctx, &file, &files)?
+        };
+        let Finished { ended, out, err } = finished;
         let mut outcome = match ended {
             Ended::Exited(status) if status.success() => {
                 let mut outcome = JobOutcome::ok();
@@ -148,7 +141,7 @@ impl ShellRuntime {
                 outcome
             }
             Ended::Exited(status) => {
-                let tail = last_lines(&err, 5);
+                let tail = last_lines(&err.bytes, 5);
                 let code = status
                     .code()
                     .map_or("a signal".to_owned(), |c| c.to_string());
@@ -164,10 +157,14 @@ impl ShellRuntime {
                 format!("killed after its timeout of {:?}", ctx.timeout()),
             ),
             Ended::Killed => JobOutcome::failed(FailureKind::Killed, "killed by cancellation"),
+            Ended::Gone => JobOutcome::failed(
+                FailureKind::Runtime,
+                "bash ended the job without its exit status (killed by a signal?)",
+            ),
         };
         let mut logs: Vec<_> = [
-            log_entry(JobLogCategory::Out, &out, out_cut),
-            log_entry(JobLogCategory::Err, &err, err_cut),
+            log_entry(JobLogCategory::Out, &out.bytes, out.truncated),
+            log_entry(JobLogCategory::Err, &err.bytes, err.truncated),
         ]
         .into_iter()
         .flatten()
@@ -179,23 +176,56 @@ impl ShellRuntime {
     }
 }
 
+impl ShellRuntime {
+    /// Runs the job in a bash of its own.
+    fn run_fresh(
+        &self,
+        ctx: &JobContext,
+        file: &Path,
+        files: &JobFiles,
+    ) -> Result<Finished, RuntimeError> {
+        let mut command = Command::new("bash");
+        command
+            .arg("-c")
+            .arg(SCRIPT)
+            .env("AYS_ACTIONS_FILE", file)
+            .env("AYS_REPO", &self.repo)
+            .env("AYS_RUN", ctx.run().as_str())
+            .env("AYS_JOB", ctx.key().to_string())
+            .env("AYS_SERVICE", ctx.service().as_str())
+            .env("AYS_SERVICE_ROLE", ctx.service().role())
+            .env("AYS_SERVICE_INSTANCE", ctx.service().instance())
+            .env("AYS_ACTOR", ctx.actor().as_str())
+            .env("AYS_ACTION", ctx.action().as_str())
+            .env("AYS_ATTEMPT", ctx.attempt().to_string())
+            .env("AYS_JOB_FILE", files.path("job.json"))
+            .env("AYS_RESULT_FILE", files.path("result.json"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        if self.repo.is_dir() {
+            command.current_dir(&self.repo);
+        }
+        let mut child = command.spawn().map_err(|source| RuntimeError::Spawn {
+            job: ctx.key().clone(),
+            program: "bash".into(),
+            source,
+        })?;
+        run_child(&mut child, ctx, self.output_cap, PIPE_GRACE).map_err(|source| RuntimeError::Io {
+            job: ctx.key().clone(),
+            path: PathBuf::from("bash"),
+            source,
+        })
+    }
+}
+
 impl ActionRunner for ShellRuntime {
     fn run(&self, ctx: &JobContext) -> JobOutcome {
         self.execute(ctx).unwrap_or_else(|err| {
             JobOutcome::failed(FailureKind::Runtime, JobLog::error_text(&err))
         })
     }
-}
-
-pub(super) fn job_dir(ctx: &JobContext) -> Result<tempfile::TempDir, RuntimeError> {
-    tempfile::Builder::new()
-        .prefix("ays-job-")
-        .tempdir()
-        .map_err(|source| RuntimeError::Io {
-            job: ctx.key().clone(),
-            path: std::env::temp_dir(),
-            source,
-        })
 }
 
 pub(super) fn write_file(ctx: &JobContext, path: &Path, bytes: &[u8]) -> Result<(), RuntimeError> {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use ays_run::{
     ActionRegistry, ExecConfig, Executor, FailureKind, JobContext, JobKey, JobOutcome, JobPayload,
     LogEntry, MemoryJournal, PayloadSource, Planner, PythonMode, PythonRuntime, RuntimeError,
-    Schedule, ServiceView, ShellRuntime, SystemClock,
+    Schedule, ServiceView, ShellMode, ShellRuntime, SystemClock,
 };
 use serde_json::json;
 
@@ -33,6 +33,9 @@ fn ctx(
 }
 
 const MINUTE: Duration = Duration::from_secs(60);
+
+/// Every shell test runs in both modes.
+const SHELL_MODES: [ShellMode; 2] = [ShellMode::Forking, ShellMode::Fresh];
 
 /// Writes `<repo>/actors/<actor>/<file>`.
 fn actor_file(repo: &Path, actor: &str, file: &str, text: &str) -> std::io::Result<()> {
@@ -145,66 +148,126 @@ noisy() {
 }
 slow() {
     sleep 300 &
-    echo "$! $$" > "$AYS_REPO/pids"
+    echo "$! $BASHPID" > "$AYS_REPO/pids"
     wait
+}
+flood() {
+    head -c 3000000 /dev/zero | tr '\0' 'o'
+    head -c 3000000 /dev/zero | tr '\0' 'e' >&2
+    echo done
+}
+detach() {
+    echo started
+    sleep 300 &
+    echo "$!" > "$AYS_REPO/detached"
 }
 "#;
 
 #[test]
 fn shell_actions_get_context_and_return_patch_logs_and_errors() {
-    let repo = tempfile::tempdir().unwrap();
-    actor_file(repo.path(), "vm", "actions.sh", ACTIONS_SH).unwrap();
-    let shell = ShellRuntime::new(repo.path())
-        .with_payload(Arc::new(Payloads))
-        .with_output_cap(1000);
-    let out = shell
-        .execute(&ctx("vm!one", "vm", "install", MINUTE).unwrap())
-        .unwrap();
-    assert_eq!(out.result, Ok(()));
-    assert_eq!(
-        out.logs,
-        vec![
-            log(
-                JobLogCategory::Out,
-                // The parent, and again as a producer.
-                "vm one vm install run1 vm!one:install\n\"location\":\"fra\"\n\"location\":\"fra\"\n"
-            ),
-            log(JobLogCategory::Err, "warning\n"),
-        ]
-    );
-    assert_eq!(
-        out.data_patch,
-        json!({"osImage": "ubuntu"}).as_object().cloned()
-    );
+    for mode in SHELL_MODES {
+        let repo = tempfile::tempdir().unwrap();
+        actor_file(repo.path(), "vm", "actions.sh", ACTIONS_SH).unwrap();
+        let shell = ShellRuntime::new(repo.path())
+            .with_mode(mode)
+            .with_payload(Arc::new(Payloads))
+            .with_output_cap(1000);
+        let out = shell
+            .execute(&ctx("vm!one", "vm", "install", MINUTE).unwrap())
+            .unwrap();
+        assert_eq!(out.result, Ok(()));
+        assert_eq!(
+            out.logs,
+            vec![
+                log(
+                    JobLogCategory::Out,
+                    // The parent, and again as a producer.
+                    "vm one vm install run1 vm!one:install\n\"location\":\"fra\"\n\"location\":\"fra\"\n"
+                ),
+                log(JobLogCategory::Err, "warning\n"),
+            ]
+        );
+        assert_eq!(
+            out.data_patch,
+            json!({"osImage": "ubuntu"}).as_object().cloned()
+        );
 
-    let out = shell
-        .execute(&ctx("vm!one", "vm", "test", MINUTE).unwrap())
-        .unwrap();
-    let failure = out.result.clone().unwrap_err();
-    assert_eq!(failure.kind, FailureKind::Error);
-    assert_eq!(
-        failure.message,
-        "exited with 3: first line\nError from service vm!one"
-    );
+        let out = shell
+            .execute(&ctx("vm!one", "vm", "test", MINUTE).unwrap())
+            .unwrap();
+        let failure = out.result.clone().unwrap_err();
+        assert_eq!(failure.kind, FailureKind::Error);
+        assert_eq!(
+            failure.message,
+            "exited with 3: first line\nError from service vm!one"
+        );
 
-    let out = shell
-        .execute(&ctx("vm!one", "vm", "noisy", MINUTE).unwrap())
-        .unwrap();
-    assert_eq!(out.logs.len(), 1);
-    assert_eq!(
-        out.logs[0].text,
-        format!("{}\n[output truncated]", "x".repeat(1000))
-    );
+        let out = shell
+            .execute(&ctx("vm!one", "vm", "noisy", MINUTE).unwrap())
+            .unwrap();
+        assert_eq!(out.logs.len(), 1);
+        assert_eq!(
+            out.logs[0].text,
+            format!("{}\n[output truncated]", "x".repeat(1000))
+        );
 
-    // Undefined functions and actors without actions.sh are no-ops.
-    let out = shell
-        .execute(&ctx("vm!one", "vm", "monitor", MINUTE).unwrap())
-        .unwrap();
-    assert_eq!(out, JobOutcome::ok());
-    let out = shell
-        .execute(&ctx("db!one", "db", "install", MINUTE).unwrap())
-        .unwrap();
-    assert_eq!(out, JobOutcome::ok());
+        // Undefined functions and actors without actions.sh are no-ops.
+        let out = shell
+            .execute(&ctx("vm!one", "vm", "monitor", MINUTE).unwrap())
+            .unwrap();
+        assert_eq!(out, JobOutcome::ok());
+        let out = shell
+            .execute(&ctx("db!one", "db", "install", MINUTE).unwrap())
+            .unwrap();
+        assert_eq!(out, JobOutcome::ok());
+    }
+}
+
+#[test]
+fn shell_output_beyond_the_pipe_buffer_is_read_while_the_action_runs_and_capped() {
+    for mode in SHELL_MODES {
+        let repo = tempfile::tempdir().unwrap();
+        actor_file(repo.path(), "vm", "actions.sh", ACTIONS_SH).unwrap();
+        let cap = 100_000;
+        let shell = ShellRuntime::new(repo.path())
+            .with_mode(mode)
+            .with_output_cap(cap);
+        let out = shell
+            .execute(&ctx("vm!one", "vm", "flood", MINUTE).unwrap())
+            .unwrap();
+        // Neither stream blocks the action though both far exceed a pipe's buffer.
+        assert_eq!(out.result, Ok(()));
+        assert_eq!(out.logs.len(), 2);
+        let marker = "\n[output truncated]";
+        for (entry, c) in out.logs.iter().zip(['o', 'e']) {
+            let kept = entry.text.strip_suffix(marker).unwrap();
+            assert_eq!(kept.len(), cap);
+            assert!(kept.chars().all(|x| x == c), "{c} stream mixed up");
+        }
+    }
+}
+
+#[test]
+fn a_background_process_holding_the_output_does_not_hold_the_job() {
+    for mode in SHELL_MODES {
+        let repo = tempfile::tempdir().unwrap();
+        actor_file(repo.path(), "vm", "actions.sh", ACTIONS_SH).unwrap();
+        let shell = ShellRuntime::new(repo.path()).with_mode(mode);
+        let begun = Instant::now();
+        let out = shell
+            .execute(&ctx("vm!one", "vm", "detach", MINUTE).unwrap())
+            .unwrap();
+        // The `sleep 300` keeps stdout open; the job ends a short grace after bash exits, with
+        // what was written before.
+        assert!(
+            begun.elapsed() < Duration::from_secs(100),
+            "waited for the sleep"
+        );
+        assert_eq!(out.result, Ok(()));
+        assert_eq!(out.logs, vec![log(JobLogCategory::Out, "started\n")]);
+        let pid = std::fs::read_to_string(repo.path().join("detached")).unwrap();
+        let _ = std::process::Command::new("kill").arg(pid.trim()).status();
+    }
 }
 
 /// Whether a process is gone (or a zombie waiting for its reaper).
@@ -219,24 +282,26 @@ fn is_gone(pid: &str) -> bool {
 
 #[test]
 fn shell_timeout_kills_the_whole_process_group() {
-    let repo = tempfile::tempdir().unwrap();
-    actor_file(repo.path(), "vm", "actions.sh", ACTIONS_SH).unwrap();
-    let shell = ShellRuntime::new(repo.path());
-    let out = shell
-        .execute(&ctx("vm!one", "vm", "slow", Duration::from_millis(300)).unwrap())
-        .unwrap();
-    assert_eq!(out.result.unwrap_err().kind, FailureKind::Timeout);
-    let pids = std::fs::read_to_string(repo.path().join("pids")).unwrap();
-    let pids: Vec<&str> = pids.split_whitespace().collect();
-    assert_eq!(pids.len(), 2, "child sleep and bash");
-    // Poll with a deadline: the kill is sent, reaping by init may take a moment.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !pids.iter().all(|p| is_gone(p)) {
-        assert!(
-            Instant::now() < deadline,
-            "processes {pids:?} survived the timeout"
-        );
-        std::thread::yield_now();
+    for mode in SHELL_MODES {
+        let repo = tempfile::tempdir().unwrap();
+        actor_file(repo.path(), "vm", "actions.sh", ACTIONS_SH).unwrap();
+        let shell = ShellRuntime::new(repo.path()).with_mode(mode);
+        let out = shell
+            .execute(&ctx("vm!one", "vm", "slow", Duration::from_millis(300)).unwrap())
+            .unwrap();
+        assert_eq!(out.result.unwrap_err().kind, FailureKind::Timeout);
+        let pids = std::fs::read_to_string(repo.path().join("pids")).unwrap();
+        let pids: Vec<&str> = pids.split_whitespace().collect();
+        assert_eq!(pids.len(), 2, "child sleep and bash");
+        // Poll with a deadline: the kill is sent, reaping by init may take a moment.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !pids.iter().all(|p| is_gone(p)) {
+            assert!(
+                Instant::now() < deadline,
+                "processes {pids:?} survived the timeout"
+            );
+            std::thread::yield_now();
+        }
     }
 }
 
@@ -319,67 +384,193 @@ fn python_actions_read_relations_and_return_patches_in_both_modes() {
 
 #[test]
 fn sample_repo3_with_shell_actions_under_steps() {
-    let repo = tempfile::tempdir().unwrap();
-    actor_file(
-        repo.path(),
-        "runtime_error_service",
-        "actions.sh",
-        "test() { echo \"Error from service $AYS_SERVICE\" >&2; return 1; }\ntest2() { :; }\ntest3() { :; }\n",
-    )
-    .unwrap();
-    let plan = Planner::new().plan(&sample_repo3().unwrap()).unwrap();
-    let mut config = ExecConfig::default();
-    config.schedule = Schedule::Steps;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(2)
-        .build()
+    for mode in SHELL_MODES {
+        let repo = tempfile::tempdir().unwrap();
+        actor_file(
+            repo.path(),
+            "runtime_error_service",
+            "actions.sh",
+            "test() { echo \"Error from service $AYS_SERVICE\" >&2; return 1; }\ntest2() { :; }\ntest3() { :; }\n",
+        )
         .unwrap();
-    let exec = Executor::new(Arc::new(pool), Arc::new(SystemClock::new()), config);
-    let shell = ShellRuntime::new(repo.path());
-    let report = exec
-        .run(&"r3".parse().unwrap(), &plan, &shell, &MemoryJournal::new())
-        .unwrap();
-    let states: Vec<JobState> = report.jobs.iter().map(|j| j.state).collect();
-    assert_eq!(
-        states,
-        vec![JobState::Ok, JobState::Error, JobState::Ok, JobState::New]
-    );
-    assert_eq!(
-        report.steps,
-        vec![JobState::Ok, JobState::Error, JobState::New]
-    );
-    assert_eq!(report.state, JobState::Error);
-    let test = report
-        .job("runtime_error_service!instance", "test")
-        .unwrap();
-    assert_eq!(
-        test.outcome.as_ref().unwrap().logs,
-        vec![
-            log(
-                JobLogCategory::Err,
-                "Error from service runtime_error_service!instance\n"
-            ),
-            log(
-                JobLogCategory::ErrorMsg,
-                "exited with 1: Error from service runtime_error_service!instance"
-            ),
-        ]
-    );
+        let plan = Planner::new().plan(&sample_repo3().unwrap()).unwrap();
+        let mut config = ExecConfig::default();
+        config.schedule = Schedule::Steps;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let exec = Executor::new(Arc::new(pool), Arc::new(SystemClock::new()), config);
+        let shell = ShellRuntime::new(repo.path()).with_mode(mode);
+        let report = exec
+            .run(&"r3".parse().unwrap(), &plan, &shell, &MemoryJournal::new())
+            .unwrap();
+        let states: Vec<JobState> = report.jobs.iter().map(|j| j.state).collect();
+        assert_eq!(
+            states,
+            vec![JobState::Ok, JobState::Error, JobState::Ok, JobState::New]
+        );
+        assert_eq!(
+            report.steps,
+            vec![JobState::Ok, JobState::Error, JobState::New]
+        );
+        assert_eq!(report.state, JobState::Error);
+        let test = report
+            .job("runtime_error_service!instance", "test")
+            .unwrap();
+        assert_eq!(
+            test.outcome.as_ref().unwrap().logs,
+            vec![
+                log(
+                    JobLogCategory::Err,
+                    "Error from service runtime_error_service!instance\n"
+                ),
+                log(
+                    JobLogCategory::ErrorMsg,
+                    "exited with 1: Error from service runtime_error_service!instance"
+                ),
+            ]
+        );
+    }
 }
 
 #[test]
 fn a_second_cancel_request_kills_a_running_shell_action() {
-    let repo = tempfile::tempdir().unwrap();
-    actor_file(repo.path(), "vm", "actions.sh", ACTIONS_SH).unwrap();
-    let shell = ShellRuntime::new(repo.path());
-    let token = ays_run::CancelToken::new();
-    assert_eq!(token.request(), 1);
-    assert_eq!(token.request(), 2);
-    let ctx = ctx("vm!one", "vm", "slow", MINUTE)
-        .unwrap()
-        .with_cancel(token);
-    let out = shell.execute(&ctx).unwrap();
-    let failure = out.result.unwrap_err();
-    assert_eq!(failure.kind, FailureKind::Killed);
-    assert_eq!(failure.message, "killed by cancellation");
+    for mode in SHELL_MODES {
+        let repo = tempfile::tempdir().unwrap();
+        actor_file(repo.path(), "vm", "actions.sh", ACTIONS_SH).unwrap();
+        let shell = ShellRuntime::new(repo.path()).with_mode(mode);
+        let token = ays_run::CancelToken::new();
+        assert_eq!(token.request(), 1);
+        assert_eq!(token.request(), 2);
+        let ctx = ctx("vm!one", "vm", "slow", MINUTE)
+            .unwrap()
+            .with_cancel(token);
+        let out = shell.execute(&ctx).unwrap();
+        let failure = out.result.unwrap_err();
+        assert_eq!(failure.kind, FailureKind::Killed);
+        assert_eq!(failure.message, "killed by cancellation");
+    }
+}
+
+/// An actions file as people write it: top-level settings and helpers, `set -e`, a changed IFS.
+const WRITTEN_SH: &str = r#"set -e
+IFS=,
+GREETING=hello
+helper() { echo "$GREETING from $1"; }
+install() {
+    helper "$AYS_SERVICE_INSTANCE"
+}
+stops_early() {
+    false
+    echo "not reached"
+}
+exits() { exit 3; }
+replaced() { exec bash -c 'echo replaced; exit 4'; }
+pid() { echo "$BASHPID"; }
+"#;
+
+/// The text of the `out` log of `outcome`.
+fn out_text(outcome: &JobOutcome) -> String {
+    outcome
+        .logs
+        .iter()
+        .filter(|l| l.category == JobLogCategory::Out)
+        .map(|l| l.text.clone())
+        .collect()
+}
+
+#[test]
+fn shell_jobs_keep_what_the_file_sets_and_report_every_exit() {
+    for mode in SHELL_MODES {
+        let repo = tempfile::tempdir().unwrap();
+        actor_file(repo.path(), "vm", "actions.sh", WRITTEN_SH).unwrap();
+        let shell = ShellRuntime::new(repo.path()).with_mode(mode);
+        let run = |action: &str| {
+            shell
+                .execute(&ctx("vm!one", "vm", action, MINUTE).unwrap())
+                .unwrap()
+        };
+        let out = run("install");
+        assert_eq!(out.result, Ok(()), "{mode:?}");
+        assert_eq!(out_text(&out), "hello from one\n", "{mode:?}");
+
+        // `set -e` at the top of the file holds in the action.
+        let out = run("stops_early");
+        assert_eq!(out_text(&out), "", "{mode:?}");
+        assert_eq!(out.result.unwrap_err().message, "exited with 1", "{mode:?}");
+
+        let out = run("exits");
+        assert_eq!(out.result.unwrap_err().message, "exited with 3", "{mode:?}");
+
+        // A function that replaces its shell still reports the program's status.
+        let out = run("replaced");
+        assert_eq!(out_text(&out), "replaced\n", "{mode:?}");
+        assert_eq!(out.result.unwrap_err().message, "exited with 4", "{mode:?}");
+
+        // Each job has a process of its own.
+        let (a, b) = (out_text(&run("pid")), out_text(&run("pid")));
+        assert!(!a.trim().is_empty() && a != b, "{mode:?}: {a} {b}");
+    }
+}
+
+#[test]
+fn an_actions_file_that_does_not_load_fails_its_jobs_with_bash_s_error() {
+    for mode in SHELL_MODES {
+        let repo = tempfile::tempdir().unwrap();
+        actor_file(
+            repo.path(),
+            "vm",
+            "actions.sh",
+            "install() {\n  echo (\n}\n",
+        )
+        .unwrap();
+        let shell = ShellRuntime::new(repo.path()).with_mode(mode);
+        for _ in 0..2 {
+            let out = shell
+                .execute(&ctx("vm!one", "vm", "install", MINUTE).unwrap())
+                .unwrap();
+            let failure = out.result.unwrap_err();
+            assert_eq!(failure.kind, FailureKind::Error, "{mode:?}");
+            assert!(
+                failure.message.starts_with("exited with 97:")
+                    && failure.message.contains("syntax error"),
+                "{mode:?}: {}",
+                failure.message
+            );
+        }
+    }
+}
+
+#[test]
+fn parallel_shell_jobs_get_their_own_output_and_results() {
+    for mode in SHELL_MODES {
+        let repo = tempfile::tempdir().unwrap();
+        let actions = "install() {\n  echo \"out $AYS_SERVICE_INSTANCE\"\n  \
+                       echo \"{\\\"n\\\": \\\"$AYS_SERVICE_INSTANCE\\\"}\" > \"$AYS_RESULT_FILE\"\n}\n";
+        actor_file(repo.path(), "vm", "actions.sh", actions).unwrap();
+        let shell = ShellRuntime::new(repo.path()).with_mode(mode);
+        let outcomes: Vec<(String, JobOutcome)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..16)
+                .map(|i| {
+                    let shell = &shell;
+                    scope.spawn(move || {
+                        let name = format!("n{i}");
+                        let job = ctx(&format!("vm!{name}"), "vm", "install", MINUTE).unwrap();
+                        (name, shell.execute(&job).unwrap())
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (name, out) in outcomes {
+            assert_eq!(out.result, Ok(()), "{mode:?}");
+            assert_eq!(out_text(&out), format!("out {name}\n"), "{mode:?}");
+            assert_eq!(
+                out.data_patch,
+                json!({ "n": name }).as_object().cloned(),
+                "{mode:?}"
+            );
+        }
+    }
 }
