@@ -128,6 +128,21 @@ pub(crate) struct CompiledActor {
 }
 
 impl CompiledActor {
+    /// The data of `s`, a service of this actor, as JSON with every field present.
+    pub(crate) fn service_data(
+        &self,
+        s: &crate::service::Service,
+    ) -> Result<serde_json::Value, CoreError> {
+        let rec = self
+            .codec
+            .decode(&s.data, ays_schema::Encoding::Packed)
+            .map_err(|source| CoreError::Codec {
+                key: s.key.to_string(),
+                source,
+            })?;
+        Ok(rec.to_json())
+    }
+
     pub(crate) fn new(actor: Actor) -> Result<CompiledActor, CoreError> {
         let t = actor.name.to_string();
         let schema = ays_schema::parse_schema(&actor.schema_text, &format!("{t}/schema.capnp"))

@@ -100,7 +100,9 @@ pub use blueprint::{ApplyOptions, BlueprintReport, ScheduledAction, UpdatedServi
 pub use error::{BlueprintError, CoreError, Location, TemplateError};
 pub use ids::{ActionName, ActorName, InstanceName, NameError, RunId, ServiceKey};
 pub use mirror::{ExportReport, RestoreReport};
-pub use repo::{ActionRun, ActorSummary, DestroyReport, InitOptions, OpenOptions, Repository};
+pub use repo::{
+    ActionRun, ActorSummary, DataDecoder, DestroyReport, InitOptions, OpenOptions, Repository,
+};
 pub use run_lock::{DEFAULT_RUN_LEASE, RunLock, RunLockInfo, RunLockOptions};
 pub use runs::{
     JobChange, JobFilter, JobLog, JobLogCategory, JobRecord, JobRef, JobState, JobStateChange,

@@ -36,10 +36,13 @@ use crate::ids::{ActionName, ServiceKey};
 use crate::keys::{self, IndexKind};
 use crate::lock::{LOCK_WAIT, WriteLock};
 
+mod reading;
 mod services;
+
 use crate::record::{self, RepoRecord};
 use crate::staging::{self, Staging, index_keys, scan_keys};
 use crate::template::{ActionCode, TemplateSet, hex};
+pub use reading::DataDecoder;
 
 /// The marker directory.
 const MARKER: &str = ".ays";

@@ -5,11 +5,12 @@
 //! This is the one place where ays-run reads ays-core's domain; the planner itself works on the
 //! plain [`PlanInput`] so that it can be tested and benchmarked without a store.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Mutex, PoisonError};
 
 use ays_core::{
-    ActionState, ActorName, CoreError, Repository, Service, ServiceAction, ServiceFilter,
-    ServiceKey,
+    ActionState, ActorName, CoreError, DataDecoder, Repository, Service, ServiceAction,
+    ServiceFilter, ServiceKey,
 };
 use serde_json::{Map, Value};
 
@@ -72,32 +73,35 @@ pub(crate) fn plan_input_with(
 ///
 /// Every runtime of a run on a repository gets its payloads from here, native actions
 /// included; each job reads its service and relations once, when it starts.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct RepositoryPayload {
     repo: Repository,
+    /// A decoder per actor, its schema compiled on the first payload that needs it.
+    decoders: Mutex<HashMap<ActorName, DataDecoder>>,
 }
 
 impl RepositoryPayload {
     /// Payloads of the services of `repo`.
     pub(crate) fn new(repo: Repository) -> Self {
-        Self { repo }
+        Self {
+            repo,
+            decoders: Mutex::new(HashMap::new()),
+        }
     }
 
-    fn service(&self, key: &ServiceKey) -> Result<Service, CoreError> {
-        self.repo
-            .service(key)?
-            .ok_or_else(|| CoreError::ServiceNotFound {
-                key: key.to_string(),
-            })
-    }
-
-    fn view(&self, key: &ServiceKey) -> Result<ServiceView, CoreError> {
-        self.view_of(&self.service(key)?)
+    fn decoder(&self, actor: &ActorName) -> Result<DataDecoder, CoreError> {
+        let mut decoders = self.decoders.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(decoder) = decoders.get(actor) {
+            return Ok(decoder.clone());
+        }
+        let decoder = self.repo.data_decoder(actor)?;
+        decoders.insert(actor.clone(), decoder.clone());
+        Ok(decoder)
     }
 
     fn view_of(&self, s: &Service) -> Result<ServiceView, CoreError> {
         // Service data always decodes to an object: it is a record of the actor's schema.
-        let data = match self.repo.service_data(s)? {
+        let data = match self.decoder(&s.actor)?.data(s)? {
             Value::Object(map) => map,
             other => {
                 let mut map = Map::new();
@@ -112,18 +116,40 @@ impl RepositoryPayload {
         })
     }
 
+    /// The payload of the job of `ctx`: its service, then every related service in one read.
     fn load(&self, ctx: &JobContext) -> Result<JobPayload, CoreError> {
-        let s = self.service(ctx.service())?;
-        let parent = s.parent.as_ref().map(|p| self.view(&p.key)).transpose()?;
+        let missing = |key: &ServiceKey| CoreError::ServiceNotFound {
+            key: key.to_string(),
+        };
+        let s = self
+            .repo
+            .service(ctx.service())?
+            .ok_or_else(|| missing(ctx.service()))?;
+        let mut related: Vec<&ServiceKey> = s
+            .parent
+            .iter()
+            .chain(&s.producers)
+            .chain(&s.consumers)
+            .map(|r| &r.key)
+            .collect();
+        related.sort();
+        related.dedup();
+        let mut views = HashMap::with_capacity(related.len());
+        for (key, found) in related.iter().zip(self.repo.services_by_key(&related)?) {
+            let found = found.ok_or_else(|| missing(key))?;
+            views.insert(*key, self.view_of(&found)?);
+        }
+        let view = |key: &ServiceKey| views.get(key).cloned().ok_or_else(|| missing(key));
+        let parent = s.parent.as_ref().map(|p| view(&p.key)).transpose()?;
         let producers = s
             .producers
             .iter()
-            .map(|p| self.view(&p.key))
+            .map(|p| view(&p.key))
             .collect::<Result<Vec<_>, _>>()?;
         let consumers = s
             .consumers
             .iter()
-            .map(|c| self.view(&c.key))
+            .map(|c| view(&c.key))
             .collect::<Result<Vec<_>, _>>()?;
         let args = match self.repo.action_args(ctx.service(), ctx.action())? {
             None => Map::new(),

@@ -104,15 +104,7 @@ impl Repository {
     ///
     /// [`CoreError::ActorNotFound`], [`CoreError::Codec`].
     pub fn service_data(&self, s: &Service) -> Result<serde_json::Value, CoreError> {
-        let actor = self.compiled_actor(s)?;
-        let rec = actor
-            .codec
-            .decode(&s.data, ays_schema::Encoding::Packed)
-            .map_err(|source| CoreError::Codec {
-                key: s.key.to_string(),
-                source,
-            })?;
-        Ok(rec.to_json())
+        self.compiled_actor(s)?.service_data(s)
     }
 
     /// A service with its data decoded and its children (`ays service show`).

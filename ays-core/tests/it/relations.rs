@@ -266,3 +266,52 @@ fn role_names(b: Backend) -> TestResult {
     Ok(())
 }
 both!(relations_may_be_named_by_their_role, role_names);
+
+fn services_read_together_decode_as_one_at_a_time(b: Backend) -> TestResult {
+    let t = TestRepo::new(b)?;
+    tree_templates(&t)?;
+    let bp = "\
+vdcfarm__farm:
+  location: fra
+vdc__myvdc:
+  vdcfarm: farm
+  account: acme
+sshkey__k1:
+";
+    t.repo
+        .apply_blueprint_text("bp.yaml", bp, ApplyOptions::default())?;
+    let (vdc, farm, nosuch): (ServiceKey, ServiceKey, ServiceKey) = (
+        "vdc!myvdc".parse()?,
+        "vdcfarm!farm".parse()?,
+        "vdc!nosuch".parse()?,
+    );
+    let found = t.repo.services_by_key(&[&vdc, &nosuch, &farm])?;
+    let found_keys: Vec<Option<String>> = found
+        .iter()
+        .map(|s| s.as_ref().map(|s| s.key.to_string()))
+        .collect();
+    assert_eq!(
+        found_keys,
+        [Some("vdc!myvdc".into()), None, Some("vdcfarm!farm".into())]
+    );
+    let (Some(vdc_service), Some(farm_service)) = (&found[0], &found[2]) else {
+        return Err("both services are there".into());
+    };
+    let decoder = t.repo.data_decoder(&"vdc".parse()?)?;
+    assert_eq!(decoder.actor().as_str(), "vdc");
+    assert_eq!(
+        decoder.data(vdc_service)?,
+        t.repo.service_data(vdc_service)?
+    );
+    assert_eq!(decoder.data(vdc_service)?["account"], "acme");
+    // A decoder reads only its own actor's services.
+    let err = fails(decoder.data(farm_service))?;
+    assert!(matches!(err, CoreError::Corrupt { .. }), "{err}");
+    let err = fails(t.repo.data_decoder(&"nosuch".parse()?))?;
+    assert!(matches!(err, CoreError::ActorNotFound { .. }), "{err}");
+    Ok(())
+}
+both!(
+    services_are_read_together_and_decoded_per_actor,
+    services_read_together_decode_as_one_at_a_time
+);
