@@ -72,11 +72,11 @@ impl BashServers {
             // The server died: it could not load the file, whose errors are in its log.
             let status = server.exit_status();
             let log = server.log.clone();
-            let (bytes, truncated) = read_capped(&log, cap).map_err(io(log))?;
+            let err = read_capped(&log, cap).map_err(io(log))?;
             return Ok(Finished {
                 ended: Ended::Exited(status),
-                out: Captured::default(),
-                err: Captured { bytes, truncated },
+                out: Captured::new(cap),
+                err,
             });
         };
         let (pid, pidfd) = match pid {
@@ -84,8 +84,8 @@ impl BashServers {
             Started::GaveUp(ended) => {
                 return Ok(Finished {
                     ended,
-                    out: Captured::default(),
-                    err: Captured::default(),
+                    out: Captured::new(cap),
+                    err: Captured::new(cap),
                 });
             }
         };

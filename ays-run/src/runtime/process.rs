@@ -1,7 +1,7 @@
 //! Child processes of runtimes: capped capture, waiting with a deadline, killing a group.
 
 use std::fs::File;
-use std::io::{ErrorKind, Read};
+use std::io::{ErrorKind, Read, Seek, SeekFrom};
 use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::process::{Child, ExitStatus};
@@ -62,11 +62,69 @@ pub(crate) struct Finished {
     pub(crate) err: Captured,
 }
 
-/// At most `cap` bytes of one output stream, and whether more were cut.
-#[derive(Default)]
+/// What is kept of an output stream of at most `cap` bytes: its beginning and its end (where
+/// the error usually is), and how many bytes between them were cut.
+#[derive(Debug, Default)]
 pub(crate) struct Captured {
-    pub(crate) bytes: Vec<u8>,
-    pub(crate) truncated: bool,
+    head: Vec<u8>,
+    tail: Vec<u8>,
+    cut: u64,
+    cap: usize,
+}
+
+impl Captured {
+    pub(crate) fn new(cap: usize) -> Self {
+        Self {
+            cap,
+            ..Self::default()
+        }
+    }
+
+    /// `bytes`, capped.
+    pub(crate) fn of(bytes: &[u8], cap: usize) -> Self {
+        let mut kept = Self::new(cap);
+        kept.push(bytes);
+        kept
+    }
+
+    fn head_cap(&self) -> usize {
+        self.cap - self.cap / 2
+    }
+
+    fn tail_cap(&self) -> usize {
+        self.cap / 2
+    }
+
+    /// Adds what the stream wrote next.
+    pub(crate) fn push(&mut self, mut chunk: &[u8]) {
+        let room = self.head_cap().saturating_sub(self.head.len());
+        if room > 0 {
+            let (first, rest) = chunk.split_at(room.min(chunk.len()));
+            self.head.extend_from_slice(first);
+            chunk = rest;
+        }
+        self.tail.extend_from_slice(chunk);
+        // Drop what can no longer be in the last `tail_cap` bytes, now and then.
+        if self.tail.len() > 2 * self.tail_cap().max(4096) {
+            let excess = self.tail.len() - self.tail_cap();
+            self.tail.drain(..excess);
+            self.cut += excess as u64;
+        }
+    }
+
+    /// The kept bytes, with a line saying how many were cut between the beginning and the end.
+    pub(crate) fn bytes(&self) -> Vec<u8> {
+        let excess = self.tail.len().saturating_sub(self.tail_cap());
+        let tail = self.tail.get(excess..).unwrap_or_default();
+        let cut = self.cut + excess as u64;
+        let mut out = Vec::with_capacity(self.head.len() + tail.len() + 40);
+        out.extend_from_slice(&self.head);
+        if cut > 0 {
+            out.extend_from_slice(format!("\n[... {cut} bytes cut ...]\n").as_bytes());
+        }
+        out.extend_from_slice(tail);
+        out
+    }
 }
 
 /// One output stream (a pipe or a FIFO) being read.
@@ -77,20 +135,13 @@ struct Stream {
 
 impl Stream {
     /// Reads what is there; the pipe is dropped at its end.
-    fn read(&mut self, buf: &mut [u8], cap: usize) {
+    fn read(&mut self, buf: &mut [u8]) {
         let Some(pipe) = self.pipe.as_mut() else {
             return;
         };
         match pipe.read(buf) {
             Ok(0) => self.pipe = None,
-            Ok(n) => {
-                let chunk = buf.get(..n).unwrap_or_default();
-                let room = cap.saturating_sub(self.kept.bytes.len());
-                self.kept.truncated |= chunk.len() > room;
-                self.kept
-                    .bytes
-                    .extend_from_slice(chunk.get(..room.min(n)).unwrap_or_default());
-            }
+            Ok(n) => self.kept.push(buf.get(..n).unwrap_or_default()),
             Err(e) if matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::WouldBlock) => {}
             Err(_) => self.pipe = None,
         }
@@ -121,11 +172,11 @@ pub(crate) fn watch(
     };
     let mut out = Stream {
         pipe: out,
-        kept: Captured::default(),
+        kept: Captured::new(cap),
     };
     let mut err = Stream {
         pipe: err,
-        kept: Captured::default(),
+        kept: Captured::new(cap),
     };
     let mut buf = [0u8; 16 * 1024];
     let mut tick = Duration::from_micros(50);
@@ -222,10 +273,10 @@ pub(crate) fn watch(
         pidfd_ready |= ready(pid_at);
         drop(fds);
         if read_out {
-            out.read(&mut buf, cap);
+            out.read(&mut buf);
         }
         if read_err {
-            err.read(&mut buf, cap);
+            err.read(&mut buf);
         }
     }
 }
@@ -239,35 +290,40 @@ pub(crate) fn kill_group(pid: u32) {
     let _ = kill_process_group(pid, Signal::KILL);
 }
 
-/// Reads a file, keeping at most `cap` bytes; a missing file reads as empty.
-pub(crate) fn read_capped(path: &Path, cap: usize) -> std::io::Result<(Vec<u8>, bool)> {
-    let file = match std::fs::File::open(path) {
+/// Reads a file, keeping at most `cap` bytes of it (its beginning and its end); a missing file
+/// reads as empty.
+pub(crate) fn read_capped(path: &Path, cap: usize) -> std::io::Result<Captured> {
+    let mut file = match File::open(path) {
         Ok(file) => file,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), false)),
+        Err(err) if err.kind() == ErrorKind::NotFound => return Ok(Captured::new(cap)),
         Err(err) => return Err(err),
     };
-    let limit = u64::try_from(cap).unwrap_or(u64::MAX).saturating_add(1);
-    let mut kept = Vec::new();
-    file.take(limit).read_to_end(&mut kept)?;
-    let truncated = kept.len() > cap;
-    kept.truncate(cap);
-    Ok((kept, truncated))
+    let mut kept = Captured::new(cap);
+    let size = file.metadata()?.len();
+    let (head, tail) = (kept.head_cap() as u64, kept.tail_cap() as u64);
+    if size <= head + tail {
+        let mut all = Vec::new();
+        file.read_to_end(&mut all)?;
+        kept.push(&all);
+        return Ok(kept);
+    }
+    (&mut file).take(head).read_to_end(&mut kept.head)?;
+    file.seek(SeekFrom::Start(size - tail))?;
+    file.read_to_end(&mut kept.tail)?;
+    kept.cut = size - head - tail;
+    Ok(kept)
 }
 
-/// Turns captured output into a log entry, with a marker when it was cut.
-pub(crate) fn log_entry(
-    category: JobLogCategory,
-    bytes: &[u8],
-    truncated: bool,
-) -> Option<LogEntry> {
+/// Turns captured output into a log entry.
+pub(crate) fn log_entry(category: JobLogCategory, kept: &Captured) -> Option<LogEntry> {
+    let bytes = kept.bytes();
     if bytes.is_empty() {
         return None;
     }
-    let mut text = String::from_utf8_lossy(bytes).into_owned();
-    if truncated {
-        text.push_str("\n[output truncated]");
-    }
-    Some(LogEntry { category, text })
+    Some(LogEntry {
+        category,
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+    })
 }
 
 /// The last `n` non-empty lines of some output, joined by newlines.

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
-use super::process::{Ended, kill_group, log_entry, read_capped, wait_child};
+use super::process::{Captured, Ended, kill_group, log_entry, read_capped, wait_child};
 use super::scratch::{JobFiles, Scratch};
 use super::shell::write_file;
 use super::{ActorsDir, BarePayload, DEFAULT_OUTPUT_CAP, PayloadSource};
@@ -89,6 +89,12 @@ impl PythonRuntime {
     /// Gets payloads from `source` (default: empty data, no relations).
     pub fn with_payload(mut self, source: Arc<dyn PayloadSource>) -> Self {
         self.payload = source;
+        self
+    }
+
+    /// Keeps at most `bytes` of each output stream, and of what an action logs (default 1 MiB).
+    pub fn with_output_cap(mut self, bytes: usize) -> Self {
+        self.output_cap = bytes;
         self
     }
 
@@ -243,7 +249,7 @@ impl PythonRuntime {
     ) -> Result<JobOutcome, RuntimeError> {
         let mut logs = self.read_output(ctx, files)?;
         let result = read_result(ctx, &files.path("result.json"))?;
-        let mut outcome = outcome_of(ctx, ended, result, &mut logs);
+        let mut outcome = outcome_of(ctx, ended, result, &mut logs, self.output_cap);
         logs.append(&mut outcome.logs);
         outcome.logs = logs;
         Ok(outcome)
@@ -258,13 +264,12 @@ impl PythonRuntime {
         let mut logs = Vec::new();
         for (name, category) in [("out", JobLogCategory::Out), ("err", JobLogCategory::Err)] {
             let path = files.path(name);
-            let (text, cut) =
-                read_capped(&path, self.output_cap).map_err(|source| RuntimeError::Io {
-                    job: ctx.key().clone(),
-                    path: path.clone(),
-                    source,
-                })?;
-            logs.extend(log_entry(category, &text, cut));
+            let kept = read_capped(&path, self.output_cap).map_err(|source| RuntimeError::Io {
+                job: ctx.key().clone(),
+                path: path.clone(),
+                source,
+            })?;
+            logs.extend(log_entry(category, &kept));
         }
         Ok(logs)
     }
@@ -327,6 +332,7 @@ fn outcome_of(
     ended: &Ended,
     result: Option<PyResult>,
     logs: &mut Vec<LogEntry>,
+    cap: usize,
 ) -> JobOutcome {
     match (ended, result) {
         (Ended::TimedOut, _) => JobOutcome::failed(
@@ -335,10 +341,7 @@ fn outcome_of(
         ),
         (Ended::Killed, _) => JobOutcome::failed(FailureKind::Killed, "killed by cancellation"),
         (Ended::Exited(_) | Ended::Gone, Some(result)) => {
-            logs.extend(result.logs.into_iter().map(|entry| LogEntry {
-                category: category(entry.category.as_deref()),
-                text: entry.text,
-            }));
+            logs.extend(capped_logs(result.logs, cap));
             if result.ok {
                 let mut ok = JobOutcome::ok();
                 ok.data_patch = result.patch.filter(|p| !p.is_empty());
@@ -371,6 +374,52 @@ impl ActionRunner for PythonRuntime {
             JobOutcome::failed(FailureKind::Runtime, JobLog::error_text(&err))
         })
     }
+}
+
+/// What an action logged with `job.log`, kept within `cap` bytes like its output: each entry
+/// capped, and when they are more than `cap` together, the first and the last entries with one
+/// entry in between saying what was cut.
+fn capped_logs(entries: Vec<PyLog>, cap: usize) -> Vec<LogEntry> {
+    // With more than one entry, the first and the last each fit in half the budget.
+    let each = if entries.len() > 1 { cap / 2 } else { cap };
+    let entries: Vec<LogEntry> = entries
+        .into_iter()
+        .map(|entry| LogEntry {
+            category: category(entry.category.as_deref()),
+            text: String::from_utf8_lossy(&Captured::of(entry.text.as_bytes(), each).bytes())
+                .into_owned(),
+        })
+        .collect();
+    let total: usize = entries.iter().map(|e| e.text.len()).sum();
+    if total <= cap {
+        return entries;
+    }
+    let fits = |budget: usize, it: &mut dyn Iterator<Item = &LogEntry>| {
+        let mut used = 0;
+        it.take_while(|e| {
+            used += e.text.len();
+            used <= budget
+        })
+        .count()
+    };
+    let first = fits(cap - cap / 2, &mut entries.iter());
+    let last = fits(cap / 2, &mut entries.iter().rev()).min(entries.len() - first);
+    let cut = entries.len() - first - last;
+    let cut_bytes: usize = entries
+        .iter()
+        .skip(first)
+        .take(cut)
+        .map(|e| e.text.len())
+        .sum();
+    let mut kept = Vec::with_capacity(first + last + 1);
+    let mut entries = entries.into_iter();
+    kept.extend(entries.by_ref().take(first));
+    kept.push(LogEntry {
+        category: JobLogCategory::Msg,
+        text: format!("[... {cut} log entries ({cut_bytes} bytes) cut ...]"),
+    });
+    kept.extend(entries.skip(cut));
+    kept
 }
 
 /// The category an action gave a log entry; an entry without one, or with one this version

@@ -141,7 +141,7 @@ impl ShellRuntime {
                 outcome
             }
             Ended::Exited(status) => {
-                let tail = last_lines(&err.bytes, 5);
+                let tail = last_lines(&err.bytes(), 5);
                 let code = status
                     .code()
                     .map_or("a signal".to_owned(), |c| c.to_string());
@@ -163,8 +163,8 @@ impl ShellRuntime {
             ),
         };
         let mut logs: Vec<_> = [
-            log_entry(JobLogCategory::Out, &out.bytes, out.truncated),
-            log_entry(JobLogCategory::Err, &err.bytes, err.truncated),
+            log_entry(JobLogCategory::Out, &out),
+            log_entry(JobLogCategory::Err, &err),
         ]
         .into_iter()
         .flatten()

@@ -208,7 +208,11 @@ fn shell_actions_get_context_and_return_patch_logs_and_errors() {
         assert_eq!(out.logs.len(), 1);
         assert_eq!(
             out.logs[0].text,
-            format!("{}\n[output truncated]", "x".repeat(1000))
+            format!(
+                "{}\n[... 4000 bytes cut ...]\n{}",
+                "x".repeat(500),
+                "x".repeat(500)
+            )
         );
 
         // Undefined functions and actors without actions.sh are no-ops.
@@ -238,12 +242,27 @@ fn shell_output_beyond_the_pipe_buffer_is_read_while_the_action_runs_and_capped(
         // Neither stream blocks the action though both far exceed a pipe's buffer.
         assert_eq!(out.result, Ok(()));
         assert_eq!(out.logs.len(), 2);
-        let marker = "\n[output truncated]";
-        for (entry, c) in out.logs.iter().zip(['o', 'e']) {
-            let kept = entry.text.strip_suffix(marker).unwrap();
-            assert_eq!(kept.len(), cap);
-            assert!(kept.chars().all(|x| x == c), "{c} stream mixed up");
-        }
+        // The beginning and the end of each stream are kept: the end is where errors are.
+        let half = cap / 2;
+        let (out_text, err_text) = (&out.logs[0].text, &out.logs[1].text);
+        assert_eq!(
+            *out_text,
+            format!(
+                "{}\n[... {} bytes cut ...]\n{}done\n",
+                "o".repeat(half),
+                3_000_005 - cap,
+                "o".repeat(half - 5)
+            )
+        );
+        assert_eq!(
+            *err_text,
+            format!(
+                "{}\n[... {} bytes cut ...]\n{}",
+                "e".repeat(half),
+                3_000_000 - cap,
+                "e".repeat(half)
+            )
+        );
     }
 }
 
@@ -322,6 +341,46 @@ def test(job):
 def slow(job):
     time.sleep(300)
 "#;
+
+#[test]
+fn python_output_and_logs_keep_their_beginning_and_end_within_the_cap() {
+    let repo = tempfile::tempdir().unwrap();
+    let actions = r#"
+import sys
+
+def install(job):
+    print("o" * 30000 + "the end")
+    for i in range(100):
+        job.log("entry %d " % i + "x" * 990)
+    job.log("last words")
+"#;
+    actor_file(repo.path(), "vm", "actions.py", actions).unwrap();
+    let python = PythonRuntime::new(repo.path(), PythonMode::Forking).with_output_cap(10_000);
+    let out = python
+        .execute(&ctx("vm!one", "vm", "install", MINUTE).unwrap())
+        .unwrap();
+    assert_eq!(out.result, Ok(()));
+    let printed = &out.logs[0];
+    assert_eq!(printed.category, JobLogCategory::Out);
+    assert_eq!(
+        printed.text,
+        format!(
+            "{}\n[... 20008 bytes cut ...]\n{}the end\n",
+            "o".repeat(5000),
+            "o".repeat(4992)
+        )
+    );
+    let logged = &out.logs[1..];
+    let total: usize = logged.iter().map(|l| l.text.len()).sum();
+    assert!(total <= 10_100, "{total} bytes of log kept");
+    assert!(logged[0].text.starts_with("entry 0 "));
+    assert_eq!(logged.last().unwrap().text, "last words");
+    // 5 entries of 998 bytes fit in the first half of the budget, "last words" and the last 4
+    // entries (999 bytes) in the second; the 91 between (5 x 998 + 86 x 999 bytes) are cut.
+    assert_eq!(logged.len(), 11);
+    assert_eq!(logged[5].text, "[... 91 log entries (90904 bytes) cut ...]");
+    assert!(logged[6].text.starts_with("entry 96 "));
+}
 
 #[test]
 fn python_actions_read_relations_and_return_patches_in_both_modes() {
