@@ -96,11 +96,15 @@ pub struct ExecConfig {
     pub max_parallel: usize,
     /// At most this many jobs at once per actor.
     pub per_actor: HashMap<ActorName, usize>,
-    /// Retries per action; others use `default_retry`.
+    /// Retries of an action of one actor (what its template says); win over `retries`.
+    pub actor_retries: HashMap<ActorName, HashMap<ActionName, RetryPolicy>>,
+    /// Retries per action, whatever the actor; others use `default_retry`.
     pub retries: HashMap<ActionName, RetryPolicy>,
     /// Retries of actions without an entry (default: none).
     pub default_retry: RetryPolicy,
-    /// Timeout per action; others use `default_timeout`.
+    /// Timeout of an action of one actor (what its template says); wins over `timeouts`.
+    pub actor_timeouts: HashMap<ActorName, HashMap<ActionName, Duration>>,
+    /// Timeout per action, whatever the actor; others use `default_timeout`.
     pub timeouts: HashMap<ActionName, Duration>,
     /// Timeout of actions without an entry (default: one hour).
     pub default_timeout: Duration,
@@ -115,12 +119,36 @@ impl Default for ExecConfig {
             failure: FailurePolicy::default(),
             max_parallel: std::thread::available_parallelism().map_or(1, usize::from),
             per_actor: HashMap::new(),
+            actor_retries: HashMap::new(),
             retries: HashMap::new(),
             default_retry: RetryPolicy::none(),
+            actor_timeouts: HashMap::new(),
             timeouts: HashMap::new(),
             default_timeout: Duration::from_secs(3600),
             no_exec: false,
         }
+    }
+}
+
+impl ExecConfig {
+    /// The timeout of `action` of `actor`: its actor's, else the action's, else the default.
+    pub fn timeout_of(&self, actor: &ActorName, action: &ActionName) -> Duration {
+        self.actor_timeouts
+            .get(actor)
+            .and_then(|actions| actions.get(action))
+            .or_else(|| self.timeouts.get(action))
+            .copied()
+            .unwrap_or(self.default_timeout)
+    }
+
+    /// The retries of `action` of `actor`: its actor's, else the action's, else the default.
+    pub fn retry_of(&self, actor: &ActorName, action: &ActionName) -> RetryPolicy {
+        self.actor_retries
+            .get(actor)
+            .and_then(|actions| actions.get(action))
+            .or_else(|| self.retries.get(action))
+            .copied()
+            .unwrap_or(self.default_retry)
     }
 }
 
@@ -592,11 +620,7 @@ impl<'a> Coordinator<'a> {
             let config = &self.exec.config;
             let worker = Worker {
                 ctx,
-                retry: config
-                    .retries
-                    .get(job.action())
-                    .copied()
-                    .unwrap_or(config.default_retry),
+                retry: config.retry_of(job.actor(), job.action()),
                 clock: Arc::clone(&self.exec.clock),
                 tx: tx.clone(),
             };
@@ -616,11 +640,7 @@ impl<'a> Coordinator<'a> {
             key: job.key().clone(),
             actor: job.actor().clone(),
             attempt: 1,
-            timeout: config
-                .timeouts
-                .get(job.action())
-                .copied()
-                .unwrap_or(config.default_timeout),
+            timeout: config.timeout_of(job.actor(), job.action()),
             cancel: self.exec.cancel.clone(),
         }
     }

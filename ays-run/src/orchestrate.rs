@@ -224,16 +224,9 @@ fn records(
             .get(&(service.clone(), action.clone()))
             .map(ToString::to_string)
             .unwrap_or_default();
-        let retries = config
-            .retries
-            .get(job.action())
-            .map_or(config.default_retry.retries, |r| r.retries);
+        let retries = config.retry_of(job.actor(), job.action()).retries;
         rec.max_attempts = retries.saturating_add(1);
-        let timeout = config
-            .timeouts
-            .get(job.action())
-            .copied()
-            .unwrap_or(config.default_timeout);
+        let timeout = config.timeout_of(job.actor(), job.action());
         rec.timeout_secs = u32::try_from(timeout.as_secs()).unwrap_or(u32::MAX);
         jobs.push(rec);
     }

@@ -61,7 +61,7 @@ pub struct RepositoryRunner {
     registry: Option<Arc<ActionRegistry>>,
     shell: ShellRuntime,
     python: PythonRuntime,
-    actions: HashMap<(ActorName, ActionName), ActionSpec>,
+    actions: HashMap<ActorName, HashMap<ActionName, ActionSpec>>,
     /// The actors with a concurrency limit.
     concurrency: HashMap<ActorName, usize>,
     dir: PathBuf,
@@ -111,7 +111,7 @@ fn load_actions(
     repo: &Repository,
     run: &RunId,
     actor: &Actor,
-    specs: &mut HashMap<(ActorName, ActionName), ActionSpec>,
+    specs: &mut HashMap<ActorName, HashMap<ActionName, ActionSpec>>,
 ) -> Result<Vec<ActionCode>, RunError> {
     let mut codes = Vec::new();
     for a in &actor.actions {
@@ -123,8 +123,8 @@ fn load_actions(
         };
         let runtime = code.as_ref().map_or(Runtime::None, |c| c.runtime);
         codes.extend(code.filter(|c| c.runtime != Runtime::None));
-        specs.insert(
-            (actor.name.clone(), a.name.clone()),
+        specs.entry(actor.name.clone()).or_default().insert(
+            a.name.clone(),
             ActionSpec {
                 runtime,
                 code_key: a.code_key.clone(),
@@ -173,12 +173,12 @@ fn materialise(
 /// otherwise leave the real action running its stored code, or nothing, without a word.
 fn check_registry(
     registry: &ActionRegistry,
-    specs: &HashMap<(ActorName, ActionName), ActionSpec>,
+    specs: &HashMap<ActorName, HashMap<ActionName, ActionSpec>>,
 ) -> Result<(), RunError> {
     for (actor, action) in registry.names() {
-        let known = specs
-            .keys()
-            .any(|(a, n)| n == action && actor.is_none_or(|wanted| wanted == a));
+        let known = specs.iter().any(|(a, actions)| {
+            actions.contains_key(action) && actor.is_none_or(|wanted| wanted == a)
+        });
         if !known {
             return Err(RunError::UnknownNativeAction {
                 actor: actor.cloned(),
@@ -257,39 +257,46 @@ impl RepositoryRunner {
 
     /// The key of the code that runs `action` of `actor` (empty when it has none).
     pub fn code_key(&self, actor: &ActorName, action: &ActionName) -> &str {
-        self.actions
-            .get(&(actor.clone(), action.clone()))
-            .map_or("", |s| s.code_key.as_str())
+        self.spec(actor, action).map_or("", |s| s.code_key.as_str())
     }
 
     /// Sets the limits the actors give: each actor's concurrency ([`ExecConfig::per_actor`]),
-    /// and the timeouts and retries (with their backoff) of their actions (0 keeps the
-    /// default). The executor keys timeouts and retries by action name, so when two actors of
-    /// the plan disagree on one action the longer timeout and the retries of the actor with the
-    /// most win.
+    /// and the timeouts and retries (with their backoff) of each actor's actions
+    /// ([`ExecConfig::actor_timeouts`], [`ExecConfig::actor_retries`]; 0 keeps the default).
     pub fn apply_limits(&self, config: &mut ExecConfig) {
         for (actor, limit) in &self.concurrency {
             config.per_actor.insert(actor.clone(), *limit);
         }
-        for ((_, action), spec) in &self.actions {
-            if spec.timeout > 0 {
-                let t = Duration::from_secs(u64::from(spec.timeout));
-                let slot = config.timeouts.entry(action.clone()).or_insert(t);
-                *slot = (*slot).max(t);
-            }
-            if spec.retries > 0 {
-                let seconds = |s: u32| Duration::from_secs(u64::from(s));
-                let policy = RetryPolicy {
-                    retries: spec.retries,
-                    first_delay: spec.retry_delay.map_or(RETRY_DELAY, seconds),
-                    max_delay: spec.retry_max_delay.map_or(RETRY_MAX_DELAY, seconds),
-                };
-                let slot = config.retries.entry(action.clone()).or_insert(policy);
-                if spec.retries > slot.retries {
-                    *slot = policy;
+        for (actor, actions) in &self.actions {
+            for (action, spec) in actions {
+                if spec.timeout > 0 {
+                    config
+                        .actor_timeouts
+                        .entry(actor.clone())
+                        .or_default()
+                        .insert(action.clone(), Duration::from_secs(u64::from(spec.timeout)));
+                }
+                if spec.retries > 0 {
+                    let seconds = |s: u32| Duration::from_secs(u64::from(s));
+                    let policy = RetryPolicy {
+                        retries: spec.retries,
+                        first_delay: spec.retry_delay.map_or(RETRY_DELAY, seconds),
+                        max_delay: spec.retry_max_delay.map_or(RETRY_MAX_DELAY, seconds),
+                    };
+                    config
+                        .actor_retries
+                        .entry(actor.clone())
+                        .or_default()
+                        .insert(action.clone(), policy);
                 }
             }
         }
+    }
+
+    fn spec(&self, actor: &ActorName, action: &ActionName) -> Option<&ActionSpec> {
+        self.actions
+            .get(actor)
+            .and_then(|actions| actions.get(action))
     }
 
     /// The registry, when it has a native function for the job of `ctx`.
@@ -301,8 +308,7 @@ impl RepositoryRunner {
 
     /// How the stored code of the job of `ctx` runs (`none` when it has none).
     fn runtime(&self, ctx: &JobContext) -> Runtime {
-        self.actions
-            .get(&(ctx.actor().clone(), ctx.action().clone()))
+        self.spec(ctx.actor(), ctx.action())
             .map_or(Runtime::None, |s| s.runtime)
     }
 

@@ -866,6 +866,48 @@ both!(
     concurrency
 );
 
+fn limits_per_actor(b: Backend) -> TestResult {
+    let t = TestRepo::new(b)?;
+    t.write(
+        "actorTemplates/quick/config.yaml",
+        "timeouts: {install: 2s}\nretries: {install: 1}\n",
+    )?;
+    t.write(
+        "actorTemplates/patient/config.yaml",
+        "timeouts: {install: 6s}\nretries: {install: 4}\n",
+    )?;
+    t.write("actorTemplates/plain/schema.hrd", "name = type:str\n")?;
+    t.repo.apply_blueprint_text(
+        "bp.yaml",
+        "quick__q:\npatient__p:\nplain__x:\nactions:\n  - action: install\n",
+        ApplyOptions::default(),
+    )?;
+    let mut dry = options(Schedule::Dag);
+    dry.dry_run = true;
+    let plan = create_run(&t.repo, &dry)?.plan;
+    let runner = ays_run::RepositoryRunner::prepare(&t.repo, &"probe".parse()?, &plan, &dry)?;
+    let mut config = ays_run::ExecConfig::default();
+    runner.apply_limits(&mut config);
+    let install: ays_core::ActionName = "install".parse()?;
+    let of = |actor: &str| -> Result<(std::time::Duration, u32), Box<dyn std::error::Error>> {
+        let actor = actor.parse()?;
+        Ok((
+            config.timeout_of(&actor, &install),
+            config.retry_of(&actor, &install).retries,
+        ))
+    };
+    // Each actor keeps its own; one without any gets the defaults.
+    let secs = std::time::Duration::from_secs;
+    assert_eq!(of("quick")?, (secs(2), 1));
+    assert_eq!(of("patient")?, (secs(6), 4));
+    assert_eq!(of("plain")?, (config.default_timeout, 0));
+    Ok(())
+}
+both!(
+    issue_9_timeouts_and_retries_are_kept_per_actor,
+    limits_per_actor
+);
+
 fn retries(b: Backend) -> TestResult {
     let t = TestRepo::new(b)?;
     t.write(
@@ -892,7 +934,7 @@ fn retries(b: Backend) -> TestResult {
     runner.apply_limits(&mut config);
     let zero = std::time::Duration::ZERO;
     assert_eq!(
-        config.retries.get(&"install".parse()?),
+        Some(config.retry_of(&"flaky".parse()?, &"install".parse()?)).as_ref(),
         Some(&ays_run::RetryPolicy {
             retries: 3,
             first_delay: zero,
