@@ -226,3 +226,41 @@ fn a_reader_that_stops_early_is_not_an_error() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }
+
+/// The commands of the README's tour, as a user pastes them into an interactive bash (history
+/// expansion on, so an unquoted `app!shop1` would fail), with the `ays` under test.
+#[test]
+fn issue_9_the_readme_tour_runs_as_pasted_into_an_interactive_shell() {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let readme = std::fs::read_to_string(workspace.join("README.md")).unwrap();
+    let tour = &readme[readme.find("## A short tour").unwrap()..];
+    let tour = &tour[tour.find("```sh\n").unwrap() + 6..];
+    let tour = &tour[..tour.find("```").unwrap()];
+    let bin = Path::new(env!("CARGO_BIN_EXE_ays")).parent().unwrap();
+    let mut script = format!(
+        "set -o history -H -e\nexport PATH={}:$PATH\n",
+        bin.display()
+    );
+    let mut commands = 0;
+    for line in tour.lines().filter(|l| !l.starts_with("cargo build")) {
+        let line = line.replace("examples/", &format!("{}/examples/", workspace.display()));
+        script.push_str(&line);
+        script.push('\n');
+        commands += 1;
+    }
+    assert!(commands >= 6, "the tour has its commands: {tour}");
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("tour.sh"), &script).unwrap();
+    let out = std::process::Command::new("bash")
+        .arg("tour.sh")
+        .current_dir(tmp.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the tour failed:\n{script}\n{err}");
+    // bash skips a line whose history expansion fails, and goes on.
+    assert!(!err.contains("event not found"), "{err}");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("shop1"), "{shown}");
+}
