@@ -58,7 +58,10 @@ pub enum Command {
         dir: Option<PathBuf>,
     },
     /// Remove every actor and service of the repository (runs are kept).
-    Destroy,
+    Destroy {
+        #[command(flatten)]
+        confirm: ConfirmArgs,
+    },
     /// Runs: create, list, show, resume, unlock.
     #[command(subcommand)]
     Run(RunCommand),
@@ -120,10 +123,17 @@ pub enum ServiceCommand {
         #[command(flatten)]
         filter: ServiceFilterArgs,
     },
-    /// Delete a service and, recursively, its children.
+    /// Delete a service and, recursively, its children. The services that stay lose their
+    /// relations to the deleted ones and the deleted names in their data; a delete that would
+    /// leave one of them without a producer it needs is refused unless `--force`.
     Delete {
-        /// The service, `role!instance`.
+        /// The service, `role!instance` (quote it in an interactive shell).
         key: String,
+        /// Delete even when services that stay need it.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        confirm: ConfirmArgs,
     },
     /// Print the state of every action of the selected services.
     State(ServiceFilterArgs),
@@ -171,6 +181,17 @@ pub struct RunArgs {
     /// this is the behaviour anyway; the flag is accepted so that 8.2 scripts keep working.
     #[arg(short = 'f', long)]
     pub follow: bool,
+}
+
+/// A change that cannot be undone: shown first with `--dry-run`, confirmed on a terminal.
+#[derive(Debug, Args)]
+pub struct ConfirmArgs {
+    /// Print what would be deleted and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation (asked only when stdin is a terminal).
+    #[arg(short = 'y', long = "yes")]
+    pub yes: bool,
 }
 
 /// The schedules of `--schedule`.

@@ -59,7 +59,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Actor(command) => actor::run(&env, command),
         Command::Export { dir } => repo::export(&env, dir.as_deref()),
         Command::Restore { dir } => repo::restore(&env, dir.as_deref()),
-        Command::Destroy => repo::destroy(&env),
+        Command::Destroy { confirm } => repo::destroy(&env, &confirm),
         Command::Run(command) => run::run(&env, command),
         Command::Do {
             action,

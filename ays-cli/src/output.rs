@@ -42,6 +42,33 @@ fn write_json_array<T: Serialize>(
         .context("cannot write to stdout")
 }
 
+/// Whether [`confirm`] will ask: stdin is a terminal and `--yes` was not given.
+pub fn will_ask(yes: bool) -> bool {
+    use std::io::IsTerminal;
+    !yes && std::io::stdin().is_terminal()
+}
+
+/// Asks on the terminal whether to go on with `what` (for a change that cannot be undone):
+/// yes without asking when `yes` is given or stdin is not a terminal; an answer other than `y`
+/// or `yes` is an error saying that nothing was changed.
+pub fn confirm(what: &str, yes: bool) -> anyhow::Result<()> {
+    if !will_ask(yes) {
+        return Ok(());
+    }
+    let mut err = std::io::stderr().lock();
+    write!(err, "{what}? [y/N] ").context("cannot write to stderr")?;
+    err.flush().context("cannot write to stderr")?;
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .context("cannot read the answer")?;
+    if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+        Ok(())
+    } else {
+        anyhow::bail!("cancelled: nothing was changed")
+    }
+}
+
 /// Prints one line on stdout.
 pub fn line(text: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();

@@ -358,6 +358,14 @@ pub enum CoreError {
         #[source]
         source: ays_schema::CodecError,
     },
+    /// Deleting a service would leave services without a producer they need.
+    #[error("cannot delete {key}: {}; delete those too, or force it (their data then drops the name)", needed.join("; "))]
+    ProducerNeeded {
+        /// The service to delete.
+        key: String,
+        /// Each service left short, with what it needs.
+        needed: Vec<String>,
+    },
     /// No such service.
     #[error("no service `{key}`")]
     ServiceNotFound {
@@ -400,6 +408,23 @@ pub enum CoreError {
         field: String,
         /// The change, in words.
         change: String,
+    },
+    /// `restore` found no mirror written by `export` where it looked.
+    #[error("no export mirror in {}: {missing} is missing (`ays export` writes one)", dir.display())]
+    NoMirror {
+        /// The directory given.
+        dir: PathBuf,
+        /// What is not there: the directory itself, `actors/` or `services/`.
+        missing: String,
+    },
+    /// `export` was pointed at a directory whose `actors/` or `services/` is not a mirror,
+    /// which it would replace.
+    #[error("{} is not an export mirror ({reason}); export into an empty directory or an earlier export", dir.display())]
+    NotAMirror {
+        /// The directory found.
+        dir: PathBuf,
+        /// Why it is not a mirror.
+        reason: String,
     },
     /// A mirror file (export/restore) is malformed.
     #[error("{}: {reason}", path.display())]

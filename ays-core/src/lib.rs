@@ -101,7 +101,8 @@ pub use error::{BlueprintError, CoreError, Location, TemplateError};
 pub use ids::{ActionName, ActorName, InstanceName, NameError, RunId, ServiceKey};
 pub use mirror::{ExportReport, RestoreReport};
 pub use repo::{
-    ActionRun, ActorSummary, DataDecoder, DestroyReport, InitOptions, OpenOptions, Repository,
+    ActionRun, ActorSummary, DataDecoder, DeleteOptions, DeletePlan, DestroyReport, InitOptions,
+    OpenOptions, Repository, Unlinked,
 };
 pub use run_lock::{DEFAULT_RUN_LEASE, RunLock, RunLockInfo, RunLockOptions};
 pub use runs::{

@@ -34,6 +34,8 @@ use crate::template::{ActionCode, ConsumeSpec, ParentSpec, Runtime, field_name};
 pub struct ExportReport {
     /// The mirror directory.
     pub dir: PathBuf,
+    /// Whether export created it.
+    pub created: bool,
     /// Actors written.
     pub actors: usize,
     /// Services written.
@@ -155,13 +157,18 @@ fn pointer(r: &ServiceRef) -> PointerJson {
 }
 
 impl Repository {
-    /// Writes the mirror under `dir` (default: the repository root).
+    /// Writes the mirror under `dir` (default: the repository root, else created), replacing
+    /// the `actors/` and `services/` of an earlier export there.
     ///
     /// # Errors
     ///
-    /// [`CoreError::Io`], store, codec and corrupt-record errors.
+    /// [`CoreError::NotAMirror`] when `dir/actors` or `dir/services` holds something an export
+    /// did not write (nothing is touched), [`CoreError::Io`], store, codec and corrupt-record
+    /// errors.
     pub fn export(&self, dir: Option<&Path>) -> Result<ExportReport, CoreError> {
         let dir = dir.map_or_else(|| self.root().to_path_buf(), Path::to_path_buf);
+        let created = !dir.exists();
+        check_mirror_target(&dir)?;
         for sub in ["actors", "services"] {
             let p = dir.join(sub);
             if p.exists() {
@@ -189,6 +196,7 @@ impl Repository {
         tracing::info!(dir = %dir.display(), actors = compiled.len(), services = services.len(), "exported");
         Ok(ExportReport {
             dir,
+            created,
             actors: compiled.len(),
             services: services.len(),
         })
@@ -280,10 +288,25 @@ impl Repository {
     ///
     /// # Errors
     ///
-    /// [`CoreError::Mirror`] for a malformed mirror file (nothing is written), [`CoreError::Io`],
-    /// store and codec errors.
+    /// [`CoreError::NoMirror`] when `dir`, `dir/actors` or `dir/services` is not a directory,
+    /// [`CoreError::Mirror`] for a malformed mirror file, [`CoreError::RunLocked`] while a run
+    /// is in progress (nothing is written in each case), [`CoreError::Io`], store and codec
+    /// errors.
     pub fn restore(&self, dir: Option<&Path>) -> Result<RestoreReport, CoreError> {
         let dir = dir.map_or_else(|| self.root().to_path_buf(), Path::to_path_buf);
+        for (path, missing) in [
+            (dir.clone(), "the directory"),
+            (dir.join("actors"), "actors/"),
+            (dir.join("services"), "services/"),
+        ] {
+            if !path.is_dir() {
+                return Err(CoreError::NoMirror {
+                    dir,
+                    missing: missing.to_owned(),
+                });
+            }
+        }
+        let _runs = self.hold_runs("restore")?;
         let _lock = self.write_lock()?;
         let (mut batch, _) = self.destroy_batch()?;
         let mut compiled: BTreeMap<ActorName, CompiledActor> = BTreeMap::new();
@@ -312,6 +335,43 @@ impl Repository {
             services: files.len(),
         })
     }
+}
+
+/// Refuses to export into `dir` when its `actors/` or `services/`, which export replaces, hold
+/// something an export did not write.
+fn check_mirror_target(dir: &Path) -> Result<(), CoreError> {
+    let not_mirror = |reason: String| CoreError::NotAMirror {
+        dir: dir.to_path_buf(),
+        reason,
+    };
+    for (sub, marker) in [("actors", "actor.json"), ("services", "service.json")] {
+        let path = dir.join(sub);
+        if path.exists() && !path.is_dir() {
+            return Err(not_mirror(format!("{sub} is not a directory")));
+        }
+        let entries = match std::fs::read_dir(&path) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(source) => {
+                return Err(CoreError::Io {
+                    op: "cannot read",
+                    path,
+                    source,
+                });
+            }
+        };
+        for entry in entries {
+            let entry = entry.map_err(CoreError::io("cannot read", &path))?;
+            let entry = entry.path();
+            if !entry.join(marker).is_file() {
+                return Err(not_mirror(format!(
+                    "{} has no {marker}",
+                    entry.strip_prefix(dir).unwrap_or(&entry).display()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn put_actor(batch: &mut Batch, actor: &Actor, codes: &[ActionCode]) {

@@ -36,12 +36,14 @@ use crate::ids::{ActionName, ServiceKey};
 use crate::keys::{self, IndexKind};
 use crate::lock::{LOCK_WAIT, WriteLock};
 
+mod delete;
 mod reading;
 mod services;
 
 use crate::record::{self, RepoRecord};
 use crate::staging::{self, Staging, index_keys, scan_keys};
 use crate::template::{ActionCode, TemplateSet, hex};
+pub use delete::{DeleteOptions, DeletePlan, Unlinked};
 pub use reading::DataDecoder;
 
 /// The marker directory.
@@ -534,12 +536,22 @@ impl Repository {
     ///
     /// # Errors
     ///
-    /// [`CoreError::Store`].
+    /// [`CoreError::RunLocked`] while a run is in progress, [`CoreError::Store`].
     pub fn destroy(&self) -> Result<DestroyReport, CoreError> {
+        let _runs = self.hold_runs("destroy")?;
         let _lock = self.write_lock()?;
         let (batch, report) = self.destroy_batch()?;
         self.commit(&batch, "destroy")?;
         Ok(report)
+    }
+
+    /// What [`Repository::destroy`] would remove, without removing anything.
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError::Store`].
+    pub fn destroy_plan(&self) -> Result<DestroyReport, CoreError> {
+        Ok(self.destroy_batch()?.1)
     }
 
     pub(crate) fn destroy_batch(&self) -> Result<(Batch, DestroyReport), CoreError> {

@@ -316,6 +316,18 @@ impl Repository {
         })
     }
 
+    /// Takes the run lock for a change that must not overlap a run (`restore`, `destroy`,
+    /// deleting services): a run in progress makes it fail with [`CoreError::RunLocked`], and no
+    /// run starts until the returned lock is dropped. `what` names the change to whoever finds
+    /// the lock taken.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Repository::lock_run`].
+    pub fn hold_runs(&self, what: &str) -> Result<RunLock, CoreError> {
+        self.lock_run(&format!("({what})"), &RunLockOptions::default())
+    }
+
     /// Who holds the run lock, if anybody.
     ///
     /// # Errors

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use ays_core::{InitOptions, Repository};
 
 use super::Env;
+use crate::cli::ConfirmArgs;
 use crate::output;
 
 pub fn init(env: &Env, dir: Option<PathBuf>, template_dirs: Vec<PathBuf>) -> anyhow::Result<()> {
@@ -39,6 +40,9 @@ pub fn export(env: &Env, dir: Option<&Path>) -> anyhow::Result<()> {
     if env.json {
         return output::json(&report);
     }
+    if report.created {
+        output::line(&format!("created {}", report.dir.display()))?;
+    }
     output::line(&format!(
         "exported {} actor(s) and {} service(s) to {}",
         report.actors,
@@ -59,8 +63,27 @@ pub fn restore(env: &Env, dir: Option<&Path>) -> anyhow::Result<()> {
     ))
 }
 
-pub fn destroy(env: &Env) -> anyhow::Result<()> {
+pub fn destroy(env: &Env, confirm: &ConfirmArgs) -> anyhow::Result<()> {
     let repo = env.repository()?;
+    let plan = repo.destroy_plan()?;
+    if confirm.dry_run {
+        if env.json {
+            return output::json(&plan);
+        }
+        return output::line(&format!(
+            "would remove {} actor(s) and {} service(s); runs are kept",
+            plan.actors, plan.services
+        ));
+    }
+    output::confirm(
+        &format!(
+            "remove all {} actor(s) and {} service(s) of {}",
+            plan.actors,
+            plan.services,
+            repo.root().display()
+        ),
+        confirm.yes,
+    )?;
     let report = repo.destroy()?;
     if env.json {
         return output::json(&report);

@@ -1,10 +1,12 @@
 //! `ays service list|show|delete|state|set-state`.
 
 use anyhow::Context;
-use ays_core::{ActionName, ActionState, Repository, ServiceFilter, ServiceKey};
+use ays_core::{
+    ActionName, ActionState, DeleteOptions, DeletePlan, Repository, ServiceFilter, ServiceKey,
+};
 
 use super::Env;
-use crate::cli::{ServiceCommand, ServiceFilterArgs};
+use crate::cli::{ConfirmArgs, ServiceCommand, ServiceFilterArgs};
 use crate::output::{self, Table};
 
 pub fn run(env: &Env, command: ServiceCommand) -> anyhow::Result<()> {
@@ -12,7 +14,11 @@ pub fn run(env: &Env, command: ServiceCommand) -> anyhow::Result<()> {
     match command {
         ServiceCommand::List(filter) => list(env, &repo, &filter),
         ServiceCommand::Show { key, filter } => show(env, &repo, key.as_deref(), &filter),
-        ServiceCommand::Delete { key } => delete(env, &repo, &key),
+        ServiceCommand::Delete {
+            key,
+            force,
+            confirm,
+        } => delete(env, &repo, &key, force, &confirm),
         ServiceCommand::State(filter) => state(env, &repo, &filter),
         ServiceCommand::SetState {
             action,
@@ -121,15 +127,63 @@ fn show(
     Ok(())
 }
 
-fn delete(env: &Env, repo: &Repository, key: &str) -> anyhow::Result<()> {
-    let deleted = repo.delete_service(&parse_key(key)?)?;
+fn delete(
+    env: &Env,
+    repo: &Repository,
+    key: &str,
+    force: bool,
+    confirm: &ConfirmArgs,
+) -> anyhow::Result<()> {
+    let key = parse_key(key)?;
+    let plan = repo.delete_plan(&key)?;
+    if confirm.dry_run {
+        if env.json {
+            return output::json(&plan);
+        }
+        return output::line(&describe(&plan, "would delete", "would unlink"));
+    }
+    if output::will_ask(confirm.yes) {
+        output::line(&describe(&plan, "will delete", "will unlink"))?;
+    }
+    output::confirm(
+        &format!("delete {} service(s)", plan.deleted.len()),
+        confirm.yes,
+    )?;
+    let done = repo.delete_service(&key, DeleteOptions { force })?;
     if env.json {
-        return output::json(&deleted);
+        return output::json(&done);
     }
-    for key in deleted {
-        output::line(&format!("deleted {key}"))?;
+    output::line(&describe(&done, "deleted", "unlinked"))
+}
+
+/// The services a delete removes and those it unlinks, one per line.
+fn describe(plan: &DeletePlan, deleted: &str, unlinked: &str) -> String {
+    let mut lines: Vec<String> = plan
+        .deleted
+        .iter()
+        .map(|k| format!("{deleted} {k}"))
+        .collect();
+    for u in &plan.unlinked {
+        let mut line = format!("{unlinked} {} from {}", u.service, u.lost);
+        if !u.field.is_empty() {
+            line.push_str(&format!(
+                " (drops `{}` from its `{}`",
+                u.lost.instance(),
+                u.field
+            ));
+            if u.left < u.min {
+                line.push_str(&format!(
+                    "; it needs {} {} and keeps {}",
+                    u.min,
+                    u.lost.role(),
+                    u.left
+                ));
+            }
+            line.push(')');
+        }
+        lines.push(line);
     }
-    Ok(())
+    lines.join("\n")
 }
 
 fn state(env: &Env, repo: &Repository, args: &ServiceFilterArgs) -> anyhow::Result<()> {

@@ -185,6 +185,12 @@ fn states_delete_export_destroy_and_restore() {
                 .is_file(),
             "children are nested under their parent"
         );
+        let would = ays(&repo, &["destroy", "--dry-run"], b"");
+        assert_eq!(
+            stdout(&would),
+            "would remove 3 actor(s) and 6 service(s); runs are kept\n"
+        );
+        assert_eq!(json(&repo, &["service", "show"]), before);
         let destroyed = json(&repo, &["destroy"]);
         assert_eq!(destroyed["services"], 6);
         assert_eq!(json(&repo, &["service", "list"]), Value::Array(vec![]));
@@ -192,9 +198,23 @@ fn states_delete_export_destroy_and_restore() {
         assert_eq!(restored["services"], 6);
         assert_eq!(json(&repo, &["service", "show"]), before);
 
+        // A dry run lists the cascade and changes nothing.
+        let listed = json(&repo, &["service", "list"]);
+        let dry = ays(
+            &repo,
+            &["service", "delete", "datacenter!ovh_germany1", "--dry-run"],
+            b"",
+        );
+        assert!(dry.status.success(), "{}", stderr(&dry));
+        assert_eq!(
+            stdout(&dry),
+            "would delete datacenter!ovh_germany1\nwould delete cockpit!cockpitv1\n"
+        );
+        assert_eq!(json(&repo, &["service", "list"]), listed);
+
         // Deleting a parent deletes its children and unlinks them from the others.
         let deleted = json(&repo, &["service", "delete", "datacenter!ovh_germany1"]);
-        let mut deleted: Vec<String> = serde_json::from_value(deleted).unwrap();
+        let mut deleted: Vec<String> = serde_json::from_value(deleted["deleted"].clone()).unwrap();
         deleted.sort();
         assert_eq!(deleted, ["cockpit!cockpitv1", "datacenter!ovh_germany1"]);
         assert_eq!(
@@ -245,4 +265,60 @@ fn init_refuses_an_existing_repository() {
     let again = ays(tmp.path(), &["init", "r"], b"");
     assert_eq!(again.status.code(), Some(1));
     assert!(stderr(&again).contains("already"), "{}", stderr(&again));
+}
+
+#[test]
+fn issue_9_a_needed_producer_is_deleted_only_with_force_and_restore_needs_a_mirror() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("r");
+    ok(tmp.path(), &["init", "r"]);
+    for (name, schema) in [
+        ("key", "path = type:str\n"),
+        ("node", "key = type:str consume:key:1\n"),
+    ] {
+        let dir = repo.join("actorTemplates").join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("schema.hrd"), schema).unwrap();
+    }
+    std::fs::write(
+        repo.join("blueprints/bp.yaml"),
+        "key__k:\nnode__n:\n  key: k\n",
+    )
+    .unwrap();
+    ok(&repo, &["blueprint"]);
+
+    let dry = ays(&repo, &["service", "delete", "key!k", "--dry-run"], b"");
+    assert_eq!(
+        stdout(&dry),
+        "would delete key!k\nwould unlink node!n from key!k (drops `k` from its `key`; \
+         it needs 1 key and keeps 0)\n"
+    );
+    let refused = ays(&repo, &["service", "delete", "key!k"], b"");
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("node!n needs at least 1 key and would have 0"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(
+        keys(&json(&repo, &["service", "list"])),
+        ["key!k", "node!n"]
+    );
+    let forced = ays(&repo, &["service", "delete", "key!k", "--force", "-y"], b"");
+    assert!(forced.status.success(), "{}", stderr(&forced));
+    let node = json(&repo, &["service", "show", "node!n"]);
+    assert_eq!(node[0]["data"]["key"], "", "no dangling name: {node}");
+
+    // No mirror: restore fails and keeps every service.
+    let restore = ays(&repo, &["restore", "/mistyped/dir"], b"");
+    assert_eq!(restore.status.code(), Some(1));
+    assert!(
+        stderr(&restore).contains("no export mirror"),
+        "{}",
+        stderr(&restore)
+    );
+    assert_eq!(keys(&json(&repo, &["service", "list"])), ["node!n"]);
+    // Export says when it creates its directory.
+    let export = ok(&repo, &["export", "../mirror"]);
+    assert!(export.starts_with("created "), "{export}");
 }

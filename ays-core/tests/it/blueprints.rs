@@ -265,7 +265,8 @@ fn update_propagation(b: Backend) -> TestResult {
         Some(json!({"changeCategory": "config", "changed": ["image", "port"]}))
     );
     // Deleting the service deletes its args too.
-    t.repo.delete_service(&"node!n1".parse()?)?;
+    t.repo
+        .delete_service(&"node!n1".parse()?, ays_core::DeleteOptions::default())?;
     let args = t
         .repo
         .action_args(&"node!n1".parse()?, &"processChange".parse()?)?;

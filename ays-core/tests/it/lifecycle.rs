@@ -3,7 +3,9 @@
 
 use ays_core::both;
 use ays_core::testing::{Backend, TestRepo, TestResult};
-use ays_core::{ActionState, ApplyOptions, CoreError, ServiceFilter, TransitionError};
+use ays_core::{
+    ActionState, ApplyOptions, CoreError, DeleteOptions, ServiceFilter, TransitionError,
+};
 use serde_json::json;
 
 use crate::support::fails;
@@ -101,7 +103,10 @@ both!(action_states_follow_the_machine, states);
 fn delete(b: Backend) -> TestResult {
     let t = TestRepo::new(b)?;
     tree(&t)?;
-    let deleted = t.repo.delete_service(&"vdc!v1".parse()?)?;
+    let deleted = t
+        .repo
+        .delete_service(&"vdc!v1".parse()?, DeleteOptions::default())?
+        .deleted;
     assert_eq!(deleted, ["vdc!v1".parse()?, "node!n1".parse()?]);
     let all: Vec<String> = t
         .repo
@@ -116,7 +121,8 @@ fn delete(b: Backend) -> TestResult {
     assert_eq!(farm.children, ["vdc!v2".parse()?]);
     assert_eq!(farm.consumers, ["vdc!v2".parse()?]);
     assert!(matches!(
-        t.repo.delete_service(&"vdc!v1".parse()?),
+        t.repo
+            .delete_service(&"vdc!v1".parse()?, DeleteOptions::default()),
         Err(CoreError::ServiceNotFound { .. })
     ));
     t.check_indexes()?;
@@ -289,3 +295,154 @@ fn issue_7_named_memory_stores_are_shared_and_private_ones_start_empty() -> Test
     assert_eq!(private.service_keys(&all)?, []);
     Ok(())
 }
+
+/// The ids of every service of the repository.
+fn all_keys(t: &TestRepo) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+    Ok(t.repo
+        .service_keys(&ServiceFilter::all())?
+        .iter()
+        .map(ToString::to_string)
+        .collect())
+}
+
+fn restore_needs_a_mirror(b: Backend) -> TestResult {
+    let t = TestRepo::new(b)?;
+    tree(&t)?;
+    let before = all_keys(&t)?;
+    let elsewhere = tempfile::tempdir()?;
+    // The repository itself has no mirror yet, a mistyped directory none at all, and half a
+    // mirror is not one.
+    std::fs::create_dir_all(elsewhere.path().join("half/actors"))?;
+    for (dir, missing) in [
+        (None, "actors/"),
+        (Some(elsewhere.path().join("nosuch")), "the directory"),
+        (Some(elsewhere.path().join("half")), "services/"),
+    ] {
+        let err = fails(t.repo.restore(dir.as_deref()))?;
+        let CoreError::NoMirror { missing: got, .. } = &err else {
+            return Err(format!("unexpected {err}").into());
+        };
+        assert_eq!(got, missing);
+        assert!(err.to_string().contains("ays export"), "{err}");
+        assert_eq!(all_keys(&t)?, before, "a failed restore changes nothing");
+    }
+    Ok(())
+}
+both!(
+    issue_9_restore_without_a_mirror_fails_and_changes_nothing,
+    restore_needs_a_mirror
+);
+
+fn export_targets(b: Backend) -> TestResult {
+    let t = TestRepo::new(b)?;
+    tree(&t)?;
+    let tmp = tempfile::tempdir()?;
+    let fresh = tmp.path().join("new/mirror");
+    let report = t.repo.export(Some(&fresh))?;
+    assert!(report.created, "export says it made the directory");
+    let again = t.repo.export(Some(&fresh))?;
+    assert!(!again.created, "an earlier export is replaced");
+    // A directory with an `actors/` of its own is not replaced.
+    let mine = tmp.path().join("work");
+    std::fs::create_dir_all(mine.join("actors/notes"))?;
+    std::fs::write(mine.join("actors/notes/todo.txt"), "keep me")?;
+    let err = fails(t.repo.export(Some(&mine)))?;
+    assert!(matches!(err, CoreError::NotAMirror { .. }), "{err}");
+    assert!(mine.join("actors/notes/todo.txt").is_file());
+    Ok(())
+}
+both!(
+    issue_9_export_says_what_it_creates_and_keeps_foreign_directories,
+    export_targets
+);
+
+fn changes_wait_for_runs(b: Backend) -> TestResult {
+    let t = TestRepo::new(b)?;
+    tree(&t)?;
+    t.repo.export(None)?;
+    let before = all_keys(&t)?;
+    let run = t
+        .repo
+        .lock_run("r1", &ays_core::RunLockOptions::default())?;
+    for err in [
+        fails(
+            t.repo
+                .delete_service(&"vdc!v1".parse()?, DeleteOptions::default())
+                .map(|_| ()),
+        )?,
+        fails(t.repo.destroy().map(|_| ()))?,
+        fails(t.repo.restore(None).map(|_| ()))?,
+    ] {
+        assert!(
+            matches!(&err, CoreError::RunLocked { run, .. } if run == "r1"),
+            "{err}"
+        );
+    }
+    assert_eq!(all_keys(&t)?, before, "nothing changed under the run");
+    drop(run);
+    t.repo
+        .delete_service(&"vdc!v1".parse()?, DeleteOptions::default())?;
+    // And a run cannot start while a change holds the lock.
+    let holding = t.repo.hold_runs("restore")?;
+    let err = fails(
+        t.repo
+            .lock_run("r2", &ays_core::RunLockOptions::default())
+            .map(|_| ()),
+    )?;
+    assert!(
+        matches!(&err, CoreError::RunLocked { run, .. } if run == "(restore)"),
+        "{err}"
+    );
+    drop(holding);
+    Ok(())
+}
+both!(
+    issue_9_delete_destroy_and_restore_refuse_a_running_run,
+    changes_wait_for_runs
+);
+
+fn needed_producers(b: Backend) -> TestResult {
+    let t = TestRepo::new(b)?;
+    tree(&t)?;
+    let before = all_keys(&t)?;
+    let k: ays_core::ServiceKey = "key!k".parse()?;
+    // Both nodes consume key!k and need one key: the plan says so, the delete refuses.
+    let plan = t.repo.delete_plan(&k)?;
+    assert_eq!(plan.deleted, std::slice::from_ref(&k));
+    let short: Vec<String> = plan.needed().map(|u| u.service.to_string()).collect();
+    assert_eq!(short, ["node!n1", "node!n2"]);
+    assert!(
+        plan.unlinked
+            .iter()
+            .all(|u| u.field == "key" && u.min == 1 && u.left == 0)
+    );
+    let err = fails(
+        t.repo
+            .delete_service(&k, DeleteOptions::default())
+            .map(|_| ()),
+    )?;
+    assert!(matches!(err, CoreError::ProducerNeeded { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("node!n1 needs at least 1 key and would have 0"),
+        "{err}"
+    );
+    assert_eq!(all_keys(&t)?, before, "a refused delete changes nothing");
+    // Forced, the nodes lose the relation and the name in their data alike.
+    t.repo.delete_service(&k, DeleteOptions { force: true })?;
+    for node in ["node!n1", "node!n2"] {
+        let shown = t.repo.show_service(&node.parse()?)?;
+        assert!(shown.producers.iter().all(|p| p.role() != "key"), "{node}");
+        assert_eq!(
+            shown.data["key"],
+            json!(""),
+            "{node} keeps no dangling name"
+        );
+    }
+    t.check_indexes()?;
+    Ok(())
+}
+both!(
+    issue_9_deleting_a_needed_producer_is_refused_unless_forced,
+    needed_producers
+);

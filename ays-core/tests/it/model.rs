@@ -88,7 +88,8 @@ fn run(ops: &[Op]) -> TestResult {
                 } else {
                     format!("key!k{i}")
                 };
-                match t.repo.delete_service(&key.parse()?) {
+                let force = ays_core::DeleteOptions { force: true };
+                match t.repo.delete_service(&key.parse()?, force) {
                     Err(ays_core::CoreError::ServiceNotFound { .. }) => Ok(()),
                     other => other.map(|_| ()),
                 }
