@@ -26,18 +26,51 @@ pub struct Env {
     pub store: Option<String>,
     /// `--json`.
     pub json: bool,
+    /// Whether the command changes what the store holds.
+    pub changes: bool,
 }
 
 impl Env {
     /// Finds the repository from `dir` upward and opens it on its store.
     pub fn repository(&self) -> anyhow::Result<Repository> {
         let root = Repository::discover(&self.dir)?;
-        Ok(Repository::open(
+        let repo = Repository::open(
             &root,
             ays_core::OpenOptions {
                 store_url: self.store.clone(),
             },
-        )?)
+        )?;
+        self.warn_if_in_memory(repo.store_url());
+        Ok(repo)
+    }
+
+    /// Warns that a change made in a `mem://` store ends with this process.
+    pub fn warn_if_in_memory(&self, store_url: &str) {
+        if self.changes && store_url.starts_with("mem://") {
+            crate::output::warn(&format!(
+                "the store {store_url} lives in this process only: nothing this command \
+                 changes will persist"
+            ));
+        }
+    }
+}
+
+/// Whether `command` changes what the store holds (`--dry-run` and reading commands do not).
+fn changes_state(command: &Command) -> bool {
+    use crate::cli::{ActorCommand, RunCommand, ServiceCommand};
+    match command {
+        Command::Init { .. } | Command::Restore { .. } => true,
+        Command::Blueprint { dry_run, .. } => !dry_run,
+        Command::Destroy { confirm } => !confirm.dry_run,
+        Command::Service(ServiceCommand::Delete { confirm, .. }) => !confirm.dry_run,
+        Command::Service(ServiceCommand::SetState { .. }) => true,
+        Command::Actor(ActorCommand::Update { .. }) => true,
+        Command::Run(RunCommand::Create { options } | RunCommand::Resume { options, .. }) => {
+            !options.dry_run
+        }
+        Command::Run(RunCommand::Abandon { .. } | RunCommand::Unlock { .. }) => true,
+        Command::Do { options, .. } => !options.dry_run,
+        _ => false,
     }
 }
 
@@ -51,6 +84,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         dir,
         store: cli.store,
         json: cli.json,
+        changes: changes_state(&cli.command),
     };
     match cli.command {
         Command::Init { dir, template_dirs } => repo::init(&env, dir, template_dirs),

@@ -69,6 +69,12 @@ pub fn confirm(what: &str, yes: bool) -> anyhow::Result<()> {
     }
 }
 
+/// Prints a warning on stderr.
+pub fn warn(text: &str) {
+    // A warning that cannot be written has nowhere else to go.
+    let _ = writeln!(std::io::stderr().lock(), "warning: {text}");
+}
+
 /// Prints one line on stdout.
 pub fn line(text: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();

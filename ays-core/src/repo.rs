@@ -251,15 +251,66 @@ fn read_config(path: &Path) -> Result<Config, CoreError> {
     Ok(c)
 }
 
+/// The store URL of the repository at `root`: `given` (`--store`), else the configured one,
+/// else the embedded `.ays/store.redb`.
+fn store_url_of(root: &Path, given: Option<String>, config: &Config) -> String {
+    match (given, &config.store) {
+        (Some(url), _) => url,
+        (None, Some(url)) => url.clone(),
+        (None, None) => format!("redb://{}", root.join(MARKER).join(STORE_FILE).display()),
+    }
+}
+
+/// What `init` made so far; removed on drop unless kept.
+#[derive(Default)]
+struct Made {
+    dirs: Vec<PathBuf>,
+    files: Vec<PathBuf>,
+}
+
+impl Made {
+    fn keep(&mut self) {
+        self.dirs.clear();
+        self.files.clear();
+    }
+}
+
+impl Drop for Made {
+    fn drop(&mut self) {
+        // Nothing else can be done about a failure here; the error that got us here is
+        // reported.
+        for file in &self.files {
+            let _ = std::fs::remove_file(file);
+        }
+        for dir in self.dirs.iter().rev() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
 impl Repository {
     /// Makes `dir` (created if needed) an AYS repository: `.ays/config.yaml` with a fresh unique
     /// id, `actorTemplates/` and `blueprints/`, and the repository record in the store.
     ///
     /// # Errors
     ///
-    /// [`CoreError::AlreadyRepository`], [`CoreError::Io`], and the errors of opening the store.
+    /// [`CoreError::AlreadyRepository`], [`CoreError::Io`], and the errors of creating the store;
+    /// on error, the directories and files made so far are removed again.
     pub fn init(dir: &Path, options: InitOptions) -> Result<Repository, CoreError> {
-        std::fs::create_dir_all(dir).map_err(CoreError::io("cannot create", dir))?;
+        // Everything made here is removed again if a later step fails: a failed init leaves
+        // nothing behind, and a second one starts afresh.
+        let mut made = Made::default();
+        if !dir.exists() {
+            // The outermost directory made here, so that removing it removes them all.
+            let outermost = dir
+                .ancestors()
+                .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+                .last()
+                .unwrap_or(dir)
+                .to_path_buf();
+            std::fs::create_dir_all(dir).map_err(CoreError::io("cannot create", dir))?;
+            made.dirs.push(outermost);
+        }
         let root = std::fs::canonicalize(dir).map_err(CoreError::io("cannot resolve", dir))?;
         let marker = root.join(MARKER);
         if marker.join(CONFIG).exists() {
@@ -270,7 +321,10 @@ impl Repository {
             root.join("actorTemplates"),
             root.join("blueprints"),
         ] {
-            std::fs::create_dir_all(&sub).map_err(CoreError::io("cannot create", &sub))?;
+            if !sub.exists() {
+                std::fs::create_dir_all(&sub).map_err(CoreError::io("cannot create", &sub))?;
+                made.dirs.push(sub);
+            }
         }
         let config = Config {
             id: new_id(&root),
@@ -278,23 +332,44 @@ impl Repository {
             templates: options.template_dirs,
             no_exec: false,
         };
-        write_config(&marker.join(CONFIG), &config)?;
-        let repo = Repository::open(&root, OpenOptions::default())?;
+        let store_url = store_url_of(&root, None, &config);
+        if let Some(path) = store_url.strip_prefix("redb://").map(PathBuf::from)
+            && !path.exists()
+        {
+            made.files.push(path);
+        }
+        let store = ays_store::open_namespaced(&store_url, &config.id)
+            .map_err(CoreError::store("create the store"))?;
         let rec = RepoRecord {
-            id: repo.id.clone(),
+            id: config.id.clone(),
             name: root
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
             path: root.display().to_string(),
-            store_url: repo.store_url.clone(),
+            store_url: store_url.clone(),
             created_at: now_ms(),
         };
-        repo.store
+        store
             .put(keys::REPO, &record::encode_repo(&rec))
             .map_err(CoreError::store("write repo record"))?;
-        tracing::info!(repo = %repo.id, path = %root.display(), "repository created");
-        Ok(repo)
+        // The config is written last: it is what makes the directory a repository.
+        let written = write_config(&marker.join(CONFIG), &config);
+        if written.is_err() {
+            // Best effort: the record is in a namespace no repository will use again.
+            let _ = store.delete(keys::REPO);
+        }
+        written?;
+        made.keep();
+        tracing::info!(repo = %config.id, path = %root.display(), "repository created");
+        Ok(Repository {
+            root,
+            id: config.id,
+            store_url,
+            template_dirs: config.templates,
+            no_exec: config.no_exec,
+            store,
+        })
     }
 
     /// The root of the repository holding `start` (`start` itself or its nearest ancestor with
@@ -325,12 +400,9 @@ impl Repository {
     pub fn open(dir: &Path, options: OpenOptions) -> Result<Repository, CoreError> {
         let root = std::fs::canonicalize(dir).map_err(CoreError::io("cannot resolve", dir))?;
         let config = read_config(&root.join(MARKER).join(CONFIG))?;
-        let store_url = match (options.store_url, &config.store) {
-            (Some(url), _) => url,
-            (None, Some(url)) => url.clone(),
-            (None, None) => format!("redb://{}", root.join(MARKER).join(STORE_FILE).display()),
-        };
-        let store = ays_store::open_namespaced(&store_url, &config.id)
+        let store_url = store_url_of(&root, options.store_url, &config);
+        // Only `init` creates a store: a mistyped path must not become a new, empty one.
+        let store = ays_store::open_existing(&store_url, &config.id)
             .map_err(CoreError::store("open store"))?;
         if store_url == "mem://" {
             tracing::warn!(

@@ -28,6 +28,14 @@ pub enum StoreError {
         /// The cargo feature that would enable the backend.
         feature: &'static str,
     },
+    /// [`open_existing`](crate::open_existing) found no store at the URL.
+    #[error(
+        "no store at `{url}`: the file does not exist (a mistyped path? `ays init` creates stores)"
+    )]
+    Missing {
+        /// The URL as given.
+        url: String,
+    },
     /// The namespace is empty, too long or holds a forbidden character.
     #[error("invalid namespace `{namespace}`: {reason}")]
     InvalidNamespace {

@@ -142,6 +142,24 @@ pub fn open_namespaced(url: &str, namespace: &str) -> Result<Arc<dyn KvStore>, S
     }
 }
 
+/// Opens the store at `url` on `namespace` like [`open_namespaced`], but never creates one: a
+/// `redb://` file that does not exist is [`StoreError::Missing`] (a mistyped path must not
+/// become a new, empty store). `mem://` and `redis://` stores have nothing to create.
+///
+/// # Errors
+/// [`StoreError::Missing`], and those of [`open_namespaced`].
+pub fn open_existing(url: &str, namespace: &str) -> Result<Arc<dyn KvStore>, StoreError> {
+    if let Some(path) = url.strip_prefix("redb://")
+        && !path.is_empty()
+        && !std::path::Path::new(path).exists()
+    {
+        return Err(StoreError::Missing {
+            url: url.to_owned(),
+        });
+    }
+    open_namespaced(url, namespace)
+}
+
 #[cfg(feature = "embedded")]
 fn open_redb(url: &str, path: &str, namespace: &str) -> Result<Arc<dyn KvStore>, StoreError> {
     if path.is_empty() {
@@ -228,6 +246,24 @@ mod tests {
                 other => panic!("{bad:?}: {other:?}"),
             }
         }
+    }
+
+    #[cfg(feature = "embedded")]
+    #[test]
+    fn open_existing_never_creates_a_redb_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("mistyped.redb");
+        let url = format!("redb://{}", path.display());
+        let err = open_existing(&url, "ns").err().unwrap();
+        assert!(
+            matches!(&err, StoreError::Missing { url: u } if *u == url),
+            "{err}"
+        );
+        assert!(!path.exists(), "nothing was created");
+        // Once created, it opens.
+        open_namespaced(&url, "ns").unwrap();
+        assert!(open_existing(&url, "ns").is_ok());
+        assert!(open_existing("mem://", "ns").is_ok());
     }
 
     #[cfg(not(feature = "redis"))]

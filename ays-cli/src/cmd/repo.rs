@@ -19,6 +19,7 @@ pub fn init(env: &Env, dir: Option<PathBuf>, template_dirs: Vec<PathBuf>) -> any
         template_dirs,
     };
     let repo = Repository::init(&dir, options)?;
+    env.warn_if_in_memory(repo.store_url());
     if env.json {
         return output::json(&serde_json::json!({
             "path": repo.root(),

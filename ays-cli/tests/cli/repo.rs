@@ -267,6 +267,75 @@ fn init_refuses_an_existing_repository() {
     assert!(stderr(&again).contains("already"), "{}", stderr(&again));
 }
 
+/// Runs `ays` in `dir` with extra environment variables.
+fn ays_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_ays"))
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn issue_9_a_failed_init_leaves_nothing_and_only_init_creates_a_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Nothing listens on port 1: the store cannot be written.
+    let failed = ays_env(
+        tmp.path(),
+        &["init", "x/y"],
+        &[("AYS_STORE", "redis://127.0.0.1:1/0")],
+    );
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(
+        !tmp.path().join("x").exists(),
+        "a failed init leaves nothing"
+    );
+    // An existing directory is kept, but what init made in it goes.
+    std::fs::create_dir(tmp.path().join("mine")).unwrap();
+    std::fs::write(tmp.path().join("mine/notes.txt"), "mine").unwrap();
+    let failed = ays_env(
+        tmp.path(),
+        &["init", "mine"],
+        &[("AYS_STORE", "redis://127.0.0.1:1/0")],
+    );
+    assert_eq!(failed.status.code(), Some(1));
+    let left: Vec<String> = std::fs::read_dir(tmp.path().join("mine"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["notes.txt"]);
+    // So a second init works.
+    ok(tmp.path(), &["init", "mine"]);
+
+    // A mistyped store path is an error, not a new store.
+    let repo = tmp.path().join("mine");
+    let mistyped = tmp.path().join("mistyped.redb");
+    let url = format!("redb://{}", mistyped.display());
+    let out = ays(&repo, &["--store", &url, "service", "list"], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no store at"), "{}", stderr(&out));
+    assert!(!mistyped.exists());
+
+    // An in-memory store keeps nothing: commands that change state say so, others do not.
+    let persist = "nothing this command changes will persist";
+    let changed = ays(&repo, &["--store", "mem://x", "blueprint"], b"");
+    assert!(changed.status.success());
+    assert!(stderr(&changed).contains(persist), "{}", stderr(&changed));
+    for read in [
+        &["--store", "mem://x", "service", "list"][..],
+        &["--store", "mem://x", "blueprint", "--dry-run"],
+    ] {
+        let out = ays(&repo, read, b"");
+        assert!(
+            !stderr(&out).contains(persist),
+            "{read:?}: {}",
+            stderr(&out)
+        );
+    }
+}
+
 #[test]
 fn issue_9_a_needed_producer_is_deleted_only_with_force_and_restore_needs_a_mirror() {
     let tmp = tempfile::tempdir().unwrap();
