@@ -44,6 +44,20 @@ pub struct UpdatedService {
     pub key: ServiceKey,
     /// The changed data fields (Cap'n Proto names), in blueprint order.
     pub changed: Vec<String>,
+    /// Each changed field with its value before and after, in the same order: what a
+    /// blueprint puts back over what actions changed (drift) is visible before it is applied.
+    pub fields: Vec<FieldChange>,
+}
+
+/// One data field a blueprint changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldChange {
+    /// The field (Cap'n Proto name).
+    pub field: String,
+    /// Its value before, as JSON (`null` when it had none).
+    pub old: serde_json::Value,
+    /// Its value after, as JSON.
+    pub new: serde_json::Value,
 }
 
 /// An action whose state a blueprint changed.

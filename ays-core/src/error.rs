@@ -250,6 +250,17 @@ pub enum BlueprintError {
         /// How many were named.
         found: usize,
     },
+    /// The relations would form a cycle (a service consuming itself, or `a` consuming `b`
+    /// consuming `a`): no run could order their actions.
+    #[error("{at}: `{key}`: consume cycle {}", cycle.join(" -> "))]
+    Cycle {
+        /// Where the first service of the cycle that the blueprint names is declared.
+        at: Location,
+        /// That service's blueprint key.
+        key: String,
+        /// The services of the cycle, each consuming the next, the first repeated at the end.
+        cycle: Vec<String>,
+    },
     /// An `actions:` entry matches no service.
     #[error("{at}: action `{action}` matches no service (actor `{actor}`, service `{service}`)")]
     NoMatch {

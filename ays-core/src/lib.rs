@@ -96,7 +96,7 @@ mod update;
 
 pub use action_state::{ActionState, TransitionError, UnknownState};
 pub use actor::{Actor, ActorAction};
-pub use blueprint::{ApplyOptions, BlueprintReport, ScheduledAction, UpdatedService};
+pub use blueprint::{ApplyOptions, BlueprintReport, FieldChange, ScheduledAction, UpdatedService};
 pub use error::{BlueprintError, CoreError, Location, TemplateError};
 pub use ids::{ActionName, ActorName, InstanceName, NameError, RunId, ServiceKey};
 pub use mirror::{ExportReport, RestoreReport};

@@ -56,10 +56,15 @@ fn table(report: &BlueprintReport) -> Table {
         table.row(vec!["create".into(), key.to_string(), String::new()]);
     }
     for updated in &report.updated {
+        let detail: Vec<String> = updated
+            .fields
+            .iter()
+            .map(|f| format!("{}: {} -> {}", f.field, f.old, f.new))
+            .collect();
         table.row(vec![
             "update".into(),
             updated.key.to_string(),
-            updated.changed.join(", "),
+            detail.join(", "),
         ]);
     }
     for scheduled in &report.scheduled {

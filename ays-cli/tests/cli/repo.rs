@@ -391,3 +391,41 @@ fn issue_9_a_needed_producer_is_deleted_only_with_force_and_restore_needs_a_mirr
     let export = ok(&repo, &["export", "../mirror"]);
     assert!(export.starts_with("created "), "{export}");
 }
+
+#[test]
+fn issue_9_a_blueprint_dry_run_shows_the_drift_it_would_revert() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("r");
+    ok(tmp.path(), &["init", "r"]);
+    let dir = repo.join("actorTemplates/host");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("schema.hrd"),
+        "cores = type:int\nname = type:str\n",
+    )
+    .unwrap();
+    std::fs::write(
+        repo.join("blueprints/bp.yaml"),
+        "host__a:\n  cores: 2\n  name: web\n",
+    )
+    .unwrap();
+    ok(&repo, &["blueprint"]);
+    // An action changed the data since (here by hand, as a data patch would).
+    let library = ays_core::Repository::open(&repo, ays_core::OpenOptions::default()).unwrap();
+    library
+        .patch_service_data(&"host!a".parse().unwrap(), &serde_json::json!({"cores": 4}))
+        .unwrap();
+    drop(library);
+    let dry = ok(&repo, &["blueprint", "--dry-run"]);
+    assert!(
+        dry.lines().any(|l| l.starts_with("update")
+            && l.contains("host!a")
+            && l.ends_with("cores: 4 -> 2")),
+        "{dry}"
+    );
+    let report = json(&repo, &["blueprint", "--dry-run"]);
+    assert_eq!(
+        report["updated"][0]["fields"],
+        serde_json::json!([{"field": "cores", "old": 4, "new": 2}])
+    );
+}

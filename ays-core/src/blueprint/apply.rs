@@ -7,7 +7,7 @@ use ays_schema::{Encoding, Record, Type, Value};
 
 use super::parse::{self, Parsed, ServiceBlock};
 use super::value::convert_attrs;
-use super::{ApplyOptions, BlueprintReport, ScheduledAction, UpdatedService};
+use super::{ApplyOptions, BlueprintReport, FieldChange, ScheduledAction, UpdatedService};
 use crate::action_state::ActionState;
 use crate::actor::{Actor, CompiledActor};
 use crate::error::{BlueprintError, CoreError, Location, TemplateError};
@@ -68,6 +68,7 @@ pub(crate) fn apply(
             a.resolve(key, at, 0)?;
         }
     }
+    a.refuse_cycles(&parsed.services, &order)?;
     for e in &parsed.actions {
         a.schedule(e)?;
     }
@@ -208,8 +209,16 @@ impl<'r> Applier<'r> {
                 }
                 let mut rec = self.decode(&actor, &s)?;
                 let mut changed = Vec::new();
+                let mut fields = Vec::new();
                 for (name, v) in given {
                     if rec.get(&name) != Some(&v) {
+                        fields.push(FieldChange {
+                            old: rec
+                                .get(&name)
+                                .map_or(serde_json::Value::Null, |old| field_json(&name, old)),
+                            new: field_json(&name, &v),
+                            field: name.clone(),
+                        });
                         rec.insert(name.clone(), v);
                         changed.push(name);
                     }
@@ -267,6 +276,7 @@ impl<'r> Applier<'r> {
                 self.report.updated.push(UpdatedService {
                     key: key.clone(),
                     changed,
+                    fields,
                 });
             }
             None => {
@@ -363,6 +373,79 @@ impl<'r> Applier<'r> {
                 key: key.to_string(),
             })?;
         Ok(s.as_ref())
+    }
+
+    /// Refuses relations that form a cycle through a service the blueprints name (their
+    /// producers are followed through the store, so a cycle with existing services is found
+    /// too): a depth-first search over producer links, each service visited once.
+    fn refuse_cycles(
+        &mut self,
+        blocks: &[ServiceBlock],
+        order: &[(ServiceKey, Location)],
+    ) -> Result<(), CoreError> {
+        #[derive(Clone, Copy, PartialEq)]
+        enum Mark {
+            Open,
+            Done,
+        }
+        let mut marks: HashMap<ServiceKey, Mark> = HashMap::new();
+        for ((start, at), block) in order.iter().zip(blocks) {
+            if marks.contains_key(start) {
+                continue;
+            }
+            // The path from `start`, each entry with the producers still to visit.
+            let mut path: Vec<(ServiceKey, Vec<ServiceKey>)> = Vec::new();
+            let producers =
+                |st: &mut Staging<'_>, k: &ServiceKey| -> Result<Vec<ServiceKey>, CoreError> {
+                    Ok(st
+                        .service(k)?
+                        .map(|s| s.producers.iter().map(|p| p.key.clone()).collect())
+                        .unwrap_or_default())
+                };
+            marks.insert(start.clone(), Mark::Open);
+            path.push((start.clone(), producers(&mut self.st, start)?));
+            while let Some((_, todo)) = path.last_mut() {
+                let Some(next) = todo.pop() else {
+                    if let Some((done, _)) = path.pop() {
+                        marks.insert(done, Mark::Done);
+                    }
+                    continue;
+                };
+                match marks.get(&next) {
+                    Some(Mark::Done) => {}
+                    Some(Mark::Open) => {
+                        let from = path.iter().position(|(k, _)| *k == next).unwrap_or(0);
+                        let members: Vec<&ServiceKey> = path
+                            .get(from..)
+                            .unwrap_or_default()
+                            .iter()
+                            .map(|(k, _)| k)
+                            .collect();
+                        // Named where the first of the cycle that a blueprint declares is.
+                        let (at, key) = order
+                            .iter()
+                            .zip(blocks)
+                            .find(|((k, _), _)| members.contains(&k))
+                            .map_or((at, &block.key), |((_, at), b)| (at, &b.key));
+                        let mut cycle: Vec<String> =
+                            members.iter().map(ToString::to_string).collect();
+                        cycle.push(next.to_string());
+                        return Err(BlueprintError::Cycle {
+                            at: at.clone(),
+                            key: key.clone(),
+                            cycle,
+                        }
+                        .into());
+                    }
+                    None => {
+                        marks.insert(next.clone(), Mark::Open);
+                        let todo = producers(&mut self.st, &next)?;
+                        path.push((next, todo));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Links a service to its parent and producers (both sides), creating `auto` ones.
@@ -676,6 +759,15 @@ fn links_match(actor: &Actor, rec: &Record, s: &Service) -> bool {
                 .iter()
                 .all(|n| have.contains(n))
         })
+}
+
+/// The JSON of one field's value.
+fn field_json(name: &str, value: &Value) -> serde_json::Value {
+    let one: Record = [(name.to_owned(), value.clone())].into_iter().collect();
+    one.to_json()
+        .get(name)
+        .cloned()
+        .unwrap_or(serde_json::Value::Null)
 }
 
 fn is_relation_field(actor: &Actor, field: &str) -> bool {

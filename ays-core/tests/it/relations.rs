@@ -315,3 +315,62 @@ both!(
     services_are_read_together_and_decoded_per_actor,
     services_read_together_decode_as_one_at_a_time
 );
+
+fn consume_cycles(b: Backend) -> TestResult {
+    let t = TestRepo::new(b)?;
+    t.template("me", "other = type:str consume:me:0:1\n")?;
+    t.template("ca", "b = type:str consume:cb:0:1\n")?;
+    t.template("cb", "a = type:str consume:ca:0:1\n")?;
+    let cycle_of = |err: &CoreError| match err {
+        CoreError::Blueprint(BlueprintError::Cycle { cycle, at, .. }) => {
+            Some((cycle.join(" -> "), at.line))
+        }
+        _ => None,
+    };
+    // A service consuming itself.
+    let err = fails(t.repo.apply_blueprint_text(
+        "self.yaml",
+        "me__x:\n  other: x\n",
+        ApplyOptions::default(),
+    ))?;
+    assert_eq!(cycle_of(&err), Some(("me!x -> me!x".into(), 1)), "{err}");
+    // Two consuming each other, in one blueprint.
+    let err = fails(t.repo.apply_blueprint_text(
+        "two.yaml",
+        "ca__1:\n  b: '2'\ncb__2:\n  a: '1'\n",
+        ApplyOptions::default(),
+    ))?;
+    assert!(cycle_of(&err).is_some(), "{err}");
+    assert!(
+        t.repo.service_keys(&ServiceFilter::all())?.is_empty(),
+        "nothing written"
+    );
+    // And across blueprints: the second closes the cycle with a service already there.
+    t.repo.apply_blueprint_text(
+        "first.yaml",
+        "cb__2:\nca__1:\n  b: '2'\n",
+        ApplyOptions::default(),
+    )?;
+    let before = t.repo.show_service(&"cb!2".parse()?)?;
+    let err = fails(t.repo.apply_blueprint_text(
+        "second.yaml",
+        "cb__2:\n  a: '1'\n",
+        ApplyOptions::default(),
+    ))?;
+    assert_eq!(
+        cycle_of(&err),
+        Some(("cb!2 -> ca!1 -> cb!2".into(), 1)),
+        "{err}"
+    );
+    assert!(err.to_string().starts_with("second.yaml:1"), "{err}");
+    assert_eq!(
+        t.repo.show_service(&"cb!2".parse()?)?,
+        before,
+        "nothing changed"
+    );
+    Ok(())
+}
+both!(
+    issue_9_consume_cycles_are_refused_at_blueprint_time,
+    consume_cycles
+);
