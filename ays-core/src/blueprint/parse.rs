@@ -123,28 +123,29 @@ fn key_text(n: &MarkedYaml<'_>) -> Option<String> {
 /// Parses one blueprint file into `out`.
 pub(crate) fn parse(file: &str, text: &str, out: &mut Parsed) -> Result<(), BlueprintError> {
     let docs = MarkedYaml::load_from_str(text).map_err(|e| load_error(file, text, &e))?;
-    let Some(doc) = docs.first() else {
-        return Ok(());
-    };
-    let map = match &doc.data {
-        YamlData::Mapping(m) => m,
-        YamlData::Value(Scalar::Null) => return Ok(()),
-        _ => {
-            return Err(BlueprintError::Malformed {
-                at: Location::new(file, line(doc)),
-                key: "(top level)".to_owned(),
-                reason: "a blueprint is a mapping of `actor__instance` blocks".to_owned(),
-            });
-        }
-    };
-    for (k, v) in map {
-        let key = key_text(k).unwrap_or_default();
-        match key.as_str() {
-            "actions" => parse_actions(file, &key, v, out)?,
-            "eventfilters" => parse_filters(file, &key, v, out)?,
+    // Every document of a multi-document file (`---`) is part of the blueprint, applied with
+    // the others as one unit.
+    for doc in &docs {
+        let map = match &doc.data {
+            YamlData::Mapping(m) => m,
+            YamlData::Value(Scalar::Null) => continue,
             _ => {
-                let at = Location::new(file, line(k));
-                out.services.push(parse_service(at, key, v)?);
+                return Err(BlueprintError::Malformed {
+                    at: Location::new(file, line(doc)),
+                    key: "(top level)".to_owned(),
+                    reason: "a blueprint is a mapping of `actor__instance` blocks".to_owned(),
+                });
+            }
+        };
+        for (k, v) in map {
+            let key = key_text(k).unwrap_or_default();
+            match key.as_str() {
+                "actions" => parse_actions(file, &key, v, out)?,
+                "eventfilters" => parse_filters(file, &key, v, out)?,
+                _ => {
+                    let at = Location::new(file, line(k));
+                    out.services.push(parse_service(at, key, v)?);
+                }
             }
         }
     }

@@ -407,3 +407,40 @@ both!(
     force_reschedules_and_disabled_is_an_error,
     force_and_disabled
 );
+
+fn multi_document(b: Backend) -> TestResult {
+    let t = TestRepo::new(b)?;
+    t.template("sshkey", "key.path = type:str\n")?;
+    let report = t.repo.apply_blueprint_text(
+        "multi.yaml",
+        "sshkey__one:\n---\nsshkey__two:\n---\nactions:\n  - action: install\n",
+        ApplyOptions::default(),
+    )?;
+    let created: Vec<String> = report.created.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        created,
+        ["sshkey!one", "sshkey!two"],
+        "every document applies"
+    );
+    assert_eq!(
+        report.scheduled.len(),
+        2,
+        "actions of the last document reach both"
+    );
+    // A key repeated in another document is the duplicate it would be in one.
+    let err = fails(t.repo.apply_blueprint_text(
+        "dup.yaml",
+        "sshkey__three:\n---\nsshkey__three:\n",
+        ApplyOptions::default(),
+    ))?;
+    assert!(
+        matches!(err, CoreError::Blueprint(BlueprintError::Duplicate { .. })),
+        "{err}"
+    );
+    assert_eq!(t.repo.service_keys(&ServiceFilter::all())?.len(), 2);
+    Ok(())
+}
+both!(
+    issue_9_every_document_of_a_multi_document_blueprint_applies,
+    multi_document
+);
