@@ -322,7 +322,8 @@ impl Repository {
         self.apply_data_patch(&mut s, patch).map(|_| ())
     }
 
-    /// Applies a JSON patch to the data of `s` in memory; returns the fields whose value changed.
+    /// Applies a JSON patch to the data of `s` in memory, its fields named in either spelling
+    /// (`mem.gb` or `memGb`); returns the fields whose value changed (Cap'n Proto names).
     pub(crate) fn apply_data_patch(
         &self,
         s: &mut Service,
@@ -334,8 +335,18 @@ impl Repository {
             key: key.clone(),
             source,
         };
+        // Fields may be named as in schema.hrd (`mem.gb`) or as in Cap'n Proto (`memGb`).
+        let patch = match patch {
+            serde_json::Value::Object(fields) => serde_json::Value::Object(
+                fields
+                    .iter()
+                    .map(|(name, v)| (crate::template::field_name(name), v.clone()))
+                    .collect(),
+            ),
+            other => other.clone(),
+        };
         let given =
-            ays_schema::Record::from_json(&actor.schema, "Schema", patch).map_err(codec_err)?;
+            ays_schema::Record::from_json(&actor.schema, "Schema", &patch).map_err(codec_err)?;
         let mut rec = actor
             .codec
             .decode(&s.data, ays_schema::Encoding::Packed)

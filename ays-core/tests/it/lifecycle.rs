@@ -446,3 +446,27 @@ both!(
     issue_9_deleting_a_needed_producer_is_refused_unless_forced,
     needed_producers
 );
+
+fn field_spellings(b: Backend) -> TestResult {
+    let t = TestRepo::new(b)?;
+    t.template("vm", "mem.gb = type:int\nos.image = type:str\n")?;
+    t.repo
+        .apply_blueprint_text("bp.yaml", "vm__a:\n  mem.gb: 2\n", ApplyOptions::default())?;
+    let key = "vm!a".parse()?;
+    // A data patch may name fields as schema.hrd does, or as Cap'n Proto does.
+    let changed = t
+        .repo
+        .patch_service_data(&key, &json!({"mem.gb": 8, "os_image": "debian"}))?;
+    assert_eq!(changed, ["memGb", "osImage"]);
+    t.repo
+        .validate_data_patch(&key, &json!({"memGb": 16, "os.image": "alpine"}))?;
+    assert_eq!(
+        t.repo.show_service(&key)?.data,
+        json!({"memGb": 8, "osImage": "debian"})
+    );
+    Ok(())
+}
+both!(
+    issue_9_data_patches_accept_both_field_spellings,
+    field_spellings
+);

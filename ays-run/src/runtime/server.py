@@ -13,8 +13,24 @@ import threading
 import traceback
 
 
+def field_name(name):
+    """The Cap'n Proto name of a field named as in schema.hrd: `mem.gb` and `mem_gb` are `memGb`."""
+    out = []
+    upper = False
+    for c in name:
+        if c in "._":
+            upper = bool(out)
+            continue
+        out.append(c.upper() if upper else c)
+        upper = False
+    return "".join(out)
+
+
 class Data:
-    """Service data with attribute access; assignments to the job's own service are recorded."""
+    """Service data with attribute access; assignments to the job's own service are recorded.
+
+    Fields answer to their Cap'n Proto name (`memGb`) and their schema.hrd name (`mem.gb`,
+    as an item; `mem_gb` as an attribute)."""
 
     def __init__(self, data, patch):
         object.__setattr__(self, "_data", data)
@@ -22,17 +38,18 @@ class Data:
 
     def __getattr__(self, name):
         try:
-            return self._data[name]
+            return self._data[field_name(name)]
         except KeyError:
             raise AttributeError(f"service data has no field {name!r}") from None
 
     def __setattr__(self, name, value):
+        name = field_name(name)
         self._data[name] = value
         if self._patch is not None:
             self._patch[name] = value
 
     def __getitem__(self, name):
-        return self._data[name]
+        return self._data[field_name(name)]
 
     def __setitem__(self, name, value):
         self.__setattr__(name, value)

@@ -333,6 +333,7 @@ def install(job):
     job.log("parent " + service.parent.name + " in " + service.parent.data.location)
     job.log("node size %d" % service.producers['node'][0].data.size)
     job.log("force %s" % job.args['force'])
+    assert service.data["os.image"] == service.data.os_image == service.data.osImage
     service.data.osImage = "ubuntu-" + service.data.osImage
 
 def test(job):
