@@ -66,6 +66,11 @@ pub enum Command {
     #[command(subcommand)]
     Run(RunCommand),
     /// Schedule ACTION on the selected services, then run.
+    ///
+    /// An action already ok is scheduled again only with --force, or when its opposite ran
+    /// after it (install and uninstall, start and stop): after `ays do uninstall`,
+    /// `ays do install` installs again. With --dry-run it prints what would run and schedules
+    /// nothing. An action that no selected service has is an error.
     Do {
         /// The action.
         action: String,

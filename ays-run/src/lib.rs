@@ -132,8 +132,8 @@ pub use job::{
 };
 pub use journal::{Attempt, Journal, JournalEvent, MemoryJournal, ResumeState};
 pub use orchestrate::{
-    RunDetail, RunOptions, RunOutcome, RunTimings, abandon_run, create_run, list_runs, resume_run,
-    show_run, unlock,
+    AssumeScheduled, RunDetail, RunOptions, RunOutcome, RunTimings, abandon_run, create_run,
+    list_runs, resume_run, show_run, unlock,
 };
 pub use plan::{JobId, Plan, PlannedJob, Step};
 pub use planner::Planner;

@@ -56,6 +56,20 @@ pub struct RunOptions<'a> {
     pub override_stored: bool,
     /// Sees every event of the run after it was stored (progress output); default none.
     pub observer: Option<&'a dyn RunObserver>,
+    /// With `dry_run`: plan as if `only_actions` had been scheduled on these services
+    /// (`ays do --dry-run` shows what `ays do` would run without scheduling anything).
+    pub assume_scheduled: Option<AssumeScheduled>,
+}
+
+/// Services on which a dry run takes the run's actions as scheduled
+/// ([`RunOptions::assume_scheduled`]), as [`ays_core::Service::scheduled_state`] would
+/// schedule them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AssumeScheduled {
+    /// The services.
+    pub services: std::collections::BTreeSet<ays_core::ServiceKey>,
+    /// Schedule `ok` actions too.
+    pub force: bool,
 }
 
 /// What is stored with a run ([`RunRecord::settings`]) to resume it as it started.
@@ -182,9 +196,21 @@ pub struct RunDetail {
     pub jobs: Vec<JobRecord>,
 }
 
-fn plan_for(repo: &Repository, only: &[ActionName]) -> Result<Plan, RunError> {
-    let input = plan_input_with(repo, |_, action| {
-        let s = action.state;
+fn plan_for(
+    repo: &Repository,
+    only: &[ActionName],
+    assume: Option<&AssumeScheduled>,
+) -> Result<Plan, RunError> {
+    let input = plan_input_with(repo, |service, action| {
+        let assumed =
+            assume.filter(|a| a.services.contains(&service.key) && only.contains(&action.name));
+        let s = match assumed {
+            Some(a) => service
+                .scheduled_state(&action.name, a.force)
+                .and_then(Result::ok)
+                .unwrap_or(action.state),
+            None => action.state,
+        };
         if !only.is_empty() && s.is_candidate() && !only.contains(&action.name) {
             // Not a seed, but still run when a seed needs it.
             ActionState::New
@@ -337,7 +363,11 @@ pub fn create_run(repo: &Repository, options: &RunOptions) -> Result<RunOutcome,
     if options.dry_run {
         return Ok(RunOutcome {
             id,
-            plan: plan_for(repo, &options.only_actions)?,
+            plan: plan_for(
+                repo,
+                &options.only_actions,
+                options.assume_scheduled.as_ref(),
+            )?,
             report: None,
             record: None,
             timings: RunTimings::default(),
@@ -354,7 +384,7 @@ pub fn create_run(repo: &Repository, options: &RunOptions) -> Result<RunOutcome,
     }
     let mut timings = RunTimings::default();
     let started = Instant::now();
-    let plan = plan_for(repo, &options.only_actions)?;
+    let plan = plan_for(repo, &options.only_actions, None)?;
     timings.plan = started.elapsed();
     if plan.is_empty() {
         info!(run = %id, "nothing to run");

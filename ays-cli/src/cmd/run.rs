@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::sync::Mutex;
 
 use anyhow::{Context, bail};
-use ays_core::{ActionName, JobState, Repository};
+use ays_core::{ActionName, JobState, Repository, ServiceKey};
 use ays_run::{CancelToken, FailurePolicy, JournalEvent, RunOptions, RunOutcome, Schedule};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -17,11 +17,18 @@ use crate::output::{self, Table};
 pub fn run(env: &Env, command: RunCommand) -> anyhow::Result<()> {
     let repo = env.repository()?;
     match command {
-        RunCommand::Create { options } => execute(env, &repo, &options, Vec::new(), None),
+        RunCommand::Create { options } => execute(env, &repo, &options, Vec::new(), None, None),
         RunCommand::Resume {
             options,
             override_settings,
-        } => execute(env, &repo, &options, Vec::new(), Some(override_settings)),
+        } => execute(
+            env,
+            &repo,
+            &options,
+            Vec::new(),
+            Some(override_settings),
+            None,
+        ),
         RunCommand::Abandon { id } => abandon(env, &repo, &id),
         RunCommand::List => list(env, &repo),
         RunCommand::Show { id, logs, dot, all } => show(env, &repo, id.as_deref(), logs, dot, all),
@@ -46,16 +53,42 @@ pub fn run_do(
     if matched.is_empty() {
         bail!("no service matches the filters");
     }
-    if !options.dry_run {
-        let scheduled = repo.schedule_action(&filter, &action, force)?;
-        if !env.json {
-            output::line(&format!(
-                "scheduled {action} on {} service(s)",
-                scheduled.len()
-            ))?;
-        }
+    let with_action: BTreeSet<ServiceKey> = matched
+        .iter()
+        .filter(|s| s.action(action.as_str()).is_some())
+        .map(|s| s.key.clone())
+        .collect();
+    if with_action.is_empty() {
+        let known: BTreeSet<&str> = matched
+            .iter()
+            .flat_map(|s| s.actions.iter().map(|a| a.name.as_str()))
+            .collect();
+        bail!(
+            "no selected service has an action `{action}` (their actions: {})",
+            known.into_iter().collect::<Vec<_>>().join(", ")
+        );
     }
-    execute(env, &repo, options, vec![action], None)
+    if options.dry_run {
+        return execute(
+            env,
+            &repo,
+            options,
+            vec![action],
+            None,
+            Some(ays_run::AssumeScheduled {
+                services: with_action,
+                force,
+            }),
+        );
+    }
+    let scheduled = repo.schedule_action(&filter, &action, force)?;
+    if !env.json {
+        output::line(&format!(
+            "scheduled {action} on {} service(s)",
+            scheduled.len()
+        ))?;
+    }
+    execute(env, &repo, options, vec![action], None, None)
 }
 
 fn run_options(
@@ -112,6 +145,7 @@ fn execute(
     args: &RunArgs,
     only: Vec<ActionName>,
     resume: Option<bool>,
+    assume: Option<ays_run::AssumeScheduled>,
 ) -> anyhow::Result<()> {
     let token = CancelToken::new();
     if !args.dry_run {
@@ -119,6 +153,7 @@ fn execute(
     }
     let mut options = run_options(args, &only, token)?;
     options.override_stored = resume.unwrap_or(false);
+    options.assume_scheduled = assume;
     let progress = Progress::new(!env.json);
     let observer = |event: &JournalEvent| progress.event(event);
     options.observer = Some(&observer);

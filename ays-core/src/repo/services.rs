@@ -12,6 +12,44 @@ use crate::staging::{self, index_keys, load_service};
 
 use super::{ActionRun, Repository};
 
+/// Actions that undo each other: once one has run, the other is needed again.
+const OPPOSITES: [(&str, &str); 2] = [("install", "uninstall"), ("start", "stop")];
+
+/// The action that undoes `action`, if it has one.
+pub(crate) fn opposite_action(action: &str) -> Option<&'static str> {
+    OPPOSITES.iter().find_map(|(a, b)| {
+        if *a == action {
+            Some(*b)
+        } else if *b == action {
+            Some(*a)
+        } else {
+            None
+        }
+    })
+}
+
+impl Service {
+    /// The state `action` of this service gets when it is scheduled (`ays do`): `scheduled`,
+    /// but an `ok` action stays `ok` unless `force`, or unless its opposite (`install` and
+    /// `uninstall`, `start` and `stop`) ran after it: after `uninstall`, `install` is needed
+    /// again. `None` when the service has no such action.
+    ///
+    /// # Errors
+    ///
+    /// [`TransitionError::Disabled`](crate::TransitionError::Disabled) for a disabled action.
+    pub fn scheduled_state(
+        &self,
+        action: &ActionName,
+        force: bool,
+    ) -> Option<Result<ActionState, crate::TransitionError>> {
+        let this = self.action(action.as_str())?;
+        let undone = opposite_action(action.as_str())
+            .and_then(|o| self.action(o))
+            .is_some_and(|o| o.last_run > this.last_run);
+        Some(this.state.schedule(force || undone))
+    }
+}
+
 impl Repository {
     /// The service with this key.
     ///
@@ -168,19 +206,20 @@ impl Repository {
         action: &ActionName,
         state: ActionState,
     ) -> Result<Vec<ServiceKey>, CoreError> {
-        self.change_actions(filter, action, |key, current| {
+        self.change_actions(filter, action, |s, current| {
             current
                 .set_manually(state)
                 .map_err(|source| CoreError::Transition {
-                    key: key.to_string(),
+                    key: s.key.to_string(),
                     action: action.to_string(),
                     source,
                 })
         })
     }
 
-    /// Schedules `action` on every service that passes `filter` and has it (`ok` ones only with
-    /// `force`); returns the services whose state changed.
+    /// Schedules `action` on every service that passes `filter` and has it (see
+    /// [`Service::scheduled_state`]: `ok` ones only with `force`, or when their opposite ran
+    /// since); returns the services whose state changed.
     ///
     /// # Errors
     ///
@@ -192,14 +231,17 @@ impl Repository {
         action: &ActionName,
         force: bool,
     ) -> Result<Vec<ServiceKey>, CoreError> {
-        self.change_actions(filter, action, |key, current| {
-            current
-                .schedule(force)
-                .map_err(|source| CoreError::Transition {
-                    key: key.to_string(),
+        self.change_actions(filter, action, |s, _| {
+            match s.scheduled_state(action, force) {
+                Some(Ok(state)) => Ok(state),
+                Some(Err(source)) => Err(CoreError::Transition {
+                    key: s.key.to_string(),
                     action: action.to_string(),
                     source,
-                })
+                }),
+                // change_actions only calls this for services that have the action.
+                None => Ok(ActionState::New),
+            }
         })
     }
 
@@ -207,19 +249,21 @@ impl Repository {
         &self,
         filter: &ServiceFilter,
         action: &ActionName,
-        next: impl Fn(&ServiceKey, ActionState) -> Result<ActionState, CoreError>,
+        next: impl Fn(&Service, ActionState) -> Result<ActionState, CoreError>,
     ) -> Result<Vec<ServiceKey>, CoreError> {
         let _lock = self.write_lock()?;
         let mut staging = self.staging();
         let mut changed = Vec::new();
         for mut s in self.services(filter)? {
             let key = s.key.clone();
-            let Some(a) = s.action_mut(action.as_str()) else {
+            let Some(current) = s.action(action.as_str()).map(|a| a.state) else {
                 continue;
             };
-            let to = next(&key, a.state)?;
-            if to != a.state {
-                a.state = to;
+            let to = next(&s, current)?;
+            if to != current {
+                if let Some(a) = s.action_mut(action.as_str()) {
+                    a.state = to;
+                }
                 staging.service(&key)?;
                 staging.put_service(s)?;
                 changed.push(key);
