@@ -3,12 +3,18 @@
 //! scalars written so that they read back unchanged.
 
 use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
+use saphyr_parser::{Event, Parser};
 
 use crate::error::ConfigYamlError;
 use crate::location::Location;
 
 /// A YAML node with where it starts.
 pub(super) type Node<'input> = MarkedYaml<'input>;
+
+/// The deepest nesting of sequences and mappings read. A `config.yaml` nests four levels;
+/// saphyr builds and drops its nodes recursively, so a line of ten thousand `- ` overflowed the
+/// stack.
+const MAX_DEPTH: usize = 64;
 
 /// Reads the nodes of one file, whose name goes into every location.
 pub(super) struct Reader<'f> {
@@ -25,10 +31,50 @@ impl<'f> Reader<'f> {
         &self,
         text: &'input str,
     ) -> Result<Vec<Node<'input>>, ConfigYamlError> {
+        self.check_depth(text)?;
         MarkedYaml::load_from_str(text).map_err(|e| ConfigYamlError::Syntax {
-            at: Location::new(self.file, e.marker().line(), e.marker().col() + 1),
+            at: self.within(text, e.marker().line(), e.marker().col() + 1),
             reason: e.info().to_owned(),
         })
+    }
+
+    /// The location of `line` and `column` of `text`, moved to the end of the text when past
+    /// it: saphyr places an error at the end of a text without a final newline on the line
+    /// after the last.
+    fn within(&self, text: &str, line: usize, column: usize) -> Location {
+        let lines = text.split('\n').count();
+        if line <= lines {
+            return Location::new(self.file, line, column);
+        }
+        let last = text.rsplit('\n').next().unwrap_or_default();
+        Location::new(self.file, lines, last.chars().count() + 1)
+    }
+
+    /// Refuses nesting deeper than [`MAX_DEPTH`], read from the parser's events before any
+    /// node is built. A syntax error ends the check: the loader, reading the same events,
+    /// reports it before it has built anything deeper.
+    fn check_depth(&self, text: &str) -> Result<(), ConfigYamlError> {
+        let mut depth = 0usize;
+        for event in Parser::new_from_str(text) {
+            let Ok((event, span)) = event else {
+                return Ok(());
+            };
+            match event {
+                Event::SequenceStart(..) | Event::MappingStart(..) => {
+                    depth += 1;
+                    if depth > MAX_DEPTH {
+                        let start = span.start;
+                        return Err(ConfigYamlError::TooDeep {
+                            at: self.within(text, start.line(), start.col() + 1),
+                            limit: MAX_DEPTH,
+                        });
+                    }
+                }
+                Event::SequenceEnd | Event::MappingEnd => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// Where `node` starts (saphyr counts columns from 0, [`Location`] from 1).
