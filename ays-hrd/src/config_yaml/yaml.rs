@@ -42,12 +42,12 @@ impl<'f> Reader<'f> {
     /// it: saphyr places an error at the end of a text without a final newline on the line
     /// after the last.
     fn within(&self, text: &str, line: usize, column: usize) -> Location {
-        let lines = text.split('\n').count();
-        if line <= lines {
+        let lines = lines(text);
+        if line <= lines.len() {
             return Location::new(self.file, line, column);
         }
-        let last = text.rsplit('\n').next().unwrap_or_default();
-        Location::new(self.file, lines, last.chars().count() + 1)
+        let last = lines.last().map_or(0, |l| l.chars().count());
+        Location::new(self.file, lines.len(), last + 1)
     }
 
     /// Refuses nesting deeper than [`MAX_DEPTH`], read from the parser's events before any
@@ -105,6 +105,23 @@ impl<'f> Reader<'f> {
             field: field.into(),
         }
     }
+}
+
+/// The lines of `text` as YAML counts them: a line break is CR LF, CR or LF.
+fn lines(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(['\r', '\n']) {
+        out.push(rest.get(..i).unwrap_or_default());
+        let skip = if rest.get(i..).is_some_and(|r| r.starts_with("\r\n")) {
+            2
+        } else {
+            1
+        };
+        rest = rest.get(i + skip..).unwrap_or_default();
+    }
+    out.push(rest);
+    out
 }
 
 /// The value of the string key `key` when `node` is a mapping.
