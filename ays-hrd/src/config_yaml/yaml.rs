@@ -16,33 +16,31 @@ pub(super) type Node<'input> = MarkedYaml<'input>;
 /// stack.
 const MAX_DEPTH: usize = 64;
 
-/// Reads the nodes of one file, whose name goes into every location.
+/// Reads the nodes of one text, whose file name goes into every location.
 pub(super) struct Reader<'f> {
     file: &'f str,
+    text: &'f str,
 }
 
 impl<'f> Reader<'f> {
-    pub(super) fn new(file: &'f str) -> Self {
-        Reader { file }
+    pub(super) fn new(file: &'f str, text: &'f str) -> Self {
+        Reader { file, text }
     }
 
-    /// Parses `text` into its YAML documents.
-    pub(super) fn load<'input>(
-        &self,
-        text: &'input str,
-    ) -> Result<Vec<Node<'input>>, ConfigYamlError> {
-        self.check_depth(text)?;
-        MarkedYaml::load_from_str(text).map_err(|e| ConfigYamlError::Syntax {
-            at: self.within(text, e.marker().line(), e.marker().col() + 1),
+    /// Parses the text into its YAML documents.
+    pub(super) fn load(&self) -> Result<Vec<Node<'f>>, ConfigYamlError> {
+        self.check_depth()?;
+        MarkedYaml::load_from_str(self.text).map_err(|e| ConfigYamlError::Syntax {
+            at: self.within(e.marker().line(), e.marker().col() + 1),
             reason: e.info().to_owned(),
         })
     }
 
-    /// The location of `line` and `column` of `text`, moved to the end of the text when past
-    /// it: saphyr places an error at the end of a text without a final newline on the line
-    /// after the last.
-    fn within(&self, text: &str, line: usize, column: usize) -> Location {
-        let lines = lines(text);
+    /// The location of `line` and `column` of the text, moved to the end of the text when past
+    /// it: saphyr places an error, or an empty node, at the end of a text without a final
+    /// newline on the line after the last.
+    fn within(&self, line: usize, column: usize) -> Location {
+        let lines = lines(self.text);
         if line <= lines.len() {
             return Location::new(self.file, line, column);
         }
@@ -53,9 +51,9 @@ impl<'f> Reader<'f> {
     /// Refuses nesting deeper than [`MAX_DEPTH`], read from the parser's events before any
     /// node is built. A syntax error ends the check: the loader, reading the same events,
     /// reports it before it has built anything deeper.
-    fn check_depth(&self, text: &str) -> Result<(), ConfigYamlError> {
+    fn check_depth(&self) -> Result<(), ConfigYamlError> {
         let mut depth = 0usize;
-        for event in Parser::new_from_str(text) {
+        for event in Parser::new_from_str(self.text) {
             let Ok((event, span)) = event else {
                 return Ok(());
             };
@@ -65,7 +63,7 @@ impl<'f> Reader<'f> {
                     if depth > MAX_DEPTH {
                         let start = span.start;
                         return Err(ConfigYamlError::TooDeep {
-                            at: self.within(text, start.line(), start.col() + 1),
+                            at: self.within(start.line(), start.col() + 1),
                             limit: MAX_DEPTH,
                         });
                     }
@@ -80,7 +78,7 @@ impl<'f> Reader<'f> {
     /// Where `node` starts (saphyr counts columns from 0, [`Location`] from 1).
     pub(super) fn at(&self, node: &Node<'_>) -> Location {
         let start = node.span.start;
-        Location::new(self.file, start.line(), start.col() + 1)
+        self.within(start.line(), start.col() + 1)
     }
 
     /// `field` (found at `node`) expects `expected`.

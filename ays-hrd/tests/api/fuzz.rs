@@ -410,6 +410,9 @@ fn issue_9_yaml_error_at_the_end_of_the_text_is_located_within_it() {
     // saphyr stops on line 5, after the last line of a text without a final newline.
     let err = ConfigYaml::parse("links:\n  consume:\n    - role: fs\n      a", FILE).unwrap_err();
     assert_eq!(err.location(), &Location::new(FILE, 4, 8), "{err}");
+    // The same for a node: the empty value of `? role` starts on line 4.
+    let err = ConfigYaml::parse("links:\n  parent:\n   ? role", FILE).unwrap_err();
+    assert_eq!(err.location(), &Location::new(FILE, 3, 10), "{err}");
     // A CR alone breaks a YAML line too.
     let err = ConfigYaml::parse("links:\r  consume:\r    - role: fs\r      a", FILE).unwrap_err();
     assert_eq!(err.location(), &Location::new(FILE, 4, 8), "{err}");
