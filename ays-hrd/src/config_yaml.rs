@@ -164,8 +164,8 @@ impl ConfigYaml {
     /// # Ok::<(), ays_hrd::ConfigYamlError>(())
     /// ```
     pub fn parse(text: &str, file: &str) -> Result<ConfigYaml, ConfigYamlError> {
-        let reader = yaml::Reader::new(file);
-        let docs = reader.load(text)?;
+        let reader = yaml::Reader::new(file, text);
+        let docs = reader.load()?;
         let Some(doc) = docs.first() else {
             return Ok(ConfigYaml::default());
         };

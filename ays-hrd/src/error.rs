@@ -242,6 +242,14 @@ pub enum ConfigYamlError {
         /// kind of node (`a list`).
         found: String,
     },
+    /// Sequences and mappings nested deeper than the reader allows.
+    #[error("{at}: nesting deeper than {limit} levels")]
+    TooDeep {
+        /// Where the sequence or mapping past the limit starts.
+        at: Location,
+        /// The deepest nesting allowed.
+        limit: usize,
+    },
     /// A text that is not a duration such as `30s`, `5m` or `1h30m`.
     #[error("{at}: `{field}`: invalid duration `{text}`")]
     BadDuration {
@@ -255,6 +263,46 @@ pub enum ConfigYamlError {
         #[source]
         source: DurationError,
     },
+}
+
+impl HrdError {
+    /// Where the error is: the offending text for every error of parsing; `None` only for
+    /// [`HrdError::BadActorName`], which is about a name given by the caller.
+    pub fn location(&self) -> Option<&Location> {
+        match self {
+            HrdError::MissingEquals { at, .. }
+            | HrdError::InvalidKey { at, .. }
+            | HrdError::DuplicateKey { at, .. }
+            | HrdError::UnterminatedQuote { at, .. }
+            | HrdError::Unexpected { at, .. }
+            | HrdError::LineAfterBlock { at, .. }
+            | HrdError::UnknownType { at, .. }
+            | HrdError::UnknownOption { at, .. }
+            | HrdError::DuplicateOption { at, .. }
+            | HrdError::InvalidOption { at, .. }
+            | HrdError::InvalidDefault { at, .. }
+            | HrdError::BadFieldName { at, .. }
+            | HrdError::NameCollision { at, .. }
+            | HrdError::InvalidRegex { at, .. }
+            | HrdError::SeveralParents { at, .. }
+            | HrdError::BadPeriod { at, .. } => Some(at),
+            HrdError::BadActorName { .. } => None,
+            HrdError::ConfigYaml(e) => Some(e.location()),
+        }
+    }
+}
+
+impl ConfigYamlError {
+    /// Where the error is.
+    pub fn location(&self) -> &Location {
+        match self {
+            ConfigYamlError::Syntax { at, .. }
+            | ConfigYamlError::Missing { at, .. }
+            | ConfigYamlError::WrongType { at, .. }
+            | ConfigYamlError::TooDeep { at, .. }
+            | ConfigYamlError::BadDuration { at, .. } => at,
+        }
+    }
 }
 
 /// A value that breaks a field's [`ValidationRule`](crate::ValidationRule), `regex`, `minval`

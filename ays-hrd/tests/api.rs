@@ -10,6 +10,9 @@ use ays_hrd::{
 };
 use proptest::prelude::*;
 
+#[path = "api/fuzz.rs"]
+mod fuzz;
+
 // ---------------------------------------------------------------- general HRD
 
 #[test]

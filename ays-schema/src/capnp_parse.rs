@@ -17,12 +17,14 @@ use resolve::resolve;
 /// # Errors
 ///
 /// [`SchemaError`] naming file, line and column for a syntax error, an unsupported feature,
-/// duplicate or non-dense ordinals, duplicate names, unknown types or a bad default.
+/// duplicate or non-dense ordinals, duplicate names, unknown types, a bad default, or structs,
+/// list types or list literals nested more than 64 levels deep.
 pub fn parse_schema(src: &str, file: &str) -> Result<SchemaFile, SchemaError> {
     let tokens = lex(src, file)?;
     let mut p = Parser {
         tokens,
         pos: 0,
+        depth: 0,
         file,
     };
     let decls = p.file()?;
@@ -80,8 +82,15 @@ struct FileDecls {
 struct Parser<'a> {
     tokens: Vec<Token>,
     pos: usize,
+    /// How many structs, list types and list literals enclose the current token.
+    depth: u32,
     file: &'a str,
 }
+
+/// The deepest nesting of structs, list types and list literals accepted. Actor schemas nest a
+/// few levels; the limit keeps the recursive descent, and every recursive walk of its result
+/// (resolving, layout, drop), from overflowing the stack on hostile text.
+const MAX_DEPTH: u32 = 64;
 
 const UNSUPPORTED_KEYWORDS: &[(&str, &str)] = &[
     ("union", "unions"),
@@ -141,6 +150,23 @@ impl Parser<'_> {
             return self.unsupported(feature);
         }
         Ok(())
+    }
+
+    /// Enters one more level of nesting, opened at `at`.
+    fn enter(&mut self, at: &Location) -> Result<(), SchemaError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(SchemaError::TooDeep {
+                at: at.clone(),
+                limit: MAX_DEPTH,
+            });
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
+    /// Leaves a level entered with [`Parser::enter`].
+    fn leave(&mut self) {
+        self.depth = self.depth.saturating_sub(1);
     }
 
     fn punct(&mut self, c: char) -> Result<(), SchemaError> {
@@ -236,6 +262,7 @@ impl Parser<'_> {
     }
 
     fn struct_decl(&mut self, prefix: &str) -> Result<StructDecl, SchemaError> {
+        self.enter(&self.loc())?;
         let (name, at) = self.decl_name(prefix)?;
         let mut decl = StructDecl {
             name,
@@ -249,6 +276,7 @@ impl Parser<'_> {
             match self.peek() {
                 Tok::Punct('}') => {
                     self.next();
+                    self.leave();
                     return Ok(decl);
                 }
                 Tok::Ident(k) if k == "struct" => {
@@ -321,7 +349,9 @@ impl Parser<'_> {
         }
         if path.len() == 1 && path.first().is_some_and(|p| p == "List") {
             self.punct('(')?;
+            self.enter(&at)?;
             let inner = self.type_expr()?;
+            self.leave();
             self.punct(')')?;
             return Ok(TypeExpr::List(Box::new(inner)));
         }
@@ -370,6 +400,7 @@ impl Parser<'_> {
             Tok::Str(s) => Lit::Str(s),
             Tok::HexData(d) => Lit::Data(d),
             Tok::Punct('[') => {
+                self.enter(&at)?;
                 let mut items = Vec::new();
                 if *self.peek() == Tok::Punct(']') {
                     self.next();
@@ -386,6 +417,7 @@ impl Parser<'_> {
                         }
                     }
                 }
+                self.leave();
                 Lit::List(items)
             }
             Tok::Punct('(') => {

@@ -8,8 +8,8 @@
 //!
 //! Decoding reads in place: `message` follows pointers over the input bytes with the `capnp`
 //! crate's traversal and nesting limits, `view` turns fields into [`ValueRef`]s on demand,
-//! and `read` builds the owned [`Record`] from those views. Packed input is unpacked by the
-//! `capnp` crate first.
+//! and `read` builds the owned [`Record`] from those views, charging each value it builds
+//! against the traversal limit. Packed input is unpacked by `message` first.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -28,6 +28,7 @@ mod read;
 mod view;
 mod wire;
 
+pub(crate) use message::frame;
 pub use view::{Elements, Fields, ListView, Message, RecordView, ValueRef};
 
 use wire::{

@@ -93,6 +93,30 @@ pub enum SchemaError {
         /// The value as written.
         found: String,
     },
+    /// Structs, list types or list literals nested deeper than the parser allows.
+    #[error("{at}: nesting deeper than {limit} levels")]
+    TooDeep {
+        /// Where the level past the limit opens.
+        at: Location,
+        /// The deepest nesting allowed.
+        limit: u32,
+    },
+}
+
+impl SchemaError {
+    /// Where the error is: every variant names a place in the schema text.
+    pub fn location(&self) -> &Location {
+        match self {
+            SchemaError::Syntax { at, .. }
+            | SchemaError::Unsupported { at, .. }
+            | SchemaError::DuplicateOrdinal { at, .. }
+            | SchemaError::OrdinalGap { at, .. }
+            | SchemaError::DuplicateName { at, .. }
+            | SchemaError::UnknownType { at, .. }
+            | SchemaError::BadDefault { at, .. }
+            | SchemaError::TooDeep { at, .. } => at,
+        }
+    }
 }
 
 /// An error while encoding or decoding service data, or converting it from JSON.

@@ -78,7 +78,8 @@
 //! - `layout`: each field's slot and each struct's size, as the compiler computes them.
 //! - `codec`: [`Record`] → message bytes through the `capnp` crate's layout code; message
 //!   bytes → [`RecordView`] (`codec/view.rs`) through an in-place wire reader
-//!   (`codec/message.rs`) with the `capnp` crate's limits; packed input is unpacked by `capnp`.
+//!   (`codec/message.rs`) with the `capnp` crate's limits, which also bound the values the
+//!   owned decode builds; packed input is unpacked there too.
 //! - `json`: [`Record::from_json`] and [`Record::to_json`].
 //! - `compare`: whether a new version of a struct still reads old data ([`compare_structs`]).
 //! - `file_id`: [`fnv_file_id`], a file id derived from a name; actor schemas use

@@ -49,6 +49,12 @@ pub fn to_bytes<A: Allocator>(message: &Builder<A>) -> Vec<u8> {
 /// Returns the `capnp` error when the bytes are not a well-formed message (truncated framing, a
 /// segment table that does not match the length, more segments than allowed).
 pub fn read(bytes: &[u8]) -> capnp::Result<Reader<OwnedSegments>> {
+    // The `capnp` reader allocates what the segment table claims before reading the segments:
+    // check the table against the bytes present first, so a corrupt 8-byte record cannot make
+    // it allocate 64 MiB.
+    let limit = u64::try_from(TRAVERSAL_LIMIT_WORDS).unwrap_or(u64::MAX);
+    crate::codec::frame(bytes, limit, |_| {})
+        .map_err(|reason| capnp::Error::failed(reason.to_owned()))?;
     let mut options = ReaderOptions::new();
     options
         .traversal_limit_in_words(Some(TRAVERSAL_LIMIT_WORDS))

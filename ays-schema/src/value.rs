@@ -107,6 +107,9 @@ enum Key {
 }
 
 impl Record {
+    /// The bytes one field takes in a record (its key and its value).
+    pub(crate) const FIELD_BYTES: usize = std::mem::size_of::<(Key, Value)>();
+
     /// An empty record: every field at its default.
     pub fn new() -> Self {
         Self::default()

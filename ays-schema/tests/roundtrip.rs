@@ -11,6 +11,8 @@ use ays_schema::{
 
 #[path = "roundtrip/capnp_text.rs"]
 mod capnp_text;
+#[path = "roundtrip/fuzz.rs"]
+mod fuzz;
 #[path = "roundtrip/view.rs"]
 mod view;
 

@@ -3,6 +3,7 @@
 mod support;
 
 mod blueprints;
+mod fuzz_blueprint;
 mod lifecycle;
 mod model;
 mod relations;

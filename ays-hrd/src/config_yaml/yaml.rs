@@ -3,6 +3,7 @@
 //! scalars written so that they read back unchanged.
 
 use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
+use saphyr_parser::{Event, Parser};
 
 use crate::error::ConfigYamlError;
 use crate::location::Location;
@@ -10,31 +11,74 @@ use crate::location::Location;
 /// A YAML node with where it starts.
 pub(super) type Node<'input> = MarkedYaml<'input>;
 
-/// Reads the nodes of one file, whose name goes into every location.
+/// The deepest nesting of sequences and mappings read. A `config.yaml` nests four levels;
+/// saphyr builds and drops its nodes recursively, so a line of ten thousand `- ` overflowed the
+/// stack.
+const MAX_DEPTH: usize = 64;
+
+/// Reads the nodes of one text, whose file name goes into every location.
 pub(super) struct Reader<'f> {
     file: &'f str,
+    text: &'f str,
 }
 
 impl<'f> Reader<'f> {
-    pub(super) fn new(file: &'f str) -> Self {
-        Reader { file }
+    pub(super) fn new(file: &'f str, text: &'f str) -> Self {
+        Reader { file, text }
     }
 
-    /// Parses `text` into its YAML documents.
-    pub(super) fn load<'input>(
-        &self,
-        text: &'input str,
-    ) -> Result<Vec<Node<'input>>, ConfigYamlError> {
-        MarkedYaml::load_from_str(text).map_err(|e| ConfigYamlError::Syntax {
-            at: Location::new(self.file, e.marker().line(), e.marker().col() + 1),
+    /// Parses the text into its YAML documents.
+    pub(super) fn load(&self) -> Result<Vec<Node<'f>>, ConfigYamlError> {
+        self.check_depth()?;
+        MarkedYaml::load_from_str(self.text).map_err(|e| ConfigYamlError::Syntax {
+            at: self.within(e.marker().line(), e.marker().col() + 1),
             reason: e.info().to_owned(),
         })
+    }
+
+    /// The location of `line` and `column` of the text, moved to the end of the text when past
+    /// it: saphyr places an error, or an empty node, at the end of a text without a final
+    /// newline on the line after the last.
+    fn within(&self, line: usize, column: usize) -> Location {
+        let lines = lines(self.text);
+        if line <= lines.len() {
+            return Location::new(self.file, line, column);
+        }
+        let last = lines.last().map_or(0, |l| l.chars().count());
+        Location::new(self.file, lines.len(), last + 1)
+    }
+
+    /// Refuses nesting deeper than [`MAX_DEPTH`], read from the parser's events before any
+    /// node is built. A syntax error ends the check: the loader, reading the same events,
+    /// reports it before it has built anything deeper.
+    fn check_depth(&self) -> Result<(), ConfigYamlError> {
+        let mut depth = 0usize;
+        for event in Parser::new_from_str(self.text) {
+            let Ok((event, span)) = event else {
+                return Ok(());
+            };
+            match event {
+                Event::SequenceStart(..) | Event::MappingStart(..) => {
+                    depth += 1;
+                    if depth > MAX_DEPTH {
+                        let start = span.start;
+                        return Err(ConfigYamlError::TooDeep {
+                            at: self.within(start.line(), start.col() + 1),
+                            limit: MAX_DEPTH,
+                        });
+                    }
+                }
+                Event::SequenceEnd | Event::MappingEnd => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// Where `node` starts (saphyr counts columns from 0, [`Location`] from 1).
     pub(super) fn at(&self, node: &Node<'_>) -> Location {
         let start = node.span.start;
-        Location::new(self.file, start.line(), start.col() + 1)
+        self.within(start.line(), start.col() + 1)
     }
 
     /// `field` (found at `node`) expects `expected`.
@@ -59,6 +103,23 @@ impl<'f> Reader<'f> {
             field: field.into(),
         }
     }
+}
+
+/// The lines of `text` as YAML counts them: a line break is CR LF, CR or LF.
+fn lines(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(['\r', '\n']) {
+        out.push(rest.get(..i).unwrap_or_default());
+        let skip = if rest.get(i..).is_some_and(|r| r.starts_with("\r\n")) {
+            2
+        } else {
+            1
+        };
+        rest = rest.get(i + skip..).unwrap_or_default();
+    }
+    out.push(rest);
+    out
 }
 
 /// The value of the string key `key` when `node` is a mapping.

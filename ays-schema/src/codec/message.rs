@@ -6,14 +6,15 @@
 //! follows the encoding specification (<https://capnproto.org/encoding.html>) over byte slices
 //! with `get` and checked arithmetic, so it needs no alignment and no copy, and it applies the
 //! same traversal limit (words read, amplified for zero-sized list elements) and nesting limit
-//! as the `capnp` crate. Packed input is unpacked by the `capnp` crate first.
+//! as the `capnp` crate. Packed input is unpacked by [`unpack`] first, into a buffer that grows
+//! only as the input provides words; the segment table is checked against the bytes present
+//! before any segment is used, so a table that claims large segments costs nothing.
 //!
 //! The small functions here and in `view` are `#[inline(always)]`: measured on the bench
 //! record, the view otherwise spent most of its time moving results between calls.
 
 use std::cell::{Cell, RefCell};
-
-use capnp::serialize::OwnedSegments;
+use std::ops::Range;
 
 /// Errors of the wire reader, turned into [`crate::CodecError::Malformed`] with a path by the
 /// views.
@@ -39,7 +40,53 @@ enum Frame<'a> {
         first: &'a [u8],
         rest: Vec<&'a [u8]>,
     },
-    Copied(OwnedSegments),
+    /// Unpacked input in a buffer of the message's own, with each segment's byte range.
+    Owned {
+        buffer: Vec<u8>,
+        ranges: Vec<Range<usize>>,
+    },
+}
+
+/// Calls `segment` with the byte range of each segment of stream-framed `bytes` (segment
+/// table, then segments), in order, checked against the length of `bytes`; then checks the
+/// total against `limit_words`.
+pub(crate) fn frame(
+    bytes: &[u8],
+    limit_words: u64,
+    mut segment: impl FnMut(Range<usize>),
+) -> Wire<()> {
+    let u32_at = |i: usize| -> Wire<usize> {
+        let b = i
+            .checked_mul(4)
+            .and_then(|s| bytes.get(s..s.checked_add(4)?))
+            .ok_or("message ends inside its segment table")?;
+        let b: [u8; 4] = b.try_into().map_err(|_| "short segment table entry")?;
+        usize::try_from(u32::from_le_bytes(b)).map_err(|_| "segment size overflows")
+    };
+    let count = u32_at(0)?.checked_add(1).ok_or("too many segments")?;
+    if count > MAX_SEGMENTS {
+        return Err("message has too many segments");
+    }
+    // The table (count word, one size per segment) is padded to whole words.
+    let mut offset = (count + 1).div_ceil(2) * 8;
+    let mut total_words: u64 = 0;
+    for i in 0..count {
+        let words = u32_at(i + 1)?;
+        total_words = total_words.saturating_add(u64::try_from(words).unwrap_or(u64::MAX));
+        let end = words
+            .checked_mul(8)
+            .and_then(|n| offset.checked_add(n))
+            .ok_or("segment size overflows")?;
+        if end > bytes.len() {
+            return Err("message ends inside a segment");
+        }
+        segment(offset..end);
+        offset = end;
+    }
+    if total_words > limit_words {
+        return Err("message is larger than the traversal limit");
+    }
+    Ok(())
 }
 
 impl<'a> Segments<'a> {
@@ -50,63 +97,36 @@ impl<'a> Segments<'a> {
         limit_words: u64,
         root_names: &'a [String],
     ) -> Wire<Self> {
-        let u32_at = |i: usize| -> Wire<usize> {
-            let b = i
-                .checked_mul(4)
-                .and_then(|s| bytes.get(s..s.checked_add(4)?))
-                .ok_or("message ends inside its segment table")?;
-            let b: [u8; 4] = b.try_into().map_err(|_| "short segment table entry")?;
-            usize::try_from(u32::from_le_bytes(b)).map_err(|_| "segment size overflows")
-        };
-        let count = u32_at(0)?.checked_add(1).ok_or("too many segments")?;
-        if count > MAX_SEGMENTS {
-            return Err("message has too many segments");
-        }
-        // The table (count word, one size per segment) is padded to whole words.
-        let mut offset = (count + 1).div_ceil(2) * 8;
-        let mut total_words: u64 = 0;
-        let mut first: &[u8] = &[];
+        let mut first: Option<&[u8]> = None;
         let mut rest = Vec::new();
-        for i in 0..count {
-            let words = u32_at(i + 1)?;
-            total_words = total_words.saturating_add(u64::try_from(words).unwrap_or(u64::MAX));
-            let end = words
-                .checked_mul(8)
-                .and_then(|n| offset.checked_add(n))
-                .ok_or("segment size overflows")?;
-            let segment = bytes
-                .get(offset..end)
-                .ok_or("message ends inside a segment")?;
-            if i == 0 {
-                first = segment;
-            } else {
-                rest.push(segment);
+        frame(bytes, limit_words, |range| {
+            let segment = bytes.get(range).unwrap_or(&[]);
+            match first {
+                None => first = Some(segment),
+                Some(_) => rest.push(segment),
             }
-            offset = end;
-        }
-        if total_words > limit_words {
-            return Err("message is larger than the traversal limit");
-        }
+        })?;
         Ok(Segments {
-            frame: Frame::InPlace { first, rest },
+            frame: Frame::InPlace {
+                first: first.unwrap_or(&[]),
+                rest,
+            },
             budget: Cell::new(limit_words),
             paths: RefCell::default(),
             root_names,
         })
     }
 
-    /// Segments unpacked by the `capnp` crate.
-    pub(super) fn copied(
-        segments: OwnedSegments,
-        limit_words: u64,
-        root_names: &'a [String],
-    ) -> Self {
-        Segments {
-            frame: Frame::Copied(segments),
+    /// Stream-framed bytes unpacked into `buffer`, which the segments keep.
+    pub(super) fn owned(buffer: Vec<u8>, limit_words: u64, root_names: &'a [String]) -> Wire<Self> {
+        let mut ranges = Vec::new();
+        frame(&buffer, limit_words, |range| ranges.push(range))?;
+        Ok(Segments {
+            frame: Frame::Owned { buffer, ranges },
             budget: Cell::new(limit_words),
             paths: RefCell::default(),
             root_names,
-        }
+        })
     }
 
     /// Keeps a path, returning its number (`None` past `u32::MAX` paths, which the traversal
@@ -156,14 +176,17 @@ impl<'a> Segments<'a> {
                 None => Some(*first),
                 Some(i) => usize::try_from(i).ok().and_then(|i| rest.get(i).copied()),
             },
-            Frame::Copied(owned) => capnp::message::ReaderSegments::get_segment(owned, id),
+            Frame::Owned { buffer, ranges } => usize::try_from(id)
+                .ok()
+                .and_then(|i| ranges.get(i))
+                .and_then(|r| buffer.get(r.clone())),
         };
         found.ok_or("far pointer to a segment the message does not have")
     }
 
     /// Charges `words` against the traversal limit.
     #[inline(always)]
-    fn charge(&self, words: u64) -> Wire<()> {
+    pub(super) fn charge(&self, words: u64) -> Wire<()> {
         let left = self
             .budget
             .get()

@@ -10,8 +10,6 @@
 
 use std::fmt;
 
-use capnp::message::ReaderOptions;
-
 use super::message::{self, Elem, ListRef, PtrRef, Segments, StructRef};
 use super::{
     Bx, CField, CStruct, Codec, Encoding, NESTING_LIMIT, TRAVERSAL_LIMIT_WORDS, malformed,
@@ -21,6 +19,25 @@ use crate::error::CodecError;
 use crate::layout::Slot;
 use crate::schema::Type;
 use crate::value::{Record, Value};
+
+/// The most words packed input may unpack to: the traversal limit, plus the segment table
+/// (up to 257 words).
+const UNPACKED_LIMIT_WORDS: usize = TRAVERSAL_LIMIT_WORDS.saturating_add(257);
+
+/// Words of the traversal budget charged for each value the owned decode builds, so that the
+/// limit bounds the memory of the result too: a list of a million `Bool`s takes 128 Kib on the
+/// wire but a million [`Value`]s in memory, and a list of zero-sized structs takes no bytes at
+/// all.
+const VALUE_WORDS: u64 = words_of(std::mem::size_of::<Value>());
+
+/// Words of the budget charged for each field of a record the owned decode builds (its name
+/// key and its value).
+const FIELD_WORDS: u64 = words_of(Record::FIELD_BYTES);
+
+const fn words_of(bytes: usize) -> u64 {
+    // Sizes of in-memory values: far below `u64::MAX`.
+    bytes.div_ceil(8) as u64
+}
 
 /// A message whose framing has been checked, ready to be viewed with [`Message::root`].
 ///
@@ -64,14 +81,10 @@ impl Codec {
                 Segments::in_place(bytes, limit, names).map_err(|e| wire_error("", e))?
             }
             Encoding::Packed => {
-                let mut options = ReaderOptions::new();
-                options
-                    .traversal_limit_in_words(Some(TRAVERSAL_LIMIT_WORDS))
-                    .nesting_limit(NESTING_LIMIT);
-                let mut input = bytes;
-                let message = capnp::serialize_packed::read_message(&mut input, options)
-                    .map_err(|source| malformed("", source))?;
-                Segments::copied(message.into_segments(), limit, names)
+                let mut buffer = Vec::new();
+                message::unpack(bytes, &mut buffer, UNPACKED_LIMIT_WORDS)
+                    .map_err(|e| wire_error("", e))?;
+                Segments::owned(buffer, limit, names).map_err(|e| wire_error("", e))?
             }
         };
         Ok(Message {
@@ -96,9 +109,7 @@ impl Codec {
         buffer: &'a mut Vec<u8>,
     ) -> Result<Message<'a>, CodecError> {
         let limit = u64::try_from(TRAVERSAL_LIMIT_WORDS).unwrap_or(u64::MAX);
-        // The segment table may add up to 257 words to the segments themselves.
-        message::unpack(bytes, buffer, TRAVERSAL_LIMIT_WORDS.saturating_add(257))
-            .map_err(|e| *wire_error("", e))?;
+        message::unpack(bytes, buffer, UNPACKED_LIMIT_WORDS).map_err(|e| *wire_error("", e))?;
         let names = &self.cstruct(self.root).map_err(|e| *e)?.names;
         let segments = Segments::in_place(buffer, limit, names).map_err(|e| *wire_error("", e))?;
         Ok(Message {
@@ -288,6 +299,10 @@ impl<'a> RecordView<'a> {
     }
 
     pub(super) fn record(&self) -> Result<Record, Bx> {
+        let fields = u64::try_from(self.cs.fields.len()).unwrap_or(u64::MAX);
+        self.segments
+            .charge(fields.saturating_mul(FIELD_WORDS))
+            .map_err(|e| wire_error(self.at.render(self.segments), e))?;
         let mut record = Record::with_names(self.cs.names.clone());
         for (index, field) in (0u32..).zip(&self.cs.fields) {
             if let Some(value) = self.field(index, field).map_err(Box::new)? {
@@ -426,8 +441,12 @@ impl<'a> ListView<'a> {
     }
 
     fn values(&self) -> Result<Vec<Value>, Bx> {
-        // The reader has bounds-checked the list, but a list of zero-sized elements can claim
-        // many elements in few bytes: cap the pre-allocation.
+        // The reader has bounds-checked the list, but a list of bits or of zero-sized elements
+        // claims many elements in few bytes: charge what the values will take first.
+        let len = u64::try_from(self.len()).unwrap_or(u64::MAX);
+        self.segments
+            .charge(len.saturating_mul(VALUE_WORDS))
+            .map_err(|e| wire_error(self.at.render(self.segments), e))?;
         let mut out = Vec::with_capacity(self.len().min(4096));
         for i in 0..u32::try_from(self.len()).unwrap_or(0) {
             out.push(self.element(i).map_err(Box::new)?.value()?);
