@@ -189,15 +189,24 @@ fn the_example_web_farm_installs_starts_and_uninstalls() {
     );
     // After uninstall, install is needed again: the dry run shows it, changing nothing.
     let dry = ok(&repo, &["do", "install", "--dry-run"]);
-    assert!(dry.contains("app!shop1") && dry.contains("install"), "{dry}");
-    assert!(!repo.join("var/lb!front").exists(), "a dry run runs nothing");
+    assert!(
+        dry.contains("app!shop1") && dry.contains("install"),
+        "{dry}"
+    );
+    assert!(
+        !repo.join("var/lb!front").exists(),
+        "a dry run runs nothing"
+    );
     let states = json(&repo, &["service", "state", "--role", "app"]);
     assert!(
         !states.to_string().contains("scheduled"),
         "a dry run schedules nothing: {states}"
     );
     ok(&repo, &["do", "install"]);
-    assert!(repo.join("var/lb!front/backends.conf").is_file(), "installed again");
+    assert!(
+        repo.join("var/lb!front/backends.conf").is_file(),
+        "installed again"
+    );
     // And with --force, a dry run of an ok action shows it too.
     let forced = ok(&repo, &["do", "install", "--force", "--dry-run"]);
     assert!(forced.contains("app!shop1"), "{forced}");
