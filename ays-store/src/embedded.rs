@@ -327,10 +327,19 @@ impl KvStore for EmbeddedStore {
         let now = now_millis();
         self.write_txn("commit", |table| {
             for precondition in batch.preconditions() {
-                let current = self.live_in(table, "commit", precondition.key(), now)?;
+                let key = precondition.key();
+                // Compared where redb holds it, without a copy: a run's journal guards every
+                // service its batch changes.
+                let stored = table
+                    .get(key)
+                    .map_err(|e| backend(&self.path, "commit", e))?;
+                let current = match &stored {
+                    Some(guard) => decode(&self.path, key, guard.value(), now)?,
+                    None => None,
+                };
                 let holds = match precondition {
                     Precondition::Absent { .. } => current.is_none(),
-                    Precondition::Equals { expected, .. } => current.as_ref() == Some(expected),
+                    Precondition::Equals { expected, .. } => current == Some(expected.as_slice()),
                 };
                 if !holds {
                     return Err(StoreError::Conflict {
