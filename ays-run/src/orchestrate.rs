@@ -141,6 +141,9 @@ pub struct RunOutcome {
     pub report: Option<RunReport>,
     /// The run as stored at the end; `None` when nothing was stored.
     pub record: Option<RunRecord>,
+    /// The run's jobs as stored at the end, by number (empty when nothing was stored), so that
+    /// a caller need not read them back.
+    pub jobs: Vec<JobRecord>,
     /// Where the time went.
     pub timings: RunTimings,
 }
@@ -298,7 +301,7 @@ fn execute(
     options: &RunOptions,
     journal: StoreJournal<'_>,
     resume: &ResumeState,
-) -> Result<(RunReport, RunRecord, Duration), RunError> {
+) -> Result<(RunReport, RunRecord, Vec<JobRecord>, Duration), RunError> {
     let threads = config.max_parallel;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -323,7 +326,8 @@ fn execute(
             run: id.clone(),
             source: Box::new(source),
         })?;
-    Ok((report, journal.run_record(), journal.commit_time()))
+    let (record, jobs, commit) = journal.into_records();
+    Ok((report, record, jobs, commit))
 }
 
 /// Creates a run from the repository's scheduled actions and executes it: takes the run lock,
@@ -347,6 +351,7 @@ pub fn create_run(repo: &Repository, options: &RunOptions) -> Result<RunOutcome,
             plan: plan_for(repo, &options.only_actions)?,
             report: None,
             record: None,
+            jobs: Vec::new(),
             timings: RunTimings::default(),
         });
     }
@@ -370,6 +375,7 @@ pub fn create_run(repo: &Repository, options: &RunOptions) -> Result<RunOutcome,
             plan,
             report: None,
             record: None,
+            jobs: Vec::new(),
             timings,
         });
     }
@@ -383,7 +389,7 @@ pub fn create_run(repo: &Repository, options: &RunOptions) -> Result<RunOutcome,
     info!(run = %id, jobs = jobs.len(), steps = run.steps.len(), "run created");
     let journal = StoreJournal::new(repo, run, jobs);
     let started = Instant::now();
-    let (report, record, commit) = execute(
+    let (report, record, jobs, commit) = execute(
         &id,
         &plan,
         &runner,
@@ -400,6 +406,7 @@ pub fn create_run(repo: &Repository, options: &RunOptions) -> Result<RunOutcome,
         plan,
         report: Some(report),
         record: Some(record),
+        jobs,
         timings,
     })
 }
@@ -463,7 +470,8 @@ pub fn resume_run(repo: &Repository, options: &RunOptions) -> Result<RunOutcome,
     info!(run = %id, jobs = jobs.len(), "run resumed");
     let journal = StoreJournal::new(repo, run, jobs);
     let started = Instant::now();
-    let (report, record, commit) = execute(&id, &plan, &runner, config, options, journal, &resume)?;
+    let (report, record, jobs, commit) =
+        execute(&id, &plan, &runner, config, options, journal, &resume)?;
     let timings = RunTimings {
         execute: started.elapsed(),
         commit,
@@ -475,6 +483,7 @@ pub fn resume_run(repo: &Repository, options: &RunOptions) -> Result<RunOutcome,
         plan,
         report: Some(report),
         record: Some(record),
+        jobs,
         timings,
     })
 }

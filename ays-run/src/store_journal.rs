@@ -139,7 +139,8 @@ pub(crate) fn resume_state(jobs: &[JobRecord]) -> ResumeState {
 }
 
 impl<'a> StoreJournal<'a> {
-    /// A journal of the stored run `run` whose jobs are `jobs` (as stored when it was created).
+    /// A journal of the stored run `run` whose jobs are `jobs` (as stored when it was created,
+    /// by number).
     pub(crate) fn new(repo: &'a Repository, run: RunRecord, jobs: Vec<JobRecord>) -> Self {
         Self {
             repo,
@@ -162,14 +163,14 @@ impl<'a> StoreJournal<'a> {
         self
     }
 
-    /// The time spent writing so far.
-    pub(crate) fn commit_time(&self) -> std::time::Duration {
-        self.lock().commit_time
-    }
-
-    /// The run record as last written.
-    pub(crate) fn run_record(&self) -> RunRecord {
-        self.lock().run.clone()
+    /// The run record and the job records (by number) as last written, and the time spent
+    /// writing.
+    pub(crate) fn into_records(self) -> (RunRecord, Vec<JobRecord>, std::time::Duration) {
+        let state = self
+            .state
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        (state.run, state.jobs, state.commit_time)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
