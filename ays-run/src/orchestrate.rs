@@ -263,7 +263,9 @@ fn records(
         .collect();
     let run = RunRecord {
         id: id.clone(),
-        state: JobState::New,
+        // Stored as running, since it runs right away: the journal then need not write the
+        // run's record (every job's reference, 25 MB for 200,000 jobs) again when it starts.
+        state: JobState::Running,
         created_at: now,
         finished_at: 0,
         steps,

@@ -251,9 +251,12 @@ impl Journal for StoreJournal<'_> {
     fn run_started(&self, run: &RunId, plan: &Plan) -> Result<(), JournalError> {
         let mut state = self.lock();
         state.index(plan);
-        state.run.state = JobState::Running;
-        state.run.finished_at = 0;
-        state.run_changed = true;
+        // Written only when it changes: a run is stored running when it is created.
+        if state.run.state != JobState::Running || state.run.finished_at != 0 {
+            state.run.state = JobState::Running;
+            state.run.finished_at = 0;
+            state.run_changed = true;
+        }
         state.events.push(JournalEvent::RunStarted {
             run: run.clone(),
             jobs: plan.jobs().len(),
@@ -418,77 +421,80 @@ impl Journal for StoreJournal<'_> {
         let events = {
             let mut st = self.lock();
             if st.pending.is_empty() && !st.run_changed {
-                return Ok(());
-            }
-            let pending = std::mem::take(&mut st.pending);
-            let started = std::time::Instant::now();
-            let stored = {
-                let st = &*st;
-                // Indexes come from `State::job`, so every record is there.
-                let record = |i: usize| st.jobs.get(i);
-                // A job that ended in this batch needs only its end: the stored record is the
-                // same, and the action goes straight to its final state.
-                let ended: HashSet<usize> = pending
-                    .iter()
-                    .filter_map(|p| match p {
-                        Pending::Finished(i, _) => Some(*i),
-                        Pending::Started(_) | Pending::Saved(_) => None,
-                    })
-                    .collect();
-                let ended = |i: &usize| ended.contains(i);
-                let mut changes = Vec::with_capacity(pending.len());
-                for p in &pending {
-                    let change = match p {
-                        Pending::Started(i) if !ended(i) => record(*i).map(JobChange::Started),
-                        Pending::Saved(i) if !ended(i) => record(*i).map(JobChange::Saved),
-                        Pending::Started(_) | Pending::Saved(_) => None,
-                        Pending::Finished(i, patch) => {
-                            record(*i).map(|r| JobChange::Finished(r, patch.as_ref()))
+                // Nothing to write: what the observer has not heard of yet is stored already.
+                std::mem::take(&mut st.events)
+            } else {
+                let pending = std::mem::take(&mut st.pending);
+                let started = std::time::Instant::now();
+                let stored = {
+                    let st = &*st;
+                    // Indexes come from `State::job`, so every record is there.
+                    let record = |i: usize| st.jobs.get(i);
+                    // A job that ended in this batch needs only its end: the stored record is the
+                    // same, and the action goes straight to its final state.
+                    let ended: HashSet<usize> = pending
+                        .iter()
+                        .filter_map(|p| match p {
+                            Pending::Finished(i, _) => Some(*i),
+                            Pending::Started(_) | Pending::Saved(_) => None,
+                        })
+                        .collect();
+                    let ended = |i: &usize| ended.contains(i);
+                    let mut changes = Vec::with_capacity(pending.len());
+                    for p in &pending {
+                        let change = match p {
+                            Pending::Started(i) if !ended(i) => record(*i).map(JobChange::Started),
+                            Pending::Saved(i) if !ended(i) => record(*i).map(JobChange::Saved),
+                            Pending::Started(_) | Pending::Saved(_) => None,
+                            Pending::Finished(i, patch) => {
+                                record(*i).map(|r| JobChange::Finished(r, patch.as_ref()))
+                            }
+                        };
+                        changes.extend(change);
+                    }
+                    // Sorted by service (a stable sort: the changes of one job keep their order),
+                    // each chunk writes one range of service records, not pages all over the file.
+                    changes.sort_by(|a, b| changed_job(a).service.cmp(&changed_job(b).service));
+                    // Large batches (a wave of jobs without code) commit in chunks, one after the
+                    // other, so that the memory a commit stages stays bounded; the run record goes
+                    // with the last.
+                    let mut stored = Vec::new();
+                    let mut chunks: Vec<&[JobChange<'_>]> = changes.chunks(COMMIT_CHUNK).collect();
+                    if chunks.is_empty() {
+                        // Only the run record changed.
+                        chunks.push(&[]);
+                    }
+                    let last = chunks.len().saturating_sub(1);
+                    for (i, chunk) in chunks.iter().enumerate() {
+                        let run_record = (i == last && st.run_changed).then_some(&st.run);
+                        stored.extend(
+                            self.repo
+                                .record_jobs(run_record, chunk)
+                                .map_err(Self::fail(run, "flush"))?,
+                        );
+                    }
+                    stored
+                };
+                st.run_changed = false;
+                st.commit_time += started.elapsed();
+                // The stored end of a job may differ from the one told (a rejected data patch).
+                if !stored.is_empty() {
+                    let by_number: HashMap<u32, usize> = st
+                        .jobs
+                        .iter()
+                        .enumerate()
+                        .map(|(i, j)| (j.number, i))
+                        .collect();
+                    for job in stored {
+                        if let Some(rec) =
+                            by_number.get(&job.number).and_then(|i| st.jobs.get_mut(*i))
+                        {
+                            *rec = job;
                         }
-                    };
-                    changes.extend(change);
-                }
-                // Sorted by service (a stable sort: the changes of one job keep their order),
-                // each chunk writes one range of service records, not pages all over the file.
-                changes.sort_by(|a, b| changed_job(a).service.cmp(&changed_job(b).service));
-                // Large batches (a wave of jobs without code) commit in chunks, one after the
-                // other, so that the memory a commit stages stays bounded; the run record goes
-                // with the last.
-                let mut stored = Vec::new();
-                let mut chunks: Vec<&[JobChange<'_>]> = changes.chunks(COMMIT_CHUNK).collect();
-                if chunks.is_empty() {
-                    // Only the run record changed.
-                    chunks.push(&[]);
-                }
-                let last = chunks.len().saturating_sub(1);
-                for (i, chunk) in chunks.iter().enumerate() {
-                    let run_record = (i == last && st.run_changed).then_some(&st.run);
-                    stored.extend(
-                        self.repo
-                            .record_jobs(run_record, chunk)
-                            .map_err(Self::fail(run, "flush"))?,
-                    );
-                }
-                stored
-            };
-            st.run_changed = false;
-            st.commit_time += started.elapsed();
-            // The stored end of a job may differ from the one told (a rejected data patch).
-            if !stored.is_empty() {
-                let by_number: HashMap<u32, usize> = st
-                    .jobs
-                    .iter()
-                    .enumerate()
-                    .map(|(i, j)| (j.number, i))
-                    .collect();
-                for job in stored {
-                    if let Some(rec) = by_number.get(&job.number).and_then(|i| st.jobs.get_mut(*i))
-                    {
-                        *rec = job;
                     }
                 }
+                std::mem::take(&mut st.events)
             }
-            std::mem::take(&mut st.events)
         };
         if let Some(observer) = self.observer {
             for event in &events {
