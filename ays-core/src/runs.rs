@@ -578,11 +578,8 @@ impl Repository {
         job: &JobRecord,
         patch: Option<&serde_json::Value>,
     ) -> Result<JobRecord, CoreError> {
-        let mut stored = self.record_jobs(None, &[JobChange::Finished(job, patch)])?;
-        stored.pop().ok_or_else(|| CoreError::Corrupt {
-            key: String::from_utf8_lossy(&keys::job(&job.run, job.number)).into_owned(),
-            reason: "the finished job was not recorded".to_owned(),
-        })
+        let mut rewritten = self.record_jobs(None, &[JobChange::Finished(job, patch)])?;
+        Ok(rewritten.pop().unwrap_or_else(|| job.clone()))
     }
 
     /// Records many job changes, and optionally the run record, in one atomic batch under the
@@ -591,7 +588,9 @@ impl Repository {
     /// writer keeps racing it: the batch commits only if every service it read is unchanged
     /// and no one holds the write lock. Changes apply in order, each as
     /// [`Repository::start_job`], [`Repository::save_job`] or [`Repository::finish_job`] would;
-    /// returns the stored records of the `Finished` changes, in order.
+    /// returns, in order, the stored records of the `Finished` changes that were stored
+    /// otherwise than given (a data patch the schema rejected turns an `ok` job into an
+    /// `error`): every other job is stored as given, and is not copied back.
     ///
     /// # Errors
     ///
@@ -624,7 +623,8 @@ impl Repository {
         Ok(finished)
     }
 
-    /// Stages `changes` and `run`; returns the records of the jobs that ended.
+    /// Stages `changes` and `run`; returns the records of the jobs that ended otherwise than
+    /// told.
     fn stage_jobs(
         &self,
         staging: &mut Staging<'_>,
@@ -644,7 +644,7 @@ impl Repository {
                     Some(record::encode_job(job, self.id())),
                 ),
                 JobChange::Finished(job, patch) => {
-                    finished.push(self.stage_finish(staging, job, *patch)?);
+                    finished.extend(self.stage_finish(staging, job, *patch)?);
                 }
             }
         }
@@ -683,11 +683,12 @@ impl Repository {
         staging: &mut Staging<'_>,
         job: &JobRecord,
         patch: Option<&serde_json::Value>,
-    ) -> Result<JobRecord, CoreError> {
+    ) -> Result<Option<JobRecord>, CoreError> {
         let missing = || CoreError::ServiceNotFound {
             key: job.service.to_string(),
         };
-        let mut job = job.clone();
+        // Copied only when the stored end differs from the one told.
+        let mut rejected: Option<JobRecord> = None;
         if job.state == JobState::Ok
             && let Some(patch) = patch
         {
@@ -701,16 +702,19 @@ impl Repository {
                 Err(err @ CoreError::Codec { .. }) => {
                     let reason = JobLog::error_text(&err);
                     tracing::info!(service = %job.service, action = %job.action, %reason, "data patch rejected");
-                    job.logs.push(JobLog {
+                    let mut stored = job.clone();
+                    stored.logs.push(JobLog {
                         at_ms: job.finished_at,
                         category: JobLogCategory::ErrorMsg,
                         message: format!("data patch rejected: {reason}"),
                     });
-                    job.set_state(JobState::Error, job.finished_at);
+                    stored.set_state(JobState::Error, job.finished_at);
+                    rejected = Some(stored);
                 }
                 Err(other) => return Err(other),
             }
         }
+        let job = rejected.as_ref().unwrap_or(job);
         let ok = job.state == JobState::Ok;
         let s = staging.service_mut(&job.service)?.ok_or_else(missing)?;
         let a = s
@@ -728,9 +732,9 @@ impl Repository {
         }
         staging.put_raw(
             keys::job(&job.run, job.number),
-            Some(record::encode_job(&job, self.id())),
+            Some(record::encode_job(job, self.id())),
         );
-        Ok(job)
+        Ok(rejected)
     }
 }
 
@@ -783,12 +787,13 @@ mod tests {
                 released.load(Ordering::SeqCst),
                 "wrote while the lock was held"
             );
-            assert_eq!(stored.first().map(|j| j.state), Some(JobState::Ok));
+            assert_eq!(stored, Vec::new(), "stored as told");
             holder.join().map_err(|_| "the lock holder panicked")??;
             Ok(())
         })?;
         let s = t.repo.service(&"app!a".parse()?)?.ok_or("no service")?;
         assert_eq!(s.action("install").map(|a| a.state), Some(ActionState::Ok));
+        assert_eq!(t.repo.job(&run, 1)?, Some(job));
         t.check_indexes()?;
         Ok(())
     }

@@ -1,5 +1,7 @@
 //! Services: instances of actors, with their relations, per-action states and data.
 
+use std::collections::BTreeSet;
+
 use serde::Serialize;
 
 use crate::action_state::ActionState;
@@ -98,6 +100,73 @@ impl Service {
             actor: self.actor.clone(),
             key: self.key.clone(),
         }
+    }
+
+    /// The index entries to delete and to add when a service stored as `old` becomes `new`
+    /// (`None`: absent), each list sorted.
+    ///
+    /// A change of action states alone (every job start and end) touches only the `state`
+    /// entries of the actions whose state changed, so only those are built.
+    pub(crate) fn index_changes(
+        old: Option<&Service>,
+        new: Option<&Service>,
+    ) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+        if let (Some(old), Some(new)) = (old, new)
+            && old.same_index_but_states(new)
+        {
+            let mut stale = Vec::new();
+            let mut added = Vec::new();
+            for (o, n) in old.actions.iter().zip(&new.actions) {
+                if o.state != n.state {
+                    let state = |a: &ServiceAction| {
+                        keys::index(
+                            IndexKind::State,
+                            &keys::state_value(&a.name, a.state),
+                            &new.key,
+                        )
+                    };
+                    stale.push(state(o));
+                    added.push(state(n));
+                }
+            }
+            stale.sort();
+            added.sort();
+            return (stale, added);
+        }
+        let old: BTreeSet<Vec<u8>> = old
+            .map(Service::index_keys)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let new: BTreeSet<Vec<u8>> = new
+            .map(Service::index_keys)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        (
+            old.difference(&new).cloned().collect(),
+            new.difference(&old).cloned().collect(),
+        )
+    }
+
+    /// Whether `other` has the same index entries as `self` except for the states of its
+    /// actions, which are the same actions in the same (strictly sorted) order.
+    fn same_index_but_states(&self, other: &Service) -> bool {
+        self.key == other.key
+            && self.actor == other.actor
+            && self.parent == other.parent
+            && self.producers == other.producers
+            && self.consumers == other.consumers
+            && self.actions.len() == other.actions.len()
+            && self
+                .actions
+                .iter()
+                .zip(&other.actions)
+                .all(|(a, b)| a.name == b.name)
+            && self
+                .actions
+                .windows(2)
+                .all(|w| matches!(w, [a, b] if a.name < b.name))
     }
 
     /// Every index entry of this service (see [`crate::keys`]).
@@ -214,4 +283,101 @@ pub struct ServiceStates {
     pub key: ServiceKey,
     /// `(action, state)` pairs, sorted by action.
     pub actions: Vec<(ActionName, ActionState)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(actions: &[(&str, ActionState)]) -> Service {
+        let app: ActorName = "app".parse().unwrap();
+        let zone: ActorName = "zone".parse().unwrap();
+        let parent = ServiceRef {
+            key: ServiceKey::new(&zone, "z".parse().unwrap()),
+            actor: zone,
+        };
+        Service {
+            key: ServiceKey::new(&app, "a".parse().unwrap()),
+            actor: app,
+            parent: Some(parent.clone()),
+            producers: vec![parent],
+            consumers: vec![],
+            actions: actions
+                .iter()
+                .map(|(name, state)| ServiceAction {
+                    name: name.parse().unwrap(),
+                    code_key: String::new(),
+                    state: *state,
+                    period: 0,
+                    last_run: 0,
+                    log: false,
+                })
+                .collect(),
+            event_filters: vec![],
+            data: vec![],
+            data_schema_id: 0,
+        }
+    }
+
+    /// The changes as the difference of every entry before and after.
+    fn full_diff(old: Option<&Service>, new: Option<&Service>) -> (Vec<String>, Vec<String>) {
+        let set = |s: Option<&Service>| -> BTreeSet<Vec<u8>> {
+            s.map(Service::index_keys)
+                .unwrap_or_default()
+                .into_iter()
+                .collect()
+        };
+        let (old, new) = (set(old), set(new));
+        let text = |k: &Vec<u8>| String::from_utf8_lossy(k).into_owned();
+        (
+            old.difference(&new).map(text).collect(),
+            new.difference(&old).map(text).collect(),
+        )
+    }
+
+    fn changes(old: Option<&Service>, new: Option<&Service>) -> (Vec<String>, Vec<String>) {
+        let (stale, added) = Service::index_changes(old, new);
+        let text = |k: Vec<u8>| String::from_utf8_lossy(&k).into_owned();
+        (
+            stale.into_iter().map(text).collect(),
+            added.into_iter().map(text).collect(),
+        )
+    }
+
+    #[test]
+    fn a_state_change_touches_only_its_state_entries() {
+        use ActionState::{Ok, Scheduled};
+        let old = service(&[("init", Scheduled), ("install", Scheduled)]);
+        let new = service(&[("init", Ok), ("install", Scheduled)]);
+        assert_eq!(
+            changes(Some(&old), Some(&new)),
+            (
+                vec!["idx/state/init:scheduled/app!a".to_owned()],
+                vec!["idx/state/init:ok/app!a".to_owned()]
+            )
+        );
+        assert_eq!(changes(Some(&new), Some(&new)), (vec![], vec![]));
+    }
+
+    #[test]
+    fn index_changes_equal_the_full_difference() {
+        use ActionState::{New, Ok, Scheduled};
+        let base = service(&[("init", Scheduled), ("install", Scheduled)]);
+        let mut states = base.clone();
+        states.actions[1].state = Ok;
+        let mut other_actions = service(&[("init", Ok), ("start", New)]);
+        other_actions.actions[0].state = Scheduled;
+        let mut orphan = base.clone();
+        orphan.parent = None;
+        orphan.producers.clear();
+        orphan.actions[0].state = Ok;
+        let mut unsorted = service(&[("install", Ok), ("init", Ok)]);
+        unsorted.consumers.push(base.as_ref());
+        let all = [&base, &states, &other_actions, &orphan, &unsorted];
+        for old in all.iter().map(|s| Some(*s)).chain([None]) {
+            for new in all.iter().map(|s| Some(*s)).chain([None]) {
+                assert_eq!(changes(old, new), full_diff(old, new), "{old:?} -> {new:?}");
+            }
+        }
+    }
 }

@@ -404,25 +404,13 @@ impl<'r> Staging<'r> {
                 continue;
             }
 
-            let old: BTreeSet<Vec<u8>> = slot
-                .original
-                .as_ref()
-                .map(Service::index_keys)
-                .unwrap_or_default()
-                .into_iter()
-                .collect();
-            let new: BTreeSet<Vec<u8>> = slot
-                .current
-                .as_ref()
-                .map(Service::index_keys)
-                .unwrap_or_default()
-                .into_iter()
-                .collect();
-            for stale in old.difference(&new) {
-                batch.delete(stale);
+            let (stale, added) =
+                Service::index_changes(slot.original.as_ref(), slot.current.as_ref());
+            for k in &stale {
+                batch.delete(k);
             }
-            for added in new.difference(&old) {
-                batch.put(added, b"");
+            for k in &added {
+                batch.put(k, b"");
             }
             match &slot.current {
                 Some(s) => batch.put(&keys::service(key), &record::encode_service(s)),

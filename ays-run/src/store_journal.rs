@@ -12,7 +12,8 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ays_core::{
-    JobChange, JobLog, JobLogCategory, JobRecord, JobState, Repository, RunId, RunRecord,
+    ActionName, JobChange, JobLog, JobLogCategory, JobRecord, JobState, Repository, RunId,
+    RunRecord, ServiceKey,
 };
 
 use crate::error::{JobKey, JournalError};
@@ -49,7 +50,11 @@ impl std::fmt::Debug for dyn RunObserver + '_ {
 
 struct State {
     run: RunRecord,
-    jobs: HashMap<JobKey, JobRecord>,
+    /// The run's jobs, as stored when the run was created or resumed.
+    jobs: Vec<JobRecord>,
+    /// The index in `jobs` of each job of the plan, by [`PlannedJob::id`] (set when the run
+    /// starts), so that no event clones or hashes a job's key.
+    of_plan: Vec<Option<usize>>,
     /// Changes told since the last flush, in order.
     pending: Vec<Pending>,
     /// Whether the run record changed since the last flush.
@@ -63,11 +68,12 @@ struct State {
 /// The most job changes one commit of a flush holds.
 const COMMIT_CHUNK: usize = 4096;
 
-/// A job change waiting for the next flush; the record is taken as it is at the flush.
+/// A job change waiting for the next flush, naming its record by index in `State::jobs`; the
+/// record is taken as it is at the flush.
 enum Pending {
-    Started(JobKey),
-    Saved(JobKey),
-    Finished(JobKey, Option<serde_json::Value>),
+    Started(usize),
+    Saved(usize),
+    Finished(usize, Option<serde_json::Value>),
 }
 
 /// A [`Journal`] that stores every change of one run in its repository, on each flush.
@@ -114,6 +120,13 @@ fn attempt_line(number: u32, attempt: &Attempt) -> (JobLogCategory, String) {
     }
 }
 
+/// The job a change is about.
+fn changed_job<'j>(change: &JobChange<'j>) -> &'j JobRecord {
+    match change {
+        JobChange::Started(job) | JobChange::Saved(job) | JobChange::Finished(job, _) => job,
+    }
+}
+
 /// What a resumed execution needs from the stored jobs of a run: the jobs that ended (`ok` or
 /// `error`) keep their state; `new` and `running` ones run (again).
 ///
@@ -126,15 +139,16 @@ pub(crate) fn resume_state(jobs: &[JobRecord]) -> ResumeState {
 }
 
 impl<'a> StoreJournal<'a> {
-    /// A journal of the stored run `run` whose jobs are `jobs` (as stored when it was created).
+    /// A journal of the stored run `run` whose jobs are `jobs` (as stored when it was created,
+    /// by number).
     pub(crate) fn new(repo: &'a Repository, run: RunRecord, jobs: Vec<JobRecord>) -> Self {
-        let jobs = jobs.into_iter().map(|job| (job_key(&job), job)).collect();
         Self {
             repo,
             observer: None,
             state: Mutex::new(State {
                 run,
                 jobs,
+                of_plan: Vec::new(),
                 pending: Vec::new(),
                 run_changed: false,
                 events: Vec::new(),
@@ -149,14 +163,14 @@ impl<'a> StoreJournal<'a> {
         self
     }
 
-    /// The time spent writing so far.
-    pub(crate) fn commit_time(&self) -> std::time::Duration {
-        self.lock().commit_time
-    }
-
-    /// The run record as last written.
-    pub(crate) fn run_record(&self) -> RunRecord {
-        self.lock().run.clone()
+    /// The run record and the job records (by number) as last written, and the time spent
+    /// writing.
+    pub(crate) fn into_records(self) -> (RunRecord, Vec<JobRecord>, std::time::Duration) {
+        let state = self
+            .state
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        (state.run, state.jobs, state.commit_time)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -182,15 +196,47 @@ impl<'a> StoreJournal<'a> {
 }
 
 impl State {
+    /// Maps every job of `plan` to its record.
+    fn index(&mut self, plan: &Plan) {
+        let by_key: HashMap<(&ServiceKey, &ActionName), usize> = self
+            .jobs
+            .iter()
+            .enumerate()
+            .map(|(i, j)| ((&j.service, &j.action), i))
+            .collect();
+        self.of_plan = plan
+            .jobs()
+            .iter()
+            .map(|j| by_key.get(&(j.service(), j.action())).copied())
+            .collect();
+    }
+
+    /// The index of `job`'s record.
+    fn position(
+        &self,
+        run: &RunId,
+        what: &'static str,
+        job: &PlannedJob,
+    ) -> Result<usize, JournalError> {
+        self.of_plan
+            .get(job.id().index())
+            .copied()
+            .flatten()
+            .ok_or_else(|| StoreJournal::missing(run, what, job))
+    }
+
+    /// `job`'s record and its index.
     fn job(
         &mut self,
         run: &RunId,
         what: &'static str,
         job: &PlannedJob,
-    ) -> Result<&mut JobRecord, JournalError> {
-        self.jobs
-            .get_mut(job.key())
-            .ok_or_else(|| StoreJournal::missing(run, what, job))
+    ) -> Result<(&mut JobRecord, usize), JournalError> {
+        let i = self.position(run, what, job)?;
+        match self.jobs.get_mut(i) {
+            Some(rec) => Ok((rec, i)),
+            None => Err(StoreJournal::missing(run, what, job)),
+        }
     }
 
     fn step(&mut self, step: usize) -> Option<&mut ays_core::RunStepRecord> {
@@ -204,9 +250,13 @@ impl State {
 impl Journal for StoreJournal<'_> {
     fn run_started(&self, run: &RunId, plan: &Plan) -> Result<(), JournalError> {
         let mut state = self.lock();
-        state.run.state = JobState::Running;
-        state.run.finished_at = 0;
-        state.run_changed = true;
+        state.index(plan);
+        // Written only when it changes: a run is stored running when it is created.
+        if state.run.state != JobState::Running || state.run.finished_at != 0 {
+            state.run.state = JobState::Running;
+            state.run.finished_at = 0;
+            state.run_changed = true;
+        }
         state.events.push(JournalEvent::RunStarted {
             run: run.clone(),
             jobs: plan.jobs().len(),
@@ -231,11 +281,11 @@ impl Journal for StoreJournal<'_> {
 
     fn job_started(&self, run: &RunId, job: &PlannedJob) -> Result<(), JournalError> {
         let mut state = self.lock();
-        let rec = state.job(run, "job_started", job)?;
+        let (rec, i) = state.job(run, "job_started", job)?;
         // The logs of earlier attempts (of a resumed job) stay: they are its history.
         rec.result.clear();
         rec.set_state(JobState::Running, now_ms());
-        state.pending.push(Pending::Started(job.key().clone()));
+        state.pending.push(Pending::Started(i));
         state.events.push(JournalEvent::JobStarted {
             run: run.clone(),
             job: job.key().clone(),
@@ -250,7 +300,7 @@ impl Journal for StoreJournal<'_> {
         attempt: &Attempt,
     ) -> Result<(), JournalError> {
         let mut state = self.lock();
-        let rec = state.job(run, "job_attempt_finished", job)?;
+        let (rec, i) = state.job(run, "job_attempt_finished", job)?;
         rec.attempts = rec.attempts.saturating_add(1);
         let (category, message) = attempt_line(rec.attempts, attempt);
         rec.logs.push(JobLog {
@@ -258,7 +308,7 @@ impl Journal for StoreJournal<'_> {
             category,
             message,
         });
-        state.pending.push(Pending::Saved(job.key().clone()));
+        state.pending.push(Pending::Saved(i));
         state.events.push(JournalEvent::JobAttemptFinished {
             run: run.clone(),
             job: job.key().clone(),
@@ -275,7 +325,7 @@ impl Journal for StoreJournal<'_> {
         outcome: &JobOutcome,
     ) -> Result<(), JournalError> {
         let mut st = self.lock();
-        let rec = st.job(run, "job_finished", job)?;
+        let (rec, i) = st.job(run, "job_finished", job)?;
         let now = now_ms();
         rec.logs.extend(outcome.logs.iter().map(|l| JobLog {
             at_ms: now,
@@ -288,7 +338,7 @@ impl Journal for StoreJournal<'_> {
             .map(|p| serde_json::Value::Object(p.clone()));
         rec.result = patch.as_ref().map(ToString::to_string).unwrap_or_default();
         rec.set_state(state, now);
-        st.pending.push(Pending::Finished(job.key().clone(), patch));
+        st.pending.push(Pending::Finished(i, patch));
         st.events.push(JournalEvent::JobFinished {
             run: run.clone(),
             job: job.key().clone(),
@@ -318,7 +368,7 @@ impl Journal for StoreJournal<'_> {
         let State {
             run: record, jobs, ..
         } = &mut *st;
-        let by_number: HashMap<u32, &JobRecord> = jobs.values().map(|j| (j.number, j)).collect();
+        let by_number: HashMap<u32, &JobRecord> = jobs.iter().map(|j| (j.number, j)).collect();
         // Under the dag schedule no step event is sent: every step's state and times follow
         // from its jobs, as the executor's report computes them.
         for step in &mut record.steps {
@@ -371,70 +421,80 @@ impl Journal for StoreJournal<'_> {
         let events = {
             let mut st = self.lock();
             if st.pending.is_empty() && !st.run_changed {
-                return Ok(());
-            }
-            let pending = std::mem::take(&mut st.pending);
-            let started = std::time::Instant::now();
-            let stored = {
-                let st = &*st;
-                let record = |key: &JobKey| {
-                    st.jobs.get(key).ok_or_else(|| JournalError::UnknownJob {
-                        run: run.clone(),
-                        what: "flush",
-                        job: key.clone(),
-                    })
+                // Nothing to write: what the observer has not heard of yet is stored already.
+                std::mem::take(&mut st.events)
+            } else {
+                let pending = std::mem::take(&mut st.pending);
+                let started = std::time::Instant::now();
+                let stored = {
+                    let st = &*st;
+                    // Indexes come from `State::job`, so every record is there.
+                    let record = |i: usize| st.jobs.get(i);
+                    // A job that ended in this batch needs only its end: the stored record is the
+                    // same, and the action goes straight to its final state.
+                    let ended: HashSet<usize> = pending
+                        .iter()
+                        .filter_map(|p| match p {
+                            Pending::Finished(i, _) => Some(*i),
+                            Pending::Started(_) | Pending::Saved(_) => None,
+                        })
+                        .collect();
+                    let ended = |i: &usize| ended.contains(i);
+                    let mut changes = Vec::with_capacity(pending.len());
+                    for p in &pending {
+                        let change = match p {
+                            Pending::Started(i) if !ended(i) => record(*i).map(JobChange::Started),
+                            Pending::Saved(i) if !ended(i) => record(*i).map(JobChange::Saved),
+                            Pending::Started(_) | Pending::Saved(_) => None,
+                            Pending::Finished(i, patch) => {
+                                record(*i).map(|r| JobChange::Finished(r, patch.as_ref()))
+                            }
+                        };
+                        changes.extend(change);
+                    }
+                    // Sorted by service (a stable sort: the changes of one job keep their order),
+                    // each chunk writes one range of service records, not pages all over the file.
+                    changes.sort_by(|a, b| changed_job(a).service.cmp(&changed_job(b).service));
+                    // Large batches (a wave of jobs without code) commit in chunks, one after the
+                    // other, so that the memory a commit stages stays bounded; the run record goes
+                    // with the last.
+                    let mut stored = Vec::new();
+                    let mut chunks: Vec<&[JobChange<'_>]> = changes.chunks(COMMIT_CHUNK).collect();
+                    if chunks.is_empty() {
+                        // Only the run record changed.
+                        chunks.push(&[]);
+                    }
+                    let last = chunks.len().saturating_sub(1);
+                    for (i, chunk) in chunks.iter().enumerate() {
+                        let run_record = (i == last && st.run_changed).then_some(&st.run);
+                        stored.extend(
+                            self.repo
+                                .record_jobs(run_record, chunk)
+                                .map_err(Self::fail(run, "flush"))?,
+                        );
+                    }
+                    stored
                 };
-                // A job that ended in this batch needs only its end: the stored record is the
-                // same, and the action goes straight to its final state.
-                let ended: HashSet<&JobKey> = pending
-                    .iter()
-                    .filter_map(|p| match p {
-                        Pending::Finished(key, _) => Some(key),
-                        Pending::Started(_) | Pending::Saved(_) => None,
-                    })
-                    .collect();
-                let mut changes = Vec::with_capacity(pending.len());
-                for p in &pending {
-                    changes.push(match p {
-                        Pending::Started(key) if !ended.contains(key) => {
-                            JobChange::Started(record(key)?)
+                st.run_changed = false;
+                st.commit_time += started.elapsed();
+                // The stored end of a job may differ from the one told (a rejected data patch).
+                if !stored.is_empty() {
+                    let by_number: HashMap<u32, usize> = st
+                        .jobs
+                        .iter()
+                        .enumerate()
+                        .map(|(i, j)| (j.number, i))
+                        .collect();
+                    for job in stored {
+                        if let Some(rec) =
+                            by_number.get(&job.number).and_then(|i| st.jobs.get_mut(*i))
+                        {
+                            *rec = job;
                         }
-                        Pending::Saved(key) if !ended.contains(key) => {
-                            JobChange::Saved(record(key)?)
-                        }
-                        Pending::Started(_) | Pending::Saved(_) => continue,
-                        Pending::Finished(key, patch) => {
-                            JobChange::Finished(record(key)?, patch.as_ref())
-                        }
-                    });
+                    }
                 }
-                // Large batches (a wave of jobs without code) commit in chunks, one after the
-                // other, so that the memory a commit stages stays bounded; the run record goes
-                // with the last.
-                let mut stored = Vec::new();
-                let mut chunks: Vec<&[JobChange<'_>]> = changes.chunks(COMMIT_CHUNK).collect();
-                if chunks.is_empty() {
-                    // Only the run record changed.
-                    chunks.push(&[]);
-                }
-                let last = chunks.len().saturating_sub(1);
-                for (i, chunk) in chunks.iter().enumerate() {
-                    let run_record = (i == last && st.run_changed).then_some(&st.run);
-                    stored.extend(
-                        self.repo
-                            .record_jobs(run_record, chunk)
-                            .map_err(Self::fail(run, "flush"))?,
-                    );
-                }
-                stored
-            };
-            st.run_changed = false;
-            st.commit_time += started.elapsed();
-            // The stored end of a job may differ from the one told (a rejected data patch).
-            for job in stored {
-                st.jobs.insert(job_key(&job), job);
+                std::mem::take(&mut st.events)
             }
-            std::mem::take(&mut st.events)
         };
         if let Some(observer) = self.observer {
             for event in &events {

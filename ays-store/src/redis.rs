@@ -57,6 +57,32 @@ pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long one read or write on a connection may take.
 pub(crate) const IO_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// How much longer a commit may take for each write of its batch: the server applies a batch
+/// in one step, and a big one (the blueprint of 100,000 services is 900,000 writes) took
+/// longer than [`IO_TIMEOUT`] on a loaded machine.
+const COMMIT_TIME_PER_WRITE: Duration = Duration::from_micros(20);
+
+/// How long a commit of `writes` writes may take to be sent and answered.
+fn commit_timeout(writes: usize) -> Duration {
+    let writes = u32::try_from(writes).unwrap_or(u32::MAX);
+    IO_TIMEOUT.saturating_add(COMMIT_TIME_PER_WRITE.saturating_mul(writes))
+}
+
+/// Runs `query` on `conn` with `timeout` for its reads and writes, then restores the usual one
+/// (the connection goes back to the pool).
+fn with_timeout<T>(
+    conn: &mut Connection,
+    timeout: Duration,
+    query: impl FnOnce(&mut Connection) -> RedisResult<T>,
+) -> RedisResult<T> {
+    conn.set_read_timeout(Some(timeout))?;
+    conn.set_write_timeout(Some(timeout))?;
+    let result = query(conn);
+    conn.set_read_timeout(Some(IO_TIMEOUT))?;
+    conn.set_write_timeout(Some(IO_TIMEOUT))?;
+    result
+}
+
 /// The largest page the scan script is asked for: Lua numbers are doubles, exact to 2^53, and
 /// a page this large would not fit in memory anyway.
 const MAX_SCRIPT_LIMIT: usize = 1 << 31;
@@ -380,7 +406,10 @@ impl RedisStore {
         if deletes > 0 {
             pipe.add_command(del).ignore().add_command(zrem).ignore();
         }
-        self.with_conn("commit", Retry::Idempotent, |conn| pipe.query::<()>(conn))
+        let timeout = commit_timeout(batch.writes().len());
+        self.with_conn("commit", Retry::Idempotent, |conn| {
+            with_timeout(conn, timeout, |conn| pipe.query::<()>(conn))
+        })
     }
 
     fn commit_guarded(&self, batch: &Batch) -> Result<(), StoreError> {
@@ -420,8 +449,10 @@ impl RedisStore {
                 Write::Delete { key } => invocation.arg("del").arg(key.as_slice()),
             };
         }
-        let failed: i64 =
-            self.with_conn("commit", Retry::Once, |conn| invocation.invoke::<i64>(conn))?;
+        let timeout = commit_timeout(batch.writes().len());
+        let failed: i64 = self.with_conn("commit", Retry::Once, |conn| {
+            with_timeout(conn, timeout, |conn| invocation.invoke::<i64>(conn))
+        })?;
         if failed == 0 {
             return Ok(());
         }
@@ -553,6 +584,19 @@ impl KvStore for RedisStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_commit_may_take_longer_the_bigger_its_batch() {
+        assert_eq!(commit_timeout(0), IO_TIMEOUT);
+        assert_eq!(
+            commit_timeout(900_000),
+            IO_TIMEOUT + Duration::from_secs(18)
+        );
+        assert_eq!(
+            commit_timeout(usize::MAX),
+            IO_TIMEOUT + COMMIT_TIME_PER_WRITE * u32::MAX
+        );
+    }
 
     #[test]
     fn ttl_rounds_up_to_whole_milliseconds() {

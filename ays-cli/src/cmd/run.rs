@@ -166,7 +166,7 @@ fn execute(
     if args.dry_run {
         return print_plan(env, &outcome, args.dot);
     }
-    report(env, repo, &outcome)
+    report(env, &outcome)
 }
 
 fn print_plan(env: &Env, outcome: &RunOutcome, dot: bool) -> anyhow::Result<()> {
@@ -194,18 +194,18 @@ fn print_plan(env: &Env, outcome: &RunOutcome, dot: bool) -> anyhow::Result<()> 
     output::line(outcome.plan.render_text().trim_end())
 }
 
-fn report(env: &Env, repo: &Repository, outcome: &RunOutcome) -> anyhow::Result<()> {
+fn report(env: &Env, outcome: &RunOutcome) -> anyhow::Result<()> {
     let Some(record) = &outcome.record else {
         if env.json {
             return output::json(&serde_json::json!({ "run": null, "jobs": [] }));
         }
         return output::line("nothing to run: no action is scheduled, changed or in error");
     };
-    let jobs = repo.jobs(&record.id, &ays_core::JobFilter::all())?;
+    let jobs = &outcome.jobs;
     if env.json {
         output::json(&serde_json::json!({ "run": record, "jobs": jobs }))?;
     } else {
-        print_jobs(record, &jobs)?;
+        print_jobs(record, jobs)?;
         output::line(&format!("run {}: {}", record.id, record.state))?;
     }
     let failed = jobs.iter().filter(|j| j.state == JobState::Error).count();
