@@ -250,6 +250,14 @@ pub enum BlueprintError {
         /// How many were named.
         found: usize,
     },
+    /// The blueprint nests sequences and mappings deeper than blueprints may.
+    #[error("{at}: nested deeper than {limit} levels")]
+    TooDeep {
+        /// Where the nesting passes the limit.
+        at: Location,
+        /// The limit.
+        limit: usize,
+    },
     /// The relations would form a cycle (a service consuming itself, or `a` consuming `b`
     /// consuming `a`): no run could order their actions.
     #[error("{at}: `{key}`: consume cycle {}", cycle.join(" -> "))]

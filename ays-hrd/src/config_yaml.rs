@@ -19,6 +19,8 @@ mod recurring;
 mod settings;
 mod yaml;
 
+pub use yaml::yaml_nesting_beyond;
+
 /// The content of a template's `config.yaml`.
 ///
 /// ```yaml

@@ -141,7 +141,7 @@ mod validation;
 
 pub use actor_config::{ActorConfig, RecurringAction};
 pub use ast::{Document, Entry, Value};
-pub use config_yaml::{ConfigYaml, ConsumeLink, ParentLink, PropertyDoc};
+pub use config_yaml::{ConfigYaml, ConsumeLink, ParentLink, PropertyDoc, yaml_nesting_beyond};
 pub use duration::{DurationError, parse_duration};
 pub use error::{ConfigYamlError, HrdError, ValidationError};
 pub use location::{Located, Location};

@@ -492,7 +492,7 @@ impl<'r> Applier<'r> {
         let named = text_values(rec.get(&ps.arg_name)).into_iter().next();
         let parent = match named {
             Some(n) => {
-                let pk: ServiceKey = format!("{}!{n}", ps.role).parse()?;
+                let pk = named_key(at, &kstr, &ps.arg_key, &ps.role, &n)?;
                 if self.st.exists(&pk)? {
                     Some(pk)
                 } else if ps.auto {
@@ -575,7 +575,7 @@ impl<'r> Applier<'r> {
             let min = usize::try_from(c.min).unwrap_or(usize::MAX);
             let mut linked: Vec<ServiceKey> = Vec::new();
             for n in &named {
-                let pk: ServiceKey = format!("{}!{n}", c.role).parse()?;
+                let pk = named_key(at, &kstr, &c.arg_key, &c.role, n)?;
                 if !self.st.exists(&pk)? {
                     if c.auto {
                         self.create_auto(&c.role, Some(n), at, key, depth)?;
@@ -758,6 +758,25 @@ fn links_match(actor: &Actor, rec: &Record, s: &Service) -> bool {
             text_values(rec.get(&c.arg_name))
                 .iter()
                 .all(|n| have.contains(n))
+        })
+}
+
+/// The service of role `role` that attribute `attribute` of service `key` names `name`; a name
+/// that cannot be a service's is a bad value of the attribute, where it is written.
+fn named_key(
+    at: &Location,
+    key: &str,
+    attribute: &str,
+    role: &str,
+    name: &str,
+) -> Result<ServiceKey, BlueprintError> {
+    format!("{role}!{name}")
+        .parse()
+        .map_err(|e: crate::ids::NameError| BlueprintError::BadValue {
+            at: at.clone(),
+            key: key.to_owned(),
+            attribute: attribute.to_owned(),
+            reason: format!("`{name}` cannot name a service: {e}"),
         })
 }
 

@@ -121,7 +121,17 @@ fn key_text(n: &MarkedYaml<'_>) -> Option<String> {
 }
 
 /// Parses one blueprint file into `out`.
+/// The deepest nesting of sequences and mappings a blueprint may have. Blueprints nest a few
+/// levels; deeper nesting (ten thousand `- `) would overflow the stack of the YAML loader.
+const MAX_DEPTH: usize = 64;
+
 pub(crate) fn parse(file: &str, text: &str, out: &mut Parsed) -> Result<(), BlueprintError> {
+    if let Some((line, _)) = ays_hrd::yaml_nesting_beyond(text, MAX_DEPTH) {
+        return Err(BlueprintError::TooDeep {
+            at: Location::new(file, line),
+            limit: MAX_DEPTH,
+        });
+    }
     let docs = MarkedYaml::load_from_str(text).map_err(|e| load_error(file, text, &e))?;
     // Every document of a multi-document file (`---`) is part of the blueprint, applied with
     // the others as one unit.
@@ -155,7 +165,14 @@ pub(crate) fn parse(file: &str, text: &str, out: &mut Parsed) -> Result<(), Blue
 /// The error for text the YAML parser rejects. The parser names only the line of a duplicate
 /// key, so the key and the line where it first appears are read back from the text.
 fn load_error(file: &str, text: &str, e: &ScanError) -> BlueprintError {
-    let at = Location::new(file, e.marker().line());
+    // At the end of a text without a final line break the parser counts one line more. Line
+    // breaks as YAML counts them: CR LF, LF or CR.
+    let breaks = text
+        .matches(['\n', '\r'])
+        .count()
+        .saturating_sub(text.matches("\r\n").count());
+    let lines = breaks + 1;
+    let at = Location::new(file, e.marker().line().min(lines));
     if e.info().contains("duplicated key") {
         let key = key_on_line(text, e.marker().line());
         let first = Location::new(file, first_line_with_key(text, &key));

@@ -444,3 +444,44 @@ both!(
     issue_9_every_document_of_a_multi_document_blueprint_applies,
     multi_document
 );
+
+fn hostile_text(b: Backend) -> TestResult {
+    let t = TestRepo::new(b)?;
+    t.template("sshkey", "key.path = type:str\n")?;
+    t.template("node", "key = type:str consume:sshkey:0:1\n")?;
+    let at = |err: &CoreError| match err {
+        CoreError::Blueprint(
+            BlueprintError::TooDeep { at, .. }
+            | BlueprintError::Syntax { at, .. }
+            | BlueprintError::BadValue { at, .. },
+        ) => Some(at.to_string()),
+        _ => None,
+    };
+    // Nesting that overflowed the YAML loader's stack.
+    let deep = format!("{}x\n", "- ".repeat(10_000));
+    let err = fails(
+        t.repo
+            .apply_blueprint_text("deep.yaml", &deep, ApplyOptions::default()),
+    )?;
+    assert_eq!(at(&err).as_deref(), Some("deep.yaml:1"), "{err}");
+    // An error at the end of a text without a final newline stays within the text.
+    let err = fails(t.repo.apply_blueprint_text(
+        "end.yaml",
+        "sshkey__x:\n  v: 1\n  w",
+        ApplyOptions::default(),
+    ))?;
+    assert_eq!(at(&err).as_deref(), Some("end.yaml:3"), "{err}");
+    // A producer named by something that cannot be a service name is a located bad value.
+    let err = fails(t.repo.apply_blueprint_text(
+        "bad.yaml",
+        "sshkey__k:\nnode__n:\n  key: '- x'\n",
+        ApplyOptions::default(),
+    ))?;
+    assert_eq!(at(&err).as_deref(), Some("bad.yaml:2"), "{err}");
+    assert!(t.repo.service_keys(&ServiceFilter::all())?.is_empty());
+    Ok(())
+}
+both!(
+    issue_9_hostile_blueprints_fail_located_without_crashing,
+    hostile_text
+);

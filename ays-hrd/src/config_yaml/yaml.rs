@@ -16,6 +16,31 @@ pub(super) type Node<'input> = MarkedYaml<'input>;
 /// stack.
 const MAX_DEPTH: usize = 64;
 
+/// Where (1-based line and column) the YAML `text` first nests sequences and mappings deeper
+/// than `max`, read from the parser's events before any node is built: saphyr builds and drops
+/// its nodes recursively, so deep nesting (a line of ten thousand `- `) overflows the stack. A
+/// syntax error ends the check: the loader, reading the same events, reports it before it has
+/// built anything deeper.
+pub fn yaml_nesting_beyond(text: &str, max: usize) -> Option<(usize, usize)> {
+    let mut depth = 0usize;
+    for event in Parser::new_from_str(text) {
+        let Ok((event, span)) = event else {
+            return None;
+        };
+        match event {
+            Event::SequenceStart(..) | Event::MappingStart(..) => {
+                depth += 1;
+                if depth > max {
+                    return Some((span.start.line(), span.start.col() + 1));
+                }
+            }
+            Event::SequenceEnd | Event::MappingEnd => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
 /// Reads the nodes of one text, whose file name goes into every location.
 pub(super) struct Reader<'f> {
     file: &'f str,
@@ -48,31 +73,15 @@ impl<'f> Reader<'f> {
         Location::new(self.file, lines.len(), last + 1)
     }
 
-    /// Refuses nesting deeper than [`MAX_DEPTH`], read from the parser's events before any
-    /// node is built. A syntax error ends the check: the loader, reading the same events,
-    /// reports it before it has built anything deeper.
+    /// Refuses nesting deeper than [`MAX_DEPTH`] ([`yaml_nesting_beyond`]).
     fn check_depth(&self) -> Result<(), ConfigYamlError> {
-        let mut depth = 0usize;
-        for event in Parser::new_from_str(self.text) {
-            let Ok((event, span)) = event else {
-                return Ok(());
-            };
-            match event {
-                Event::SequenceStart(..) | Event::MappingStart(..) => {
-                    depth += 1;
-                    if depth > MAX_DEPTH {
-                        let start = span.start;
-                        return Err(ConfigYamlError::TooDeep {
-                            at: self.within(start.line(), start.col() + 1),
-                            limit: MAX_DEPTH,
-                        });
-                    }
-                }
-                Event::SequenceEnd | Event::MappingEnd => depth = depth.saturating_sub(1),
-                _ => {}
-            }
+        match yaml_nesting_beyond(self.text, MAX_DEPTH) {
+            Some((line, column)) => Err(ConfigYamlError::TooDeep {
+                at: self.within(line, column),
+                limit: MAX_DEPTH,
+            }),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Where `node` starts (saphyr counts columns from 0, [`Location`] from 1).
