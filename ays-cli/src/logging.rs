@@ -1,6 +1,8 @@
 //! Installs the tracing subscriber: logs go to stderr, filtered by `AYS_LOG` (default `warn`).
 //! Stdout carries results only.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber once, at start-up.
@@ -9,5 +11,7 @@ pub fn install() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour only for a person at a terminal, not in a file or a pipe.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }

@@ -458,6 +458,15 @@ impl Template {
                 template: t.to_owned(),
                 source: Box::new(source),
             })?;
+        // Said once, when the template is loaded, not each time an actor made from it is read.
+        for field in hrd.iter().flat_map(ays_hrd::ActorSchema::redefined) {
+            tracing::warn!(
+                template = t,
+                "{}: field `{}` defined twice: it keeps its first position and takes this definition",
+                field.at,
+                field.value
+            );
+        }
         let schema_text = match (&source.schema_capnp, &hrd) {
             (Some(text), _) => text.clone(),
             (None, Some(schema)) => {

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use crate::duration::parse_positive_secs;
 use crate::error::{HrdError, ValidationError};
 use crate::lexer::column;
-use crate::location::Location;
+use crate::location::{Located, Location};
 use crate::relations::{self, Consume, Parent};
 use crate::validation::{ValidationRule, parse_bool, parse_date, parse_float};
 
@@ -254,6 +254,7 @@ pub struct ActorSchema {
     pub(crate) fields: Vec<SchemaField>,
     pub(crate) parent: Option<Parent>,
     pub(crate) consumes: Vec<Consume>,
+    pub(crate) redefined: Vec<Located<String>>,
 }
 
 impl ActorSchema {
@@ -270,6 +271,7 @@ impl ActorSchema {
     /// become a Cap'n Proto field name, two names that sanitise alike, or a second parent.
     pub fn parse(src: &str, file: &str) -> Result<ActorSchema, HrdError> {
         let mut fields: Vec<SchemaField> = Vec::new();
+        let mut redefined = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
         for (i, raw) in src.lines().enumerate() {
             let number = i.saturating_add(1);
@@ -294,11 +296,10 @@ impl ActorSchema {
             let field = parse_field(&line, name_part.trim(), options, at)?;
             match index.get(&field.raw_name) {
                 Some(&pos) => {
-                    tracing::warn!(
-                        field = %field.raw_name,
-                        at = %field.at,
-                        "field defined twice: it keeps its first position and takes this definition"
-                    );
+                    redefined.push(Located {
+                        value: field.raw_name.clone(),
+                        at: field.at.clone(),
+                    });
                     if let Some(slot) = fields.get_mut(pos) {
                         *slot = field;
                     }
@@ -312,10 +313,16 @@ impl ActorSchema {
         check_collisions(&fields)?;
         let (parent, consumes) = relations::collect(&fields)?;
         Ok(ActorSchema {
+            redefined,
             fields,
             parent,
             consumes,
         })
+    }
+
+    /// The fields defined more than once, each at its later definition (which wins).
+    pub fn redefined(&self) -> &[Located<String>] {
+        &self.redefined
     }
 
     /// The fields in ordinal order.

@@ -25,6 +25,12 @@ pub fn run(command: SchemaCommand) -> anyhow::Result<()> {
 pub fn convert(path: &std::path::Path, actor: &str, style: Style) -> anyhow::Result<String> {
     let src = super::read_text(path)?;
     let schema = ays_hrd::ActorSchema::parse(&src, &path.display().to_string())?;
+    for field in schema.redefined() {
+        crate::output::warn(&format!(
+            "{}: field `{}` defined twice: it keeps its first position and takes this definition",
+            field.at, field.value
+        ));
+    }
     let style = match style {
         Style::Ays81 => ays_hrd::CapnpStyle::Ays81,
         Style::Ays82 => ays_hrd::CapnpStyle::Ays82,

@@ -429,3 +429,27 @@ fn issue_9_a_blueprint_dry_run_shows_the_drift_it_would_revert() {
         serde_json::json!([{"field": "cores", "old": 4, "new": 2}])
     );
 }
+
+#[test]
+fn issue_9_a_field_defined_twice_is_warned_about_once_without_colour() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("r");
+    ok(tmp.path(), &["init", "r"]);
+    let dir = repo.join("actorTemplates/vm");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("schema.hrd"), "size = type:int\nsize = type:str\n").unwrap();
+    std::fs::write(repo.join("blueprints/bp.yaml"), "vm__a:\n  size: big\n").unwrap();
+    let applied = ays(&repo, &["blueprint"], b"");
+    assert!(applied.status.success(), "{}", stderr(&applied));
+    let err = stderr(&applied);
+    assert_eq!(err.matches("defined twice").count(), 1, "{err}");
+    assert!(err.contains("schema.hrd:2:1"), "{err}");
+    assert!(!err.contains('\u{1b}'), "no colour into a pipe: {err:?}");
+    let shown = ays(&repo, &["service", "show", "vm!a"], b"");
+    assert!(shown.status.success());
+    assert!(
+        !stderr(&shown).contains("defined twice"),
+        "{}",
+        stderr(&shown)
+    );
+}
