@@ -261,6 +261,20 @@ fn store_url_of(root: &Path, given: Option<String>, config: &Config) -> String {
     }
 }
 
+impl Repository {
+    /// The repository at `root` with `config`, bound to `store` (at `store_url`).
+    fn bound(root: PathBuf, config: Config, store_url: String, store: Arc<dyn KvStore>) -> Self {
+        Repository {
+            root,
+            id: config.id,
+            store_url,
+            template_dirs: config.templates,
+            no_exec: config.no_exec,
+            store,
+        }
+    }
+}
+
 /// What `init` made so far; removed on drop unless kept.
 #[derive(Default)]
 struct Made {
@@ -362,14 +376,7 @@ impl Repository {
         written?;
         made.keep();
         tracing::info!(repo = %config.id, path = %root.display(), "repository created");
-        Ok(Repository {
-            root,
-            id: config.id,
-            store_url,
-            template_dirs: config.templates,
-            no_exec: config.no_exec,
-            store,
-        })
+        Ok(Repository::bound(root, config, store_url, store))
     }
 
     /// The root of the repository holding `start` (`start` itself or its nearest ancestor with
@@ -411,14 +418,7 @@ impl Repository {
                  not in it; use mem://NAME to share one store within a process"
             );
         }
-        Ok(Repository {
-            root,
-            id: config.id,
-            store_url,
-            template_dirs: config.templates,
-            no_exec: config.no_exec,
-            store,
-        })
+        Ok(Repository::bound(root, config, store_url, store))
     }
 
     /// Finds the repository holding `start` ([`Repository::discover`]) and opens it

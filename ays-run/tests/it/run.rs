@@ -866,6 +866,17 @@ both!(
     concurrency
 );
 
+/// The executor configuration that the templates of the planned actors give.
+fn template_limits(t: &TestRepo) -> Result<ays_run::ExecConfig, Box<dyn std::error::Error>> {
+    let mut dry = options(Schedule::Dag);
+    dry.dry_run = true;
+    let plan = create_run(&t.repo, &dry)?.plan;
+    let runner = ays_run::RepositoryRunner::prepare(&t.repo, &"probe".parse()?, &plan, &dry)?;
+    let mut config = ays_run::ExecConfig::default();
+    runner.apply_limits(&mut config);
+    Ok(config)
+}
+
 fn limits_per_actor(b: Backend) -> TestResult {
     let t = TestRepo::new(b)?;
     t.write(
@@ -882,12 +893,7 @@ fn limits_per_actor(b: Backend) -> TestResult {
         "quick__q:\npatient__p:\nplain__x:\nactions:\n  - action: install\n",
         ApplyOptions::default(),
     )?;
-    let mut dry = options(Schedule::Dag);
-    dry.dry_run = true;
-    let plan = create_run(&t.repo, &dry)?.plan;
-    let runner = ays_run::RepositoryRunner::prepare(&t.repo, &"probe".parse()?, &plan, &dry)?;
-    let mut config = ays_run::ExecConfig::default();
-    runner.apply_limits(&mut config);
+    let config = template_limits(&t)?;
     let install: ays_core::ActionName = "install".parse()?;
     let of = |actor: &str| -> Result<(std::time::Duration, u32), Box<dyn std::error::Error>> {
         let actor = actor.parse()?;
@@ -926,12 +932,7 @@ fn retries(b: Backend) -> TestResult {
     )?;
 
     // The template's backoff reaches the executor's configuration.
-    let mut dry = options(Schedule::Dag);
-    dry.dry_run = true;
-    let plan = create_run(&t.repo, &dry)?.plan;
-    let runner = ays_run::RepositoryRunner::prepare(&t.repo, &"probe".parse()?, &plan, &dry)?;
-    let mut config = ays_run::ExecConfig::default();
-    runner.apply_limits(&mut config);
+    let config = template_limits(&t)?;
     let zero = std::time::Duration::ZERO;
     assert_eq!(
         Some(config.retry_of(&"flaky".parse()?, &"install".parse()?)).as_ref(),
