@@ -6,7 +6,15 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// ays: a service lifecycle orchestrator (successor of AtYourService 8.1).
 #[derive(Debug, Parser)]
-#[command(name = "ays", version, about)]
+#[command(
+    name = "ays",
+    version,
+    about,
+    after_help = "Exit codes: 0 done; 1 failed (store, files, a run that cannot start); \
+                  2 bad input or configuration (arguments, blueprints, templates, names, \
+                  a service or actor that does not exist); 3 a run ended with failed jobs.\n\
+                  With --json, an error is one JSON object on stderr: {\"error\", \"code\"}."
+)]
 pub struct Cli {
     /// Run as if started in DIR (the repository is found from there upward).
     #[arg(short = 'C', global = true, value_name = "DIR")]
@@ -94,6 +102,12 @@ pub enum Command {
     /// Encode and decode service data, for scripting and debugging.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Print the completion script of a shell: `ays completion bash > /etc/bash_completion.d/ays`,
+    /// or `source <(ays completion bash)`.
+    Completion {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Filters that select services; all given ones must match.

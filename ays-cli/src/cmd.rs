@@ -105,6 +105,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Schema(command) => schema::run(command),
         Command::Template(command) => template::run(&env, command),
         Command::Data(command) => data::run(command),
+        Command::Completion { shell } => {
+            use clap::CommandFactory;
+            let mut command = Cli::command();
+            clap_complete::generate(shell, &mut command, "ays", &mut std::io::stdout().lock());
+            Ok(())
+        }
     }
 }
 

@@ -1,21 +1,120 @@
-//! Exit codes of the `ays` binary, in one place.
+//! Exit codes of the `ays` binary, in one place (documented in `ays --help`):
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | the command did what was asked |
+//! | 1 | it failed (the store, the file system, a run that cannot start…) |
+//! | 2 | bad input or configuration: a wrong argument (also clap's usage errors), an invalid blueprint, template, name or config, a service or actor that does not exist |
+//! | 3 | a run ended with failed jobs |
 
+use std::fmt;
 use std::process::ExitCode;
 
-/// How the process ends. Usage errors (exit code 2) are reported by clap itself.
+use ays_core::CoreError;
+use ays_store::StoreError;
+
+/// How the process ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     /// The command did what was asked.
     Success,
     /// The command failed; the error was printed on stderr.
     Failure,
+    /// The input or the configuration is wrong; the error says where.
+    BadInput,
+    /// A run ended with failed jobs.
+    RunFailed,
+}
+
+impl Exit {
+    /// The exit of a command that failed with `err`.
+    pub fn of(err: &anyhow::Error) -> Exit {
+        for cause in err.chain() {
+            if cause.downcast_ref::<RunFailed>().is_some() {
+                return Exit::RunFailed;
+            }
+            if cause.downcast_ref::<BadInput>().is_some()
+                || cause.downcast_ref::<ays_core::NameError>().is_some()
+                || cause.downcast_ref::<ays_core::BlueprintError>().is_some()
+                || cause.downcast_ref::<ays_core::TemplateError>().is_some()
+                || cause
+                    .downcast_ref::<StoreError>()
+                    .is_some_and(is_bad_store_input)
+                || cause.downcast_ref::<CoreError>().is_some_and(is_bad_input)
+            {
+                return Exit::BadInput;
+            }
+        }
+        Exit::Failure
+    }
+
+    /// The number the process exits with.
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Success => 0,
+            Exit::Failure => 1,
+            Exit::BadInput => 2,
+            Exit::RunFailed => 3,
+        }
+    }
+}
+
+fn is_bad_input(err: &CoreError) -> bool {
+    matches!(
+        err,
+        CoreError::NotARepository { .. }
+            | CoreError::AlreadyRepository { .. }
+            | CoreError::Config { .. }
+            | CoreError::ServiceNotFound { .. }
+            | CoreError::ActorNotFound { .. }
+            | CoreError::UnknownAction { .. }
+            | CoreError::Transition { .. }
+            | CoreError::ProducerNeeded { .. }
+            | CoreError::NoMirror { .. }
+            | CoreError::NotAMirror { .. }
+            | CoreError::Mirror { .. }
+            | CoreError::Name(_)
+            | CoreError::Template(_)
+            | CoreError::Blueprint(_)
+    )
+}
+
+fn is_bad_store_input(err: &StoreError) -> bool {
+    matches!(
+        err,
+        StoreError::InvalidUrl { .. }
+            | StoreError::InvalidNamespace { .. }
+            | StoreError::Missing { .. }
+            | StoreError::BackendDisabled { .. }
+    )
 }
 
 impl From<Exit> for ExitCode {
     fn from(exit: Exit) -> ExitCode {
-        match exit {
-            Exit::Success => ExitCode::SUCCESS,
-            Exit::Failure => ExitCode::from(1),
-        }
+        ExitCode::from(exit.code())
     }
 }
+
+/// A run ended with failed jobs (exit code 3); the message lists them.
+#[derive(Debug)]
+pub struct RunFailed(pub String);
+
+impl fmt::Display for RunFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RunFailed {}
+
+/// Wrong input found by the CLI itself (exit code 2).
+#[derive(Debug)]
+pub struct BadInput(pub String);
+
+impl fmt::Display for BadInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadInput {}

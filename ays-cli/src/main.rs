@@ -21,13 +21,21 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     logging::install();
+    let json = cli.json;
     match cmd::run(cli) {
         Ok(()) => exit::Exit::Success.into(),
         // A reader that stops early (`ays run create --dry-run | head`) is not a failure.
         Err(err) if is_broken_pipe(&err) => exit::Exit::Success.into(),
         Err(err) => {
-            eprintln!("error: {err:#}");
-            exit::Exit::Failure.into()
+            let exit = exit::Exit::of(&err);
+            if json {
+                // With --json, errors too are JSON, one object on stderr.
+                let body = serde_json::json!({ "error": format!("{err:#}"), "code": exit.code() });
+                eprintln!("{body}");
+            } else {
+                eprintln!("error: {err:#}");
+            }
+            exit.into()
         }
     }
 }

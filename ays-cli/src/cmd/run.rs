@@ -51,7 +51,7 @@ pub fn run_do(
     let filter = super::service::filter(filter)?;
     let matched = repo.services(&filter)?;
     if matched.is_empty() {
-        bail!("no service matches the filters");
+        return Err(crate::exit::BadInput("no service matches the filters".into()).into());
     }
     let with_action: BTreeSet<ServiceKey> = matched
         .iter()
@@ -63,10 +63,11 @@ pub fn run_do(
             .iter()
             .flat_map(|s| s.actions.iter().map(|a| a.name.as_str()))
             .collect();
-        bail!(
+        return Err(crate::exit::BadInput(format!(
             "no selected service has an action `{action}` (their actions: {})",
             known.into_iter().collect::<Vec<_>>().join(", ")
-        );
+        ))
+        .into());
     }
     if options.dry_run {
         return execute(
@@ -233,7 +234,7 @@ fn report(env: &Env, outcome: &RunOutcome) -> anyhow::Result<()> {
             let reason = reason.strip_prefix(&format!("{key}: ")).unwrap_or(reason);
             message.push_str(&format!("\n  {key}: {reason}"));
         }
-        bail!(message);
+        return Err(crate::exit::RunFailed(message).into());
     }
     Ok(())
 }

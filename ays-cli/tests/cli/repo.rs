@@ -125,7 +125,7 @@ fn a_bad_blueprint_changes_nothing_and_names_file_line_and_key() {
         )
         .unwrap();
         let out = ays(&repo, &["blueprint"], b"");
-        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(out.status.code(), Some(2));
         let err = stderr(&out);
         assert!(err.contains("zz_bad.yaml:2"), "file and line: {err}");
         assert!(err.contains("nosuchfield"), "the attribute: {err}");
@@ -238,7 +238,7 @@ fn the_repository_is_found_upward_or_with_dash_c() {
     assert_eq!(keys(&json(&deep, &["service", "list"])).len(), 6);
     let elsewhere = tempfile::tempdir().unwrap();
     let out = ays(elsewhere.path(), &["service", "list"], b"");
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("not inside an AYS repository"),
         "{}",
@@ -263,7 +263,7 @@ fn init_refuses_an_existing_repository() {
     let tmp = tempfile::tempdir().unwrap();
     ok(tmp.path(), &["init", "r"]);
     let again = ays(tmp.path(), &["init", "r"], b"");
-    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(again.status.code(), Some(2));
     assert!(stderr(&again).contains("already"), "{}", stderr(&again));
 }
 
@@ -314,7 +314,7 @@ fn issue_9_a_failed_init_leaves_nothing_and_only_init_creates_a_store() {
     let mistyped = tmp.path().join("mistyped.redb");
     let url = format!("redb://{}", mistyped.display());
     let out = ays(&repo, &["--store", &url, "service", "list"], b"");
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("no store at"), "{}", stderr(&out));
     assert!(!mistyped.exists());
 
@@ -363,7 +363,7 @@ fn issue_9_a_needed_producer_is_deleted_only_with_force_and_restore_needs_a_mirr
          it needs 1 key and keeps 0)\n"
     );
     let refused = ays(&repo, &["service", "delete", "key!k"], b"");
-    assert_eq!(refused.status.code(), Some(1));
+    assert_eq!(refused.status.code(), Some(2));
     assert!(
         stderr(&refused).contains("node!n needs at least 1 key and would have 0"),
         "{}",
@@ -380,7 +380,7 @@ fn issue_9_a_needed_producer_is_deleted_only_with_force_and_restore_needs_a_mirr
 
     // No mirror: restore fails and keeps every service.
     let restore = ays(&repo, &["restore", "/mistyped/dir"], b"");
-    assert_eq!(restore.status.code(), Some(1));
+    assert_eq!(restore.status.code(), Some(2));
     assert!(
         stderr(&restore).contains("no export mirror"),
         "{}",
@@ -452,4 +452,28 @@ fn issue_9_a_field_defined_twice_is_warned_about_once_without_colour() {
         "{}",
         stderr(&shown)
     );
+}
+
+#[test]
+fn issue_9_completion_scripts_and_json_errors_with_their_exit_code() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bash = ays(tmp.path(), &["completion", "bash"], b"");
+    assert!(bash.status.success());
+    assert!(
+        stdout(&bash).contains("_ays()"),
+        "a bash completion function"
+    );
+    // Outside a repository: bad input, as JSON on stderr with --json.
+    let out = ays(tmp.path(), &["--json", "service", "list"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    let err: Value = serde_json::from_str(stderr(&out).trim()).unwrap();
+    assert_eq!(err["code"], 2);
+    assert!(
+        err["error"]
+            .as_str()
+            .unwrap()
+            .contains("not inside an AYS repository"),
+        "{err}"
+    );
+    assert!(stdout(&out).is_empty());
 }

@@ -80,7 +80,7 @@ fn sample_repo3_fails_as_in_81_under_steps_and_runs_test3_under_dag() {
         );
 
         let steps = ays(&repo, &["run", "create", "--schedule", "steps"], b"");
-        assert_eq!(steps.status.code(), Some(1));
+        assert_eq!(steps.status.code(), Some(3));
         assert!(
             stderr(&steps).contains("ended in error"),
             "{}",
@@ -125,7 +125,7 @@ fn sample_repo3_fails_as_in_81_under_steps_and_runs_test3_under_dag() {
 
         // The dag schedule runs test3 (it needs test2 only); the run still ends in error.
         let dag = ays(&repo, &["run", "create"], b"");
-        assert_eq!(dag.status.code(), Some(1));
+        assert_eq!(dag.status.code(), Some(3));
         let states = job_states(&repo);
         assert_eq!(states["test"], "error");
         assert_eq!(states["test3"], "ok");
@@ -181,7 +181,7 @@ fn the_example_web_farm_installs_starts_and_uninstalls() {
 
     // An action no service has is an error naming those they have.
     let nosuch = ays(&repo, &["do", "nosuch"], b"");
-    assert_eq!(nosuch.status.code(), Some(1));
+    assert_eq!(nosuch.status.code(), Some(2));
     let err = stderr(&nosuch);
     assert!(
         err.contains("no selected service has an action `nosuch`") && err.contains("install"),
@@ -469,7 +469,7 @@ fn issue_7_a_missing_bash_fails_the_job_with_the_os_reason() {
         .output()
         .unwrap();
     let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(
         err.contains("app!a:install: ")
             && err.contains("cannot start `bash`")
@@ -494,7 +494,7 @@ fn issue_8_large_runs_print_a_summary_unless_all() {
         &blueprint,
     );
     let out = crate::ays(&repo, &["run", "create", "-y"], b"");
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     let text = crate::stdout(&out);
     assert!(
         text.contains("STEP  STATE  JOBS  OK  ERROR  RUNNING  NEW"),
