@@ -291,7 +291,7 @@ pub struct JobFilterArgs {
 pub enum JobCommand {
     /// List the jobs of a run (default: the newest).
     List {
-        /// The run id.
+        /// The run: its id, a prefix of exactly one, or `latest` (default).
         #[arg(long)]
         run: Option<String>,
         #[command(flatten)]
@@ -303,7 +303,7 @@ pub enum JobCommand {
     },
     /// Show one job with its log.
     Show {
-        /// The run id.
+        /// The run: its id, a prefix of exactly one, or `latest`.
         run: String,
         /// The job number within the run.
         number: u32,

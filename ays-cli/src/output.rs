@@ -69,6 +69,15 @@ pub fn confirm(what: &str, yes: bool) -> anyhow::Result<()> {
     }
 }
 
+/// A time given in ms after the epoch, for people: `2026-11-30T15:26:17Z`.
+pub fn time(ms: i64) -> String {
+    let Ok(ms) = u64::try_from(ms) else {
+        return ms.to_string();
+    };
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
 /// Prints a warning on stderr.
 pub fn warn(text: &str) {
     // A warning that cannot be written has nowhere else to go.

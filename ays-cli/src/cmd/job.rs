@@ -48,15 +48,49 @@ fn filter(args: &JobFilterArgs) -> anyhow::Result<JobFilter> {
 }
 
 /// The run to look at: the one named, else the newest.
+/// The run `run` names: a run id, a prefix of exactly one, or `latest` (also the default).
 pub fn run_id(repo: &Repository, run: Option<&str>) -> anyhow::Result<RunId> {
-    match run {
-        Some(run) => Ok(run.parse()?),
-        None => repo
-            .runs()?
-            .into_iter()
-            .next()
-            .map(|r| r.id)
-            .context("the repository has no run yet"),
+    let wanted = match run {
+        None | Some("latest") => {
+            return repo
+                .runs()?
+                .into_iter()
+                .next()
+                .map(|r| r.id)
+                .context("the repository has no run yet");
+        }
+        Some(run) => run,
+    };
+    // A whole id is one read; only a prefix lists the runs.
+    if let Ok(id) = wanted.parse::<RunId>()
+        && repo.run(&id)?.is_some()
+    {
+        return Ok(id);
+    }
+    let mut matching: Vec<RunId> = repo
+        .runs()?
+        .into_iter()
+        .map(|r| r.id)
+        .filter(|id| id.as_str().starts_with(wanted))
+        .collect();
+    if let Some(exact) = matching.iter().position(|id| id.as_str() == wanted) {
+        return Ok(matching.swap_remove(exact));
+    }
+    match matching.len() {
+        1 => Ok(matching.swap_remove(0)),
+        0 => Err(
+            crate::exit::BadInput(format!("no run `{wanted}` (`ays run list` lists them)")).into(),
+        ),
+        _ => Err(crate::exit::BadInput(format!(
+            "`{wanted}` names {} runs: {}",
+            matching.len(),
+            matching
+                .iter()
+                .map(RunId::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .into()),
     }
 }
 
@@ -156,9 +190,10 @@ pub fn job_table(jobs: &[JobRecord]) -> Table {
 }
 
 fn show(env: &Env, repo: &Repository, run: &str, number: u32) -> anyhow::Result<()> {
+    let run = run_id(repo, Some(run))?;
     let job = repo
-        .job(&run.parse()?, number)?
-        .with_context(|| format!("run `{run}` has no job {number}"))?;
+        .job(&run, number)?
+        .ok_or_else(|| crate::exit::BadInput(format!("run `{run}` has no job {number}")))?;
     if env.json {
         return output::json(&job);
     }

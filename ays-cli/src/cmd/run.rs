@@ -244,14 +244,17 @@ fn list(env: &Env, repo: &Repository) -> anyhow::Result<()> {
     if env.json {
         return output::json(&runs);
     }
-    let mut table = Table::new(&["RUN", "STATE", "STEPS", "JOBS", "CREATED (ms)"]);
+    if runs.is_empty() {
+        return output::line("no runs yet");
+    }
+    let mut table = Table::new(&["RUN", "STATE", "STEPS", "JOBS", "CREATED"]);
     for run in runs {
         table.row(vec![
             run.id.to_string(),
             run.state.as_str().to_owned(),
             run.steps.to_string(),
             run.jobs.to_string(),
-            run.created_at.to_string(),
+            output::time(run.created_at),
         ]);
     }
     table.print()

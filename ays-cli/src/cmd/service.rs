@@ -59,6 +59,9 @@ fn list(env: &Env, repo: &Repository, args: &ServiceFilterArgs) -> anyhow::Resul
             .collect();
         return output::json(&rows);
     }
+    if services.is_empty() {
+        return output::line("no services match");
+    }
     let mut table = Table::new(&["SERVICE", "ACTOR", "PARENT"]);
     for s in services {
         let parent = s.parent.map(|p| p.key.to_string()).unwrap_or_default();

@@ -519,3 +519,44 @@ fn issue_8_large_runs_print_a_summary_unless_all() {
     let listed = json(&repo, &["job", "list"]);
     assert_eq!(listed.as_array().map(Vec::len), Some(60));
 }
+
+#[test]
+fn issue_9_runs_are_named_by_prefix_or_latest_with_readable_times() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("r");
+    ok(tmp.path(), &["init", "r"]);
+    assert_eq!(ok(&repo, &["run", "list"]), "no runs yet\n");
+    assert_eq!(ok(&repo, &["service", "list"]), "no services match\n");
+    let dir = repo.join("actorTemplates/app");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("schema.hrd"), "port = type:int\n").unwrap();
+    std::fs::write(
+        repo.join("blueprints/bp.yaml"),
+        "app__a:\nactions:\n  - action: install\n",
+    )
+    .unwrap();
+    ok(&repo, &["blueprint"]);
+    ok(&repo, &["run", "create", "-y"]);
+    let runs = json(&repo, &["run", "list"]);
+    let id = runs[0]["id"].as_str().unwrap().to_owned();
+    assert!(
+        runs[0]["created_at"].is_i64(),
+        "raw numbers in JSON: {runs}"
+    );
+    let listed = ok(&repo, &["run", "list"]);
+    assert!(
+        listed.contains("CREATED") && listed.contains("Z\n"),
+        "{listed}"
+    );
+    for name in ["latest", &id[..6], &id] {
+        let job = json(&repo, &["job", "show", name, "1"]);
+        assert_eq!(job["run"], id.as_str(), "{name}");
+    }
+    let none = ays(&repo, &["job", "show", "nosuch", "1"], b"");
+    assert_eq!(none.status.code(), Some(2));
+    assert!(
+        stderr(&none).contains("no run `nosuch`"),
+        "{}",
+        stderr(&none)
+    );
+}
