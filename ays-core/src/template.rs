@@ -637,21 +637,8 @@ fn assemble_actions(
 /// Sanitises a `schema.hrd` field name as AYS does: `os.image` → `osImage`,
 /// `field_with_underscore` → `fieldWithUnderscore`.
 pub(crate) fn field_name(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    let mut upper = false;
-    for c in raw.chars() {
-        if c == '.' || c == '_' {
-            upper = !out.is_empty();
-            continue;
-        }
-        if upper {
-            out.extend(c.to_uppercase());
-            upper = false;
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    // A name that cannot be a field's stays as given, and is then reported as an unknown field.
+    ays_hrd::capnp_field_name(raw).unwrap_or_else(|_| raw.to_owned())
 }
 #[cfg(test)]
 mod tests {

@@ -145,6 +145,7 @@ pub use config_yaml::{ConfigYaml, ConsumeLink, ParentLink, PropertyDoc, yaml_nes
 pub use duration::{DurationError, parse_duration};
 pub use error::{ConfigYamlError, HrdError, ValidationError};
 pub use location::{Located, Location};
+pub use naming::capnp_field_name;
 pub use parser::parse_document;
 pub use print::print_document;
 pub use relations::{Consume, DEFAULT_MAX, DEFAULT_MIN, Parent};

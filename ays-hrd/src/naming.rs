@@ -2,12 +2,13 @@
 //! names (`osImage`, `clientId`), as AYS 8.1's `sanitize_key` did, plus the validity checks
 //! 8.1 lacked.
 
-/// Sanitises a raw field name: split on `_`, then on `.`; every part after the first gets
+/// The Cap'n Proto name of a `schema.hrd` field name (`os.image` → `osImage`), the one rule for
+/// both spellings wherever a field is named. Sanitises a raw field name: split on `_`, then on `.`; every part after the first gets
 /// its first character upper-cased, the rest unchanged.
 ///
 /// Returns why the name cannot be used when a part is empty or the result is not a valid
 /// Cap'n Proto field name (an ASCII lower-case letter, then ASCII letters and digits).
-pub(crate) fn sanitize(raw: &str) -> Result<String, String> {
+pub fn capnp_field_name(raw: &str) -> Result<String, String> {
     let once = join_camel(raw, '_')?;
     let name = join_camel(&once, '.')?;
     let mut chars = name.chars();
@@ -39,7 +40,7 @@ fn join_camel(name: &str, sep: char) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::sanitize;
+    use super::capnp_field_name;
 
     #[test]
     fn sanitises_like_8_1() {
@@ -54,23 +55,32 @@ mod tests {
             ("field_with_underscore", "fieldWithUnderscore"),
             ("os.image", "osImage"),
         ] {
-            assert_eq!(sanitize(raw).as_deref(), Ok(want), "{raw}");
+            assert_eq!(capnp_field_name(raw).as_deref(), Ok(want), "{raw}");
         }
     }
 
     #[test]
     fn rejects_what_8_1_crashed_on_or_made_invalid() {
         assert_eq!(
-            sanitize("a..b").unwrap_err(),
+            capnp_field_name("a..b").unwrap_err(),
             "has an empty part around `.`"
         );
         assert_eq!(
-            sanitize("a__b").unwrap_err(),
+            capnp_field_name("a__b").unwrap_err(),
             "has an empty part around `_`"
         );
-        assert_eq!(sanitize("_a").unwrap_err(), "has an empty part around `_`");
-        assert_eq!(sanitize("a.").unwrap_err(), "has an empty part around `.`");
-        assert_eq!(sanitize("").unwrap_err(), "has an empty part around `_`");
+        assert_eq!(
+            capnp_field_name("_a").unwrap_err(),
+            "has an empty part around `_`"
+        );
+        assert_eq!(
+            capnp_field_name("a.").unwrap_err(),
+            "has an empty part around `.`"
+        );
+        assert_eq!(
+            capnp_field_name("").unwrap_err(),
+            "has an empty part around `_`"
+        );
         for (bad, becomes) in [
             ("Foo", "Foo"),
             ("a-b", "a-b"),
@@ -78,7 +88,7 @@ mod tests {
             ("A.B", "AB"),
             ("a b", "a b"),
         ] {
-            let err = sanitize(bad).unwrap_err();
+            let err = capnp_field_name(bad).unwrap_err();
             assert!(
                 err.starts_with(&format!(
                     "becomes `{becomes}`, which is not a Cap'n Proto field name"

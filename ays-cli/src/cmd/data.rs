@@ -44,6 +44,19 @@ fn encode(args: &DataArgs) -> anyhow::Result<()> {
         .context("cannot read JSON from stdin")?;
     let json: serde_json::Value =
         serde_json::from_str(&input).context("stdin is not valid JSON")?;
+    // Fields may be named as in schema.hrd (`mem.gb`) or as in Cap'n Proto (`memGb`).
+    let json = match json {
+        serde_json::Value::Object(fields) => serde_json::Value::Object(
+            fields
+                .into_iter()
+                .map(|(name, v)| {
+                    let name = ays_hrd::capnp_field_name(&name).unwrap_or(name);
+                    (name, v)
+                })
+                .collect(),
+        ),
+        other => other,
+    };
     let record = ays_schema::Record::from_json(&schema, &args.struct_name, &json)?;
     let bytes = ays_schema::encode(&schema, &args.struct_name, &record, encoding(args))?;
     std::io::stdout()

@@ -192,6 +192,28 @@ fn data_encode_decode_round_trip_through_the_official_tool() {
 }
 
 #[test]
+fn issue_9_data_encode_takes_both_field_spellings() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("schema.capnp"),
+        "@0xb4c2c2b6e0f1a2d4;\nstruct Schema {\n  memGb @0 :Int64;\n  osImage @1 :Text;\n}\n",
+    )
+    .unwrap();
+    let args = ["data", "encode", "--schema", "schema.capnp"];
+    let hrd = ays(tmp.path(), &args, br#"{"mem.gb": 8, "os_image": "debian"}"#);
+    let capnp = ays(tmp.path(), &args, br#"{"memGb": 8, "osImage": "debian"}"#);
+    assert!(hrd.status.success(), "{}", stderr(&hrd));
+    assert_eq!(hrd.stdout, capnp.stdout);
+    let decoded = ays(
+        tmp.path(),
+        &["data", "decode", "--schema", "schema.capnp"],
+        &hrd.stdout,
+    );
+    let value: serde_json::Value = serde_json::from_slice(&decoded.stdout).unwrap();
+    assert_eq!(value, serde_json::json!({"memGb": 8, "osImage": "debian"}));
+}
+
+#[test]
 fn data_encode_names_the_field_of_a_wrong_type() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("schema.capnp"), DATA_SCHEMA).unwrap();

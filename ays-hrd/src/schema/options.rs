@@ -5,7 +5,7 @@ use crate::duration::parse_positive_secs;
 use crate::error::HrdError;
 use crate::lexer::{column, option_tokens};
 use crate::location::Location;
-use crate::naming::sanitize;
+use crate::naming::capnp_field_name;
 use crate::relations;
 use crate::validation::{ValidationRule, parse_bool, parse_date, parse_float};
 
@@ -49,7 +49,7 @@ pub(super) fn parse_field(
     options: &str,
     at: Location,
 ) -> Result<SchemaField, HrdError> {
-    let name = sanitize(raw_name).map_err(|reason| HrdError::BadFieldName {
+    let name = capnp_field_name(raw_name).map_err(|reason| HrdError::BadFieldName {
         at: at.clone(),
         field: raw_name.to_owned(),
         reason,
