@@ -25,6 +25,12 @@ pub struct Cli {
     /// Print results as JSON, for scripts.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Log more: -v what is done, -vv details (AYS_LOG, when set, wins).
+    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Print results and errors only: no progress, no warnings.
+    #[arg(short = 'q', long = "quiet", global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,

@@ -20,7 +20,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    logging::install();
+    logging::install(cli.verbose, cli.quiet);
+    output::set_quiet(cli.quiet);
     let json = cli.json;
     match cmd::run(cli) {
         Ok(()) => exit::Exit::Success.into(),

@@ -78,8 +78,23 @@ pub fn time(ms: i64) -> String {
     humantime::format_rfc3339_seconds(at).to_string()
 }
 
-/// Prints a warning on stderr.
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `-q`: no warnings and no progress.
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether `-q` was given.
+pub fn quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Prints a warning on stderr (not with `-q`).
 pub fn warn(text: &str) {
+    if quiet() {
+        return;
+    }
     // A warning that cannot be written has nowhere else to go.
     let _ = writeln!(std::io::stderr().lock(), "warning: {text}");
 }

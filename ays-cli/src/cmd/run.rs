@@ -155,7 +155,7 @@ fn execute(
     let mut options = run_options(args, &only, token)?;
     options.override_stored = resume.unwrap_or(false);
     options.assume_scheduled = assume;
-    let progress = Progress::new(!env.json);
+    let progress = Progress::new(!env.json && !output::quiet());
     let observer = |event: &JournalEvent| progress.event(event);
     options.observer = Some(&observer);
     let outcome = if resume.is_some() {

@@ -10,7 +10,7 @@ use ays_core::testing::{copy_scenario, copy_tree};
 use serde_json::Value;
 
 use crate::repo::{json, ok, stores};
-use crate::{ays, stderr};
+use crate::{ays, stderr, stdout};
 
 /// sample_repo3's template with the actions and chains its README describes, written in this
 /// project's formats.
@@ -559,4 +559,33 @@ fn issue_9_runs_are_named_by_prefix_or_latest_with_readable_times() {
         "{}",
         stderr(&none)
     );
+}
+
+#[test]
+fn issue_9_quiet_runs_print_results_only_and_verbose_ones_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("r");
+    ok(tmp.path(), &["init", "r"]);
+    let dir = repo.join("actorTemplates/app");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("schema.hrd"), "port = type:int\n").unwrap();
+    std::fs::write(
+        repo.join("blueprints/bp.yaml"),
+        "app__a:\nactions:\n  - action: install\n",
+    )
+    .unwrap();
+    ok(&repo, &["blueprint"]);
+    let quiet = ays(&repo, &["-q", "run", "create", "-y"], b"");
+    assert!(quiet.status.success(), "{}", stderr(&quiet));
+    assert_eq!(stderr(&quiet), "", "no progress");
+    assert!(
+        stdout(&quiet).contains("ok"),
+        "results still: {}",
+        stdout(&quiet)
+    );
+    let in_memory = ays(&repo, &["-q", "--store", "mem://q", "blueprint"], b"");
+    assert_eq!(stderr(&in_memory), "", "no warning");
+    let verbose = ays(&repo, &["-v", "run", "create", "-y"], b"");
+    assert!(verbose.status.success());
+    assert!(stderr(&verbose).contains("INFO"), "{}", stderr(&verbose));
 }
