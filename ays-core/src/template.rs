@@ -523,7 +523,11 @@ impl Template {
                     reason: "both actions.sh and actions.py exist; keep one".to_owned(),
                 });
             }
-            (Some(src), None) => parse_shell(t, &dir.join("actions.sh"), src)?,
+            (Some(src), None) => {
+                let path = dir.join("actions.sh");
+                actions::check_shell_syntax(t, &path, src)?;
+                parse_shell(t, &path, src)?
+            }
             (None, Some(src)) => parse_python(t, &dir.join("actions.py"), src)?,
             (None, None) => Vec::new(),
         };

@@ -19,6 +19,51 @@ fn action_name(t: &str, path: &Path, line: usize, name: &str) -> Result<ActionNa
         .map_err(|e: crate::ids::NameError| malformed(t, path, line, e.to_string()))
 }
 
+/// Has bash read `src`, the `actions.sh` at `path`, without running it (`bash -n`): a syntax
+/// error is reported when the template is loaded, with the template's own file and line, not
+/// when a job runs. Without a bash to ask, the check is skipped with a warning (the jobs would
+/// then fail to start anyway).
+pub(crate) fn check_shell_syntax(t: &str, path: &Path, src: &str) -> Result<(), TemplateError> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let child = Command::new("bash")
+        .arg("-n")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(child) => child,
+        Err(err) => {
+            tracing::warn!(file = %path.display(), "cannot check the shell syntax: bash: {err}");
+            return Ok(());
+        }
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        // bash stops reading at the first error; what it did not read does not matter.
+        let _ = stdin.write_all(src.as_bytes());
+    }
+    let out = match child.wait_with_output() {
+        Ok(out) => out,
+        Err(err) => {
+            tracing::warn!(file = %path.display(), "cannot check the shell syntax: bash: {err}");
+            return Ok(());
+        }
+    };
+    if out.status.success() {
+        return Ok(());
+    }
+    let text = String::from_utf8_lossy(&out.stderr);
+    // `bash: line 3: syntax error near unexpected token `('`
+    let first = text.lines().next().unwrap_or_default();
+    let (line, reason) = first
+        .split_once("line ")
+        .and_then(|(_, rest)| rest.split_once(": "))
+        .and_then(|(n, reason)| Some((n.trim().parse::<usize>().ok()?, reason)))
+        .unwrap_or((0, first));
+    Err(malformed(t, path, line, format!("bash: {}", reason.trim())))
+}
+
 /// Shell functions at column 0: `name() {` or `function name {` / `function name() {`, ending
 /// at a `}` at column 0. The code is the body between the braces.
 pub(crate) fn parse_shell(

@@ -438,3 +438,26 @@ ays_core::both!(
     issue_7_templates_built_in_code_install_and_update,
     installed_templates
 );
+
+#[test]
+fn issue_9_shell_syntax_errors_are_reported_when_the_template_is_loaded() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let root = dir.path();
+    write_file(root, "t/broken/schema.hrd", "name = type:str\n")?;
+    write_file(
+        root,
+        "t/broken/actions.sh",
+        "install() {\n    echo installing\n}\n\nstart() {\n    if true; then\n        echo (\n    fi\n}\n",
+    )?;
+    write_file(root, "t/fine/actions.sh", "install() {\n    echo ok\n}\n")?;
+    let set = TemplateSet::discover(&root.join("t"), &[])?;
+    let err = fails(set.load("broken"))?;
+    let TemplateError::Malformed { at, reason, .. } = &err else {
+        return Err(format!("expected Malformed, got {err:?}").into());
+    };
+    assert!(at.file.ends_with("broken/actions.sh"), "{at}");
+    assert_eq!(at.line, 7, "the template's own line: {err}");
+    assert!(reason.starts_with("bash: syntax error"), "{reason}");
+    set.load("fine")?;
+    Ok(())
+}
