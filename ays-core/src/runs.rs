@@ -16,7 +16,7 @@ use crate::ids::{ActionName, ActorName, RunId, ServiceKey};
 use crate::keys;
 use crate::record;
 use crate::repo::Repository;
-use crate::staging::{PAGE, Staging};
+use crate::staging::{PAGE, Staging, scan_keys};
 
 /// How often [`Repository::record_jobs`] stages its changes again after another writer came
 /// first, before it takes the write lock.
@@ -457,6 +457,30 @@ impl Repository {
             })?;
         }
         Ok(Some(run))
+    }
+
+    /// The ids of the runs whose id starts with `prefix` (all runs for an empty one), sorted,
+    /// without reading their records (`ays job show` names a run by a prefix).
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError::Store`], [`CoreError::Corrupt`] for a run key that is not a run id.
+    pub fn run_ids(&self, prefix: &str) -> Result<Vec<RunId>, CoreError> {
+        let keys = scan_keys(
+            self.store().as_ref(),
+            format!("{}{prefix}", keys::RUN_PREFIX).as_bytes(),
+        )?;
+        keys.into_iter()
+            .map(|k| {
+                let text = String::from_utf8_lossy(&k);
+                let id = text.strip_prefix(keys::RUN_PREFIX).unwrap_or(&text);
+                id.parse()
+                    .map_err(|e: crate::ids::NameError| CoreError::Corrupt {
+                        key: text.clone().into_owned(),
+                        reason: e.to_string(),
+                    })
+            })
+            .collect()
     }
 
     /// Every run, newest first (`ays run list`).

@@ -61,18 +61,8 @@ pub fn run_id(repo: &Repository, run: Option<&str>) -> anyhow::Result<RunId> {
         }
         Some(run) => run,
     };
-    // A whole id is one read; only a prefix lists the runs.
-    if let Ok(id) = wanted.parse::<RunId>()
-        && repo.run(&id)?.is_some()
-    {
-        return Ok(id);
-    }
-    let mut matching: Vec<RunId> = repo
-        .runs()?
-        .into_iter()
-        .map(|r| r.id)
-        .filter(|id| id.as_str().starts_with(wanted))
-        .collect();
+    // The ids only: no run record is read to find one.
+    let mut matching = repo.run_ids(wanted)?;
     if let Some(exact) = matching.iter().position(|id| id.as_str() == wanted) {
         return Ok(matching.swap_remove(exact));
     }

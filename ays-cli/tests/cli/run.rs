@@ -436,6 +436,9 @@ fn a_run_killed_at_20_seeded_points_resumes_without_losing_finished_jobs() {
     );
 }
 
+/// A blueprint of one `app` with `install` scheduled.
+const INSTALL_A: &str = "app__a:\nactions:\n  - action: install\n";
+
 /// A repository `r` in `dir` with one template `app` (`port = type:int` and `actions`) and the
 /// blueprint `blueprint`, applied.
 fn app_repo(dir: &Path, actions: &str, blueprint: &str) -> std::path::PathBuf {
@@ -523,19 +526,11 @@ fn issue_8_large_runs_print_a_summary_unless_all() {
 #[test]
 fn issue_9_runs_are_named_by_prefix_or_latest_with_readable_times() {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = tmp.path().join("r");
-    ok(tmp.path(), &["init", "r"]);
-    assert_eq!(ok(&repo, &["run", "list"]), "no runs yet\n");
-    assert_eq!(ok(&repo, &["service", "list"]), "no services match\n");
-    let dir = repo.join("actorTemplates/app");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("schema.hrd"), "port = type:int\n").unwrap();
-    std::fs::write(
-        repo.join("blueprints/bp.yaml"),
-        "app__a:\nactions:\n  - action: install\n",
-    )
-    .unwrap();
-    ok(&repo, &["blueprint"]);
+    ok(tmp.path(), &["init", "empty"]);
+    let empty = tmp.path().join("empty");
+    assert_eq!(ok(&empty, &["run", "list"]), "no runs yet\n");
+    assert_eq!(ok(&empty, &["service", "list"]), "no services match\n");
+    let repo = app_repo(tmp.path(), "", INSTALL_A);
     ok(&repo, &["run", "create", "-y"]);
     let runs = json(&repo, &["run", "list"]);
     let id = runs[0]["id"].as_str().unwrap().to_owned();
@@ -564,17 +559,7 @@ fn issue_9_runs_are_named_by_prefix_or_latest_with_readable_times() {
 #[test]
 fn issue_9_quiet_runs_print_results_only_and_verbose_ones_log() {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = tmp.path().join("r");
-    ok(tmp.path(), &["init", "r"]);
-    let dir = repo.join("actorTemplates/app");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("schema.hrd"), "port = type:int\n").unwrap();
-    std::fs::write(
-        repo.join("blueprints/bp.yaml"),
-        "app__a:\nactions:\n  - action: install\n",
-    )
-    .unwrap();
-    ok(&repo, &["blueprint"]);
+    let repo = app_repo(tmp.path(), "", INSTALL_A);
     let quiet = ays(&repo, &["-q", "run", "create", "-y"], b"");
     assert!(quiet.status.success(), "{}", stderr(&quiet));
     assert_eq!(stderr(&quiet), "", "no progress");

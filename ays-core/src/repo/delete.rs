@@ -10,7 +10,7 @@ use crate::error::CoreError;
 use crate::ids::ServiceKey;
 use crate::keys::IndexKind;
 use crate::service::Service;
-use crate::staging::{Staging, index_keys, load_service};
+use crate::staging::{Staging, index_keys};
 
 use super::Repository;
 
@@ -71,7 +71,7 @@ impl Repository {
         key: &ServiceKey,
     ) -> Result<DeletePlan, CoreError> {
         let store = self.store.as_ref();
-        if load_service(store, key)?.is_none() {
+        if staging.service(key)?.is_none() {
             return Err(CoreError::ServiceNotFound {
                 key: key.to_string(),
             });
