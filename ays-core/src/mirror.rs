@@ -80,6 +80,8 @@ struct ActionJson {
     code: String,
     args: String,
     doc: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    file: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -217,6 +219,12 @@ impl Repository {
                     reason: format!("action code of `{}` is missing", a.name),
                 })?;
             match code.runtime {
+                // The whole file, as written, once.
+                Runtime::Shell | Runtime::Python if !code.file.is_empty() => {
+                    if file.is_empty() {
+                        file.clone_from(&code.code);
+                    }
+                }
                 Runtime::Shell => file.push_str(&format!("{}() {{\n{}}}\n\n", a.name, code.code)),
                 Runtime::Python => {
                     file.push_str(&format!("def {}({}):\n{}\n", a.name, code.args, code.code))
@@ -240,6 +248,7 @@ impl Repository {
                 code: code.code,
                 args: code.args,
                 doc: code.doc,
+                file: code.file,
             });
         }
         let json = ActorJson {
@@ -450,6 +459,7 @@ fn read_actor(dir: &Path) -> Result<(Actor, Vec<ActionCode>), CoreError> {
             code: a.code,
             args: a.args,
             doc: a.doc,
+            file: a.file,
         };
         if code.key() != a.code_key {
             return Err(bad(&format!(

@@ -340,6 +340,7 @@ pub(crate) fn encode_code(c: &ActionCode, actor: &ActorName) -> Vec<u8> {
     m.set_code(&c.code);
     m.set_args(&c.args);
     m.set_doc(&c.doc);
+    m.set_file(&c.file);
     m.set_origin(format!("actoraction:{actor}:{}", c.name));
     to_bytes(&message)
 }
@@ -359,6 +360,7 @@ pub(crate) fn decode_code(key: &str, bytes: &[u8]) -> Result<ActionCode, CoreErr
         code: text(key, m.get_code())?,
         args: text(key, m.get_args())?,
         doc: text(key, m.get_doc())?,
+        file: text(key, m.get_file())?,
     })
 }
 

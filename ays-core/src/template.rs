@@ -48,7 +48,7 @@ mod actions;
 mod settings;
 
 use crate::ids::{ActionName, ActorName};
-use actions::{parse_python, parse_shell};
+use actions::{python_actions, shell_actions};
 pub(crate) use settings::parse_duration;
 use settings::{Required, Settings, apply_config_yaml, parse_actor_hrd};
 
@@ -111,17 +111,21 @@ pub struct ActionCode {
     pub name: ActionName,
     /// How it runs.
     pub runtime: Runtime,
-    /// The function body (shell) or the whole `def` (python), as written.
+    /// The whole actions file as written, in which `name` is a function (or, in records stored
+    /// before whole files were, when `file` is empty: the function's body).
     pub code: String,
     /// The parameter list (`job` for python, empty for shell).
     pub args: String,
     /// The docstring, if any.
     pub doc: String,
+    /// The template's actions file `code` was read from (empty for a function body stored
+    /// before whole files were, and for actions without code).
+    pub file: String,
 }
 
 impl ActionCode {
-    /// The content key: hex SHA-256 of runtime, name and code (first 32 hex digits). Identical
-    /// code shares one record.
+    /// The content key: hex SHA-256 of runtime, name, code and file (first 32 hex digits).
+    /// Identical code shares one record.
     pub fn key(&self) -> String {
         let mut h = Sha256::new();
         h.update(self.runtime.as_str().as_bytes());
@@ -129,6 +133,10 @@ impl ActionCode {
         h.update(self.name.as_str().as_bytes());
         h.update([0]);
         h.update(self.code.as_bytes());
+        if !self.file.is_empty() {
+            h.update([0]);
+            h.update(self.file.as_bytes());
+        }
         hex(&h.finalize()).chars().take(32).collect()
     }
 }
@@ -523,12 +531,8 @@ impl Template {
                     reason: "both actions.sh and actions.py exist; keep one".to_owned(),
                 });
             }
-            (Some(src), None) => {
-                let path = dir.join("actions.sh");
-                actions::check_shell_syntax(t, &path, src)?;
-                parse_shell(t, &path, src)?
-            }
-            (None, Some(src)) => parse_python(t, &dir.join("actions.py"), src)?,
+            (Some(src), None) => shell_actions(t, &dir.join("actions.sh"), src)?,
+            (None, Some(src)) => python_actions(t, &dir.join("actions.py"), src)?,
             (None, None) => Vec::new(),
         };
         let actions = assemble_actions(t, dir, codes, &settings)?;
@@ -592,6 +596,7 @@ fn assemble_actions(
                 code: String::new(),
                 args: String::new(),
                 doc: String::new(),
+                file: String::new(),
             },
         );
     }
@@ -656,8 +661,15 @@ mod tests {
             code: code.into(),
             args: String::new(),
             doc: String::new(),
+            file: String::new(),
         };
         assert_eq!(c("a", "x").key(), c("a", "x").key());
+        let in_file = |file: &str| ActionCode {
+            file: file.into(),
+            ..c("a", "x")
+        };
+        assert_ne!(in_file("t/actions.sh").key(), c("a", "x").key());
+        assert_ne!(in_file("t/actions.sh").key(), in_file("u/actions.sh").key());
         assert_ne!(c("a", "x").key(), c("a", "y").key());
         assert_ne!(c("a", "x").key(), c("b", "x").key());
         assert_eq!(c("a", "x").key().len(), 32);

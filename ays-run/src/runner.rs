@@ -76,7 +76,8 @@ impl std::fmt::Debug for RepositoryRunner {
     }
 }
 
-/// The shell file of an actor's actions: each stored body inside its function.
+/// The shell file of actions stored as function bodies (before whole files were stored): each
+/// body inside its function.
 fn shell_file(codes: &[&ActionCode]) -> String {
     let mut out = String::from("# Written by ays from the repository's stored action code.\n");
     for c in codes {
@@ -90,7 +91,8 @@ fn shell_file(codes: &[&ActionCode]) -> String {
     out
 }
 
-/// The Python file of an actor's actions: each stored body under its `def`.
+/// The Python file of actions stored as function bodies (before whole files were stored): each
+/// body under its `def`.
 fn python_file(codes: &[&ActionCode]) -> String {
     let mut out = String::from("# Written by ays from the repository's stored action code.\n");
     for c in codes {
@@ -105,6 +107,26 @@ fn python_file(codes: &[&ActionCode]) -> String {
     out
 }
 
+/// The actions file of one runtime: the whole file as the template has it, stored with each
+/// of its actions; or, for actions stored as function bodies, a file made of them. Returns
+/// the file's text and the template file it was read from (`None` for a made one).
+fn actions_file<'a>(
+    codes: &[&'a ActionCode],
+    made: fn(&[&ActionCode]) -> String,
+) -> Result<(String, Option<&'a str>), String> {
+    let (whole, bodies): (Vec<&ActionCode>, Vec<&ActionCode>) =
+        codes.iter().partition(|c| !c.file.is_empty());
+    let Some(first) = whole.first() else {
+        return Ok((made(&bodies), None));
+    };
+    if !bodies.is_empty() || whole.iter().any(|c| c.code != first.code) {
+        return Err(format!(
+            "its stored actions come from more than one version of {}",
+            first.file
+        ));
+    }
+    Ok((first.code.clone(), Some(first.file.as_str())))
+}
 /// Reads how each action of `actor` runs into `specs`, and returns its stored shell and Python
 /// code.
 fn load_actions(
@@ -138,33 +160,47 @@ fn load_actions(
     Ok(codes)
 }
 
-/// Writes the shell and Python code of one actor into `dir` (`actions.sh`, `actions.py`).
+/// Writes the shell and Python code of one actor into `dir` (`actions.sh`, `actions.py`), and
+/// next to a Python file read from a template the template file's path (`actions.py.origin`),
+/// which tracebacks name.
 fn materialise(
     run: &RunId,
     actor: &ActorName,
     dir: &Path,
     codes: &[ActionCode],
 ) -> Result<(), RunError> {
-    let write = |file: &str, text: String| -> Result<(), RunError> {
+    let failed = |path: PathBuf, source| RunError::Materialise {
+        run: run.clone(),
+        actor: actor.clone(),
+        path,
+        source,
+    };
+    let write = |file: &str, text: &str| -> Result<(), RunError> {
         let path = dir.join(file);
         std::fs::create_dir_all(dir)
             .and_then(|()| std::fs::write(&path, text))
-            .map_err(|source| RunError::Materialise {
-                run: run.clone(),
-                actor: actor.clone(),
-                path,
-                source,
-            })
+            .map_err(|source| failed(path, source))
     };
     let of =
         |runtime| -> Vec<&ActionCode> { codes.iter().filter(|c| c.runtime == runtime).collect() };
-    let shell = of(Runtime::Shell);
-    if !shell.is_empty() {
-        write("actions.sh", shell_file(&shell))?;
-    }
-    let python = of(Runtime::Python);
-    if !python.is_empty() {
-        write("actions.py", python_file(&python))?;
+    for (runtime, name, made) in [
+        (
+            Runtime::Shell,
+            "actions.sh",
+            shell_file as fn(&[&ActionCode]) -> String,
+        ),
+        (Runtime::Python, "actions.py", python_file),
+    ] {
+        let codes = of(runtime);
+        if codes.is_empty() {
+            continue;
+        }
+        let (text, origin) = actions_file(&codes, made)
+            .map_err(|reason| failed(dir.join(name), std::io::Error::other(reason)))?;
+        write(name, &text)?;
+        if let (Runtime::Python, Some(origin)) = (runtime, origin) {
+            write("actions.py.origin", origin)?;
+        }
     }
     Ok(())
 }
@@ -349,5 +385,41 @@ impl ActionRunner for RepositoryRunner {
             }
         }
         outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(name: &str, code: &str, file: &str) -> ActionCode {
+        ActionCode {
+            name: name.parse().unwrap(),
+            runtime: Runtime::Shell,
+            code: code.to_owned(),
+            args: String::new(),
+            doc: String::new(),
+            file: file.to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_whole_file_is_written_as_it_is_and_bodies_are_wrapped() {
+        let src = "X=1\ninstall() { echo $X; }\nstart() { :; }\n";
+        let (a, b) = (
+            code("install", src, "t/actions.sh"),
+            code("start", src, "t/actions.sh"),
+        );
+        let (text, origin) = actions_file(&[&a, &b], shell_file).unwrap();
+        assert_eq!((text.as_str(), origin), (src, Some("t/actions.sh")));
+        let legacy = code("install", "  echo hi\n", "");
+        let (text, origin) = actions_file(&[&legacy], shell_file).unwrap();
+        assert!(
+            text.ends_with("install() {\n  echo hi\n}\n") && origin.is_none(),
+            "{text}"
+        );
+        let other = code("start", "Y=2\n", "t/actions.sh");
+        assert!(actions_file(&[&a, &other], shell_file).is_err());
+        assert!(actions_file(&[&a, &legacy], shell_file).is_err());
     }
 }

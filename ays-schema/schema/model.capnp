@@ -168,6 +168,10 @@ struct ActionCode {
   args @5 :Text;
   doc @6 :Text;
   origin @7 :Text;
+  # The actions file `code` was read from, when `code` is that whole file as written (and
+  # `name` one of its functions); empty when `code` is one function's body (stored before
+  # whole files were).
+  file @8 :Text;
 }
 
 # One change of a job's state, with its time.

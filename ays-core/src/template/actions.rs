@@ -1,10 +1,22 @@
 //! Actions files: shell functions (`actions.sh`) and Python functions (`actions.py`).
+//!
+//! A file is kept whole, as written, and each of its actions is stored with the whole file
+//! ([`ActionCode::code`]) and the function's name: the runtimes source (shell) or import
+//! (python) the file as it is, so top-level lines, imports and helper functions work, and
+//! line numbers are the template's own. Which functions a file defines is asked of bash and
+//! of Python themselves, without running the file: bash parses the file as the body of a
+//! function it only defines, Python's `ast` parses the module.
 
+use std::io::Write;
 use std::path::Path;
+use std::process::{Command, Stdio};
 
-use super::{ActionCode, Runtime};
+use super::{ActionCode, DEFAULT_ACTIONS, Runtime};
 use crate::error::{Location, TemplateError};
 use crate::ids::ActionName;
+
+/// Reads the functions of an actions.py without running it (see the file).
+const PYTHON_PROBE: &str = include_str!("probe.py");
 
 fn malformed(t: &str, path: &Path, line: usize, reason: String) -> TemplateError {
     TemplateError::Malformed {
@@ -14,190 +26,244 @@ fn malformed(t: &str, path: &Path, line: usize, reason: String) -> TemplateError
     }
 }
 
-fn action_name(t: &str, path: &Path, line: usize, name: &str) -> Result<ActionName, TemplateError> {
-    name.parse()
-        .map_err(|e: crate::ids::NameError| malformed(t, path, line, e.to_string()))
-}
-
-/// Has bash read `src`, the `actions.sh` at `path`, without running it (`bash -n`): a syntax
-/// error is reported when the template is loaded, with the template's own file and line, not
-/// when a job runs. Without a bash to ask, the check is skipped with a warning (the jobs would
-/// then fail to start anyway).
-pub(crate) fn check_shell_syntax(t: &str, path: &Path, src: &str) -> Result<(), TemplateError> {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let child = Command::new("bash")
-        .arg("-n")
+/// Runs `program args` with `input` on its stdin; its stdout, or its stderr as the error.
+fn ask(program: &str, args: &[&str], input: &str) -> Result<(bool, String, String), String> {
+    let mut child = Command::new(program)
+        .args(args)
         .stdin(Stdio::piped())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(child) => child,
-        Err(err) => {
-            tracing::warn!(file = %path.display(), "cannot check the shell syntax: bash: {err}");
-            return Ok(());
-        }
-    };
-    if let Some(mut stdin) = child.stdin.take() {
-        // bash stops reading at the first error; what it did not read does not matter.
-        let _ = stdin.write_all(src.as_bytes());
+        .spawn()
+        .map_err(|err| format!("cannot start {program}: {err}"))?;
+    let writer = child.stdin.take().map(|mut stdin| {
+        let input = input.to_owned();
+        // A program that stops reading early (bash at the first syntax error) closes the pipe;
+        // what it did not read does not matter.
+        std::thread::spawn(move || {
+            let _ignored = stdin.write_all(input.as_bytes());
+        })
+    });
+    let out = child
+        .wait_with_output()
+        .map_err(|err| format!("{program} failed: {err}"))?;
+    if let Some(writer) = writer {
+        let _ignored = writer.join();
     }
-    let out = match child.wait_with_output() {
-        Ok(out) => out,
-        Err(err) => {
-            tracing::warn!(file = %path.display(), "cannot check the shell syntax: bash: {err}");
-            return Ok(());
-        }
-    };
-    if out.status.success() {
-        return Ok(());
-    }
-    let text = String::from_utf8_lossy(&out.stderr);
-    // `bash: line 3: syntax error near unexpected token `('`
-    let first = text.lines().next().unwrap_or_default();
-    let (line, reason) = first
-        .split_once("line ")
-        .and_then(|(_, rest)| rest.split_once(": "))
-        .and_then(|(n, reason)| Some((n.trim().parse::<usize>().ok()?, reason)))
-        .unwrap_or((0, first));
-    Err(malformed(t, path, line, format!("bash: {}", reason.trim())))
+    Ok((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
 }
 
-/// Shell functions at column 0: `name() {` or `function name {` / `function name() {`, ending
-/// at a `}` at column 0. The code is the body between the braces.
-pub(crate) fn parse_shell(
+/// The actions of `src`, the `actions.sh` at `path`: every function bash defines in it, in any
+/// style bash accepts, whose name is an action name not starting with `_` (the others are
+/// helpers). A syntax error (`bash -n`) is reported with the template's own file and line.
+pub(crate) fn shell_actions(
     t: &str,
     path: &Path,
     src: &str,
 ) -> Result<Vec<ActionCode>, TemplateError> {
-    let mut out = Vec::new();
-    let mut current: Option<(ActionName, usize, Vec<&str>)> = None;
-    for (i, line) in src.lines().enumerate() {
-        let number = i.saturating_add(1);
-        if let Some((name, _start, body)) = &mut current {
-            if line.trim_end() == "}" {
-                out.push(ActionCode {
-                    name: name.clone(),
-                    runtime: Runtime::Shell,
-                    code: join_body(body),
-                    args: String::new(),
-                    doc: String::new(),
-                });
-                current = None;
-            } else {
-                body.push(line);
-            }
-            continue;
-        }
-        if line.starts_with(char::is_whitespace) || line.trim().is_empty() || line.starts_with('#')
-        {
-            continue;
-        }
-        let head = line.trim_end();
-        let head = head.strip_prefix("function ").unwrap_or(head).trim();
-        let Some(head) = head.strip_suffix('{') else {
-            continue;
-        };
-        let name = head.trim().trim_end_matches("()").trim();
-        if name.is_empty() {
-            continue;
-        }
-        current = Some((action_name(t, path, number, name)?, number, Vec::new()));
+    let needs_bash =
+        |err: String| malformed(t, path, 0, format!("bash is needed to read it: {err}"));
+    let (ok, _, err) = ask("bash", &["-n"], src).map_err(needs_bash)?;
+    if !ok {
+        // `bash: line 3: syntax error near unexpected token `('`
+        let first = err.lines().next().unwrap_or_default();
+        let (line, reason) = first
+            .split_once("line ")
+            .and_then(|(_, rest)| rest.split_once(": "))
+            .and_then(|(n, reason)| Some((n.trim().parse::<usize>().ok()?, reason)))
+            .unwrap_or((0, first));
+        return Err(malformed(t, path, line, format!("bash: {}", reason.trim())));
     }
-    if let Some((name, start, _)) = current {
+    // The file, which parses, becomes the body (after a `:`, for a file with no command) of a
+    // function that is only defined, never called; bash then prints it back in its canonical form, one `function name ()` line per
+    // function it defines.
+    let script = "IFS= builtin read -r -d '' _ays_src\n\
+                  builtin eval \"_ays_probe() {\n:\n${_ays_src}\n}\" && builtin declare -f _ays_probe";
+    let (ok, out, err) =
+        ask("bash", &["--norc", "--noprofile", "-c", script], src).map_err(needs_bash)?;
+    if !ok {
         return Err(malformed(
             t,
             path,
-            start,
-            format!("function `{name}` has no closing `}}` at column 0"),
+            0,
+            format!("bash could not list its functions: {}", err.trim()),
         ));
     }
-    dedupe(t, path, out)
+    let mut names: Vec<String> = Vec::new();
+    for name in shell_functions(&out) {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    let file = path.display().to_string();
+    let mut codes = Vec::new();
+    for name in names {
+        if name.starts_with('_') {
+            continue;
+        }
+        let Ok(action) = name.parse::<ActionName>() else {
+            tracing::debug!(template = t, function = %name, "not an action name: a helper");
+            continue;
+        };
+        codes.push(ActionCode {
+            name: action,
+            runtime: Runtime::Shell,
+            code: src.to_owned(),
+            args: String::new(),
+            doc: String::new(),
+            file: file.clone(),
+        });
+    }
+    Ok(codes)
 }
 
-/// Python functions at column 0: `def name(job):`; the body is every following line that is
-/// indented or blank. A docstring right after the `def` becomes the doc.
-pub(crate) fn parse_python(
+/// The functions in bash's `declare -f` of the probe function that are not inside another
+/// function: bash prints each as `function name () ` (bash 4: `name () `) at the indentation of
+/// the block it is in, and closes a function body with `}` at that indentation.
+fn shell_functions(declared: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    // The indentation of the closing `}` of the user function we are inside of, if any.
+    let mut inside: Option<usize> = None;
+    // Past `_ays_probe () ` and `{ `.
+    for line in declared.lines().skip(2) {
+        let indent = line
+            .len()
+            .saturating_sub(line.trim_start_matches(' ').len());
+        let text = &line[indent..];
+        if let Some(depth) = inside {
+            if indent == depth && text.starts_with('}') {
+                inside = None;
+            }
+            continue;
+        }
+        let Some(head) = text.strip_suffix(" () ") else {
+            continue;
+        };
+        let name = head.strip_prefix("function ").unwrap_or(head);
+        if name.is_empty() || name.contains(char::is_whitespace) {
+            continue;
+        }
+        found.push(name.to_owned());
+        inside = Some(indent);
+    }
+    found
+}
+
+/// One function of an actions.py, as the probe reports it.
+#[derive(serde::Deserialize)]
+struct PyFunction {
+    name: String,
+    line: usize,
+    params: Vec<String>,
+    doc: String,
+    is_async: bool,
+}
+
+#[derive(serde::Deserialize)]
+struct PySyntaxError {
+    line: usize,
+    msg: String,
+    text: String,
+}
+
+#[derive(serde::Deserialize)]
+struct PyProbe {
+    #[serde(default)]
+    functions: Vec<PyFunction>,
+    error: Option<PySyntaxError>,
+}
+
+/// The actions of `src`, the `actions.py` at `path`, read by Python's own parser without
+/// running the module: the top-level functions whose first parameter is `job` and whose name
+/// neither starts nor ends with `_`. Other functions are helpers, except that a helper named
+/// like a default action (`def install(service)`) is refused: it would silently do nothing.
+pub(crate) fn python_actions(
     t: &str,
     path: &Path,
     src: &str,
 ) -> Result<Vec<ActionCode>, TemplateError> {
-    let mut out = Vec::new();
-    let mut current: Option<(ActionName, String, Vec<&str>)> = None;
-    let flush = |cur: Option<(ActionName, String, Vec<&str>)>, out: &mut Vec<ActionCode>| {
-        if let Some((name, args, body)) = cur {
-            let code = join_body(&body);
-            let doc = docstring(&code);
-            out.push(ActionCode {
-                name,
-                runtime: Runtime::Python,
-                code,
-                args,
-                doc,
-            });
-        }
-    };
-    for (i, line) in src.lines().enumerate() {
-        let number = i.saturating_add(1);
-        let at_col0 = !line.starts_with(char::is_whitespace) && !line.trim().is_empty();
-        if !at_col0 {
-            if let Some((_, _, body)) = &mut current {
-                body.push(line);
-            }
-            continue;
-        }
-        flush(current.take(), &mut out);
-        if let Some(rest) = line.strip_prefix("def ") {
-            let (name, after) = rest.split_once('(').ok_or_else(|| {
-                malformed(t, path, number, format!("`{line}` is not `def name(job):`"))
-            })?;
-            let args = after.split_once(')').map(|(a, _)| a.trim()).unwrap_or("");
-            current = Some((
-                action_name(t, path, number, name.trim())?,
-                args.to_owned(),
-                Vec::new(),
-            ));
-        }
-    }
-    flush(current.take(), &mut out);
-    dedupe(t, path, out)
-}
-
-fn docstring(code: &str) -> String {
-    let first = code.trim_start();
-    for q in ["\"\"\"", "'''"] {
-        if let Some(rest) = first.strip_prefix(q)
-            && let Some((doc, _)) = rest.split_once(q)
-        {
-            return doc.trim().to_owned();
-        }
-    }
-    String::new()
-}
-
-fn join_body(body: &[&str]) -> String {
-    let mut lines: Vec<&str> = body.to_vec();
-    while lines.last().is_some_and(|l| l.trim().is_empty()) {
-        lines.pop();
-    }
-    let mut s = lines.join("\n");
-    if !s.is_empty() {
-        s.push('\n');
-    }
-    s
-}
-
-fn dedupe(t: &str, path: &Path, codes: Vec<ActionCode>) -> Result<Vec<ActionCode>, TemplateError> {
-    let mut seen = std::collections::BTreeSet::new();
-    for c in &codes {
-        if !seen.insert(c.name.clone()) {
+    let file = path.display().to_string();
+    let (ok, out, err) = ask("python3", &["-I", "-S", "-c", PYTHON_PROBE, &file], src)
+        .map_err(|err| malformed(t, path, 0, format!("python3 is needed to read it: {err}")))?;
+    let probe: PyProbe = match serde_json::from_str(out.trim()) {
+        Ok(probe) if ok => probe,
+        _ => {
             return Err(malformed(
                 t,
                 path,
                 0,
-                format!("action `{}` is defined twice", c.name),
+                format!("python3 could not read it: {}", err.trim()),
             ));
+        }
+    };
+    if let Some(e) = probe.error {
+        let text = if e.text.is_empty() {
+            String::new()
+        } else {
+            format!(": `{}`", e.text)
+        };
+        return Err(malformed(
+            t,
+            path,
+            e.line,
+            format!("python: {}{text}", e.msg),
+        ));
+    }
+    let mut codes: Vec<ActionCode> = Vec::new();
+    for f in probe.functions {
+        let takes_job = f.params.first().is_some_and(|p| p == "job");
+        if f.name.starts_with('_') || f.name.ends_with('_') {
+            continue;
+        }
+        if !takes_job {
+            if DEFAULT_ACTIONS.contains(&f.name.as_str()) {
+                return Err(malformed(
+                    t,
+                    path,
+                    f.line,
+                    format!(
+                        "`def {}({})` is not an action: an action's first parameter is `job`",
+                        f.name,
+                        f.params.join(", ")
+                    ),
+                ));
+            }
+            continue;
+        }
+        if f.is_async {
+            return Err(malformed(
+                t,
+                path,
+                f.line,
+                format!("`async def {}`: actions are plain functions", f.name),
+            ));
+        }
+        let name: ActionName = f
+            .name
+            .parse()
+            .map_err(|e: crate::ids::NameError| malformed(t, path, f.line, e.to_string()))?;
+        let code = ActionCode {
+            name,
+            runtime: Runtime::Python,
+            code: src.to_owned(),
+            args: f.params.join(", "),
+            doc: f.doc,
+            file: file.clone(),
+        };
+        // A later `def` of the same name is the one Python keeps.
+        if let Some(earlier) = codes.iter_mut().find(|c| c.name == code.name) {
+            tracing::warn!(
+                template = t,
+                "{file}:{}: `{}` is defined again; this definition is the one that runs",
+                f.line,
+                code.name
+            );
+            *earlier = code;
+        } else {
+            codes.push(code);
         }
     }
     Ok(codes)
@@ -207,18 +273,69 @@ fn dedupe(t: &str, path: &Path, codes: Vec<ActionCode>) -> Result<Vec<ActionCode
 mod tests {
     use super::*;
 
+    fn names(codes: &[ActionCode]) -> Vec<String> {
+        codes.iter().map(|c| c.name.to_string()).collect()
+    }
+
     #[test]
-    fn shell_and_python_functions_become_actions() {
-        let sh = "#!/bin/sh\nhelper=1\ninstall() {\n  echo hi\n}\nfunction start {\n  true\n}\n";
-        let codes = parse_shell("t", Path::new("actions.sh"), sh).unwrap();
-        let names: Vec<_> = codes.iter().map(|c| c.name.to_string()).collect();
-        assert_eq!(names, ["install", "start"]);
-        assert_eq!(codes[0].code, "  echo hi\n");
-        let py = "import os\n\ndef install(job):\n    \"\"\"Installs.\"\"\"\n    pass\n\ndef test(job):\n    x = 1\n";
-        let codes = parse_python("t", Path::new("actions.py"), py).unwrap();
-        assert_eq!(codes.len(), 2);
+    fn bash_finds_the_functions_in_any_style() {
+        let sh = "#!/bin/bash\nMYVAR=hello\nset -e\nhelper() { echo help; }\n\
+                  install() { echo X; }\nstart()\n{\n  echo \"$MYVAR\"\n    }\n\
+                  function stop {\n  cat <<EOT\n}\nEOT\n  inner() { :; }\n}\n\
+                  function monitor() ( echo sub )\n_private() { :; }\n\
+                  if true; then cond() { :; }; fi\nmy-helper() { :; }\n";
+        for nothing in ["", "# only a comment\n", "\n"] {
+            assert!(
+                shell_actions("t", Path::new("a.sh"), nothing)
+                    .unwrap()
+                    .is_empty()
+            );
+        }
+        let codes = shell_actions("t", Path::new("actions.sh"), sh).unwrap();
+        assert_eq!(
+            names(&codes),
+            ["helper", "install", "start", "stop", "monitor", "cond"]
+        );
+        assert!(codes.iter().all(|c| c.code == sh && c.file == "actions.sh"));
+    }
+
+    #[test]
+    fn a_shell_syntax_error_names_its_line() {
+        let err = shell_actions("t", Path::new("a.sh"), "x=1\ninstall() {\n  echo (\n}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("a.sh:3: template `t`: bash:"), "{err}");
+    }
+
+    #[test]
+    fn python_actions_take_job_first() {
+        let py = "import os\nLIMIT = 3\n\ndef helper(x):\n    return x\n\n\
+                  def install(job):\n    \"\"\"Installs.\"\"\"\n    helper(LIMIT)\n\n\
+                  def init_actions_(service, args):\n    return {}\n\n\
+                  if os.name:\n    def start(job, *rest):\n        pass\n";
+        let codes = python_actions("t", Path::new("actions.py"), py).unwrap();
+        assert_eq!(names(&codes), ["install", "start"]);
         assert_eq!(codes[0].doc, "Installs.");
-        assert_eq!(codes[1].code, "    x = 1\n");
         assert_eq!(codes[1].args, "job");
+        assert!(codes.iter().all(|c| c.code == py));
+    }
+
+    #[test]
+    fn python_errors_name_the_template_line() {
+        let err = python_actions(
+            "t",
+            Path::new("a.py"),
+            "import os\n\ndef install(job)\n    pass\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("a.py:3: template `t`: python:"), "{err}");
+        let err = python_actions("t", Path::new("a.py"), "def install(service):\n    pass\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("a.py:1:") && err.contains("first parameter is `job`"),
+            "{err}"
+        );
     }
 }

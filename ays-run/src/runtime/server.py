@@ -7,6 +7,7 @@ this process. A job writes its stdout and stderr to the files named by the reque
 result (ok, data patch, log, error and traceback) as JSON to the result file.
 """
 import json
+import linecache
 import os
 import sys
 import threading
@@ -100,17 +101,41 @@ _modules = {}
 
 
 def load(path):
+    """The namespace of the actions file at `path`, run as a module once per version of the file.
+
+    When `path.origin` names the template file it was copied from, the code is compiled under that
+    name, with its source in `linecache`, so that tracebacks name the template's file and lines."""
     st = os.stat(path)
     stamp = (st.st_mtime_ns, st.st_size)
     cached = _modules.get(path)
     if cached is not None and cached[0] == stamp:
         return cached[1]
     with open(path, encoding="utf-8") as f:
-        code = compile(f.read(), path, "exec")
-    ns = {"__name__": "ays_actions", "__file__": path}
+        source = f.read()
+    name = path
+    try:
+        with open(path + ".origin", encoding="utf-8") as f:
+            name = f.read().strip() or path
+    except FileNotFoundError:
+        pass
+    if name != path:
+        linecache.cache[name] = (len(source), None, source.splitlines(True), name)
+    code = compile(source, name, "exec")
+    ns = {"__name__": "ays_actions", "__file__": name}
     exec(code, ns)
     _modules[path] = (stamp, ns)
     return ns
+
+
+def returned(job, value):
+    """Records what an action returned (other than None) in its log, as JSON when it can be."""
+    if value is None:
+        return
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    job.log(f"returned {text}")
 
 
 def run_job(req):
@@ -129,7 +154,7 @@ def run_job(req):
             job = Job(json.load(f))
         fn = load(req["actions"]).get(req["function"]) if os.path.exists(req["actions"]) else None
         if callable(fn):
-            fn(job)
+            returned(job, fn(job))
         result = {"ok": True, "patch": job.patch, "logs": job.logs}
     except BaseException as e:  # noqa: BLE001 - every failure is the job's
         error = "".join(traceback.format_exception_only(type(e), e)).strip()

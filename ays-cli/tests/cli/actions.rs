@@ -1,0 +1,165 @@
+//! Actions files as people write them (#9 items 7 and 8): the file runs as written, its
+//! functions are found by bash and Python themselves, and errors name the template's own file
+//! and line.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::repo::{json, ok};
+use crate::{ays, stderr};
+
+/// A repository `r` in `dir` with one template `app` whose actions file is `file` (`actions.sh`
+/// or `actions.py`) holding `actions`, and a blueprint with `app__a` scheduling `schedule`.
+fn repo_with(dir: &Path, file: &str, actions: &str, schedule: &[&str]) -> PathBuf {
+    ok(dir, &["init", "r"]);
+    let repo = dir.join("r");
+    let template = repo.join("actorTemplates/app");
+    std::fs::create_dir_all(&template).unwrap();
+    std::fs::write(template.join("schema.hrd"), "port = type:int\n").unwrap();
+    std::fs::write(template.join(file), actions).unwrap();
+    let mut bp = String::from("app__a:\n  port: 80\nactions:\n");
+    for a in schedule {
+        bp.push_str(&format!("  - action: {a}\n"));
+    }
+    std::fs::write(repo.join("blueprints/bp.yaml"), bp).unwrap();
+    repo
+}
+
+/// Applies the blueprint and runs it; each job, by action, as `ays job show --json` gives it.
+fn run_jobs(repo: &Path) -> std::collections::BTreeMap<String, Value> {
+    ok(repo, &["blueprint"]);
+    let _ = ays(repo, &["run", "create", "-y"], b"");
+    let jobs = json(repo, &["job", "list", "--all"]);
+    jobs.as_array()
+        .unwrap()
+        .iter()
+        .map(|j| {
+            let number = j["number"].to_string();
+            let job = json(repo, &["job", "show", "latest", &number]);
+            (j["action"].as_str().unwrap().to_owned(), job)
+        })
+        .collect()
+}
+
+/// Everything a job logged, one text.
+fn log_text(job: &Value) -> String {
+    job["logs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|l| l["message"].as_str().unwrap_or_default().to_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn issue_9_shell_functions_in_any_style_run_with_the_files_top_level() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sh = "#!/bin/bash\nset -e\nMYVAR=hello\nhelper() { echo \"helped $1\"; }\n\
+              install() { echo \"one line $MYVAR\"; helper install; }\n\
+              start()\n{\n  echo \"brace on the next line\"\n  }\n\
+              function monitor {\n    false\n    echo not reached\n    }\n\
+              _private() { echo private; }\n";
+    let repo = repo_with(
+        tmp.path(),
+        "actions.sh",
+        sh,
+        &["install", "start", "monitor"],
+    );
+    let jobs = run_jobs(&repo);
+    let install = &jobs["install"];
+    assert_eq!(install["state"], "ok", "{install}");
+    let log = log_text(install);
+    assert!(
+        log.contains("one line hello") && log.contains("helped install"),
+        "{log}"
+    );
+    let start = &jobs["start"];
+    assert_eq!(start["state"], "ok", "{start}");
+    assert!(
+        log_text(start).contains("brace on the next line"),
+        "{start}"
+    );
+    // `set -e` at the top of the file holds in the actions: `false` ends `monitor`.
+    let monitor = &jobs["monitor"];
+    assert_eq!(monitor["state"], "error", "{monitor}");
+    assert!(!log_text(monitor).contains("not reached"), "{monitor}");
+}
+
+#[test]
+fn issue_9_a_shell_syntax_error_names_the_template_file_and_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sh = "MYVAR=1\n\ninstall() {\n  if then\n}\n";
+    let repo = repo_with(tmp.path(), "actions.sh", sh, &["install"]);
+    let out = ays(&repo, &["blueprint"], b"");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("actorTemplates/app/actions.sh:4:") && err.contains("bash:"),
+        "{err}"
+    );
+    assert_eq!(
+        json(&repo, &["service", "list"]),
+        serde_json::json!([]),
+        "nothing applied"
+    );
+}
+
+#[test]
+fn issue_9_actions_py_is_loaded_as_the_module_it_is() {
+    let tmp = tempfile::tempdir().unwrap();
+    let py = "import os\nimport json\n\nGREETING = 'hello'\n\n\
+              def helper(word):\n    return GREETING + ' ' + word\n\n\
+              def install(job):\n    print(helper(os.path.basename('/x/world')))\n    \
+              job.service.data.port = 81\n    return {'done': True}\n\n\
+              def start(job):\n    x = 1\n    raise ValueError('broken ' + str(x))\n";
+    let repo = repo_with(tmp.path(), "actions.py", py, &["install", "start"]);
+    let jobs = run_jobs(&repo);
+    let install = &jobs["install"];
+    assert_eq!(install["state"], "ok", "{install}");
+    let log = log_text(install);
+    assert!(log.contains("hello world"), "{log}");
+    assert!(log.contains("returned {\"done\": true}"), "{log}");
+    let service = json(&repo, &["service", "show", "app!a"]);
+    assert_eq!(service[0]["data"]["port"], 81, "{service}");
+    // The traceback names the template's file and the line of the `raise`.
+    let start = &jobs["start"];
+    assert_eq!(start["state"], "error", "{start}");
+    let log = log_text(start);
+    let template = repo.join("actorTemplates/app/actions.py");
+    assert!(
+        log.contains(&format!(
+            "File \"{}\", line 16, in start",
+            template.display()
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains("raise ValueError('broken ' + str(x))"),
+        "{log}"
+    );
+}
+
+#[test]
+fn issue_9_a_python_syntax_error_is_reported_at_load_with_its_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let py = "import os\n\ndef install(job)\n    pass\n";
+    let repo = repo_with(tmp.path(), "actions.py", py, &["install"]);
+    let out = ays(&repo, &["blueprint"], b"");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("actorTemplates/app/actions.py:3:") && err.contains("python:"),
+        "{err}"
+    );
+    // A helper named like an action would silently do nothing: refused.
+    let py = "def install(service):\n    pass\n";
+    std::fs::write(repo.join("actorTemplates/app/actions.py"), py).unwrap();
+    let out = ays(&repo, &["blueprint"], b"");
+    assert!(
+        stderr(&out).contains("actions.py:1:") && stderr(&out).contains("first parameter is `job`"),
+        "{}",
+        stderr(&out)
+    );
+}
