@@ -83,16 +83,6 @@ pub enum TemplateError {
         /// What is wrong.
         reason: String,
     },
-    /// Two global template directories define the same template.
-    #[error("template `{name}` is defined twice: {} and {}", first.display(), second.display())]
-    Duplicate {
-        /// The template name.
-        name: String,
-        /// The first directory.
-        first: PathBuf,
-        /// The second directory.
-        second: PathBuf,
-    },
     /// No template has this name.
     #[error("no actor template named `{name}`")]
     NotFound {

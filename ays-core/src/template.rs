@@ -48,7 +48,7 @@ mod actions;
 mod settings;
 
 use crate::ids::{ActionName, ActorName};
-use actions::{python_actions, shell_actions};
+use actions::{PyProbes, python_actions, shell_actions};
 pub(crate) use settings::parse_duration;
 use settings::{Required, Settings, apply_config_yaml, parse_actor_hrd};
 
@@ -235,21 +235,31 @@ pub struct TemplateInfo {
     pub path: PathBuf,
     /// Whether it comes from the repository's `actorTemplates/`.
     pub local: bool,
+    /// Other directories of templates with the same name, found earlier and ignored (as in
+    /// 8.1, the one found last is used).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignored: Vec<PathBuf>,
 }
 
 /// Every template a repository can use.
 #[derive(Debug, Clone, Default)]
 pub struct TemplateSet {
     templates: BTreeMap<ActorName, TemplateInfo>,
+    /// What Python said of the set's actions.py files: all of them are read by one `python3`
+    /// when the first is needed.
+    probes: std::sync::Arc<PyProbes>,
 }
 
 impl TemplateSet {
     /// Finds the templates of `local` (the repository's `actorTemplates/`, may be absent) and of
     /// the `global` directories.
     ///
+    /// Two global (or two local) templates with one name are not an error: as in 8.1, the one
+    /// found last (directories are read in name order) is used, with a warning naming both.
+    /// A local template is used over a global one of the same name, without a warning.
+    ///
     /// # Errors
     ///
-    /// [`TemplateError::Duplicate`] for two global (or two local) templates with one name,
     /// [`TemplateError::BadName`] for a template directory whose name is not an actor name,
     /// [`TemplateError::Io`] for an unreadable directory (an absent one is empty).
     pub fn discover(local: &Path, global: &[PathBuf]) -> Result<TemplateSet, TemplateError> {
@@ -260,7 +270,19 @@ impl TemplateSet {
         let mut locals = BTreeMap::new();
         collect(local, true, &mut locals)?;
         globals.extend(locals);
-        Ok(TemplateSet { templates: globals })
+        for t in globals.values().filter(|t| !t.ignored.is_empty()) {
+            let ignored: Vec<String> = t.ignored.iter().map(|p| p.display().to_string()).collect();
+            tracing::warn!(
+                "template `{}` is defined more than once: {} is used, {} ignored",
+                t.name,
+                t.path.display(),
+                ignored.join(", ")
+            );
+        }
+        Ok(TemplateSet {
+            templates: globals,
+            probes: std::sync::Arc::default(),
+        })
     }
 
     /// The templates, by name.
@@ -285,7 +307,31 @@ impl TemplateSet {
         let info = self.find(name).ok_or_else(|| TemplateError::NotFound {
             name: name.to_owned(),
         })?;
-        Template::load(&info.name, &info.path)
+        let source = TemplateSource::read(&info.path)?;
+        if let Some(src) = &source.actions_py {
+            let file = info.path.join("actions.py").display().to_string();
+            if self.probes.get(&file, src).is_none() {
+                self.read_python_files();
+            }
+        }
+        Template::from_source_with(&info.name, &info.path, &source, &self.probes)
+    }
+
+    /// Has one `python3` read every actions.py of the set (one that cannot be read is left for
+    /// its own template's load to report).
+    fn read_python_files(&self) {
+        let files: Vec<(String, String)> = self
+            .templates
+            .values()
+            .filter_map(|t| {
+                let path = t.path.join("actions.py");
+                let src = fs::read_to_string(&path).ok()?;
+                Some((path.display().to_string(), src))
+            })
+            .collect();
+        if let Err(reason) = self.probes.read(&files) {
+            tracing::debug!("reading the actions.py files together failed: {reason}");
+        }
     }
 }
 
@@ -324,19 +370,21 @@ fn collect(
                 path: path.clone(),
                 source,
             })?;
-            if let Some(first) = out.get(&actor) {
-                return Err(TemplateError::Duplicate {
-                    name,
-                    first: first.path.clone(),
-                    second: path,
-                });
-            }
+            let ignored = match out.remove(&actor) {
+                Some(earlier) => {
+                    let mut ignored = earlier.ignored;
+                    ignored.push(earlier.path);
+                    ignored
+                }
+                None => Vec::new(),
+            };
             out.insert(
                 actor.clone(),
                 TemplateInfo {
                     name: actor,
                     path,
                     local,
+                    ignored,
                 },
             );
         } else {
@@ -447,7 +495,16 @@ impl Template {
         origin: impl AsRef<Path>,
         source: &TemplateSource,
     ) -> Result<Template, TemplateError> {
-        let dir = origin.as_ref();
+        Template::from_source_with(name, origin.as_ref(), source, &PyProbes::default())
+    }
+
+    /// [`Template::from_source`], asking `probes` what an actions.py defines before `python3`.
+    fn from_source_with(
+        name: &ActorName,
+        dir: &Path,
+        source: &TemplateSource,
+        probes: &PyProbes,
+    ) -> Result<Template, TemplateError> {
         let t = name.as_str();
         let mut hasher = Sha256::new();
         for (file, text) in source.files() {
@@ -532,7 +589,7 @@ impl Template {
                 });
             }
             (Some(src), None) => shell_actions(t, &dir.join("actions.sh"), src)?,
-            (None, Some(src)) => python_actions(t, &dir.join("actions.py"), src)?,
+            (None, Some(src)) => python_actions(t, &dir.join("actions.py"), src, probes)?,
             (None, None) => Vec::new(),
         };
         let actions = assemble_actions(t, dir, codes, &settings)?;

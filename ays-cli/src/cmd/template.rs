@@ -21,14 +21,24 @@ fn list(env: &super::Env) -> anyhow::Result<()> {
     if env.json {
         return output::json(&templates);
     }
-    let mut table = Table::new(&["TEMPLATE", "SOURCE", "PATH"]);
+    let shadowing = templates.iter().any(|t| !t.ignored.is_empty());
+    let mut header = vec!["TEMPLATE", "SOURCE", "PATH"];
+    if shadowing {
+        header.push("IGNORED (SAME NAME)");
+    }
+    let mut table = Table::new(&header);
     for t in templates {
         let source = if t.local { "local" } else { "global" };
-        table.row(vec![
+        let mut row = vec![
             t.name.to_string(),
             source.to_owned(),
             t.path.display().to_string(),
-        ]);
+        ];
+        if shadowing {
+            let ignored: Vec<String> = t.ignored.iter().map(|p| p.display().to_string()).collect();
+            row.push(ignored.join(", "));
+        }
+        table.row(row);
     }
     table.print()
 }

@@ -153,7 +153,7 @@ fn shell_functions(declared: &str) -> Vec<String> {
 }
 
 /// One function of an actions.py, as the probe reports it.
-#[derive(serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize)]
 struct PyFunction {
     name: String,
     line: usize,
@@ -162,41 +162,103 @@ struct PyFunction {
     is_async: bool,
 }
 
-#[derive(serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize)]
 struct PySyntaxError {
     line: usize,
     msg: String,
     text: String,
 }
 
-#[derive(serde::Deserialize)]
-struct PyProbe {
+/// What Python's parser says of one actions.py.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub(crate) struct PyProbe {
     #[serde(default)]
     functions: Vec<PyFunction>,
     error: Option<PySyntaxError>,
 }
 
+/// What Python's parser said of the actions.py files read so far, by file and content, so that
+/// the files of a template set are read by one `python3` together.
+#[derive(Debug, Default)]
+pub(crate) struct PyProbes(std::sync::Mutex<std::collections::HashMap<String, PyProbe>>);
+
+fn probe_key(file: &str, src: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(file.as_bytes());
+    h.update([0]);
+    h.update(src.as_bytes());
+    super::hex(&h.finalize())
+}
+
+impl PyProbes {
+    pub(crate) fn get(&self, file: &str, src: &str) -> Option<PyProbe> {
+        let map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(&probe_key(file, src)).cloned()
+    }
+
+    /// Has one `python3` read each of `files` (file name, source) not read yet.
+    pub(crate) fn read(&self, files: &[(String, String)]) -> Result<(), String> {
+        let todo: Vec<&(String, String)> = files
+            .iter()
+            .filter(|(file, src)| self.get(file, src).is_none())
+            .collect();
+        if todo.is_empty() {
+            return Ok(());
+        }
+        let input: Vec<serde_json::Value> = todo
+            .iter()
+            .map(|(file, source)| serde_json::json!({ "file": file, "source": source }))
+            .collect();
+        let input = serde_json::Value::Array(input).to_string();
+        let (ok, out, err) = ask("python3", &["-I", "-S", "-c", PYTHON_PROBE], &input)
+            .map_err(|err| format!("python3 is needed to read it: {err}"))?;
+        let probes: Vec<PyProbe> = match serde_json::from_str(out.trim()) {
+            Ok(probes) if ok => probes,
+            _ => return Err(format!("python3 could not read it: {}", err.trim())),
+        };
+        if probes.len() != todo.len() {
+            return Err(format!(
+                "python3 read {} of {} files",
+                probes.len(),
+                todo.len()
+            ));
+        }
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for ((file, src), probe) in todo.into_iter().zip(probes) {
+            map.insert(probe_key(file, src), probe);
+        }
+        Ok(())
+    }
+}
+
 /// The actions of `src`, the `actions.py` at `path`, read by Python's own parser without
-/// running the module: the top-level functions whose first parameter is `job` and whose name
-/// neither starts nor ends with `_`. Other functions are helpers, except that a helper named
-/// like a default action (`def install(service)`) is refused: it would silently do nothing.
+/// running the module (asked of `probes` first): the top-level functions whose first parameter
+/// is `job` and whose name neither starts nor ends with `_`. Other functions are helpers, except
+/// that a helper named like a default action (`def install(service)`) is refused: it would
+/// silently do nothing.
 pub(crate) fn python_actions(
     t: &str,
     path: &Path,
     src: &str,
+    probes: &PyProbes,
 ) -> Result<Vec<ActionCode>, TemplateError> {
     let file = path.display().to_string();
-    let (ok, out, err) = ask("python3", &["-I", "-S", "-c", PYTHON_PROBE, &file], src)
-        .map_err(|err| malformed(t, path, 0, format!("python3 is needed to read it: {err}")))?;
-    let probe: PyProbe = match serde_json::from_str(out.trim()) {
-        Ok(probe) if ok => probe,
-        _ => {
-            return Err(malformed(
-                t,
-                path,
-                0,
-                format!("python3 could not read it: {}", err.trim()),
-            ));
+    let probe = match probes.get(&file, src) {
+        Some(probe) => probe,
+        None => {
+            probes
+                .read(&[(file.clone(), src.to_owned())])
+                .map_err(|reason| malformed(t, path, 0, reason))?;
+            probes
+                .get(&file, src)
+                .ok_or_else(|| malformed(t, path, 0, "python3 did not read it".to_owned()))?
         }
     };
     if let Some(e) = probe.error {
@@ -313,7 +375,7 @@ mod tests {
                   def install(job):\n    \"\"\"Installs.\"\"\"\n    helper(LIMIT)\n\n\
                   def init_actions_(service, args):\n    return {}\n\n\
                   if os.name:\n    def start(job, *rest):\n        pass\n";
-        let codes = python_actions("t", Path::new("actions.py"), py).unwrap();
+        let codes = python_actions("t", Path::new("actions.py"), py, &PyProbes::default()).unwrap();
         assert_eq!(names(&codes), ["install", "start"]);
         assert_eq!(codes[0].doc, "Installs.");
         assert_eq!(codes[1].args, "job");
@@ -326,13 +388,19 @@ mod tests {
             "t",
             Path::new("a.py"),
             "import os\n\ndef install(job)\n    pass\n",
+            &PyProbes::default(),
         )
         .unwrap_err()
         .to_string();
         assert!(err.starts_with("a.py:3: template `t`: python:"), "{err}");
-        let err = python_actions("t", Path::new("a.py"), "def install(service):\n    pass\n")
-            .unwrap_err()
-            .to_string();
+        let err = python_actions(
+            "t",
+            Path::new("a.py"),
+            "def install(service):\n    pass\n",
+            &PyProbes::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             err.contains("a.py:1:") && err.contains("first parameter is `job`"),
             "{err}"

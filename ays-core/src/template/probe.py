@@ -1,7 +1,8 @@
-"""Reads an actions.py without running it: prints its top-level functions, or its syntax error.
+"""Reads actions.py files without running them: their top-level functions, or their syntax error.
 
-Reads the source on stdin; argv[1] is the file name used in messages. Prints one JSON object:
-{"functions": [{"name", "line", "params", "doc", "is_async"}]} or {"error": {"line", "msg", "text"}}.
+Reads a JSON list of {"file", "source"} on stdin and prints a JSON list with, for each file in
+order, {"functions": [{"name", "line", "params", "doc", "is_async"}]} or
+{"error": {"line", "msg", "text"}}.
 Functions count as top level when they are defined in the module's body or in the branches of
 its top-level `if`, `try` and `with` statements (not inside a function or a class).
 """
@@ -34,20 +35,22 @@ def functions(body, out):
             functions(node.body, out)
 
 
-def main():
-    source = sys.stdin.buffer.read()
+def probe(file, source):
     try:
-        tree = ast.parse(source, filename=sys.argv[1])
+        tree = ast.parse(source, filename=file)
     except SyntaxError as e:
         text = (e.text or "").strip()
-        print(json.dumps({"error": {"line": e.lineno or 0, "msg": e.msg, "text": text}}))
-        return
+        return {"error": {"line": e.lineno or 0, "msg": e.msg, "text": text}}
     except ValueError as e:  # null bytes
-        print(json.dumps({"error": {"line": 0, "msg": str(e), "text": ""}}))
-        return
+        return {"error": {"line": 0, "msg": str(e), "text": ""}}
     out = []
     functions(tree.body, out)
-    print(json.dumps({"functions": out}))
+    return {"functions": out}
+
+
+def main():
+    files = json.load(sys.stdin)
+    print(json.dumps([probe(f["file"], f["source"]) for f in files]))
 
 
 main()

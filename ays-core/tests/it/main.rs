@@ -11,3 +11,4 @@ mod runs;
 mod scenarios;
 mod snapshots;
 mod templates;
+mod upstream;

@@ -9,7 +9,7 @@ use ays_hrd::ConfigYamlError;
 use crate::support::fails;
 
 #[test]
-fn local_templates_override_global_ones_and_globals_must_be_unique() -> TestResult {
+fn local_templates_override_global_ones_and_the_last_global_wins() -> TestResult {
     let dir = tempfile::tempdir()?;
     let root = dir.path();
     write_file(root, "g1/web/schema.hrd", "a = type:str\n")?;
@@ -37,20 +37,11 @@ fn local_templates_override_global_ones_and_globals_must_be_unique() -> TestResu
         ]
     );
     write_file(root, "g2/web/schema.hrd", "a = type:str\n")?;
-    let err = fails(TemplateSet::discover(
-        &root.join("none"),
-        &[root.join("g1"), root.join("g2")],
-    ))?;
-    let TemplateError::Duplicate {
-        name,
-        first,
-        second,
-    } = err
-    else {
-        return Err(format!("unexpected {err:?}").into());
-    };
-    assert_eq!(name, "web");
-    assert_eq!((first, second), (root.join("g1/web"), root.join("g2/web")));
+    // As in 8.1, the template found last is used; the other is named as ignored.
+    let set = TemplateSet::discover(&root.join("none"), &[root.join("g1"), root.join("g2")])?;
+    let web = set.find("web").ok_or("no web")?;
+    assert_eq!(web.path, root.join("g2/web"));
+    assert_eq!(web.ignored, [root.join("g1/web")]);
     Ok(())
 }
 

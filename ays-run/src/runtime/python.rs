@@ -40,9 +40,14 @@ pub enum PythonMode {
     Fresh,
 }
 
-/// Runs `actions.py` functions: `job.service.data.<field>` reads and assigns data (assignments
-/// come back as the data patch), `job.service.parent`, `job.service.producers['role']`,
-/// `job.args` and `job.log(...)`. An exception fails the job with its traceback in the log.
+/// Runs `actions.py` functions. The file is run as a module (imports, constants and helpers
+/// work; `__name__` is `ays_actions`), once per server, and the action's function is called with
+/// the `job`: `job.service.data.<field>` reads and assigns data (assignments come back as the
+/// data patch), `job.service.parent`, `job.service.producers['role']`, `job.args` and
+/// `job.log(...)`. Returning ends the job `ok`; a value other than `None` is recorded in its log
+/// (`returned <json>`, or the value's `repr`) and changes nothing else. An exception fails the
+/// job with its traceback in the log; when `actions.py.origin` next to the file names the
+/// template's file, the traceback names that file and its lines.
 pub struct PythonRuntime {
     repo: PathBuf,
     actors: ActorsDir,
