@@ -82,6 +82,8 @@ struct ActionJson {
     doc: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     file: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    fingerprint: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -249,6 +251,7 @@ impl Repository {
                 args: code.args,
                 doc: code.doc,
                 file: code.file,
+                fingerprint: code.fingerprint,
             });
         }
         let json = ActorJson {
@@ -460,6 +463,7 @@ fn read_actor(dir: &Path) -> Result<(Actor, Vec<ActionCode>), CoreError> {
             args: a.args,
             doc: a.doc,
             file: a.file,
+            fingerprint: a.fingerprint,
         };
         if code.key() != a.code_key {
             return Err(bad(&format!(

@@ -341,6 +341,7 @@ pub(crate) fn encode_code(c: &ActionCode, actor: &ActorName) -> Vec<u8> {
     m.set_args(&c.args);
     m.set_doc(&c.doc);
     m.set_file(&c.file);
+    m.set_fingerprint(&c.fingerprint);
     m.set_origin(format!("actoraction:{actor}:{}", c.name));
     to_bytes(&message)
 }
@@ -361,6 +362,7 @@ pub(crate) fn decode_code(key: &str, bytes: &[u8]) -> Result<ActionCode, CoreErr
         args: text(key, m.get_args())?,
         doc: text(key, m.get_doc())?,
         file: text(key, m.get_file())?,
+        fingerprint: text(key, m.get_fingerprint())?,
     })
 }
 

@@ -347,6 +347,21 @@ impl<'r> Staging<'r> {
         Ok(compiled)
     }
 
+    /// The action code record `key`, staged or stored.
+    pub(crate) fn code(&self, key: &str) -> Result<Option<ActionCode>, CoreError> {
+        if let Some((code, _)) = self.codes.get(key) {
+            return Ok(Some(code.clone()));
+        }
+        match self
+            .store
+            .get(&keys::code(key))
+            .map_err(CoreError::store("get code"))?
+        {
+            Some(bytes) => Ok(Some(record::decode_code(key, &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
     /// Creates or replaces an actor and records its action code.
     pub(crate) fn put_actor(
         &mut self,

@@ -121,6 +121,11 @@ pub struct ActionCode {
     /// The template's actions file `code` was read from (empty for a function body stored
     /// before whole files were, and for actions without code).
     pub file: String,
+    /// With `file`: a hash of the function's own definition and of the file's code outside its
+    /// actions (top-level lines, helpers), as bash or Python parse them: it changes when a change
+    /// of the file can change what this action does, and only then (not for a comment, or an
+    /// edit of another action). Empty otherwise.
+    pub fingerprint: String,
 }
 
 impl ActionCode {
@@ -654,6 +659,7 @@ fn assemble_actions(
                 args: String::new(),
                 doc: String::new(),
                 file: String::new(),
+                fingerprint: String::new(),
             },
         );
     }
@@ -719,6 +725,7 @@ mod tests {
             args: String::new(),
             doc: String::new(),
             file: String::new(),
+            fingerprint: String::new(),
         };
         assert_eq!(c("a", "x").key(), c("a", "x").key());
         let in_file = |file: &str| ActionCode {

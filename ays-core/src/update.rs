@@ -18,7 +18,7 @@ use crate::keys;
 use crate::repo::Repository;
 use crate::service::{Service, ServiceAction};
 use crate::staging::{Staging, scan_keys};
-use crate::template::Template;
+use crate::template::{ActionCode, Template};
 
 /// What an actor update changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -139,7 +139,12 @@ fn update_actor(
     let new_c = CompiledActor::new(new.clone())?;
     for a in &new.actions {
         match old.actor.action(a.name.as_str()) {
-            Some(o) if o.code_key != a.code_key => report.changed_actions.push(a.name.clone()),
+            Some(o) if o.code_key != a.code_key => {
+                let code = codes.iter().find(|c| c.key() == a.code_key);
+                if code_changed(st, &o.code_key, code)? {
+                    report.changed_actions.push(a.name.clone());
+                }
+            }
             Some(_) => {}
             None => report.added_actions.push(a.name.clone()),
         }
@@ -175,7 +180,7 @@ fn update_actor(
         let Some(mut s) = st.service(&key)?.cloned() else {
             continue;
         };
-        s.actions = updated_actions(&s, &new);
+        s.actions = updated_actions(&s, &new, &report.changed_actions);
         if migrate {
             migrate_data(&mut s, old, &new_c)?;
         }
@@ -187,18 +192,37 @@ fn update_actor(
     Ok(report)
 }
 
-/// The service's actions after an update: changed code → `changed`, new → `new`, removed ones
-/// dropped, the others kept as they are.
-fn updated_actions(s: &Service, new: &Actor) -> Vec<ServiceAction> {
+/// Whether the code of an action changed from the record `old_key` to `new`: the fingerprints
+/// of two whole-file records say whether the action itself changed (not a comment, not another
+/// action of the file); without them, any other key is a change.
+fn code_changed(
+    st: &Staging<'_>,
+    old_key: &str,
+    new: Option<&ActionCode>,
+) -> Result<bool, CoreError> {
+    let Some(new) = new.filter(|c| !c.fingerprint.is_empty()) else {
+        return Ok(true);
+    };
+    Ok(st
+        .code(old_key)?
+        .is_none_or(|old| old.fingerprint.is_empty() || old.fingerprint != new.fingerprint))
+}
+
+/// The service's actions after an update: `changed` ones become `changed`, new ones `new`,
+/// removed ones are dropped, the others keep their state (with the new code's key).
+fn updated_actions(s: &Service, new: &Actor, changed: &[ActionName]) -> Vec<ServiceAction> {
     new.actions
         .iter()
         .map(|a| match s.action(a.name.as_str()) {
-            Some(cur) if cur.code_key != a.code_key => ServiceAction {
+            Some(cur) if changed.contains(&a.name) => ServiceAction {
                 code_key: a.code_key.clone(),
                 state: cur.state.code_changed(),
                 ..cur.clone()
             },
-            Some(cur) => cur.clone(),
+            Some(cur) => ServiceAction {
+                code_key: a.code_key.clone(),
+                ..cur.clone()
+            },
             None => ServiceAction {
                 name: a.name.clone(),
                 code_key: a.code_key.clone(),

@@ -400,6 +400,7 @@ mod tests {
             args: String::new(),
             doc: String::new(),
             file: file.to_owned(),
+            fingerprint: String::new(),
         }
     }
 

@@ -172,6 +172,9 @@ struct ActionCode {
   # `name` one of its functions); empty when `code` is one function's body (stored before
   # whole files were).
   file @8 :Text;
+  # With `file`: a hash of the function's own definition and of the file's lines outside the
+  # actions, so that editing one action of a file changes only that action.
+  fingerprint @9 :Text;
 }
 
 # One change of a job's state, with its time.

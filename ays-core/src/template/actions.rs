@@ -92,23 +92,29 @@ pub(crate) fn shell_actions(
             format!("bash could not list its functions: {}", err.trim()),
         ));
     }
-    let mut names: Vec<String> = Vec::new();
-    for name in shell_functions(&out) {
-        if !names.contains(&name) {
-            names.push(name);
+    let (functions, rest) = shell_functions(&out);
+    let is_action = |name: &str| !name.starts_with('_') && name.parse::<ActionName>().is_ok();
+    // What every action shares: the lines outside the actions, helpers included.
+    let mut shared = rest;
+    for (name, text) in &functions {
+        if !is_action(name) {
+            tracing::debug!(template = t, function = %name, "a helper, not an action");
+            shared.push_str(text);
         }
     }
     let file = path.display().to_string();
-    let mut codes = Vec::new();
-    for name in names {
-        if name.starts_with('_') {
-            continue;
-        }
-        let Ok(action) = name.parse::<ActionName>() else {
-            tracing::debug!(template = t, function = %name, "not an action name: a helper");
+    let mut codes: Vec<ActionCode> = Vec::new();
+    for (name, text) in &functions {
+        let Some(action) = name.parse::<ActionName>().ok().filter(|_| is_action(name)) else {
             continue;
         };
+        // Defined more than once (in the branches of an `if`): every definition counts.
+        if let Some(earlier) = codes.iter_mut().find(|c| c.name == action) {
+            earlier.fingerprint = fingerprint(&earlier.fingerprint, text, "");
+            continue;
+        }
         codes.push(ActionCode {
+            fingerprint: fingerprint(name, text, &shared),
             name: action,
             runtime: Runtime::Shell,
             code: src.to_owned(),
@@ -120,36 +126,59 @@ pub(crate) fn shell_actions(
     Ok(codes)
 }
 
+/// Hex SHA-256 of an action's name, its own definition and what it shares with the file's
+/// other actions.
+fn fingerprint(name: &str, own: &str, shared: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in [name, own, shared] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    super::hex(&h.finalize())
+}
+
 /// The functions in bash's `declare -f` of the probe function that are not inside another
-/// function: bash prints each as `function name () ` (bash 4: `name () `) at the indentation of
-/// the block it is in, and closes a function body with `}` at that indentation.
-fn shell_functions(declared: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    // The indentation of the closing `}` of the user function we are inside of, if any.
+/// function, with their canonical text, and the rest of the text. bash prints each function as
+/// `function name () ` (bash 4: `name () `) at the indentation of the block it is in, and closes
+/// its body with `}` at that indentation.
+fn shell_functions(declared: &str) -> (Vec<(String, String)>, String) {
+    let mut found: Vec<(String, String)> = Vec::new();
+    let mut rest = String::new();
+    // The indentation of the closing `}` of the function we are inside of, if any.
     let mut inside: Option<usize> = None;
-    // Past `_ays_probe () ` and `{ `.
+    // Past `_ays_probe () ` and `{ `. bash ends a command with `;` unless it is the last of
+    // its block: without it, the text of a function does not depend on what follows it.
     for line in declared.lines().skip(2) {
+        let line = line.trim_end().trim_end_matches(';');
         let indent = line
             .len()
             .saturating_sub(line.trim_start_matches(' ').len());
         let text = &line[indent..];
-        if let Some(depth) = inside {
+        if let (Some(depth), Some((_, body))) = (inside, found.last_mut()) {
+            body.push_str(line);
+            body.push('\n');
             if indent == depth && text.starts_with('}') {
                 inside = None;
             }
             continue;
         }
-        let Some(head) = text.strip_suffix(" () ") else {
-            continue;
-        };
-        let name = head.strip_prefix("function ").unwrap_or(head);
-        if name.is_empty() || name.contains(char::is_whitespace) {
-            continue;
+        let name = text
+            .strip_suffix(" ()")
+            .map(|head| head.strip_prefix("function ").unwrap_or(head))
+            .filter(|name| !name.is_empty() && !name.contains(char::is_whitespace));
+        match name {
+            Some(name) => {
+                found.push((name.to_owned(), format!("{line}\n")));
+                inside = Some(indent);
+            }
+            None => {
+                rest.push_str(line);
+                rest.push('\n');
+            }
         }
-        found.push(name.to_owned());
-        inside = Some(indent);
     }
-    found
+    (found, rest)
 }
 
 /// One function of an actions.py, as the probe reports it.
@@ -160,6 +189,7 @@ struct PyFunction {
     params: Vec<String>,
     doc: String,
     is_async: bool,
+    dump: String,
 }
 
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -174,6 +204,8 @@ struct PySyntaxError {
 pub(crate) struct PyProbe {
     #[serde(default)]
     functions: Vec<PyFunction>,
+    #[serde(default)]
+    rest: String,
     error: Option<PySyntaxError>,
 }
 
@@ -274,14 +306,22 @@ pub(crate) fn python_actions(
             format!("python: {}{text}", e.msg),
         ));
     }
+    let is_action = |f: &PyFunction| {
+        !f.name.starts_with('_')
+            && !f.name.ends_with('_')
+            && f.params.first().is_some_and(|p| p == "job")
+    };
+    // What every action shares: the module's other statements and its helpers.
+    let mut shared = probe.rest.clone();
+    for f in probe.functions.iter().filter(|f| !is_action(f)) {
+        shared.push('\n');
+        shared.push_str(&f.dump);
+    }
     let mut codes: Vec<ActionCode> = Vec::new();
     for f in probe.functions {
-        let takes_job = f.params.first().is_some_and(|p| p == "job");
-        if f.name.starts_with('_') || f.name.ends_with('_') {
-            continue;
-        }
-        if !takes_job {
-            if DEFAULT_ACTIONS.contains(&f.name.as_str()) {
+        if !is_action(&f) {
+            let named_like_an_action = !f.name.starts_with('_') && !f.name.ends_with('_');
+            if named_like_an_action && DEFAULT_ACTIONS.contains(&f.name.as_str()) {
                 return Err(malformed(
                     t,
                     path,
@@ -314,6 +354,7 @@ pub(crate) fn python_actions(
             args: f.params.join(", "),
             doc: f.doc,
             file: file.clone(),
+            fingerprint: fingerprint(&f.name, &f.dump, &shared),
         };
         // A later `def` of the same name is the one Python keeps.
         if let Some(earlier) = codes.iter_mut().find(|c| c.name == code.name) {
@@ -404,6 +445,57 @@ mod tests {
         assert!(
             err.contains("a.py:1:") && err.contains("first parameter is `job`"),
             "{err}"
+        );
+    }
+
+    /// The fingerprints of the actions of `src` by name.
+    fn prints(src: &str, python: bool) -> std::collections::BTreeMap<String, String> {
+        let codes = if python {
+            python_actions("t", Path::new("a.py"), src, &PyProbes::default()).unwrap()
+        } else {
+            shell_actions("t", Path::new("a.sh"), src).unwrap()
+        };
+        codes
+            .into_iter()
+            .map(|c| (c.name.to_string(), c.fingerprint))
+            .collect()
+    }
+
+    /// Which actions of `a` changed in `b`.
+    fn changed(a: &str, b: &str, python: bool) -> Vec<String> {
+        let (a, b) = (prints(a, python), prints(b, python));
+        b.iter()
+            .filter(|(name, print)| a.get(*name) != Some(*print))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    #[test]
+    fn editing_one_action_changes_only_its_fingerprint() {
+        let sh = "X=1\n_h() { echo h; }\ninstall() {\n  echo a\n}\nstart() { echo b; }\n";
+        let edit = |from: &str, to: &str| sh.replace(from, to);
+        assert!(changed(sh, &format!("{sh}stop() {{ :; }}\n"), false) == ["stop"]);
+        assert!(changed(sh, &edit("X=1\n", "X=1\n# a comment\n"), false).is_empty());
+        assert_eq!(changed(sh, &edit("echo a", "echo A"), false), ["install"]);
+        assert_eq!(
+            changed(sh, &edit("X=1", "X=2"), false),
+            ["install", "start"]
+        );
+        assert_eq!(
+            changed(sh, &edit("echo h", "echo H"), false),
+            ["install", "start"]
+        );
+        let py = "import os\n\ndef helper(x):\n    return x\n\n\
+                  def install(job):\n    helper(1)\n\ndef start(job):\n    pass\n";
+        let edit = |from: &str, to: &str| py.replace(from, to);
+        assert!(changed(py, &edit("import os\n", "import os  # why\n"), true).is_empty());
+        assert_eq!(
+            changed(py, &edit("helper(1)", "helper(2)"), true),
+            ["install"]
+        );
+        assert_eq!(
+            changed(py, &edit("return x", "return -x"), true),
+            ["install", "start"]
         );
     }
 }

@@ -1,8 +1,9 @@
 """Reads actions.py files without running them: their top-level functions, or their syntax error.
 
 Reads a JSON list of {"file", "source"} on stdin and prints a JSON list with, for each file in
-order, {"functions": [{"name", "line", "params", "doc", "is_async"}]} or
-{"error": {"line", "msg", "text"}}.
+order, {"functions": [{"name", "line", "params", "doc", "is_async", "dump"}], "rest": dump} or
+{"error": {"line", "msg", "text"}}. A dump is the parsed code (`ast.dump`), without comments and
+layout: `rest` is that of the module's statements that are not function definitions.
 Functions count as top level when they are defined in the module's body or in the branches of
 its top-level `if`, `try` and `with` statements (not inside a function or a class).
 """
@@ -21,6 +22,7 @@ def functions(body, out):
                 "params": params,
                 "doc": ast.get_docstring(node) or "",
                 "is_async": isinstance(node, ast.AsyncFunctionDef),
+                "dump": ast.dump(node),
             })
         elif isinstance(node, ast.If):
             functions(node.body, out)
@@ -45,7 +47,9 @@ def probe(file, source):
         return {"error": {"line": 0, "msg": str(e), "text": ""}}
     out = []
     functions(tree.body, out)
-    return {"functions": out}
+    plain = (ast.FunctionDef, ast.AsyncFunctionDef)
+    rest = "\n".join(ast.dump(node) for node in tree.body if not isinstance(node, plain))
+    return {"functions": out, "rest": rest}
 
 
 def main():
