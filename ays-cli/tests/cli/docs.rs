@@ -13,25 +13,13 @@
 //!   0); other comments are for the reader;
 //! - a ```` ```sh ```` block without `test` is an error: every shell example runs.
 //!
-//! A shell block marked `pending=shell` or `pending=python` shows a behaviour of action files
-//! that another branch is changing (issue #9: `actions.sh` sourced as written, `actions.py`
-//! loaded as a module). The test asks the binary whether the change is in (a probe repository
-//! whose action needs it): with it, the block must pass; without it, the block must fail (one
-//! that passes does not show the change, and loses its mark). A pending block runs in a copy of
-//! the page's directory, which alone gets the file blocks marked pending since the previous
-//! pending block, so that what it does or fails to do changes nothing for the blocks after it.
-//!
 //! A failing example names its page and line.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 
-use ays_core::testing::copy_tree;
 use ays_store::testing::RedisServer;
-
-use crate::{ays, stderr, stdout};
 
 /// The guide.
 fn docs_dir() -> PathBuf {
@@ -232,75 +220,6 @@ fn run_step(env: &Env, dir: &Path, step: &Step) -> Result<(), String> {
     ))
 }
 
-/// A change of action files that pending blocks wait for.
-#[derive(Debug, Clone, Copy)]
-enum Pending {
-    /// `actions.sh` sourced as written, its functions found by bash.
-    Shell,
-    /// `actions.py` loaded as a module.
-    Python,
-}
-
-impl Pending {
-    fn parse(name: &str) -> Option<Pending> {
-        match name {
-            "shell" => Some(Pending::Shell),
-            "python" => Some(Pending::Python),
-            _ => None,
-        }
-    }
-
-    fn describe(self) -> &'static str {
-        match self {
-            Pending::Shell => "actions.sh sourced as written",
-            Pending::Python => "actions.py loaded as a module",
-        }
-    }
-
-    /// Whether the binary has the change: an action that needs it prints `hello`.
-    fn is_in(self) -> bool {
-        static SHELL: OnceLock<bool> = OnceLock::new();
-        static PYTHON: OnceLock<bool> = OnceLock::new();
-        let (cell, file, text) = match self {
-            Pending::Shell => (
-                &SHELL,
-                "actions.sh",
-                "GREETING=hello\ninstall() { echo \"$GREETING\"; }\n",
-            ),
-            Pending::Python => (
-                &PYTHON,
-                "actions.py",
-                "GREETING = 'hello'\n\ndef install(job):\n    print(GREETING)\n",
-            ),
-        };
-        *cell.get_or_init(|| probe(file, text))
-    }
-}
-
-/// Runs `install` of a template whose actions file `file` holds `text`; whether it printed
-/// `hello`.
-fn probe(file: &str, text: &str) -> bool {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let init = ays(dir, &["init"], b"");
-    assert!(init.status.success(), "{}", stderr(&init));
-    std::fs::create_dir_all(dir.join("actorTemplates/probe")).unwrap();
-    std::fs::create_dir_all(dir.join("blueprints")).unwrap();
-    std::fs::write(dir.join("actorTemplates/probe").join(file), text).unwrap();
-    std::fs::write(
-        dir.join("blueprints/probe.yaml"),
-        "probe__a:\nactions:\n  - action: install\n",
-    )
-    .unwrap();
-    let applied = ays(dir, &["blueprint"], b"");
-    if !applied.status.success() {
-        return false;
-    }
-    ays(dir, &["run", "create"], b"");
-    let logs = ays(dir, &["run", "show", "--logs"], b"");
-    stdout(&logs).lines().any(|l| l.trim() == "[out] hello")
-}
-
 /// Runs the examples of one page; the problems found, each naming the page and line.
 fn run_page(env: &Env, page: &Path) -> Vec<String> {
     let name = format!(
@@ -315,18 +234,8 @@ fn run_page(env: &Env, page: &Path) -> Vec<String> {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let mut problems = Vec::new();
-    // The files of the next pending block, which only its copy of the directory gets.
-    let mut pending_files: Vec<(&str, String)> = Vec::new();
     for block in &blocks {
         let at = format!("{name}:{}", block.line);
-        let pending = match block.attribute("pending").map(|p| (p, Pending::parse(p))) {
-            None => None,
-            Some((_, Some(pending))) => Some(pending),
-            Some((p, None)) => {
-                problems.push(format!("{at}: unknown `pending={p}` (shell or python)"));
-                break;
-            }
-        };
         if let Some(path) = block.attribute("file") {
             if Path::new(path).is_absolute() || path.split('/').any(|p| p == "..") {
                 problems.push(format!(
@@ -336,10 +245,7 @@ fn run_page(env: &Env, page: &Path) -> Vec<String> {
             }
             let mut content = block.lines.join("\n");
             content.push('\n');
-            match pending {
-                Some(_) => pending_files.push((path, content)),
-                None => write_file(dir, path, &content),
-            }
+            write_file(dir, path, &content);
             continue;
         }
         if block.language() != "sh" {
@@ -358,38 +264,15 @@ fn run_page(env: &Env, page: &Path) -> Vec<String> {
                 break;
             }
         };
-        let copy = pending.map(|_| {
-            let copy = tempfile::tempdir().unwrap();
-            copy_tree(dir, copy.path()).unwrap();
-            for (path, content) in pending_files.drain(..) {
-                write_file(copy.path(), path, &content);
-            }
-            copy
-        });
-        let run_dir = copy.as_ref().map_or(dir, |c| c.path());
         let failure = steps.iter().find_map(|step| {
-            run_step(env, run_dir, step)
+            run_step(env, dir, step)
                 .err()
                 .map(|e| format!("{name}:{}: {e}", step.line))
         });
-        match (pending, failure) {
-            (None, None) => {}
-            (None, Some(failure)) => {
-                // Later blocks build on this one: stop the page here.
-                problems.push(failure);
-                break;
-            }
-            (Some(p), failure) if p.is_in() => problems.extend(failure),
-            (Some(p), Some(failure)) => eprintln!(
-                "{at}: pending until {} lands; fails as expected:\n{failure}",
-                p.describe()
-            ),
-            (Some(p), None) => problems.push(format!(
-                "{at}: passes though {} is not in this build: it does not show the change, \
-                 drop `pending={}`",
-                p.describe(),
-                block.attribute("pending").unwrap_or_default()
-            )),
+        if let Some(failure) = failure {
+            // Later blocks build on this one: stop the page here.
+            problems.push(failure);
+            break;
         }
     }
     problems
