@@ -112,6 +112,7 @@ fn issue_9_actions_py_is_loaded_as_the_module_it_is() {
     let py = "import os\nimport json\n\nGREETING = 'hello'\n\n\
               def helper(word):\n    return GREETING + ' ' + word\n\n\
               def install(job):\n    print(helper(os.path.basename('/x/world')))\n    \
+              print('in repo', os.path.samefile('.', job.repo), job.repo == os.environ['AYS_REPO'])\n    \
               job.service.data.port = 81\n    return {'done': True}\n\n\
               def start(job):\n    x = 1\n    raise ValueError('broken ' + str(x))\n";
     let repo = repo_with(tmp.path(), "actions.py", py, &["install", "start"]);
@@ -120,6 +121,10 @@ fn issue_9_actions_py_is_loaded_as_the_module_it_is() {
     assert_eq!(install["state"], "ok", "{install}");
     let log = log_text(install);
     assert!(log.contains("hello world"), "{log}");
+    assert!(
+        log.contains("in repo True True"),
+        "where shell actions run: {log}"
+    );
     assert!(log.contains("returned {\"done\": true}"), "{log}");
     let service = json(&repo, &["service", "show", "app!a"]);
     assert_eq!(service[0]["data"]["port"], 81, "{service}");
@@ -130,7 +135,7 @@ fn issue_9_actions_py_is_loaded_as_the_module_it_is() {
     let template = repo.join("actorTemplates/app/actions.py");
     assert!(
         log.contains(&format!(
-            "File \"{}\", line 16, in start",
+            "File \"{}\", line 17, in start",
             template.display()
         )),
         "{log}"

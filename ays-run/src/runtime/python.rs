@@ -141,9 +141,7 @@ impl PythonRuntime {
     }
 
     fn run_fresh(&self, ctx: &JobContext, request: &Value) -> Result<Ended, RuntimeError> {
-        let mut child = Command::new(&self.python)
-            .arg("-c")
-            .arg(SERVER)
+        let mut child = python_command(&self.python, &self.repo)
             .arg("once")
             .arg(request.to_string())
             .stdin(Stdio::null())
@@ -172,7 +170,9 @@ impl PythonRuntime {
         if let Some(server) = slot.as_ref().filter(|s| !s.dead.load(Ordering::SeqCst)) {
             return Ok(Arc::clone(server));
         }
-        let server = Arc::new(Server::start(&self.python).map_err(|e| self.spawn_error(ctx, e))?);
+        let server = Arc::new(
+            Server::start(&self.python, &self.repo).map_err(|e| self.spawn_error(ctx, e))?,
+        );
         *slot = Some(Arc::clone(&server));
         Ok(server)
     }
@@ -452,6 +452,17 @@ enum Reply {
 
 type Pending = Arc<Mutex<HashMap<u64, Sender<Reply>>>>;
 
+/// `python -c SERVER` in the repository `repo` (when it exists), with `AYS_REPO` set: actions
+/// run where shell actions do.
+fn python_command(python: &Path, repo: &Path) -> Command {
+    let mut command = Command::new(python);
+    command.arg("-c").arg(SERVER).env("AYS_REPO", repo);
+    if repo.is_dir() {
+        command.current_dir(repo);
+    }
+    command
+}
+
 /// The forking server process and the thread routing its replies.
 struct Server {
     child: Mutex<Child>,
@@ -463,10 +474,8 @@ struct Server {
 }
 
 impl Server {
-    fn start(python: &Path) -> std::io::Result<Self> {
-        let mut child = Command::new(python)
-            .arg("-c")
-            .arg(SERVER)
+    fn start(python: &Path, repo: &Path) -> std::io::Result<Self> {
+        let mut child = python_command(python, repo)
             .arg("serve")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

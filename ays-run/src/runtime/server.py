@@ -85,6 +85,7 @@ class Job:
             by_role = {r: [Service(s) for s in l] for r, l in (doc.get(attr) or {}).items()}
             setattr(self.service, attr, by_role)
         self.args = doc.get("args") or {}
+        self.repo = doc.get("repo")
         self.run = doc.get("run")
         self.action = doc.get("action")
         self.attempt = doc.get("attempt")
