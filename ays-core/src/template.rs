@@ -229,6 +229,11 @@ pub struct Template {
     pub concurrency: u32,
     /// Hex SHA-256 of every file read.
     pub hash: String,
+    /// The dependencies that the `init_actions_(service, args)` of its actions.py returns (8.1's
+    /// way to give them): merged into [`TemplateAction::depends_on`] for the actions that
+    /// `config.yaml` and `actor.hrd` give none; `ays template migrate` writes them to
+    /// `config.yaml`.
+    pub init_actions: Option<BTreeMap<String, Vec<String>>>,
 }
 
 /// Where a template was found.
@@ -585,6 +590,7 @@ impl Template {
                 std::mem::take(&mut settings.consumes),
             ),
         };
+        let mut init_actions = None;
         let codes = match (&source.actions_sh, &source.actions_py) {
             (Some(_), Some(_)) => {
                 return Err(TemplateError::Malformed {
@@ -594,7 +600,15 @@ impl Template {
                 });
             }
             (Some(src), None) => shell_actions(t, &dir.join("actions.sh"), src)?,
-            (None, Some(src)) => python_actions(t, &dir.join("actions.py"), src, probes)?,
+            (None, Some(src)) => {
+                let path = dir.join("actions.py");
+                let python = python_actions(t, &path, src, probes)?;
+                if let Some((line, depends)) = python.depends {
+                    settings.init_actions(&path, line, depends.clone());
+                    init_actions = Some(depends);
+                }
+                python.codes
+            }
             (None, None) => Vec::new(),
         };
         let actions = assemble_actions(t, dir, codes, &settings)?;
@@ -608,6 +622,7 @@ impl Template {
             actions,
             concurrency: settings.concurrency.unwrap_or(0),
             hash: hex(&hasher.finalize()),
+            init_actions,
         })
     }
 }

@@ -85,7 +85,31 @@ fn migrate(dir: &Path, force: bool) -> anyhow::Result<()> {
     } else {
         None
     };
-    let yaml = ays_hrd::ConfigYaml::from_hrd(&schema, config.as_ref()).to_yaml();
+    let mut yaml = ays_hrd::ConfigYaml::from_hrd(&schema, config.as_ref());
+    // 8.1's `init_actions_` in actions.py, for the actions that actor.hrd gives no `depends`.
+    // Only actions.py is read for it: the config.yaml being replaced does not matter.
+    let actions_py = dir.join("actions.py");
+    let source = ays_core::TemplateSource {
+        actions_py: actions_py
+            .is_file()
+            .then(|| super::read_text(&actions_py))
+            .transpose()?,
+        ..ays_core::TemplateSource::default()
+    };
+    let template = ays_core::Template::from_source(&actor.parse()?, dir, &source)?;
+    let from = dir.join("actions.py").display().to_string();
+    for (action, required) in template.init_actions.into_iter().flatten() {
+        let at = ays_hrd::Location::new(&from, 0, 0);
+        let required = required
+            .into_iter()
+            .map(|value| ays_hrd::Located {
+                value,
+                at: at.clone(),
+            })
+            .collect();
+        yaml.depends.entry(action).or_insert(required);
+    }
+    let yaml = yaml.to_yaml();
 
     // Both files are converted before either is written, and each is written to a temporary
     // file first and renamed, so that a failure leaves the template as it was.

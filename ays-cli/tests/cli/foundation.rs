@@ -129,6 +129,29 @@ fn template_migrate_writes_the_82_layout_and_refuses_to_overwrite() {
     );
 }
 
+/// 8.1's `init_actions_` becomes `depends:` in config.yaml (#10).
+#[test]
+fn issue_10_template_migrate_writes_init_actions_as_depends() {
+    let tmp = tempfile::tempdir().unwrap();
+    let qa =
+        ays_core::testing::fixture("upstream-81/tests/test_services/test_add_user_to_vm").unwrap();
+    let dir = tmp.path().join("test_add_user_to_vm");
+    ays_core::testing::copy_tree(&qa, &dir).unwrap();
+    let out = ays(
+        tmp.path(),
+        &["template", "migrate", "test_add_user_to_vm"],
+        b"",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let config = std::fs::read_to_string(dir.join("config.yaml")).unwrap();
+    let parsed = ays_hrd::ConfigYaml::parse(&config, "config.yaml").unwrap();
+    let test: Vec<&str> = parsed.depends["test"]
+        .iter()
+        .map(|l| l.value.as_str())
+        .collect();
+    assert_eq!(test, ["install"], "{config}");
+}
+
 const DATA_SCHEMA: &str = r#"@0xb4c2c2b6e0f1a2d3;
 struct Schema {
   name @0 :Text;

@@ -206,7 +206,27 @@ pub(crate) struct PyProbe {
     functions: Vec<PyFunction>,
     #[serde(default)]
     rest: String,
+    #[serde(default)]
+    init_actions: Option<PyInitActions>,
     error: Option<PySyntaxError>,
+}
+
+/// What 8.1's `init_actions_(service, args)` returns: the actions each action requires.
+#[derive(Debug, Clone, serde::Deserialize)]
+struct PyInitActions {
+    line: usize,
+    #[serde(default)]
+    value: Option<std::collections::BTreeMap<String, Vec<String>>>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+/// The actions of an actions.py, and the dependencies its `init_actions_` gives (8.1), with
+/// the line of its `return`.
+#[derive(Debug, Default)]
+pub(crate) struct PythonActions {
+    pub(crate) codes: Vec<ActionCode>,
+    pub(crate) depends: Option<(usize, std::collections::BTreeMap<String, Vec<String>>)>,
 }
 
 /// What Python's parser said of the actions.py files read so far, by file and content, so that
@@ -274,13 +294,13 @@ impl PyProbes {
 /// running the module (asked of `probes` first): the top-level functions whose first parameter
 /// is `job` and whose name neither starts nor ends with `_`. Other functions are helpers, except
 /// that a helper named like a default action (`def install(service)`) is refused: it would
-/// silently do nothing.
+/// silently do nothing. The literal dict that `init_actions_` returns comes with them.
 pub(crate) fn python_actions(
     t: &str,
     path: &Path,
     src: &str,
     probes: &PyProbes,
-) -> Result<Vec<ActionCode>, TemplateError> {
+) -> Result<PythonActions, TemplateError> {
     let file = path.display().to_string();
     let probe = match probes.get(&file, src) {
         Some(probe) => probe,
@@ -306,6 +326,18 @@ pub(crate) fn python_actions(
             format!("python: {}{text}", e.msg),
         ));
     }
+    let depends = match probe.init_actions {
+        None => None,
+        Some(PyInitActions {
+            line,
+            value: Some(value),
+            ..
+        }) => Some((line, value)),
+        Some(PyInitActions { line, error, .. }) => {
+            let reason = error.unwrap_or_else(|| "`init_actions_` gives nothing".to_owned());
+            return Err(malformed(t, path, line, reason));
+        }
+    };
     let is_action = |f: &PyFunction| {
         !f.name.starts_with('_')
             && !f.name.ends_with('_')
@@ -369,7 +401,7 @@ pub(crate) fn python_actions(
             codes.push(code);
         }
     }
-    Ok(codes)
+    Ok(PythonActions { codes, depends })
 }
 
 #[cfg(test)]
@@ -416,7 +448,9 @@ mod tests {
                   def install(job):\n    \"\"\"Installs.\"\"\"\n    helper(LIMIT)\n\n\
                   def init_actions_(service, args):\n    return {}\n\n\
                   if os.name:\n    def start(job, *rest):\n        pass\n";
-        let codes = python_actions("t", Path::new("actions.py"), py, &PyProbes::default()).unwrap();
+        let codes = python_actions("t", Path::new("actions.py"), py, &PyProbes::default())
+            .unwrap()
+            .codes;
         assert_eq!(names(&codes), ["install", "start"]);
         assert_eq!(codes[0].doc, "Installs.");
         assert_eq!(codes[1].args, "job");
@@ -451,7 +485,9 @@ mod tests {
     /// The fingerprints of the actions of `src` by name.
     fn prints(src: &str, python: bool) -> std::collections::BTreeMap<String, String> {
         let codes = if python {
-            python_actions("t", Path::new("a.py"), src, &PyProbes::default()).unwrap()
+            python_actions("t", Path::new("a.py"), src, &PyProbes::default())
+                .unwrap()
+                .codes
         } else {
             shell_actions("t", Path::new("a.sh"), src).unwrap()
         };
@@ -497,5 +533,27 @@ mod tests {
             changed(py, &edit("return x", "return -x"), true),
             ["install", "start"]
         );
+    }
+
+    #[test]
+    fn init_actions_must_return_one_literal_dict() {
+        let read = |src: &str| python_actions("t", Path::new("a.py"), src, &PyProbes::default());
+        let ok = read(
+            "def init_actions_(service, args):\n    x = 1\n    return {'test': ['install']}\n",
+        )
+        .unwrap();
+        assert_eq!(ok.depends.unwrap().0, 3);
+        for (src, line) in [
+            ("def init_actions_(service, args):\n    return make()\n", 2),
+            (
+                "def init_actions_(s, a):\n    if a:\n        return {}\n    return {'x': []}\n",
+                4,
+            ),
+            ("def init_actions_(s, a):\n    return {'x': 'install'}\n", 2),
+            ("def init_actions_(s, a):\n    pass\n", 1),
+        ] {
+            let err = read(src).unwrap_err().to_string();
+            assert!(err.starts_with(&format!("a.py:{line}: ")), "{src}: {err}");
+        }
     }
 }

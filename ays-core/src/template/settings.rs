@@ -34,6 +34,29 @@ pub(crate) struct Required {
     pub(crate) at: Location,
 }
 
+impl Settings {
+    /// Adds the dependencies that 8.1's `init_actions_` returns (on `line` of `file`) for the
+    /// actions that `config.yaml` and `actor.hrd` give none: their `depends` win.
+    pub(crate) fn init_actions(
+        &mut self,
+        file: &std::path::Path,
+        line: usize,
+        depends: BTreeMap<String, Vec<String>>,
+    ) {
+        let at = Location::new(file.display().to_string(), line);
+        for (action, names) in depends {
+            let required = names
+                .into_iter()
+                .map(|name| Required {
+                    name,
+                    at: at.clone(),
+                })
+                .collect();
+            self.depends.entry(action).or_insert(required);
+        }
+    }
+}
+
 /// Whole seconds of a duration such as `30s`, `5m`, `1h30m` or `12` ([`ays_hrd::parse_duration`]),
 /// when they fit `u32`.
 pub(crate) fn parse_duration(text: &str) -> Option<u32> {

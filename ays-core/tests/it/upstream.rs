@@ -48,5 +48,22 @@ fn issue_10_all_upstream_templates_load_as_one_set() -> TestResult {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // `init_actions_` (a literal dict, read without running the module) orders the actions.
+    let requires = |template: &str, action: &str| -> Result<Vec<String>, String> {
+        let t = set.load(template).map_err(|e| e.to_string())?;
+        let a = t
+            .actions
+            .iter()
+            .find(|a| a.code.name.as_str() == action)
+            .ok_or(format!("{template} has no {action}"))?;
+        Ok(a.depends_on.iter().map(ToString::to_string).collect())
+    };
+    assert_eq!(requires("test_add_user_to_vm", "test")?, ["install"]);
+    assert_eq!(
+        requires("test_create_cloudspace", "test_create_cloudspace")?,
+        ["install"]
+    );
+    assert_eq!(requires("node.ovc", "export")?, ["install"]);
+    assert_eq!(requires("image_os", "uninstall")?, Vec::<String>::new());
     Ok(())
 }
