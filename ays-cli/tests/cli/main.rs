@@ -7,6 +7,7 @@ mod foundation;
 mod read_only;
 mod repo;
 mod run;
+mod times;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
