@@ -207,3 +207,30 @@ proptest! {
         })?;
     }
 }
+
+#[test]
+fn a_bad_actor_name_in_actions_or_eventfilters_is_located() {
+    let t = TestRepo::with_scenario(Backend::Redb, "sample_repo1").unwrap();
+    for (section, text) in [
+        (
+            "actions",
+            "actions:\n  - action: install\n    actor: 'cockpit.'\n",
+        ),
+        (
+            "eventfilters",
+            "eventfilters:\n  - actor: 'c ockpit'\n    channel: telegram\n",
+        ),
+    ] {
+        let err = t
+            .repo
+            .apply_blueprint_text(FILE, text, ApplyOptions { dry_run: true })
+            .unwrap_err();
+        match &err {
+            CoreError::Blueprint(BlueprintError::Malformed { at, key, reason }) => {
+                assert_eq!((at.line, key.as_str()), (2, section), "{err}");
+                assert!(reason.starts_with("`actor`: invalid actor name"), "{err}");
+            }
+            other => panic!("{text:?}: {other}"),
+        }
+    }
+}
