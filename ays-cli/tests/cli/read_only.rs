@@ -127,19 +127,8 @@ const CHANGING: &[&[&str]] = &[
 
 #[test]
 fn issue_9_a_read_only_repository_can_still_be_listed() {
-    let tmp = tempfile::tempdir().unwrap();
-    // The tree must be reachable by the unprivileged user the commands may run as.
-    set_mode(tmp.path(), 0o755);
-    let repo = tmp.path().join("repo");
-    ok(tmp.path(), &["init", "repo"]);
-    copy_scenario("sample_repo1", &repo).unwrap();
-    ok(&repo, &["blueprint"]);
-    ok(&repo, &["run", "create", "--no-exec"]);
-    let bin = tmp.path().join("ays");
-    std::fs::copy(env!("CARGO_BIN_EXE_ays"), &bin).unwrap();
-    set_mode(&bin, 0o755);
-
-    let privileged = writes_read_only_files(tmp.path());
+    let probe = tempfile::tempdir().unwrap();
+    let privileged = writes_read_only_files(probe.path());
     let has_setpriv = Command::new("setpriv")
         .arg("--version")
         .output()
@@ -151,10 +140,33 @@ fn issue_9_a_read_only_repository_can_still_be_listed() {
         assert!(std::env::var_os("CI").is_none(), "{message}");
         eprintln!("NOTE: {message}");
     }
+    let drop_privileges = privileged && has_setpriv;
+    // The unprivileged user must reach the tree: /tmp is open to all, a TMPDIR may not be.
+    let tmp = if drop_privileges {
+        tempfile::tempdir_in("/tmp").unwrap()
+    } else {
+        tempfile::tempdir().unwrap()
+    };
+    set_mode(tmp.path(), 0o755);
+    let repo = tmp.path().join("repo");
+    ok(tmp.path(), &["init", "repo"]);
+    copy_scenario("sample_repo1", &repo).unwrap();
+    ok(&repo, &["blueprint"]);
+    ok(&repo, &["run", "create", "--no-exec"]);
+    let bin = tmp.path().join("ays");
+    std::fs::copy(env!("CARGO_BIN_EXE_ays"), &bin).unwrap();
+    set_mode(&bin, 0o755);
     let runner = Runner {
         bin,
-        drop_privileges: privileged && has_setpriv,
+        drop_privileges,
     };
+    let reach = runner.run(&repo, &["service", "list"]);
+    assert!(
+        reach.status.success(),
+        "the user running the commands cannot use {}: {}",
+        repo.display(),
+        stderr(&reach)
+    );
     let expected: Vec<String> = READING
         .iter()
         .map(|args| stdout(&runner.run(&repo, args)))
