@@ -11,8 +11,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     version,
     about,
     after_help = "Exit codes: 0 done; 1 failed (store, files, a run that cannot start); \
-                  2 bad input or configuration (arguments, blueprints, templates, names, \
-                  a service or actor that does not exist); 3 a run ended with failed jobs.\n\
+                  2 bad input or configuration (arguments, blueprints, templates, schemas, \
+                  names, data on stdin that does not fit its schema, a service or actor that \
+                  does not exist); 3 a run ended with failed jobs.\n\
                   With --json, an error is one JSON object on stderr: {\"error\", \"code\"}."
 )]
 pub struct Cli {
@@ -76,7 +77,7 @@ pub enum Command {
         #[command(flatten)]
         confirm: ConfirmArgs,
     },
-    /// Runs: create, list, show, resume, unlock.
+    /// Runs: create, list, show, resume, abandon, unlock.
     #[command(subcommand)]
     Run(RunCommand),
     /// Schedule ACTION on the selected services, then run.
@@ -198,7 +199,7 @@ pub struct RunArgs {
     /// With --dry-run: print the plan as Graphviz DOT.
     #[arg(long, requires = "dry_run")]
     pub dot: bool,
-    /// Do not ask for confirmation. ays never asks (8.1's `--ask` could not be turned off);
+    /// Do not ask for confirmation. A run never asks (8.1's `--ask` could not be turned off);
     /// the flag is accepted so that 8.2 scripts keep working.
     #[arg(short = 'y', long = "yes")]
     pub yes: bool,
@@ -238,9 +239,9 @@ pub enum RunCommand {
     },
     /// List the runs of the repository, newest first.
     List,
-    /// Show a run (default: the newest): steps, jobs, states.
+    /// Show a run (default: the newest): times, steps, jobs, states.
     Show {
-        /// The run id.
+        /// The run: its id, a prefix of exactly one, or `latest` (default).
         id: Option<String>,
         /// Also print every job's log.
         #[arg(long)]
@@ -307,7 +308,7 @@ pub enum JobCommand {
         #[arg(long)]
         all: bool,
     },
-    /// Show one job with its log.
+    /// Show one job: its times, attempts and log.
     Show {
         /// The run: its id, a prefix of exactly one, or `latest`.
         run: String,

@@ -34,12 +34,33 @@ impl Env {
     /// Finds the repository from `dir` upward and opens it on its store.
     pub fn repository(&self) -> anyhow::Result<Repository> {
         let root = Repository::discover(&self.dir)?;
-        let repo = Repository::open(
-            &root,
-            ays_core::OpenOptions {
-                store_url: self.store.clone(),
-            },
-        )?;
+        let options = ays_core::OpenOptions {
+            store_url: self.store.clone(),
+        };
+        // A command that changes nothing opens the store read-only: it works on a repository
+        // this user may not write, and leaves the store's file as it was.
+        let repo = if self.changes {
+            Repository::open(&root, options).map_err(|err| {
+                let not_writable = matches!(
+                    &err,
+                    ays_core::CoreError::Store {
+                        source: ays_store::StoreError::NotWritable { .. },
+                        ..
+                    }
+                );
+                let err = anyhow::Error::from(err);
+                if not_writable {
+                    err.context(
+                        "this command changes the repository, which this user may not write \
+                         (commands that only read it still work)",
+                    )
+                } else {
+                    err
+                }
+            })?
+        } else {
+            Repository::open_read_only(&root, options)?
+        };
         self.warn_if_in_memory(repo.store_url());
         Ok(repo)
     }

@@ -4,7 +4,7 @@
 //! |---|---|
 //! | 0 | the command did what was asked |
 //! | 1 | it failed (the store, the file system, a run that cannot start…) |
-//! | 2 | bad input or configuration: a wrong argument (also clap's usage errors), an invalid blueprint, template, name or config, a service or actor that does not exist |
+//! | 2 | bad input or configuration: a wrong argument (also clap's usage errors), an invalid blueprint, template, schema, name or config, data on stdin that does not fit its schema, a service or actor that does not exist |
 //! | 3 | a run ended with failed jobs |
 
 use std::fmt;
@@ -34,6 +34,9 @@ impl Exit {
                 return Exit::RunFailed;
             }
             if cause.downcast_ref::<BadInput>().is_some()
+                || cause.downcast_ref::<Rejected>().is_some()
+                || cause.downcast_ref::<ays_hrd::HrdError>().is_some()
+                || cause.downcast_ref::<ays_schema::SchemaError>().is_some()
                 || cause.downcast_ref::<ays_core::NameError>().is_some()
                 || cause.downcast_ref::<ays_core::BlueprintError>().is_some()
                 || cause.downcast_ref::<ays_core::TemplateError>().is_some()
@@ -118,3 +121,55 @@ impl fmt::Display for BadInput {
 }
 
 impl std::error::Error for BadInput {}
+
+/// Input the CLI read (stdin, a file named on the command line) that a library rejected: exit
+/// code 2. The message says what was read; the library's error stays the cause, so that the
+/// printed chain says what is wrong with it.
+#[derive(Debug)]
+pub struct Rejected {
+    what: String,
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl Rejected {
+    /// `what` was rejected because of `source`.
+    pub fn new(
+        what: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Rejected {
+            what: what.into(),
+            source: Box::new(source),
+        }
+    }
+}
+
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.what)
+    }
+}
+
+impl std::error::Error for Rejected {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.source.as_ref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejected_input_is_bad_input_and_keeps_its_cause() {
+        let cause = std::io::Error::other("`port`: expected Int64");
+        let err = anyhow::Error::from(Rejected::new("stdin does not fit struct `Schema`", cause));
+        assert_eq!(Exit::of(&err), Exit::BadInput);
+        assert_eq!(
+            format!("{err:#}"),
+            "stdin does not fit struct `Schema`: `port`: expected Int64"
+        );
+        let plain = anyhow::Error::from(std::io::Error::other("disk on fire"));
+        assert_eq!(Exit::of(&plain), Exit::Failure);
+    }
+}

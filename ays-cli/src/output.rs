@@ -69,13 +69,37 @@ pub fn confirm(what: &str, yes: bool) -> anyhow::Result<()> {
     }
 }
 
-/// A time given in ms after the epoch, for people: `2026-11-30T15:26:17Z`.
+/// A time given in ms after the epoch, for people: `2026-11-30T15:26:17Z`. `--json` keeps the
+/// raw number.
 pub fn time(ms: i64) -> String {
     let Ok(ms) = u64::try_from(ms) else {
         return ms.to_string();
     };
     let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
     humantime::format_rfc3339_seconds(at).to_string()
+}
+
+/// As [`time`], but `unset` for 0, which records store for "not yet" or "never".
+pub fn time_or(ms: i64, unset: &str) -> String {
+    if ms == 0 { unset.to_owned() } else { time(ms) }
+}
+
+/// A duration given in ms, for people: `1.250s`, `2m 5.003s`.
+pub fn duration(ms: i64) -> String {
+    let Ok(ms) = u64::try_from(ms) else {
+        return format!("{ms}ms");
+    };
+    let (secs, millis) = (ms / 1000, ms % 1000);
+    let whole = humantime::format_duration(std::time::Duration::from_secs(secs - secs % 60));
+    match secs / 60 {
+        0 => format!("{}.{millis:03}s", secs % 60),
+        _ => format!("{whole} {}.{millis:03}s", secs % 60),
+    }
+}
+
+/// A period given in seconds, for people: `30s`, `5m`, `1h 30m`.
+pub fn period(secs: u32) -> String {
+    humantime::format_duration(std::time::Duration::from_secs(u64::from(secs))).to_string()
 }
 
 static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -193,6 +217,22 @@ mod tests {
             table.render(),
             "SERVICE      ACTOR\nnode!vm1     node.ovc\nsshkey!main  sshkey\n"
         );
+    }
+
+    #[test]
+    fn times_durations_and_periods_read_as_people_write_them() {
+        assert_eq!(time(1_796_055_091_438), "2026-11-30T16:11:31Z");
+        assert_eq!(time_or(0, "never"), "never");
+        assert_eq!(time_or(1_796_055_091_438, "never"), "2026-11-30T16:11:31Z");
+        assert_eq!(time(-5), "-5");
+        assert_eq!(duration(0), "0.000s");
+        assert_eq!(duration(1_250), "1.250s");
+        assert_eq!(duration(125_003), "2m 5.003s");
+        assert_eq!(duration(3_600_000), "1h 0.000s");
+        assert_eq!(duration(-1), "-1ms");
+        assert_eq!(period(30), "30s");
+        assert_eq!(period(300), "5m");
+        assert_eq!(period(5_400), "1h 30m");
     }
 
     #[test]

@@ -18,6 +18,7 @@
 //!   `new` at creation.
 
 mod apply;
+mod duplicate_key;
 mod parse;
 mod value;
 

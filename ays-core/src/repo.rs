@@ -71,6 +71,13 @@ pub struct OpenOptions {
     pub store_url: Option<String>,
 }
 
+/// Whether a repository is opened to change it or only to read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    ReadWrite,
+    ReadOnly,
+}
+
 /// An actor as listed by `ays actor list`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ActorSummary {
@@ -405,12 +412,36 @@ impl Repository {
     /// [`CoreError::Io`] and [`CoreError::Config`] for the config, [`CoreError::Store`] when the
     /// store cannot be opened.
     pub fn open(dir: &Path, options: OpenOptions) -> Result<Repository, CoreError> {
+        Repository::open_with(dir, options, Access::ReadWrite)
+    }
+
+    /// Opens the repository rooted at `dir` like [`Repository::open`], for reading only: the
+    /// store is opened with [`ays_store::open_read_only`], so a repository whose files this user
+    /// may not write can still be listed and shown, and reading it changes no byte of an
+    /// embedded store. Every change through the returned repository fails with
+    /// [`CoreError::Store`] caused by [`ays_store::StoreError::ReadOnly`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Repository::open`].
+    pub fn open_read_only(dir: &Path, options: OpenOptions) -> Result<Repository, CoreError> {
+        Repository::open_with(dir, options, Access::ReadOnly)
+    }
+
+    fn open_with(
+        dir: &Path,
+        options: OpenOptions,
+        access: Access,
+    ) -> Result<Repository, CoreError> {
         let root = std::fs::canonicalize(dir).map_err(CoreError::io("cannot resolve", dir))?;
         let config = read_config(&root.join(MARKER).join(CONFIG))?;
         let store_url = store_url_of(&root, options.store_url, &config);
         // Only `init` creates a store: a mistyped path must not become a new, empty one.
-        let store = ays_store::open_existing(&store_url, &config.id)
-            .map_err(CoreError::store("open store"))?;
+        let store = match access {
+            Access::ReadWrite => ays_store::open_existing(&store_url, &config.id),
+            Access::ReadOnly => ays_store::open_read_only(&store_url, &config.id),
+        }
+        .map_err(CoreError::store("open store"))?;
         if store_url == "mem://" {
             tracing::warn!(
                 repo = %config.id,

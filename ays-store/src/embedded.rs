@@ -11,6 +11,13 @@
 //! still runs one write transaction at a time across them. Within a process redb refuses to open
 //! one file twice, so open databases are shared through a registry keyed by canonical path and
 //! freed when the last store on them drops.
+//!
+//! A store opened read-only ([`open_read_only`]) opens the file with redb's read-only handle in
+//! the same multi-writer mode, so it needs no write permission, follows the commits of writers
+//! in other processes, and never changes the file: not even the header a writer's close
+//! records. A file left unclean by a writer that died needs a repair, which only a writer can
+//! make; the read-only open then makes it through a writer when the file may be written, and
+//! otherwise fails with [`StoreError::NeedsRepair`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,7 +25,8 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redb::{
-    ConcurrencyMode, Database, ReadableDatabase, ReadableTable, TableDefinition, TableError,
+    ConcurrencyMode, Database, DatabaseError, ReadOnlyDatabase, ReadableDatabase, ReadableTable,
+    StorageError, TableDefinition, TableError,
 };
 
 use crate::batch::{Precondition, Write};
@@ -28,6 +36,8 @@ use crate::{BackendError, Batch, Key, KvStore, Page, StoreError};
 
 /// Open databases of this process, by canonical path.
 static DATABASES: Mutex<BTreeMap<PathBuf, Weak<Database>>> = Mutex::new(BTreeMap::new());
+/// Databases of this process opened read-only, by canonical path.
+static READERS: Mutex<BTreeMap<PathBuf, Weak<ReadOnlyDatabase>>> = Mutex::new(BTreeMap::new());
 
 /// Bytes of the expiry header in front of every stored value.
 const HEADER: usize = 8;
@@ -41,36 +51,146 @@ const CACHE_BYTES: usize = 64 << 20;
 /// A store on one namespace (one table) of a redb file.
 #[derive(Debug)]
 struct EmbeddedStore {
-    db: Arc<Database>,
+    db: Handle,
     path: String,
     table: String,
+}
+
+/// How a store holds its database.
+enum Handle {
+    /// Opened for reading and writing.
+    Writer(Arc<Database>),
+    /// Opened read-only: every write is [`StoreError::ReadOnly`].
+    Reader(Arc<ReadOnlyDatabase>),
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // redb's read-only handle has no `Debug`; which kind of handle it is is what matters.
+        f.write_str(match self {
+            Handle::Writer(_) => "Writer",
+            Handle::Reader(_) => "Reader",
+        })
+    }
+}
+
+impl Handle {
+    fn begin_read(&self) -> Result<redb::ReadTransaction, redb::TransactionError> {
+        match self {
+            Handle::Writer(db) => db.begin_read(),
+            Handle::Reader(db) => db.begin_read(),
+        }
+    }
+}
+
+fn builder() -> redb::Builder {
+    let mut builder = Database::builder();
+    builder
+        .set_concurrency_mode(ConcurrencyMode::MultiWriter)
+        .set_cache_size(CACHE_BYTES);
+    builder
 }
 
 /// Opens (or creates) the redb file at `path` and returns a store on `namespace`.
 pub(crate) fn open(path: &Path, namespace: &str) -> Result<Arc<dyn KvStore>, StoreError> {
     let canonical = canonical(path);
     let shown = canonical.display().to_string();
-    let mut databases = DATABASES.lock().unwrap_or_else(PoisonError::into_inner);
-    databases.retain(|_, weak| weak.strong_count() > 0);
-    let db = match databases.get(&canonical).and_then(Weak::upgrade) {
-        Some(db) => db,
-        None => {
-            let db = Database::builder()
-                .set_concurrency_mode(ConcurrencyMode::MultiWriter)
-                .set_cache_size(CACHE_BYTES)
-                .create(&canonical)
-                .map_err(|e| backend(&shown, "open", e))?;
-            let db = Arc::new(db);
-            databases.insert(canonical, Arc::downgrade(&db));
-            db
-        }
-    };
+    let db = writer(canonical, &shown)?;
     tracing::debug!(path = %shown, namespace, "opened embedded store");
     Ok(Arc::new(EmbeddedStore {
-        db,
+        db: Handle::Writer(db),
         path: shown,
         table: format!("ns:{namespace}"),
     }))
+}
+
+/// The writer of this process on the file at `canonical`, opened (or created) if needed.
+fn writer(canonical: PathBuf, shown: &str) -> Result<Arc<Database>, StoreError> {
+    let mut databases = DATABASES.lock().unwrap_or_else(PoisonError::into_inner);
+    databases.retain(|_, weak| weak.strong_count() > 0);
+    if let Some(db) = databases.get(&canonical).and_then(Weak::upgrade) {
+        return Ok(db);
+    }
+    let db = builder()
+        .create(&canonical)
+        .map_err(|err| open_error(shown, err))?;
+    let db = Arc::new(db);
+    databases.insert(canonical, Arc::downgrade(&db));
+    Ok(db)
+}
+
+/// Opens the existing redb file at `path` read-only and returns a store on `namespace` that
+/// refuses every write.
+///
+/// A writer this process already holds on the file is shared rather than a second handle
+/// opened beside it; the store returned refuses writes whichever handle it reads through.
+pub(crate) fn open_read_only(path: &Path, namespace: &str) -> Result<Arc<dyn KvStore>, StoreError> {
+    let canonical = canonical(path);
+    let shown = canonical.display().to_string();
+    let table = format!("ns:{namespace}");
+    {
+        let mut databases = DATABASES.lock().unwrap_or_else(PoisonError::into_inner);
+        databases.retain(|_, weak| weak.strong_count() > 0);
+        if let Some(db) = databases.get(&canonical).and_then(Weak::upgrade) {
+            tracing::debug!(path = %shown, namespace, "read-only store shares this process's writer");
+            let store = Arc::new(EmbeddedStore {
+                db: Handle::Writer(db),
+                path: shown.clone(),
+                table,
+            });
+            return Ok(crate::read_only::wrap(store, shown));
+        }
+    }
+    let mut readers = READERS.lock().unwrap_or_else(PoisonError::into_inner);
+    readers.retain(|_, weak| weak.strong_count() > 0);
+    let db = match readers.get(&canonical).and_then(Weak::upgrade) {
+        Some(db) => Handle::Reader(db),
+        None => match builder().open_read_only(&canonical) {
+            Ok(db) => {
+                let db = Arc::new(db);
+                readers.insert(canonical, Arc::downgrade(&db));
+                Handle::Reader(db)
+            }
+            Err(DatabaseError::RepairAborted) => {
+                // A read-only handle cannot repair a file a dead writer left unclean; a writer
+                // repairs it as it opens, where the file may be written.
+                drop(readers);
+                tracing::info!(path = %shown, "the store needs a repair: opening it for writing");
+                match writer(canonical, &shown) {
+                    Ok(db) => Handle::Writer(db),
+                    Err(StoreError::NotWritable { store, .. }) => {
+                        return Err(StoreError::NeedsRepair { store });
+                    }
+                    Err(err) => return Err(err),
+                }
+            }
+            Err(err) => return Err(open_error(&shown, err)),
+        },
+    };
+    tracing::debug!(path = %shown, namespace, "opened embedded store read-only");
+    let store = Arc::new(EmbeddedStore {
+        db,
+        path: shown.clone(),
+        table,
+    });
+    Ok(crate::read_only::wrap(store, shown))
+}
+
+/// The error of opening the file at `shown`: [`StoreError::NotWritable`] when the file may
+/// not be written (by this user, or on a read-only file system).
+fn open_error(shown: &str, err: DatabaseError) -> StoreError {
+    if let DatabaseError::Storage(StorageError::Io(io)) = &err
+        && matches!(
+            io.kind(),
+            std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+        )
+    {
+        return StoreError::NotWritable {
+            store: shown.to_owned(),
+            source: BackendError::redb(err),
+        };
+    }
+    backend(shown, "open", err)
 }
 
 /// The canonical form of `path`, which may not exist yet: its parent is canonicalised instead.
@@ -150,10 +270,13 @@ impl EmbeddedStore {
         op: &'static str,
         f: impl FnOnce(&mut redb::Table<'_, &'static [u8], &'static [u8]>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let txn = self
-            .db
-            .begin_write()
-            .map_err(|e| backend(&self.path, op, e))?;
+        let Handle::Writer(db) = &self.db else {
+            return Err(StoreError::ReadOnly {
+                store: self.path.clone(),
+                op,
+            });
+        };
+        let txn = db.begin_write().map_err(|e| backend(&self.path, op, e))?;
         let result = {
             let mut table = txn
                 .open_table(self.definition())
@@ -205,8 +328,12 @@ impl EmbeddedStore {
     }
 
     /// Removes the `expired` keys that are still expired, as Redis reclaims expired keys. The scan
-    /// that found them has its answer already, so a failure here is logged, not returned.
+    /// that found them has its answer already, so a failure here is logged, not returned. A
+    /// read-only store leaves them to the next writer.
     fn reclaim(&self, expired: &[Vec<u8>], now: u64) {
+        if matches!(self.db, Handle::Reader(_)) {
+            return;
+        }
         let result = self.write_txn("reclaim_expired", |table| {
             for key in expired {
                 if self.live_in(table, "reclaim_expired", key, now)?.is_none() {
@@ -439,6 +566,26 @@ mod tests {
         let page = store.scan_prefix(b"", None, 10).unwrap();
         assert_eq!(page.entries, vec![(b"kept".to_vec(), b"v".to_vec())]);
         assert_eq!(stored(), 1, "the scan reclaimed it");
+    }
+
+    #[test]
+    fn open_error_names_a_file_that_may_not_be_written() {
+        use std::io::{Error, ErrorKind};
+        for kind in [ErrorKind::PermissionDenied, ErrorKind::ReadOnlyFilesystem] {
+            match open_error("/r/s.redb", DatabaseError::from(Error::from(kind))) {
+                StoreError::NotWritable { store, .. } => assert_eq!(store, "/r/s.redb"),
+                other => panic!("{kind:?}: {other:?}"),
+            }
+        }
+        match open_error(
+            "/r/s.redb",
+            DatabaseError::from(Error::from(ErrorKind::NotFound)),
+        ) {
+            StoreError::Backend { store, op, .. } => {
+                assert_eq!((&*store, op), ("/r/s.redb", "open"))
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -86,6 +86,35 @@ pub enum StoreError {
         /// What is wrong.
         reason: String,
     },
+    /// A write on a store opened with [`open_read_only`](crate::open_read_only).
+    #[error("store {store} is open read-only: `{op}` is refused")]
+    ReadOnly {
+        /// The store: a file path, a server address or a `mem://` URL.
+        store: String,
+        /// The write refused.
+        op: &'static str,
+    },
+    /// The store's file may not be written by this user (or sits on a read-only file system),
+    /// so it cannot be opened for a change; [`open_read_only`](crate::open_read_only) can still
+    /// read it.
+    #[error("store {store} is read-only to this process: it cannot be changed")]
+    NotWritable {
+        /// The file path.
+        store: String,
+        /// The cause.
+        #[source]
+        source: BackendError,
+    },
+    /// A writer died with the file open and left it for a repair, which only a process that may
+    /// write the file can make.
+    #[error(
+        "store {store} was left unclean by a process that stopped while writing it and needs a \
+         repair, which needs write access to the file"
+    )]
+    NeedsRepair {
+        /// The file path.
+        store: String,
+    },
     /// A precondition of a [`Batch`](crate::Batch) did not hold, so nothing was written.
     #[error("batch precondition failed on key `{key}`: nothing was written")]
     Conflict {

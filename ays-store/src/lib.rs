@@ -63,6 +63,7 @@
 //! - `store`: the [`KvStore`] trait, [`Page`] and the [`Scan`] iterator.
 //! - `error`: [`StoreError`] and the opaque [`BackendError`].
 //! - `memory`, `embedded`, `redis`: the backends (see each `open_*` below).
+//! - `read_only`: the view [`open_read_only`] returns, which refuses every write.
 //! - `conformance` (feature `conformance`): the rules every backend must pass, as a macro.
 //! - `testing` (feature `conformance`): `testing::RedisServer`, a throw-away `redis-server`,
 //!   and `testing::FaultyStore`, which fails every write after the first N.
@@ -82,6 +83,7 @@ mod embedded;
 mod error;
 mod key;
 mod memory;
+mod read_only;
 #[cfg(feature = "redis")]
 mod redis;
 mod store;
@@ -158,6 +160,66 @@ pub fn open_existing(url: &str, namespace: &str) -> Result<Arc<dyn KvStore>, Sto
         });
     }
     open_namespaced(url, namespace)
+}
+
+/// Opens the existing store at `url` on `namespace` for reading only. Like
+/// [`open_existing`], it never creates a store. Every write through it (`put`, `delete`,
+/// `commit` and what is built on them) fails with [`StoreError::ReadOnly`], and the backend is
+/// opened so that it writes nothing: a `redb://` file is opened with redb's read-only handle,
+/// which needs no write permission on the file, leaves its bytes as they are, and sees the
+/// commits that writers in other processes make meanwhile.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let url = format!("redb://{}", dir.path().join("s.redb").display());
+/// ays_store::open_namespaced(&url, "ns")?.put(b"k", b"v")?;
+/// let reader = ays_store::open_read_only(&url, "ns")?;
+/// assert_eq!(reader.get(b"k")?, Some(b"v".to_vec()));
+/// assert!(matches!(
+///     reader.put(b"k", b"w"),
+///     Err(ays_store::StoreError::ReadOnly { op: "put", .. })
+/// ));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// [`StoreError::NeedsRepair`] for a redb file a dead writer left unclean that this process
+/// may not write (one it may write is repaired as it opens), and those of [`open_existing`].
+pub fn open_read_only(url: &str, namespace: &str) -> Result<Arc<dyn KvStore>, StoreError> {
+    if let Some(path) = url.strip_prefix("redb://")
+        && !path.is_empty()
+    {
+        if !std::path::Path::new(path).exists() {
+            return Err(StoreError::Missing {
+                url: url.to_owned(),
+            });
+        }
+        check_namespace(namespace)?;
+        return open_redb_read_only(url, path, namespace);
+    }
+    let store = open_namespaced(url, namespace)?;
+    Ok(read_only::wrap(store, url.to_owned()))
+}
+
+#[cfg(feature = "embedded")]
+fn open_redb_read_only(
+    _url: &str,
+    path: &str,
+    namespace: &str,
+) -> Result<Arc<dyn KvStore>, StoreError> {
+    embedded::open_read_only(std::path::Path::new(path), namespace)
+}
+
+#[cfg(not(feature = "embedded"))]
+fn open_redb_read_only(
+    url: &str,
+    _path: &str,
+    _namespace: &str,
+) -> Result<Arc<dyn KvStore>, StoreError> {
+    Err(StoreError::BackendDisabled {
+        url: url.to_owned(),
+        feature: "embedded",
+    })
 }
 
 #[cfg(feature = "embedded")]

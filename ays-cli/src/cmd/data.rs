@@ -6,6 +6,7 @@ use std::path::Path;
 use anyhow::Context;
 
 use crate::cli::{DataArgs, DataCommand, Style};
+use crate::exit::Rejected;
 
 pub fn run(command: DataCommand) -> anyhow::Result<()> {
     match command {
@@ -36,14 +37,27 @@ fn load_schema(path: &Path) -> anyhow::Result<ays_schema::SchemaFile> {
     )?)
 }
 
+/// A codec error about what stdin holds (or about `--struct`), as bad input naming both.
+fn rejected(args: &DataArgs, verb: &str, err: ays_schema::CodecError) -> Rejected {
+    let what = match err {
+        ays_schema::CodecError::UnknownStruct { .. } => "bad --struct".to_owned(),
+        _ => format!(
+            "stdin {verb} struct `{}` of `{}`",
+            args.struct_name,
+            args.schema.display()
+        ),
+    };
+    Rejected::new(what, err)
+}
+
 fn encode(args: &DataArgs) -> anyhow::Result<()> {
     let schema = load_schema(&args.schema)?;
     let mut input = String::new();
     std::io::stdin()
         .read_to_string(&mut input)
         .context("cannot read JSON from stdin")?;
-    let json: serde_json::Value =
-        serde_json::from_str(&input).context("stdin is not valid JSON")?;
+    let json: serde_json::Value = serde_json::from_str(&input)
+        .map_err(|err| Rejected::new("stdin is not valid JSON", err))?;
     // Fields may be named as in schema.hrd (`mem.gb`) or as in Cap'n Proto (`memGb`).
     let json = match json {
         serde_json::Value::Object(fields) => serde_json::Value::Object(
@@ -57,8 +71,10 @@ fn encode(args: &DataArgs) -> anyhow::Result<()> {
         ),
         other => other,
     };
-    let record = ays_schema::Record::from_json(&schema, &args.struct_name, &json)?;
-    let bytes = ays_schema::encode(&schema, &args.struct_name, &record, encoding(args))?;
+    let record = ays_schema::Record::from_json(&schema, &args.struct_name, &json)
+        .map_err(|err| rejected(args, "does not fit", err))?;
+    let bytes = ays_schema::encode(&schema, &args.struct_name, &record, encoding(args))
+        .map_err(|err| rejected(args, "does not fit", err))?;
     std::io::stdout()
         .write_all(&bytes)
         .context("cannot write to stdout")
@@ -70,7 +86,8 @@ fn decode(args: &DataArgs) -> anyhow::Result<()> {
     std::io::stdin()
         .read_to_end(&mut bytes)
         .context("cannot read Cap'n Proto from stdin")?;
-    let record = ays_schema::decode(&schema, &args.struct_name, &bytes, encoding(args))?;
+    let record = ays_schema::decode(&schema, &args.struct_name, &bytes, encoding(args))
+        .map_err(|err| rejected(args, "is not a message of", err))?;
     let json = serde_json::to_string_pretty(&record.to_json()).context("cannot render JSON")?;
     println!("{json}");
     Ok(())

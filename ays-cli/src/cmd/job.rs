@@ -171,9 +171,7 @@ pub fn job_table(jobs: &[JobRecord]) -> Table {
             job.action.to_string(),
             job.state.as_str().to_owned(),
             job.attempts.to_string(),
-            job.duration_ms()
-                .map(|ms| format!("{:.3}s", ms as f64 / 1000.0))
-                .unwrap_or_default(),
+            job.duration_ms().map(output::duration).unwrap_or_default(),
         ]);
     }
     table
@@ -188,9 +186,22 @@ fn show(env: &Env, repo: &Repository, run: &str, number: u32) -> anyhow::Result<
         return output::json(&job);
     }
     let mut text = format!(
-        "job {} of run {}\n  service: {}\n  action: {}\n  state: {}\n  attempts: {}\n",
-        job.number, job.run, job.service, job.action, job.state, job.attempts
+        "job {} of run {}\n  service: {}\n  action: {}\n  state: {}\n  attempts: {} of {}\n  \
+         planned: {}\n  started: {}\n  finished: {}\n",
+        job.number,
+        job.run,
+        job.service,
+        job.action,
+        job.state,
+        job.attempts,
+        job.max_attempts,
+        output::time(job.created_at),
+        output::time_or(job.started_at, "not yet"),
+        output::time_or(job.finished_at, "not yet"),
     );
+    if let Some(ms) = job.duration_ms() {
+        text.push_str(&format!("  duration: {}\n", output::duration(ms)));
+    }
     if !job.args.is_empty() {
         text.push_str(&format!("  args: {}\n", job.args));
     }

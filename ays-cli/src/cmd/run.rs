@@ -276,7 +276,13 @@ fn show(
     if env.json {
         return output::json(&detail);
     }
-    output::line(&format!("run {}: {}", detail.run.id, detail.run.state))?;
+    output::line(&format!(
+        "run {}: {}\n  created: {}\n  finished: {}",
+        detail.run.id,
+        detail.run.state,
+        output::time(detail.run.created_at),
+        output::time_or(detail.run.finished_at, "not yet")
+    ))?;
     if !all && detail.jobs.len() > LIST_AT_MOST {
         return print_jobs(&detail.run, &detail.jobs);
     }

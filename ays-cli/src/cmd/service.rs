@@ -119,7 +119,11 @@ fn show(
         text.push_str("  actions:\n");
         for a in &view.actions {
             let recurring = if a.period > 0 {
-                format!(" (every {}s, last run {})", a.period, a.last_run)
+                format!(
+                    " (every {}, last run {})",
+                    output::period(a.period),
+                    output::time_or(a.last_run, "never")
+                )
             } else {
                 String::new()
             };

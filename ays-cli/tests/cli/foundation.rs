@@ -60,7 +60,8 @@ fn schema_convert_reports_file_and_line_of_a_bad_type() {
     )
     .unwrap();
     let out = ays(tmp.path(), &["schema", "convert", "broken/schema.hrd"], b"");
-    assert_eq!(out.status.code(), Some(1));
+    // An invalid schema is bad input (issue 9, item 16).
+    assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(err.starts_with("error: "), "{err}");
     assert!(
@@ -237,18 +238,66 @@ fn issue_9_data_encode_takes_both_field_spellings() {
 }
 
 #[test]
-fn data_encode_names_the_field_of_a_wrong_type() {
+fn issue_9_data_that_does_not_fit_its_schema_is_bad_input() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("schema.capnp"), DATA_SCHEMA).unwrap();
+    std::fs::write(tmp.path().join("bad.capnp"), "struct {\n").unwrap();
+    let encode = ["data", "encode", "--schema", "schema.capnp"];
+    let decode = ["data", "decode", "--schema", "schema.capnp"];
+    let fits = "stdin does not fit struct `Schema` of `schema.capnp`";
+    for (args, stdin, message) in [
+        (
+            &encode[..],
+            &br#"{"port": "not a number"}"#[..],
+            format!("{fits}: `port`: expected Int64, found JSON string"),
+        ),
+        (
+            &encode,
+            br#"{"port": 1, "nope": 2}"#,
+            format!("{fits}: ``: struct `Schema` has no field `nope`"),
+        ),
+        (
+            &encode,
+            b"not json",
+            "stdin is not valid JSON: expected ident at line 1 column 2".to_owned(),
+        ),
+        (
+            &[
+                "data",
+                "encode",
+                "--schema",
+                "schema.capnp",
+                "--struct",
+                "Nope",
+            ],
+            b"{}",
+            "bad --struct: schema `schema.capnp` has no struct `Nope`".to_owned(),
+        ),
+        (
+            &decode,
+            b"garbage!",
+            "stdin is not a message of struct `Schema` of `schema.capnp`: ``: malformed \
+             message: Failed: message has too many segments"
+                .to_owned(),
+        ),
+        (
+            &["data", "encode", "--schema", "bad.capnp"],
+            b"{}",
+            "bad.capnp:1:1: expected the file id `@0x…;`, found `struct`".to_owned(),
+        ),
+    ] {
+        let out = ays(tmp.path(), args, stdin);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert_eq!(stderr(&out), format!("error: {message}\n"), "{args:?}");
+        assert!(stdout(&out).is_empty());
+    }
+    // A schema file that cannot be read is a failure of the file system, not bad input.
     let out = ays(
         tmp.path(),
-        &["data", "encode", "--schema", "schema.capnp"],
-        br#"{"port": "not a number"}"#,
+        &["data", "encode", "--schema", "missing.capnp"],
+        b"{}",
     );
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
-    assert!(err.contains("port"), "{err}");
-    assert!(stdout(&out).is_empty());
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 }
 
 #[test]

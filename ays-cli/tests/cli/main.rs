@@ -6,8 +6,10 @@
 mod actions;
 mod docs;
 mod foundation;
+mod read_only;
 mod repo;
 mod run;
+mod times;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -637,15 +637,27 @@ impl<'r> Applier<'r> {
         Ok(())
     }
 
+    /// The services an entry of `section` (`actions`, `eventfilters`) at `at` selects.
     fn matching(
         &mut self,
+        at: &Location,
+        section: &str,
         actor: Option<&str>,
         service: Option<&str>,
     ) -> Result<Vec<ServiceKey>, CoreError> {
         let keys = match (actor, service) {
             (Some(a), _) => match a.strip_suffix(".*").or_else(|| a.strip_suffix('*')) {
                 Some(role) => self.st.keys_of_role(role.trim_end_matches('.'))?,
-                None => self.st.keys_of_actor(&a.parse()?)?,
+                None => {
+                    let actor: ActorName = a.parse().map_err(|e: crate::ids::NameError| {
+                        BlueprintError::Malformed {
+                            at: at.clone(),
+                            key: section.to_owned(),
+                            reason: format!("`actor`: {e}"),
+                        }
+                    })?;
+                    self.st.keys_of_actor(&actor)?
+                }
             },
             (None, Some(n)) => self.st.keys_of_instance(n)?,
             (None, None) => self.st.all_keys()?,
@@ -657,7 +669,7 @@ impl<'r> Applier<'r> {
     }
 
     fn schedule(&mut self, e: &parse::ActionEntry) -> Result<(), CoreError> {
-        let keys = self.matching(e.actor.as_deref(), e.service.as_deref())?;
+        let keys = self.matching(&e.at, "actions", e.actor.as_deref(), e.service.as_deref())?;
         if keys.is_empty() {
             return Err(BlueprintError::NoMatch {
                 at: e.at.clone(),
@@ -715,7 +727,12 @@ impl<'r> Applier<'r> {
     }
 
     fn attach_filter(&mut self, f: &parse::FilterEntry) -> Result<(), CoreError> {
-        let keys = self.matching(f.actor.as_deref(), f.service.as_deref())?;
+        let keys = self.matching(
+            &f.at,
+            "eventfilters",
+            f.actor.as_deref(),
+            f.service.as_deref(),
+        )?;
         if keys.is_empty() {
             return Err(BlueprintError::NoMatch {
                 at: f.at.clone(),

@@ -7,6 +7,7 @@
 
 use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, ScanError, YamlData};
 
+use super::duplicate_key;
 use crate::error::{BlueprintError, Location};
 use crate::ids::{ActionName, ActorName, InstanceName};
 use crate::service::EventFilter;
@@ -162,8 +163,9 @@ pub(crate) fn parse(file: &str, text: &str, out: &mut Parsed) -> Result<(), Blue
     Ok(())
 }
 
-/// The error for text the YAML parser rejects. The parser names only the line of a duplicate
-/// key, so the key and the line where it first appears are read back from the text.
+/// The error for text the YAML parser rejects. For a key held twice by one mapping, the
+/// parser gives only a position; the key and both of its lines are found by
+/// [`duplicate_key::find`].
 fn load_error(file: &str, text: &str, e: &ScanError) -> BlueprintError {
     // At the end of a text without a final line break the parser counts one line more. Line
     // breaks as YAML counts them: CR LF, LF or CR.
@@ -173,38 +175,19 @@ fn load_error(file: &str, text: &str, e: &ScanError) -> BlueprintError {
         .saturating_sub(text.matches("\r\n").count());
     let lines = breaks + 1;
     let at = Location::new(file, e.marker().line().min(lines));
-    if e.info().contains("duplicated key") {
-        let key = key_on_line(text, e.marker().line());
-        let first = Location::new(file, first_line_with_key(text, &key));
-        BlueprintError::Duplicate { at, key, first }
-    } else {
-        BlueprintError::Syntax {
-            at,
-            reason: e.info().to_owned(),
-        }
+    if e.info().contains("duplicated key")
+        && let Some(found) = duplicate_key::find(text)
+    {
+        return BlueprintError::Duplicate {
+            at: Location::new(file, found.line),
+            key: found.key,
+            first: Location::new(file, found.first_line),
+        };
     }
-}
-
-/// The key written on 1-based line `line` of `text`, or an empty string when there is none.
-fn key_on_line(text: &str, line: usize) -> String {
-    text.lines()
-        .nth(line.saturating_sub(1))
-        .and_then(line_key)
-        .unwrap_or_default()
-        .to_owned()
-}
-
-/// The 1-based line of the first line of `text` whose key is `key`, or 0 when none is.
-fn first_line_with_key(text: &str, key: &str) -> usize {
-    text.lines()
-        .position(|l| line_key(l) == Some(key))
-        .map_or(0, |i| i.saturating_add(1))
-}
-
-/// The text before the first `:` of a line, trimmed and unquoted.
-fn line_key(line: &str) -> Option<&str> {
-    line.split_once(':')
-        .map(|(k, _)| k.trim().trim_matches(['\'', '"']))
+    BlueprintError::Syntax {
+        at,
+        reason: e.info().to_owned(),
+    }
 }
 
 /// An `actor__instance:` block whose key `key` is at `at`, and its attributes `v`.
@@ -452,14 +435,13 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_attributes_name_the_first_line_with_that_key() {
+    fn duplicate_attributes_name_the_earlier_key_of_their_own_mapping() {
         let text = "a__x:\n  v: 1\na__y:\n  'v': 1\n  \"v\": 2\n";
         let err = parse("bp.yaml", text, &mut Parsed::default()).unwrap_err();
         match err {
             BlueprintError::Duplicate { at, key, first } => {
-                // FIXME: `first` is the first line of the file with key `v` (in `a__x`), not
-                // the earlier `v` of the same mapping (line 4).
-                assert_eq!((at.line, key.as_str(), first.line), (5, "v", 2));
+                // The earlier `v` of the same mapping, not the `v` of `a__x`.
+                assert_eq!((at.line, key.as_str(), first.line), (5, "v", 4));
                 assert_eq!(
                     (at.file.as_str(), first.file.as_str()),
                     ("bp.yaml", "bp.yaml")

@@ -156,6 +156,31 @@ fn check_at(text: &str, at: &Location) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Checks that a duplicate key's lines are in order and, for a key written plain, hold it.
+fn check_duplicate(
+    text: &str,
+    at: &Location,
+    key: &str,
+    first: &Location,
+) -> Result<(), TestCaseError> {
+    prop_assert!(first.line <= at.line, "first {first} after {at}");
+    let plain = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+    if plain && !text.contains('\r') {
+        let line_of = |n: usize| text.split('\n').nth(n - 1).unwrap_or_default();
+        for loc in [first, at] {
+            prop_assert!(
+                line_of(loc.line).contains(key),
+                "{loc}: line {:?} does not hold key `{key}`",
+                line_of(loc.line)
+            );
+        }
+    }
+    Ok(())
+}
+
 fn check_located(text: &str, err: &CoreError) -> Result<(), TestCaseError> {
     let err = match err {
         CoreError::Blueprint(err) => err,
@@ -166,8 +191,9 @@ fn check_located(text: &str, err: &CoreError) -> Result<(), TestCaseError> {
         }
     };
     let at = match err {
-        BlueprintError::Duplicate { at, first, .. } => {
+        BlueprintError::Duplicate { at, first, key } => {
             check_at(text, first)?;
+            check_duplicate(text, at, key, first)?;
             at
         }
         BlueprintError::Syntax { at, .. }
@@ -205,5 +231,178 @@ proptest! {
             Ok(_) => Ok(()),
             Err(err) => check_located(&text, &err),
         })?;
+    }
+}
+
+#[test]
+fn a_bad_actor_name_in_actions_or_eventfilters_is_located() {
+    let t = TestRepo::with_scenario(Backend::Redb, "sample_repo1").unwrap();
+    for (section, text) in [
+        (
+            "actions",
+            "actions:\n  - action: install\n    actor: 'cockpit.'\n",
+        ),
+        (
+            "eventfilters",
+            "eventfilters:\n  - actor: 'c ockpit'\n    channel: telegram\n",
+        ),
+    ] {
+        let err = t
+            .repo
+            .apply_blueprint_text(FILE, text, ApplyOptions { dry_run: true })
+            .unwrap_err();
+        match &err {
+            CoreError::Blueprint(BlueprintError::Malformed { at, key, reason }) => {
+                assert_eq!((at.line, key.as_str()), (2, section), "{err}");
+                assert!(reason.starts_with("`actor`: invalid actor name"), "{err}");
+            }
+            other => panic!("{text:?}: {other}"),
+        }
+    }
+}
+
+/// How the mapping of [`duplicate_key_text`] is written.
+#[derive(Debug, Clone, Copy)]
+enum MapStyle {
+    /// `k: v`, one per line.
+    Block,
+    /// `{k: v, k: v}` on one line.
+    Flow,
+    /// `{` then `k: v,` one per line, then `}`.
+    FlowLines,
+    /// `? k` then `: v`, two lines per key.
+    Explicit,
+}
+
+/// A blueprint whose service `app__x` holds `keys` in `style`, quoted as `quotes` say, after a
+/// service holding every key once, which a key's first line must never be taken from.
+/// Returns the text and, when a key repeats, the key and the lines of its second and first
+/// occurrences.
+fn duplicate_key_text(
+    keys: &[(&str, usize)],
+    style: MapStyle,
+) -> (String, Option<(String, usize, usize)>) {
+    let quote = |(key, quoting): &(&str, usize)| match quoting % 3 {
+        0 => (*key).to_owned(),
+        1 => format!("'{key}'"),
+        _ => format!("\"{key}\""),
+    };
+    let mut text = "other__y:\n  a: 0\n  b: 0\n  c: 0\n".to_owned();
+    let offset = 5;
+    let line_of = |i: usize| match style {
+        MapStyle::Block => offset + 1 + i,
+        MapStyle::Flow => offset,
+        MapStyle::FlowLines => offset + 1 + i,
+        MapStyle::Explicit => offset + 1 + 2 * i,
+    };
+    let written: Vec<String> = keys.iter().map(quote).collect();
+    match style {
+        MapStyle::Block => {
+            text.push_str("app__x:\n");
+            for (i, k) in written.iter().enumerate() {
+                text.push_str(&format!("  {k}: {i}\n"));
+            }
+        }
+        MapStyle::Flow => {
+            let entries: Vec<String> = written
+                .iter()
+                .enumerate()
+                .map(|(i, k)| format!("{k}: {i}"))
+                .collect();
+            text.push_str(&format!("app__x: {{{}}}\n", entries.join(", ")));
+        }
+        MapStyle::FlowLines => {
+            text.push_str("app__x: {\n");
+            for (i, k) in written.iter().enumerate() {
+                text.push_str(&format!("  {k}: {i},\n"));
+            }
+            text.push_str("}\n");
+        }
+        MapStyle::Explicit => {
+            text.push_str("app__x:\n");
+            for (i, k) in written.iter().enumerate() {
+                text.push_str(&format!("  ? {k}\n  : {i}\n"));
+            }
+        }
+    }
+    let duplicate = keys.iter().enumerate().find_map(|(j, (key, _))| {
+        keys[..j]
+            .iter()
+            .position(|(earlier, _)| earlier == key)
+            .map(|i| ((*key).to_owned(), line_of(j), line_of(i)))
+    });
+    (text, duplicate)
+}
+
+#[test]
+fn fuzz_bug_4_duplicate_keys_name_their_own_lines_in_every_style() {
+    let t = TestRepo::with_scenario(Backend::Redb, "sample_repo1").unwrap();
+    let cases: &[(&str, &str, usize, usize)] = &[
+        // A flow mapping on one line: both occurrences are on it.
+        ("s__x: {a: 1, a: 2}\n", "a", 1, 1),
+        ("s__x:\n  b: 0\n  c: {a: 1,\n    a: 2}\n", "a", 4, 3),
+        // Explicit keys, whose lines hold no `:`.
+        ("s__x:\n  ? a\n  : 1\n  ? a\n  : 2\n", "a", 4, 2),
+        // A complex key, shown in flow style, named where it starts.
+        (
+            "s__x:\n  ? [p,\n     q]\n  : 1\n  ? [p, q]\n  : 2\n",
+            "[p, q]",
+            5,
+            2,
+        ),
+        // Another mapping holds the key first: the first line is of the same mapping.
+        ("s__y:\n  a: 1\ns__x:\n  b: 1\n  a: 2\n  a: 3\n", "a", 6, 5),
+        // Quoted and plain are one key.
+        ("s__x:\n  'a': 1\n  \"a\": 2\n", "a", 3, 2),
+    ];
+    for &(text, key, line, first) in cases {
+        let err = t
+            .repo
+            .apply_blueprint_text(FILE, text, ApplyOptions { dry_run: true })
+            .unwrap_err();
+        match &err {
+            CoreError::Blueprint(BlueprintError::Duplicate {
+                at,
+                key: got,
+                first: got_first,
+            }) => assert_eq!(
+                (got.as_str(), at.line, got_first.line),
+                (key, line, first),
+                "{text:?}: {err}"
+            ),
+            other => panic!("{text:?}: {other}"),
+        }
+        assert_eq!(
+            err.to_string(),
+            format!("{FILE}:{line}: duplicate key `{key}` (first at {FILE}:{first})")
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(64))]
+
+    /// Every style of mapping, with keys quoted or not: a repeated key is reported with the
+    /// lines of its own two occurrences, never those of another mapping.
+    #[test]
+    fn fuzz_bug_4_duplicate_key_lines_in_generated_mappings(
+        keys in proptest::collection::vec((select(&["a", "b", "c", "d"][..]), 0..3usize), 1..7),
+        style in select(&[MapStyle::Block, MapStyle::Flow, MapStyle::FlowLines, MapStyle::Explicit][..]),
+    ) {
+        thread_local!(static REPO: TestRepo = TestRepo::with_scenario(Backend::Redb, "sample_repo1").unwrap());
+        let (text, duplicate) = duplicate_key_text(&keys, style);
+        let result = REPO.with(|t| t.repo.apply_blueprint_text(FILE, &text, ApplyOptions { dry_run: true }));
+        match (duplicate, result) {
+            (Some((key, line, first)), Err(CoreError::Blueprint(BlueprintError::Duplicate { at, key: got, first: got_first }))) => {
+                prop_assert_eq!((got, at.line, got_first.line), (key, line, first), "{}", text);
+            }
+            (Some(expected), other) => {
+                return Err(TestCaseError::fail(format!("{text}: expected {expected:?}, got {other:?}")));
+            }
+            (None, Err(CoreError::Blueprint(err @ BlueprintError::Duplicate { .. }))) => {
+                return Err(TestCaseError::fail(format!("{text}: no duplicate, got {err}")));
+            }
+            (None, _) => {}
+        }
     }
 }

@@ -5,4 +5,5 @@ mod embedded;
 mod faulty;
 mod memory;
 mod open;
+mod read_only;
 mod redis;
