@@ -44,6 +44,12 @@ impl Exit {
                     .downcast_ref::<StoreError>()
                     .is_some_and(is_bad_store_input)
                 || cause.downcast_ref::<CoreError>().is_some_and(is_bad_input)
+                || cause.downcast_ref::<ays_run::RunError>().is_some_and(|e| {
+                    matches!(
+                        e,
+                        ays_run::RunError::NoSuchRun { .. } | ays_run::RunError::NothingToResume
+                    )
+                })
             {
                 return Exit::BadInput;
             }

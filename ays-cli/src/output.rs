@@ -179,6 +179,15 @@ impl Table {
         text
     }
 
+    /// Prints the table on stdout, or the line `empty` when it has no rows: an empty list
+    /// says so.
+    pub fn print_or(&self, empty: &str) -> anyhow::Result<()> {
+        if self.rows.is_empty() {
+            return line(empty);
+        }
+        self.print()
+    }
+
     /// Prints the table on stdout.
     pub fn print(&self) -> anyhow::Result<()> {
         let text = self.render();

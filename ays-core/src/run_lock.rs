@@ -351,8 +351,14 @@ impl Repository {
         self.store()
             .delete(keys::RUN_LOCK)
             .map_err(CoreError::store("remove the run lock"))?;
-        let holder = before.and_then(|b| decode(&b).ok());
-        tracing::warn!(holder = ?holder, "run lock removed by force");
+        let holder = before.as_deref().and_then(|b| decode(b).ok());
+        match (&before, &holder) {
+            (None, _) => tracing::debug!("no run lock to remove"),
+            (Some(_), Some(h)) => {
+                tracing::warn!(run = %h.run, host = %h.host, pid = h.pid, "run lock removed by force");
+            }
+            (Some(_), None) => tracing::warn!("an unreadable run lock removed by force"),
+        }
         Ok(holder)
     }
 }

@@ -22,7 +22,7 @@ pub fn run(env: &Env, command: ActorCommand) -> anyhow::Result<()> {
                     a.actions.join(","),
                 ]);
             }
-            table.print()
+            table.print_or("no actors yet: a blueprint makes them from their templates")
         }
         ActorCommand::Update { name } => {
             let updates = repo.update_actors(name.as_deref())?;

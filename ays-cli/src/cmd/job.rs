@@ -91,6 +91,12 @@ fn list(
     args: &JobFilterArgs,
     all: bool,
 ) -> anyhow::Result<()> {
+    if run.is_none() && repo.run_ids("")?.is_empty() {
+        if env.json {
+            return output::json_array(Vec::<JobRecord>::new());
+        }
+        return output::line("no runs yet");
+    }
     let run = run_id(repo, run)?;
     let jobs = repo.jobs(&run, &filter(args)?)?;
     if env.json {
@@ -98,7 +104,7 @@ fn list(
     }
     match repo.run(&run)? {
         Some(record) if !all => print_jobs(&record, &jobs),
-        _ => job_table(&jobs).print(),
+        _ => job_table(&jobs).print_or("no jobs match"),
     }
 }
 
@@ -112,7 +118,7 @@ const FAILED_AT_MOST: usize = 20;
 /// and how many of its jobs are in each state, then the failed jobs.
 pub fn print_jobs(run: &RunRecord, jobs: &[JobRecord]) -> anyhow::Result<()> {
     if jobs.len() <= LIST_AT_MOST {
-        return job_table(jobs).print();
+        return job_table(jobs).print_or("no jobs match");
     }
     let state_of: HashMap<u32, JobState> = jobs.iter().map(|j| (j.number, j.state)).collect();
     let mut table = Table::new(&["STEP", "STATE", "JOBS", "OK", "ERROR", "RUNNING", "NEW"]);

@@ -40,7 +40,9 @@ fn list(env: &super::Env) -> anyhow::Result<()> {
         }
         table.row(row);
     }
-    table.print()
+    table.print_or(
+        "no templates: put them in actorTemplates/ (or give `ays init --template-dir DIR`)",
+    )
 }
 
 fn migrate(dir: &Path, force: bool) -> anyhow::Result<()> {

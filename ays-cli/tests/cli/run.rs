@@ -530,6 +530,20 @@ fn issue_9_runs_are_named_by_prefix_or_latest_with_readable_times() {
     let empty = tmp.path().join("empty");
     assert_eq!(ok(&empty, &["run", "list"]), "no runs yet\n");
     assert_eq!(ok(&empty, &["service", "list"]), "no services match\n");
+    assert_eq!(ok(&empty, &["job", "list"]), "no runs yet\n");
+    assert!(ok(&empty, &["actor", "list"]).starts_with("no actors yet"));
+    assert!(ok(&empty, &["template", "list"]).starts_with("no templates"));
+    for args in [&["run", "abandon", "nosuch"][..], &["run", "resume"]] {
+        let out = ays(&empty, args, b"");
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+    let unlock = ays(&empty, &["run", "unlock", "--force"], b"");
+    assert_eq!(stdout(&unlock), "the repository was not locked\n");
+    assert!(
+        !stderr(&unlock).contains("removed by force"),
+        "{}",
+        stderr(&unlock)
+    );
     let repo = app_repo(tmp.path(), "", INSTALL_A);
     ok(&repo, &["run", "create", "-y"]);
     let runs = json(&repo, &["run", "list"]);
