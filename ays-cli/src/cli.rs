@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     about,
     after_help = "Exit codes: 0 done; 1 failed (store, files, a run that cannot start); \
                   2 bad input or configuration (arguments, blueprints, templates, schemas, \
-                  names, data on stdin that does not fit its schema, a service or actor that \
+                  names, data on stdin that does not fit its schema, a service, actor or run that \
                   does not exist); 3 a run ended with failed jobs.\n\
                   With --json, an error is one JSON object on stderr: {\"error\", \"code\"}."
 )]

@@ -4,7 +4,7 @@
 //! |---|---|
 //! | 0 | the command did what was asked |
 //! | 1 | it failed (the store, the file system, a run that cannot start…) |
-//! | 2 | bad input or configuration: a wrong argument (also clap's usage errors), an invalid blueprint, template, schema, name or config, data on stdin that does not fit its schema, a service or actor that does not exist |
+//! | 2 | bad input or configuration: a wrong argument (also clap's usage errors), an invalid blueprint, template, schema, name or config, data on stdin that does not fit its schema, a service, actor or run that does not exist, nothing to resume |
 //! | 3 | a run ended with failed jobs |
 
 use std::fmt;
