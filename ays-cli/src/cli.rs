@@ -362,6 +362,12 @@ pub enum Style {
 pub enum TemplateCommand {
     /// List the templates the repository sees (local ones override global ones).
     List,
+    /// Load templates as `ays blueprint` would (schema, actions file, config.yaml, actor.hrd,
+    /// `init_actions_`) and report every problem with its file and line; changes nothing.
+    Check {
+        /// The templates to check (default: every template the repository sees).
+        names: Vec<String>,
+    },
     /// Write schema.capnp and config.yaml beside an HRD template (the 8.2 layout).
     Migrate {
         /// The template directory (holding schema.hrd and, optionally, actor.hrd).

@@ -11,6 +11,7 @@ use crate::output::{self, Table};
 pub fn run(env: &super::Env, command: TemplateCommand) -> anyhow::Result<()> {
     match command {
         TemplateCommand::List => list(env),
+        TemplateCommand::Check { names } => check(env, &names),
         TemplateCommand::Migrate { dir, force } => migrate(&dir, force),
     }
 }
@@ -43,6 +44,82 @@ fn list(env: &super::Env) -> anyhow::Result<()> {
     table.print_or(
         "no templates: put them in actorTemplates/ (or give `ays init --template-dir DIR`)",
     )
+}
+
+/// One template's check, for `--json`.
+#[derive(serde::Serialize)]
+struct Checked {
+    template: String,
+    path: std::path::PathBuf,
+    ok: bool,
+    actions: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+fn check(env: &super::Env, names: &[String]) -> anyhow::Result<()> {
+    let repo = env.repository()?;
+    let set = repo.templates()?;
+    let infos = if names.is_empty() {
+        set.list()
+    } else {
+        names
+            .iter()
+            .map(|name| {
+                set.find(name).cloned().ok_or_else(|| {
+                    crate::exit::BadInput(format!(
+                        "no template `{name}` (`ays template list` lists them)"
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?
+    };
+    if infos.is_empty() {
+        return output::line("no templates to check");
+    }
+    let checked: Vec<Checked> = infos
+        .iter()
+        .map(|info| {
+            let (actions, error) = match set.load(info.name.as_str()) {
+                Ok(t) => {
+                    let actions = t
+                        .actions
+                        .iter()
+                        .filter(|a| a.code.runtime != ays_core::Runtime::None)
+                        .map(|a| a.code.name.to_string())
+                        .collect();
+                    (actions, None)
+                }
+                Err(err) => (Vec::new(), Some(format!("{:#}", anyhow::Error::from(err)))),
+            };
+            Checked {
+                template: info.name.to_string(),
+                path: info.path.clone(),
+                ok: error.is_none(),
+                actions,
+                error,
+            }
+        })
+        .collect();
+    let failed = checked.iter().filter(|c| !c.ok).count();
+    if env.json {
+        output::json(&checked)?;
+    } else {
+        for c in &checked {
+            match &c.error {
+                None => output::line(&format!("ok     {}", c.template))?,
+                Some(error) => output::line(&format!("error  {}: {error}", c.template))?,
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(crate::exit::BadInput(format!(
+            "{failed} of {} template(s) have problems",
+            checked.len()
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 fn migrate(dir: &Path, force: bool) -> anyhow::Result<()> {

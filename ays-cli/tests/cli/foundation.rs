@@ -358,3 +358,51 @@ fn issue_9_the_readme_tour_runs_as_pasted_into_an_interactive_shell() {
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(shown.contains("shop1"), "{shown}");
 }
+
+/// `ays template check` loads every template as a blueprint would and names each problem's
+/// file and line, changing nothing (#10).
+#[test]
+fn issue_10_template_check_loads_every_template_and_names_problems() {
+    let tmp = tempfile::tempdir().unwrap();
+    let upstream = ays_core::testing::fixture("upstream-81/templates").unwrap();
+    let upstream = upstream.to_str().unwrap();
+    let init = ays(tmp.path(), &["init", "r", "--template-dir", upstream], b"");
+    assert!(init.status.success(), "{}", stderr(&init));
+    let repo = tmp.path().join("r");
+    let all = ays(&repo, &["template", "check"], b"");
+    assert!(all.status.success(), "{}", stderr(&all));
+    let ok = stdout(&all)
+        .lines()
+        .filter(|l| l.starts_with("ok "))
+        .count();
+    assert_eq!(ok, 46, "47 templates, `vfs` twice: {}", stdout(&all));
+    assert!(stderr(&all).contains("template `vfs` is defined more than once"));
+
+    let bad = repo.join("actorTemplates/bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(bad.join("schema.hrd"), "port = type:int\n").unwrap();
+    std::fs::write(
+        bad.join("actions.py"),
+        "import os\n\ndef install(job)\n    pass\n",
+    )
+    .unwrap();
+    let worse = repo.join("actorTemplates/worse");
+    std::fs::create_dir_all(&worse).unwrap();
+    std::fs::write(worse.join("schema.hrd"), "port = type:nosuch\n").unwrap();
+    let store = std::fs::read(repo.join(".ays/store.redb")).unwrap();
+    let out = ays(&repo, &["template", "check", "bad", "worse", "sshkey"], b"");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("actorTemplates/bad/actions.py:3:"), "{text}");
+    assert!(
+        text.contains("actorTemplates/worse/schema.hrd:1:"),
+        "{text}"
+    );
+    assert!(text.contains("ok     sshkey"), "{text}");
+    assert!(stderr(&out).contains("2 of 3 template(s) have problems"));
+    assert_eq!(
+        std::fs::read(repo.join(".ays/store.redb")).unwrap(),
+        store,
+        "nothing written"
+    );
+}
