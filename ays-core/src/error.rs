@@ -200,18 +200,6 @@ pub enum BlueprintError {
         /// How many candidates.
         count: usize,
     },
-    /// A named producer does not exist.
-    #[error("{at}: `{key}`: producer `{role}!{instance}` does not exist")]
-    UnknownProducer {
-        /// Where.
-        at: Location,
-        /// The service key.
-        key: String,
-        /// The producer role.
-        role: String,
-        /// The instance named.
-        instance: String,
-    },
     /// Fewer producers than the consume spec's `min`, and not `auto`.
     #[error("{at}: `{key}`: needs at least {min} producer(s) of role `{role}`, found {found}")]
     TooFewProducers {

@@ -534,6 +534,9 @@ impl Template {
                 source: Box::new(source),
             })?;
         // Said once, when the template is loaded, not each time an actor made from it is read.
+        for ignored in hrd.iter().flat_map(ays_hrd::ActorSchema::ignored_parents) {
+            tracing::warn!(template = t, "{ignored}");
+        }
         for field in hrd.iter().flat_map(ays_hrd::ActorSchema::redefined) {
             tracing::warn!(
                 template = t,

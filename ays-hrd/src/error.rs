@@ -164,20 +164,6 @@ pub enum HrdError {
         #[source]
         source: Box<regex::Error>,
     },
-    /// More than one field declares a `parent:` (8.1 picked one arbitrarily).
-    #[error(
-        "{at}: field `{field}` declares a second parent; field `{first}` at {first_at} already does"
-    )]
-    SeveralParents {
-        /// Where the second parent field starts.
-        at: Location,
-        /// The second parent field.
-        field: String,
-        /// The first parent field.
-        first: String,
-        /// Where the first parent field starts.
-        first_at: Location,
-    },
     /// A recurring period that is not a positive duration such as `30s`, `5m`, `1h` or `1d`.
     #[error("{at}: recurring action `{action}`: invalid period `{period}`: {reason}")]
     BadPeriod {
@@ -284,7 +270,6 @@ impl HrdError {
             | HrdError::BadFieldName { at, .. }
             | HrdError::NameCollision { at, .. }
             | HrdError::InvalidRegex { at, .. }
-            | HrdError::SeveralParents { at, .. }
             | HrdError::BadPeriod { at, .. } => Some(at),
             HrdError::BadActorName { .. } => None,
             HrdError::ConfigYaml(e) => Some(e.location()),

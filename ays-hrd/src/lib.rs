@@ -148,7 +148,7 @@ pub use location::{Located, Location};
 pub use naming::capnp_field_name;
 pub use parser::parse_document;
 pub use print::print_document;
-pub use relations::{Consume, DEFAULT_MAX, DEFAULT_MIN, Parent};
+pub use relations::{Consume, DEFAULT_MAX, DEFAULT_MIN, IgnoredParent, Parent};
 pub use schema::{ActorSchema, DefaultValue, FieldType, SchemaField};
 pub use to_capnp::{CapnpStyle, schema_id};
 pub use validation::ValidationRule;

@@ -1,7 +1,6 @@
 //! Relations declared in `schema.hrd`: the parent (`parent:role`) and consumed roles
 //! (`consume:role[:min[:max]]`), as AYS 8.1 put them in its actor model.
 
-use crate::error::HrdError;
 use crate::location::Location;
 use crate::schema::SchemaField;
 
@@ -100,20 +99,48 @@ fn cut_role(role: &str) -> String {
     role.split('.').next().unwrap_or(role).to_owned()
 }
 
-/// Collects the relations of the fields: one parent at most, and one consume per field with
-/// `consume:` and no `parent:`.
-pub(crate) fn collect(fields: &[SchemaField]) -> Result<(Option<Parent>, Vec<Consume>), HrdError> {
+/// A field declaring a `parent:` after another one did: as in 8.1, which used one, the first
+/// is the parent and this one is a plain field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IgnoredParent {
+    /// The later parent field.
+    pub field: String,
+    /// Where it starts.
+    pub at: Location,
+    /// The parent field, the first.
+    pub first: String,
+    /// Where that starts.
+    pub first_at: Location,
+}
+
+impl std::fmt::Display for IgnoredParent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: field `{}` declares a second parent: it is a plain field, and field `{}` at {} the parent",
+            self.at, self.field, self.first, self.first_at
+        )
+    }
+}
+
+/// The relations of the fields: the first `parent:` field (later ones are returned as
+/// ignored), and one consume per field with `consume:` and no `parent:`.
+pub(crate) fn collect(
+    fields: &[SchemaField],
+) -> (Option<Parent>, Vec<Consume>, Vec<IgnoredParent>) {
     let mut parent: Option<Parent> = None;
     let mut consumes = Vec::new();
+    let mut ignored = Vec::new();
     for f in fields {
         if let Some(raw_role) = &f.parent {
             if let Some(first) = &parent {
-                return Err(HrdError::SeveralParents {
-                    at: f.at.clone(),
+                ignored.push(IgnoredParent {
                     field: f.raw_name.clone(),
+                    at: f.at.clone(),
                     first: first.arg_key.clone(),
                     first_at: first.at.clone(),
                 });
+                continue;
             }
             parent = Some(Parent {
                 role: cut_role(raw_role),
@@ -137,7 +164,7 @@ pub(crate) fn collect(fields: &[SchemaField]) -> Result<(Option<Parent>, Vec<Con
             });
         }
     }
-    Ok((parent, consumes))
+    (parent, consumes, ignored)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use crate::duration::parse_positive_secs;
 use crate::error::{HrdError, ValidationError};
 use crate::lexer::column;
 use crate::location::{Located, Location};
-use crate::relations::{self, Consume, Parent};
+use crate::relations::{self, Consume, IgnoredParent, Parent};
 use crate::validation::{ValidationRule, parse_bool, parse_date, parse_float};
 
 use options::{SchemaLine, parse_field};
@@ -255,6 +255,7 @@ pub struct ActorSchema {
     pub(crate) parent: Option<Parent>,
     pub(crate) consumes: Vec<Consume>,
     pub(crate) redefined: Vec<Located<String>>,
+    pub(crate) ignored_parents: Vec<IgnoredParent>,
 }
 
 impl ActorSchema {
@@ -268,7 +269,8 @@ impl ActorSchema {
     ///
     /// Returns an [`HrdError`] naming the file, line, column and field for a line without `=`,
     /// an unknown type or option, a malformed option value or default, a name that cannot
-    /// become a Cap'n Proto field name, two names that sanitise alike, or a second parent.
+    /// become a Cap'n Proto field name, or two names that sanitise alike. A second parent is
+    /// not an error: see [`ActorSchema::ignored_parents`].
     pub fn parse(src: &str, file: &str) -> Result<ActorSchema, HrdError> {
         let mut fields: Vec<SchemaField> = Vec::new();
         let mut redefined = Vec::new();
@@ -311,9 +313,10 @@ impl ActorSchema {
             }
         }
         check_collisions(&fields)?;
-        let (parent, consumes) = relations::collect(&fields)?;
+        let (parent, consumes, ignored_parents) = relations::collect(&fields);
         Ok(ActorSchema {
             redefined,
+            ignored_parents,
             fields,
             parent,
             consumes,
@@ -323,6 +326,11 @@ impl ActorSchema {
     /// The fields defined more than once, each at its later definition (which wins).
     pub fn redefined(&self) -> &[Located<String>] {
         &self.redefined
+    }
+
+    /// The fields that declare a parent after the first one did (plain fields, as in 8.1).
+    pub fn ignored_parents(&self) -> &[IgnoredParent] {
+        &self.ignored_parents
     }
 
     /// The fields in ordinal order.

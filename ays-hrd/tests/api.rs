@@ -121,7 +121,6 @@ const BAD_SCHEMA: &[&str] = &[
     "a = type:str consume:x:5:1\n",
     "a = type:str consume:x,y\n",
     "a = type:str consume:x:300\n",
-    "a = type:str parent:x\nb = type:str parent:y\n",
     "a = type:bool regex:'x'\n",
     "a = type:str regex:'('\n",
     "a = type:bool minval:1\n",
@@ -411,6 +410,23 @@ fs = type:str consume:fs.btrfs:1:2
     assert_eq!(
         schema.field("diskList").map(|f| f.raw_name()),
         Some("disk.list")
+    );
+    // A second parent (test_network_configuration in 8.1): the first is the parent, the second
+    // a plain field, named for a warning.
+    let two =
+        ActorSchema::parse("a = type:str parent:x\nb = type:str parent:y\n", "s.hrd").unwrap();
+    assert_eq!(two.parent().map(|p| p.role.as_str()), Some("x"));
+    assert!(two.consumes().is_empty());
+    let ignored: Vec<String> = two
+        .ignored_parents()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        ignored,
+        [
+            "s.hrd:2:1: field `b` declares a second parent: it is a plain field, and field `a` at s.hrd:1:1 the parent"
+        ]
     );
 }
 

@@ -495,8 +495,22 @@ impl<'r> Applier<'r> {
                 let pk = named_key(at, &kstr, &ps.arg_key, &ps.role, &n)?;
                 if self.st.exists(&pk)? {
                     Some(pk)
-                } else if ps.auto {
-                    Some(self.create_auto(&ps.role, Some(&n), at, key, depth)?)
+                } else if ps.optional || ps.auto {
+                    // As in 8.1: the name found nothing, so the parent is absent (optional) or
+                    // a new `auto_N` (auto), not a service of that name.
+                    let instead = if ps.optional {
+                        "no parent"
+                    } else {
+                        "a new auto_N"
+                    };
+                    tracing::warn!(
+                        "{at}: `{kstr}`: parent `{pk}` does not exist: {instead} instead (as in 8.1)"
+                    );
+                    if ps.optional {
+                        None
+                    } else {
+                        Some(self.create_auto(&ps.role, None, at, key, depth)?)
+                    }
                 } else {
                     return Err(BlueprintError::MissingParent {
                         at: at.clone(),
@@ -577,17 +591,12 @@ impl<'r> Applier<'r> {
             for n in &named {
                 let pk = named_key(at, &kstr, &c.arg_key, &c.role, n)?;
                 if !self.st.exists(&pk)? {
-                    if c.auto {
-                        self.create_auto(&c.role, Some(n), at, key, depth)?;
-                    } else {
-                        return Err(BlueprintError::UnknownProducer {
-                            at: at.clone(),
-                            key: kstr,
-                            role: c.role.clone(),
-                            instance: n.clone(),
-                        }
-                        .into());
-                    }
+                    // As in 8.1: a named producer that does not exist is dropped; `min` is
+                    // then met by existing services of the role and, with `auto`, new ones.
+                    tracing::warn!(
+                        "{at}: `{kstr}`: producer `{pk}` does not exist: not linked (as in 8.1)"
+                    );
+                    continue;
                 }
                 if !linked.contains(&pk) {
                     linked.push(pk);

@@ -203,7 +203,6 @@ fn check_located(text: &str, err: &CoreError) -> Result<(), TestCaseError> {
         | BlueprintError::BadValue { at, .. }
         | BlueprintError::MissingParent { at, .. }
         | BlueprintError::AmbiguousParent { at, .. }
-        | BlueprintError::UnknownProducer { at, .. }
         | BlueprintError::TooFewProducers { at, .. }
         | BlueprintError::TooManyProducers { at, .. }
         | BlueprintError::NoMatch { at, .. }

@@ -143,6 +143,16 @@ fn auto_behavior(b: Backend) -> TestResult {
         Some("vdc!auto_0")
     );
     assert_eq!(c.data["vdc"], "auto_0");
+    // A named parent that does not exist, with `auto`: a new `vdc!auto_1` as in 8.1, not a
+    // `vdc!nosuch`; and a consumer's named producer that does not exist is not invented.
+    let report = t.repo.apply_blueprint_text(
+        "named.yaml",
+        "child__d:\n  vdc: nosuch\ntwo__e:\n  sshkey: [nokey]\n",
+        ApplyOptions::default(),
+    )?;
+    assert_eq!(keys(&report.created), ["child!d", "two!e", "vdc!auto_1"]);
+    let e = t.repo.show_service(&"two!e".parse()?)?;
+    assert_eq!(keys(&e.producers), ["sshkey!auto_0", "sshkey!auto_1"]);
     t.check_indexes()?;
     Ok(())
 }
@@ -157,7 +167,7 @@ fn relation_errors(b: Backend) -> TestResult {
         ApplyOptions::default(),
     )?;
     let before = t.scan()?;
-    let cases: [(&str, Check); 4] = [
+    let cases: [(&str, Check); 3] = [
         (
             "vdc__v:\n  vdcfarm: nosuch\n",
             |e| matches!(e, BlueprintError::MissingParent { instance: Some(i), role, .. } if i == "nosuch" && role == "vdcfarm"),
@@ -175,13 +185,9 @@ fn relation_errors(b: Backend) -> TestResult {
                 )
             },
         ),
-        (
-            "vdc__v:\nnode.ovc__vm:\n  vdc: v\n  sshkey: k9\n",
-            |e| matches!(e, BlueprintError::UnknownProducer { instance, .. } if instance == "k9"),
-        ),
         ("vdc__v:\n", |_| false),
     ];
-    for (bp, check) in cases.iter().take(3) {
+    for (bp, check) in cases.iter().take(2) {
         let err = fails(
             t.repo
                 .apply_blueprint_text("bad.yaml", bp, ApplyOptions::default()),
@@ -192,6 +198,20 @@ fn relation_errors(b: Backend) -> TestResult {
         assert!(check(e), "{bp}: {e:?}");
         assert_eq!(t.scan()?, before, "{bp}: nothing written");
     }
+    // A named producer that does not exist is dropped, as in 8.1: `min` is met by the existing
+    // `sshkey!k1`, and no `sshkey!k9` is invented.
+    t.repo.apply_blueprint_text(
+        "named.yaml",
+        "vdc__v:\nnode.ovc__vm:\n  vdc: v\n  sshkey: k9\n",
+        ApplyOptions::default(),
+    )?;
+    let vm = t.repo.show_service(&"node!vm".parse()?)?;
+    let producers: Vec<String> = vm.producers.iter().map(|p| p.to_string()).collect();
+    assert!(producers.contains(&"sshkey!k1".to_owned()), "{producers:?}");
+    assert!(
+        t.repo.service(&"sshkey!k9".parse()?)?.is_none(),
+        "not invented"
+    );
     // Too few producers, no auto: min 1 with no sshkey service at all.
     let t2 = TestRepo::new(b)?;
     tree_templates(&t2)?;

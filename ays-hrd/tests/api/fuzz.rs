@@ -319,7 +319,6 @@ fn check_located(src: &str, err: &HrdError) -> Result<(), TestCaseError> {
     match err {
         HrdError::DuplicateKey { first, .. } => check_at(src, false, first)?,
         HrdError::NameCollision { other_at, .. } => check_at(src, false, other_at)?,
-        HrdError::SeveralParents { first_at, .. } => check_at(src, false, first_at)?,
         _ => {}
     }
     Ok(())
