@@ -10,6 +10,7 @@ mod read_only;
 mod repo;
 mod run;
 mod times;
+mod upstream;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,116 @@
+//! Real AYS 8.1 content (`../shared/fixtures/upstream-81/`): its QA blueprints apply on its
+//! templates, and their plans order actions as 8.1 did (#10).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::repo::ok;
+use crate::{ays, stderr, stdout};
+
+/// The QA blueprint `name` with its placeholders filled as 8.1's QA driver did: `{random_X}`
+/// one fresh name per X, `{random}` a fresh name each time, the others from its config.
+fn qa_blueprint(name: &str) -> String {
+    let path = ays_core::testing::fixture(&format!(
+        "upstream-81/tests/bp_test_templates/basic/{name}.yaml"
+    ))
+    .unwrap();
+    let mut text = std::fs::read_to_string(path).unwrap();
+    for (placeholder, value) in [
+        ("{environment}", "env.example.com"),
+        ("{username}", "qauser"),
+        ("{password}", "secret"),
+        ("{account}", "acc1"),
+        ("{location}", "loc1"),
+    ] {
+        text = text.replace(placeholder, value);
+    }
+    let mut n = 0;
+    while let Some(start) = text.find("{random") {
+        let end = start + text[start..].find('}').unwrap();
+        let placeholder = text[start..=end].to_owned();
+        n += 1;
+        let value = format!("r{n}");
+        text = if placeholder == "{random}" {
+            text.replacen(&placeholder, &value, 1)
+        } else {
+            text.replace(&placeholder, &value)
+        };
+    }
+    text
+}
+
+/// The step of each `service action` in `ays run create --dry-run`'s plan.
+fn plan_steps(repo: &Path) -> BTreeMap<String, usize> {
+    let plan = ok(repo, &["run", "create", "--dry-run"]);
+    let mut step = 0;
+    let mut steps = BTreeMap::new();
+    for line in plan.lines() {
+        if let Some(n) = line.strip_prefix("step ") {
+            step = n.trim().parse().unwrap();
+        } else if let Some(job) = line.strip_prefix("  ") {
+            let mut words = job.split_whitespace();
+            let (service, action) = (words.next().unwrap(), words.next().unwrap());
+            steps.insert(format!("{service} {action}"), step);
+        }
+    }
+    steps
+}
+
+#[test]
+fn issue_10_the_qa_blueprints_apply_and_test_runs_after_install() {
+    let upstream = ays_core::testing::fixture("upstream-81").unwrap();
+    for (blueprint, qa_actor) in [
+        ("add_user_to_vm", "test_add_user_to_vm"),
+        ("create_cloudspace", "test_create_cloudspace"),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let templates = upstream.join("templates");
+        let qa = upstream.join("tests/test_services");
+        let init = ays(
+            tmp.path(),
+            &[
+                "init",
+                "r",
+                "--template-dir",
+                templates.to_str().unwrap(),
+                "--template-dir",
+                qa.to_str().unwrap(),
+            ],
+            b"",
+        );
+        assert!(init.status.success(), "{}", stderr(&init));
+        let repo = tmp.path().join("r");
+        std::fs::write(repo.join("blueprints/qa.yaml"), qa_blueprint(blueprint)).unwrap();
+        let applied = ays(&repo, &["blueprint"], b"");
+        assert!(
+            applied.status.success(),
+            "{blueprint}: {}",
+            stderr(&applied)
+        );
+        // `{username}` names a uservdc that the blueprint does not create: not invented.
+        assert!(
+            stderr(&applied).contains("producer `uservdc!qauser` does not exist"),
+            "{}",
+            stderr(&applied)
+        );
+        assert!(
+            !stdout(&applied).contains("uservdc!qauser"),
+            "{}",
+            stdout(&applied)
+        );
+        let steps = plan_steps(&repo);
+        let of = |action: &str| {
+            steps
+                .iter()
+                .find(|(job, _)| job.starts_with(&format!("{qa_actor}!")) && job.ends_with(action))
+                .map(|(_, step)| *step)
+                .unwrap_or_else(|| panic!("{blueprint}: no {action} in {steps:?}"))
+        };
+        let test = if qa_actor == "test_add_user_to_vm" {
+            "test"
+        } else {
+            qa_actor
+        };
+        assert!(of(test) > of("install"), "{blueprint}: {steps:?}");
+    }
+}
