@@ -114,3 +114,37 @@ fn issue_10_the_qa_blueprints_apply_and_test_runs_after_install() {
         assert!(of(test) > of("install"), "{blueprint}: {steps:?}");
     }
 }
+
+#[test]
+fn issue_10_the_docker_ovc_example_applies_as_one_unit() {
+    let upstream = ays_core::testing::fixture("upstream-81").unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let templates = upstream.join("templates");
+    let init = ays(
+        tmp.path(),
+        &["init", "r", "--template-dir", templates.to_str().unwrap()],
+        b"",
+    );
+    assert!(init.status.success(), "{}", stderr(&init));
+    let repo = tmp.path().join("r");
+    ays_core::testing::copy_tree(
+        &upstream.join("examples/docker_ovc/blueprints"),
+        &repo.join("blueprints"),
+    )
+    .unwrap();
+    let applied = ays(&repo, &["blueprint"], b"");
+    assert!(applied.status.success(), "{}", stderr(&applied));
+    let out = stdout(&applied);
+    for created in [
+        "create    node!demo",
+        "create    os!demo",
+        "create    node!docker",
+    ] {
+        assert!(out.contains(created), "{created}: {out}");
+    }
+    let steps = plan_steps(&repo);
+    assert!(
+        steps["node!demo install"] < steps["os!demo install"],
+        "{steps:?}"
+    );
+}
