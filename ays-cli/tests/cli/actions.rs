@@ -113,8 +113,10 @@ fn issue_9_actions_py_is_loaded_as_the_module_it_is() {
               def helper(word):\n    return GREETING + ' ' + word\n\n\
               def install(job):\n    print(helper(os.path.basename('/x/world')))\n    \
               print('in repo', os.path.samefile('.', job.repo), job.repo == os.environ['AYS_REPO'])\n    \
-              job.service.data.port = 81\n    return {'done': True}\n\n\
-              def start(job):\n    x = 1\n    raise ValueError('broken ' + str(x))\n";
+              job.service.data.port = 81\n    \
+              print('pickled', pickle.loads(pickle.dumps(Point(3))))\n    return {'done': True}\n\n\
+              def start(job):\n    x = 1\n    raise ValueError('broken ' + str(x))\n\n\
+              import pickle\nfrom dataclasses import dataclass\n\n@dataclass\nclass Point:\n    x: int\n";
     let repo = repo_with(tmp.path(), "actions.py", py, &["install", "start"]);
     let jobs = run_jobs(&repo);
     let install = &jobs["install"];
@@ -135,7 +137,7 @@ fn issue_9_actions_py_is_loaded_as_the_module_it_is() {
     let template = repo.join("actorTemplates/app/actions.py");
     assert!(
         log.contains(&format!(
-            "File \"{}\", line 17, in start",
+            "File \"{}\", line 18, in start",
             template.display()
         )),
         "{log}"

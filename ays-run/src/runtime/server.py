@@ -12,6 +12,7 @@ import os
 import sys
 import threading
 import traceback
+import types
 
 
 def field_name(name):
@@ -122,10 +123,14 @@ def load(path):
     if name != path:
         linecache.cache[name] = (len(source), None, source.splitlines(True), name)
     code = compile(source, name, "exec")
-    ns = {"__name__": "ays_actions", "__file__": name}
-    exec(code, ns)
-    _modules[path] = (stamp, ns)
-    return ns
+    # A real module, registered while it runs (and again for each job, see `run_job`), so that
+    # what looks itself up in `sys.modules` (dataclasses, pickle, typing) works.
+    module = types.ModuleType("ays_actions")
+    module.__file__ = name
+    sys.modules["ays_actions"] = module
+    exec(code, module.__dict__)
+    _modules[path] = (stamp, module)
+    return module
 
 
 def returned(job, value):
@@ -153,7 +158,11 @@ def run_job(req):
     try:
         with open(req["job_file"], encoding="utf-8") as f:
             job = Job(json.load(f))
-        fn = load(req["actions"]).get(req["function"]) if os.path.exists(req["actions"]) else None
+        fn = None
+        if os.path.exists(req["actions"]):
+            module = load(req["actions"])
+            sys.modules["ays_actions"] = module
+            fn = getattr(module, req["function"], None)
         if callable(fn):
             returned(job, fn(job))
         result = {"ok": True, "patch": job.patch, "logs": job.logs}
