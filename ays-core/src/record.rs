@@ -16,7 +16,9 @@ use ays_schema::models::to_bytes;
 mod limits;
 mod runs;
 pub(crate) use limits::{apply_actor_limits, encode_actor_limits};
-pub(crate) use runs::{decode_job, decode_run, encode_job, encode_run};
+pub(crate) use runs::{
+    RunPart, count_run_jobs, decode_job, decode_run, encode_job, encode_run, merge_run_jobs,
+};
 
 fn read(
     key: &str,
