@@ -19,7 +19,8 @@
 //!
 //! Index kinds: `actor` (actor name), `instance`, `parent` (parent key), `producer` (a producer
 //! key: the entry lists its consumers), `consumer` (a consumer key: the entry lists its
-//! producers) and `state` (`<action>:<state>`). Services of a role are a prefix scan of
+//! producers) and `state` (`<action>:<state>`, for every state but `new`: most actions stay
+//! `new`). Services of a role are a prefix scan of
 //! `svc/<role>!`, so the role needs no index. Names never hold `/` or `!` (see [`crate::ids`]), so
 //! every prefix is unambiguous. Runs, jobs and the run lock live under other prefixes, which
 //! `destroy` leaves alone. Run ids never hold `/` (checked by [`crate::runs`]).
