@@ -1,8 +1,6 @@
 //! Runs and jobs ↔ the `Run` and `Job` models.
 
-use capnp::message::Builder;
-
-use super::{corrupt, len_u32, parse, read, text};
+use super::{builder, corrupt, len_u32, parse, read, text};
 use crate::error::CoreError;
 use crate::runs::{
     JobLog, JobLogCategory, JobRecord, JobRef, JobState, JobStateChange, RunRecord, RunStepRecord,
@@ -61,7 +59,7 @@ pub(crate) enum RunPart {
 }
 
 pub(crate) fn encode_run(r: &RunRecord, repo: &str, part: RunPart) -> Vec<u8> {
-    let mut message = Builder::new_default();
+    let mut message = builder();
     let mut m = message.init_root::<models::run::Builder>();
     m.set_key(r.id.as_str());
     m.set_repo_key(repo);
@@ -165,7 +163,7 @@ pub(crate) fn decode_run(key: &str, bytes: &[u8]) -> Result<RunRecord, CoreError
 }
 
 pub(crate) fn encode_job(j: &JobRecord, repo: &str) -> Vec<u8> {
-    let mut message = Builder::new_default();
+    let mut message = builder();
     let mut m = message.init_root::<models::job::Builder>();
     m.set_key(format!("{}/{}", j.run, j.number));
     m.set_run_key(j.run.as_str());
