@@ -11,14 +11,16 @@
 //! | `svc/<role>!<instance>` | the `Service` model |
 //! | `svc-args/<role>!<instance>/<action>` | JSON args of a scheduled action (`processChange`) |
 //! | `idx/<kind>/<value>/<role>!<instance>` | empty: a secondary index entry |
-//! | `run/<run id>` | the `Run` model |
+//! | `run/<run id>` | the `Run` model, its steps without their jobs (see `run-jobs/`) |
+//! | `run-jobs/<run id>` | the `Run` model with only the jobs of each step: written once, when the run is stored, as the run record changes many times and these lists never do |
 //! | `run-settings/<run id>` | the runner's settings of the run (opaque text, see [`crate::RunRecord::settings`]) |
 //! | `job/<run id>/<job number, 6 digits>` | the `Job` model |
 //! | `lock/run` | the holder of the run lock: JSON, with a lease (expires) |
 //!
 //! Index kinds: `actor` (actor name), `instance`, `parent` (parent key), `producer` (a producer
 //! key: the entry lists its consumers), `consumer` (a consumer key: the entry lists its
-//! producers) and `state` (`<action>:<state>`). Services of a role are a prefix scan of
+//! producers) and `state` (`<action>:<state>`, for every state but `new`: most actions stay
+//! `new`). Services of a role are a prefix scan of
 //! `svc/<role>!`, so the role needs no index. Names never hold `/` or `!` (see [`crate::ids`]), so
 //! every prefix is unambiguous. Runs, jobs and the run lock live under other prefixes, which
 //! `destroy` leaves alone. Run ids never hold `/` (checked by [`crate::runs`]).
@@ -46,6 +48,8 @@ pub(crate) const INDEX_PREFIX: &str = "idx/";
 pub(crate) const CODE_PREFIX: &str = "code/";
 /// Prefix of run records.
 pub(crate) const RUN_PREFIX: &str = "run/";
+/// Prefix of the job lists of each run's steps.
+pub(crate) const RUN_JOBS_PREFIX: &str = "run-jobs/";
 /// Prefix of the runner's settings of each run.
 pub(crate) const RUN_SETTINGS_PREFIX: &str = "run-settings/";
 /// Prefix of job records.
@@ -81,6 +85,10 @@ pub(crate) fn code(hash: &str) -> Vec<u8> {
 
 pub(crate) fn run(id: &RunId) -> Vec<u8> {
     format!("{RUN_PREFIX}{id}").into_bytes()
+}
+
+pub(crate) fn run_jobs(id: &RunId) -> Vec<u8> {
+    format!("{RUN_JOBS_PREFIX}{id}").into_bytes()
 }
 
 pub(crate) fn run_settings(id: &RunId) -> Vec<u8> {

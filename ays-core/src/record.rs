@@ -1,7 +1,7 @@
 //! The one place that turns domain values into stored bytes and back: the fixed Cap'n Proto
 //! models of ays-schema (`Actor`, `Service`, `ActionCode`, `Repo`), as unpacked messages.
 
-use capnp::message::Builder;
+use capnp::message::{Builder, HeapAllocator};
 
 use crate::action_state::ActionState;
 use crate::actor::{Actor, ActorAction};
@@ -16,7 +16,19 @@ use ays_schema::models::to_bytes;
 mod limits;
 mod runs;
 pub(crate) use limits::{apply_actor_limits, encode_actor_limits};
-pub(crate) use runs::{decode_job, decode_run, encode_job, encode_run};
+pub(crate) use runs::{
+    RunPart, count_run_jobs, decode_job, decode_run, encode_job, encode_run, merge_run_jobs,
+};
+
+/// The words of a record's first segment. capnp's default is 1,024 words (8 KiB), allocated
+/// and zeroed for every message, while a service or job record takes about 100 words and a run
+/// encodes two of them per job; a larger record grows into more segments.
+const FIRST_SEGMENT_WORDS: u32 = 256;
+
+/// The builder of one service, job or run record.
+fn builder() -> Builder<HeapAllocator> {
+    Builder::new(HeapAllocator::new().first_segment_words(FIRST_SEGMENT_WORDS))
+}
 
 fn read(
     key: &str,
@@ -208,7 +220,7 @@ fn get_pointer(key: &str, r: models::service_pointer::Reader<'_>) -> Result<Serv
 }
 
 pub(crate) fn encode_service(s: &Service) -> Vec<u8> {
-    let mut message = Builder::new_default();
+    let mut message = builder();
     let mut m = message.init_root::<models::service::Builder>();
     m.set_key(s.key.to_string());
     m.set_name(s.key.instance());

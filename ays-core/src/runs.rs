@@ -6,6 +6,7 @@
 //! [`crate::run_lock`]), so plain puts suffice for them; a job start or end also changes a
 //! service and therefore goes through the write lock and one batch.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
 
@@ -14,7 +15,7 @@ use serde::Serialize;
 use crate::error::CoreError;
 use crate::ids::{ActionName, ActorName, RunId, ServiceKey};
 use crate::keys;
-use crate::record;
+use crate::record::{self, RunPart};
 use crate::repo::Repository;
 use crate::staging::{PAGE, Staging, scan_keys};
 
@@ -309,6 +310,19 @@ pub enum JobChange<'a> {
     Finished(&'a JobRecord, Option<&'a serde_json::Value>),
 }
 
+/// The record of a job that run `run` lists but that has none stored: a job that has not
+/// started. Its code key, args and limits are those its run gives it when it starts.
+fn unstored_job(run: &RunRecord, job: &JobRef) -> JobRecord {
+    JobRecord::new(
+        &run.id,
+        job.number,
+        job.service.clone(),
+        job.actor.clone(),
+        job.action.clone(),
+        run.created_at,
+    )
+}
+
 /// A job as listed in a run step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct JobRef {
@@ -403,25 +417,39 @@ impl JobFilter {
 }
 
 impl Repository {
-    /// Stores a run record (replacing the previous version).
+    /// Stores a run record (replacing the previous version), its steps' jobs included.
     ///
     /// # Errors
     ///
     /// [`CoreError::Store`].
     pub fn save_run(&self, run: &RunRecord) -> Result<(), CoreError> {
-        self.store()
-            .put(&keys::run(&run.id), &record::encode_run(run, self.id()))
-            .map_err(CoreError::store("save run"))
+        let mut batch = ays_store::Batch::new();
+        self.stage_run(&mut batch, run);
+        self.commit(&batch, "save run")
     }
 
-    /// Stores a new run, its settings and all its jobs in one batch.
+    /// Puts both parts of `run` into `batch`: its header and its steps' jobs.
+    fn stage_run(&self, batch: &mut ays_store::Batch, run: &RunRecord) {
+        batch.put(
+            &keys::run(&run.id),
+            &record::encode_run(run, self.id(), RunPart::Header),
+        );
+        batch.put(
+            &keys::run_jobs(&run.id),
+            &record::encode_run(run, self.id(), RunPart::Jobs),
+        );
+    }
+
+    /// Stores a new run, its settings and `jobs` in one batch. A job of the run's steps
+    /// without a stored record is `new` (see [`Repository::jobs`]), so a run's jobs need not be
+    /// stored before they start.
     ///
     /// # Errors
     ///
     /// [`CoreError::Store`].
     pub fn save_run_with_jobs(&self, run: &RunRecord, jobs: &[JobRecord]) -> Result<(), CoreError> {
         let mut batch = ays_store::Batch::new();
-        batch.put(&keys::run(&run.id), &record::encode_run(run, self.id()));
+        self.stage_run(&mut batch, run);
         if !run.settings.is_empty() {
             batch.put(&keys::run_settings(&run.id), run.settings.as_bytes());
         }
@@ -441,16 +469,30 @@ impl Repository {
     /// [`CoreError::Store`], [`CoreError::Corrupt`].
     pub fn run(&self, id: &RunId) -> Result<Option<RunRecord>, CoreError> {
         let k = keys::run(id);
-        let Some(b) = self.store().get(&k).map_err(CoreError::store("get run"))? else {
+        let jk = keys::run_jobs(id);
+        let sk = keys::run_settings(id);
+        let mut values = self
+            .store()
+            .get_many(&[&k, &jk, &sk])
+            .map_err(CoreError::store("get run"))?
+            .into_iter();
+        let (header, jobs, settings) = (
+            values.next().flatten(),
+            values.next().flatten(),
+            values.next().flatten(),
+        );
+        let Some(b) = header else {
             return Ok(None);
         };
-        let mut run = record::decode_run(&String::from_utf8_lossy(&k), &b)?;
-        let sk = keys::run_settings(id);
-        if let Some(text) = self
-            .store()
-            .get(&sk)
-            .map_err(CoreError::store("get run settings"))?
-        {
+        let key = String::from_utf8_lossy(&k);
+        let mut run = record::decode_run(&key, &b)?;
+        // Runs stored before their jobs were stored apart hold them in the header.
+        if let Some(b) = jobs {
+            let jkey = String::from_utf8_lossy(&jk);
+            let jobs = record::decode_run(&jkey, &b)?;
+            record::merge_run_jobs(&jkey, &mut run, jobs)?;
+        }
+        if let Some(text) = settings {
             run.settings = String::from_utf8(text).map_err(|e| CoreError::Corrupt {
                 key: String::from_utf8_lossy(&sk).into_owned(),
                 reason: e.to_string(),
@@ -493,8 +535,18 @@ impl Repository {
         for entry in self.store().scan(keys::RUN_PREFIX.as_bytes(), PAGE) {
             let (k, v) = entry.map_err(CoreError::store("scan runs"))?;
             let r = record::decode_run(&String::from_utf8_lossy(&k), &v)?;
+            // Counted without decoding them: a run may list 200,000 jobs.
+            let jk = keys::run_jobs(&r.id);
+            let jobs = match self
+                .store()
+                .get(&jk)
+                .map_err(CoreError::store("get run jobs"))?
+            {
+                Some(b) => record::count_run_jobs(&String::from_utf8_lossy(&jk), &b)?,
+                None => r.steps.iter().map(|s| s.jobs.len()).sum(),
+            };
             out.push(RunSummary {
-                jobs: r.steps.iter().map(|s| s.jobs.len()).sum(),
+                jobs,
                 steps: r.steps.len(),
                 id: r.id,
                 state: r.state,
@@ -524,51 +576,87 @@ impl Repository {
             .map_err(CoreError::store("save job"))
     }
 
-    /// Job `number` of run `run`.
+    /// Job `number` of run `run`: as stored, or `new` as its run lists it (a job's record is
+    /// stored once it starts, or when its run ends without it).
     ///
     /// # Errors
     ///
     /// [`CoreError::Store`], [`CoreError::Corrupt`].
     pub fn job(&self, run: &RunId, number: u32) -> Result<Option<JobRecord>, CoreError> {
         let k = keys::job(run, number);
-        match self.store().get(&k).map_err(CoreError::store("get job"))? {
-            Some(b) => Ok(Some(record::decode_job(&String::from_utf8_lossy(&k), &b)?)),
-            None => Ok(None),
+        if let Some(b) = self.store().get(&k).map_err(CoreError::store("get job"))? {
+            return Ok(Some(record::decode_job(&String::from_utf8_lossy(&k), &b)?));
         }
+        let Some(r) = self.run(run)? else {
+            return Ok(None);
+        };
+        Ok(r.steps
+            .iter()
+            .flat_map(|s| &s.jobs)
+            .find(|j| j.number == number)
+            .map(|j| unstored_job(&r, j)))
     }
 
-    /// The jobs of run `run` that pass `filter`, by number (`ays job list`).
+    /// The jobs of run `run` that pass `filter`, by number (`ays job list`): those stored, and
+    /// those its steps list that have no record yet, as `new`.
     ///
     /// # Errors
     ///
     /// [`CoreError::Store`], [`CoreError::Corrupt`].
     pub fn jobs(&self, run: &RunId, filter: &JobFilter) -> Result<Vec<JobRecord>, CoreError> {
         let mut out = Vec::new();
+        let mut stored = HashSet::new();
         for entry in self.store().scan(&keys::jobs_of(run), PAGE) {
             let (k, v) = entry.map_err(CoreError::store("scan jobs"))?;
             let job = record::decode_job(&String::from_utf8_lossy(&k), &v)?;
+            stored.insert(job.number);
             if filter.matches(&job) {
                 out.push(job);
             }
+        }
+        if let Some(r) = self.run(run)? {
+            out.extend(
+                r.steps
+                    .iter()
+                    .flat_map(|s| &s.jobs)
+                    .filter(|j| !stored.contains(&j.number))
+                    .map(|j| unstored_job(&r, j))
+                    .filter(|j| filter.matches(j)),
+            );
         }
         out.sort_by_key(|j| j.number);
         Ok(out)
     }
 
     /// The jobs of every run that pass `filter`, by run id then number (`ays job list` without
-    /// a run).
+    /// a run), as [`Repository::jobs`] gives them.
     ///
     /// # Errors
     ///
     /// [`CoreError::Store`], [`CoreError::Corrupt`].
     pub fn all_jobs(&self, filter: &JobFilter) -> Result<Vec<JobRecord>, CoreError> {
         let mut out = Vec::new();
+        let mut stored: HashSet<(RunId, u32)> = HashSet::new();
         for entry in self.store().scan(keys::JOB_PREFIX.as_bytes(), PAGE) {
             let (k, v) = entry.map_err(CoreError::store("scan jobs"))?;
             let job = record::decode_job(&String::from_utf8_lossy(&k), &v)?;
+            stored.insert((job.run.clone(), job.number));
             if filter.matches(&job) {
                 out.push(job);
             }
+        }
+        for id in self.run_ids("")? {
+            let Some(r) = self.run(&id)? else {
+                continue;
+            };
+            out.extend(
+                r.steps
+                    .iter()
+                    .flat_map(|s| &s.jobs)
+                    .filter(|j| !stored.contains(&(id.clone(), j.number)))
+                    .map(|j| unstored_job(&r, j))
+                    .filter(|j| filter.matches(j)),
+            );
         }
         out.sort_by(|a, b| a.run.cmp(&b.run).then(a.number.cmp(&b.number)));
         Ok(out)
@@ -672,8 +760,12 @@ impl Repository {
                 }
             }
         }
+        // The run's header only: its steps' jobs were stored with it and never change.
         if let Some(run) = run {
-            staging.put_raw(keys::run(&run.id), Some(record::encode_run(run, self.id())));
+            staging.put_raw(
+                keys::run(&run.id),
+                Some(record::encode_run(run, self.id(), RunPart::Header)),
+            );
         }
         Ok(finished)
     }

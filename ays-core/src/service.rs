@@ -125,8 +125,12 @@ impl Service {
                             &new.key,
                         )
                     };
-                    stale.push(state(o));
-                    added.push(state(n));
+                    if is_indexed(o.state) {
+                        stale.push(state(o));
+                    }
+                    if is_indexed(n.state) {
+                        added.push(state(n));
+                    }
                 }
             }
             stale.sort();
@@ -186,7 +190,7 @@ impl Service {
         for c in &self.consumers {
             out.push(keys::index(IndexKind::Consumer, &c.key.to_string(), k));
         }
-        for a in &self.actions {
+        for a in self.actions.iter().filter(|a| is_indexed(a.state)) {
             out.push(keys::index(
                 IndexKind::State,
                 &keys::state_value(&a.name, a.state),
@@ -197,6 +201,13 @@ impl Service {
         out.dedup();
         out
     }
+}
+
+/// Whether services are indexed by an action in `state`. Every action of a service starts
+/// `new`, and most stay so (a blueprint of 100,000 services would write half a million such
+/// entries), so services with a `new` action are found by reading them all instead.
+pub(crate) fn is_indexed(state: ActionState) -> bool {
+    state != ActionState::New
 }
 
 /// Which services to list: every field set must match (the CLI's `--role`, `--name`,

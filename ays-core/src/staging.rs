@@ -391,14 +391,14 @@ impl<'r> Staging<'r> {
             }
 
             if let Some(c) = &slot.compiled {
-                batch.put(&keys::actor(name), &record::encode_actor(&c.actor));
+                batch.put_owned(keys::actor(name), record::encode_actor(&c.actor));
                 match &c.actor.hrd_text {
                     Some(t) => batch.put(&keys::actor_hrd(name), t.as_bytes()),
-                    None => batch.delete(&keys::actor_hrd(name)),
+                    None => batch.delete_owned(keys::actor_hrd(name)),
                 };
                 match record::encode_actor_limits(&c.actor) {
-                    Some(l) => batch.put(&keys::actor_limits(name), &l),
-                    None => batch.delete(&keys::actor_limits(name)),
+                    Some(l) => batch.put_owned(keys::actor_limits(name), l),
+                    None => batch.delete_owned(keys::actor_limits(name)),
                 };
             }
         }
@@ -411,7 +411,7 @@ impl<'r> Staging<'r> {
                 .map_err(CoreError::store("get code"))?
                 .is_none()
             {
-                batch.put(&k, &record::encode_code(code, actor));
+                batch.put_owned(k, record::encode_code(code, actor));
             }
         }
         for (key, slot) in &self.services {
@@ -421,21 +421,21 @@ impl<'r> Staging<'r> {
 
             let (stale, added) =
                 Service::index_changes(slot.original.as_ref(), slot.current.as_ref());
-            for k in &stale {
-                batch.delete(k);
+            for k in stale {
+                batch.delete_owned(k);
             }
-            for k in &added {
-                batch.put(k, b"");
+            for k in added {
+                batch.put_owned(k, Vec::new());
             }
             match &slot.current {
-                Some(s) => batch.put(&keys::service(key), &record::encode_service(s)),
-                None => batch.delete(&keys::service(key)),
+                Some(s) => batch.put_owned(keys::service(key), record::encode_service(s)),
+                None => batch.delete_owned(keys::service(key)),
             };
         }
-        for (k, v) in &self.raw {
+        for (k, v) in self.raw {
             match v {
-                Some(v) => batch.put(k, v),
-                None => batch.delete(k),
+                Some(v) => batch.put_owned(k, v),
+                None => batch.delete_owned(k),
             };
         }
         Ok(batch)

@@ -1,5 +1,5 @@
 //! The runs of a repository, as `ays run` and `ays do` use them: [`create_run`] (lock, plan,
-//! persist the run with every job `new`, execute, release), [`resume_run`] (the newest
+//! persist the run and its plan, execute, release), [`resume_run`] (the newest
 //! unfinished run, without re-running its finished jobs), [`abandon_run`], [`show_run`],
 //! [`list_runs`] and [`unlock`].
 //!
@@ -169,7 +169,7 @@ pub struct RunOutcome {
 pub struct RunTimings {
     /// Reading the repository and planning.
     pub plan: Duration,
-    /// Writing the run's action code, and storing the run with every job `new`.
+    /// Writing the run's action code, and storing the run and its plan.
     pub store: Duration,
     /// Executing the plan, commits included.
     pub execute: Duration,
@@ -224,6 +224,45 @@ fn plan_for(
     Ok(Planner::new().plan(&input)?)
 }
 
+/// What a `new` job gets from its run when it is planned, or, for a job stored without it,
+/// when its run resumes: its action code's key, its args, and its limits.
+struct NewJobs<'r> {
+    runner: &'r RepositoryRunner,
+    config: &'r ExecConfig,
+    args: std::collections::HashMap<(ays_core::ServiceKey, ActionName), serde_json::Value>,
+}
+
+impl<'r> NewJobs<'r> {
+    fn read(
+        repo: &Repository,
+        id: &RunId,
+        runner: &'r RepositoryRunner,
+        config: &'r ExecConfig,
+    ) -> Result<Self, RunError> {
+        let args = repo
+            .all_action_args()
+            .map_err(RunError::repo(Some(id), "read the args of its jobs"))?;
+        Ok(Self {
+            runner,
+            config,
+            args,
+        })
+    }
+
+    fn fill(&self, rec: &mut JobRecord) {
+        rec.code_key = self.runner.code_key(&rec.actor, &rec.action).to_owned();
+        rec.args = self
+            .args
+            .get(&(rec.service.clone(), rec.action.clone()))
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let retries = self.config.retry_of(&rec.actor, &rec.action).retries;
+        rec.max_attempts = retries.saturating_add(1);
+        let timeout = self.config.timeout_of(&rec.actor, &rec.action);
+        rec.timeout_secs = u32::try_from(timeout.as_secs()).unwrap_or(u32::MAX);
+    }
+}
+
 /// The run record and its `new` jobs for `plan`.
 fn records(
     repo: &Repository,
@@ -233,30 +272,19 @@ fn records(
     config: &ExecConfig,
 ) -> Result<(RunRecord, Vec<JobRecord>), RunError> {
     let now = now_ms();
-    let args = repo
-        .all_action_args()
-        .map_err(RunError::repo(Some(id), "read the args of its jobs"))?;
+    let new_jobs = NewJobs::read(repo, id, runner, config)?;
     let mut jobs = Vec::with_capacity(plan.jobs().len());
     for job in plan.jobs() {
         let number = u32::try_from(job.id().index().saturating_add(1)).unwrap_or(u32::MAX);
-        let (service, action) = (job.service(), job.action());
         let mut rec = JobRecord::new(
             id,
             number,
-            service.clone(),
+            job.service().clone(),
             job.actor().clone(),
-            action.clone(),
+            job.action().clone(),
             now,
         );
-        rec.code_key = runner.code_key(job.actor(), job.action()).to_owned();
-        rec.args = args
-            .get(&(service.clone(), action.clone()))
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        let retries = config.retry_of(job.actor(), job.action()).retries;
-        rec.max_attempts = retries.saturating_add(1);
-        let timeout = config.timeout_of(job.actor(), job.action());
-        rec.timeout_secs = u32::try_from(timeout.as_secs()).unwrap_or(u32::MAX);
+        new_jobs.fill(&mut rec);
         jobs.push(rec);
     }
     let steps = plan
@@ -352,7 +380,7 @@ fn execute(
 }
 
 /// Creates a run from the repository's scheduled actions and executes it: takes the run lock,
-/// plans, stores the run with every job `new`, runs it (every change stored as it happens) and
+/// plans, stores the run and its plan, runs it (every change stored as it happens) and
 /// releases the lock. With `dry_run` it only plans: no lock, nothing written. An empty plan
 /// stores nothing.
 ///
@@ -408,7 +436,9 @@ pub fn create_run(repo: &Repository, options: &RunOptions) -> Result<RunOutcome,
     let runner = RepositoryRunner::prepare(repo, &id, &plan, options)?;
     let config = config_for(repo, options, &runner);
     let (run, jobs) = records(repo, &id, &plan, &runner, &config)?;
-    repo.save_run_with_jobs(&run, &jobs)
+    // The run lists its jobs, so they are stored only as they start and end: a job without a
+    // record is `new`, and the journal stores those left at the run's end.
+    repo.save_run_with_jobs(&run, &[])
         .map_err(RunError::repo(Some(&id), "stored the plan"))?;
     timings.store = started.elapsed();
     info!(run = %id, jobs = jobs.len(), steps = run.steps.len(), "run created");
@@ -492,6 +522,17 @@ pub fn resume_run(repo: &Repository, options: &RunOptions) -> Result<RunOutcome,
     let options = &options;
     let runner = RepositoryRunner::prepare(repo, &id, &plan, options)?;
     let config = config_for(repo, options, &runner);
+    // The jobs that never started have no record yet: they get from the run what they would
+    // have got when it was planned.
+    let new_jobs = NewJobs::read(repo, &id, &runner, &config)?;
+    let mut jobs = jobs;
+    for job in jobs.iter_mut().filter(|j| j.state == JobState::New) {
+        new_jobs.fill(job);
+    }
+    // Stored whole once more: a run stored before its steps' jobs were stored apart from it
+    // would lose them when the journal writes its header alone.
+    repo.save_run(&run)
+        .map_err(RunError::repo(Some(&id), "stored its record"))?;
     info!(run = %id, jobs = jobs.len(), "run resumed");
     let journal = StoreJournal::new(repo, run, jobs);
     let started = Instant::now();

@@ -1,6 +1,8 @@
 //! [`StoreJournal`]: a [`Journal`] that persists every change of a run in its repository (run
 //! and step states in the run record, each job's record and the service's action state), and
-//! rebuilds a [`ResumeState`] from the stored jobs of an interrupted run.
+//! rebuilds a [`ResumeState`] from the stored jobs of an interrupted run. A job's record is
+//! first stored when it starts or ends (its run lists it, so without a record it is `new`);
+//! the jobs that never started get theirs when the run ends.
 //!
 //! Changes are buffered and written on [`Journal::flush`] through [`Repository::record_jobs`],
 //! in atomic batches of at most 4,096 changes: jobs that end together share one durable commit,
@@ -409,6 +411,16 @@ impl Journal for StoreJournal<'_> {
         } else {
             0
         };
+        // A job stored without a record is `new` (`Repository::jobs`); those that never
+        // started get theirs now, with what the run gave them.
+        let unstored: Vec<usize> = st
+            .jobs
+            .iter()
+            .enumerate()
+            .filter(|(_, j)| j.state == JobState::New)
+            .map(|(i, _)| i)
+            .collect();
+        st.pending.extend(unstored.into_iter().map(Pending::Saved));
         st.run_changed = true;
         st.events.push(JournalEvent::RunFinished {
             run: run.clone(),

@@ -105,6 +105,17 @@ impl Batch {
         self
     }
 
+    /// As [`Batch::put`], taking the bytes as they are, without a copy (a blueprint of 100,000
+    /// services puts a million entries).
+    pub fn put_owned(&mut self, key: Vec<u8>, value: Vec<u8>) -> &mut Self {
+        self.writes.push(Write::Put {
+            key,
+            value,
+            ttl: None,
+        });
+        self
+    }
+
     /// Adds a put of `value` at `key` that expires after `ttl` (which must not be zero).
     pub fn put_with_ttl(&mut self, key: &[u8], value: &[u8], ttl: Duration) -> &mut Self {
         self.writes.push(Write::Put {
@@ -118,6 +129,12 @@ impl Batch {
     /// Adds a delete of `key`.
     pub fn delete(&mut self, key: &[u8]) -> &mut Self {
         self.writes.push(Write::Delete { key: key.to_vec() });
+        self
+    }
+
+    /// As [`Batch::delete`], taking the key as it is, without a copy.
+    pub fn delete_owned(&mut self, key: Vec<u8>) -> &mut Self {
+        self.writes.push(Write::Delete { key });
         self
     }
 

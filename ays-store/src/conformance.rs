@@ -105,6 +105,7 @@ macro_rules! store_conformance {
             expiry,
             namespaces_isolate,
             get_many_reads_like_get,
+            large_batch,
             model,
         );
     };
@@ -362,6 +363,39 @@ pub fn scan_pagination(fx: &Fixture) -> Result<(), StoreError> {
     assert_eq!(page, Page::default());
     let page = store.scan_prefix(b"p/", Some(b"z"), 2)?;
     assert_eq!(page, Page::default());
+    Ok(())
+}
+
+/// A batch of 20,000 writes (more than a backend sends at once) applies whole: puts, puts with
+/// a TTL, deletes of keys stored before, and a key written twice, whose last write wins.
+pub fn large_batch(fx: &Fixture) -> Result<(), StoreError> {
+    let store = fx.fresh()?;
+    let mut before = Batch::new();
+    for i in 0..1_000u32 {
+        before.put(format!("d/{i:05}").as_bytes(), b"old");
+    }
+    store.commit(&before)?;
+    let mut batch = Batch::new();
+    for i in 0..18_000u32 {
+        let key = format!("p/{i:05}").into_bytes();
+        batch.put_owned(key.clone(), key);
+    }
+    for i in 0..1_000u32 {
+        batch.put_with_ttl(
+            format!("t/{i:05}").as_bytes(),
+            b"ttl",
+            std::time::Duration::from_secs(600),
+        );
+        batch.delete_owned(format!("d/{i:05}").into_bytes());
+    }
+    batch.put(b"p/00000", b"last");
+    store.commit(&batch)?;
+    let puts = scan_all(store.as_ref(), b"p/", 1024)?;
+    assert_eq!(puts.len(), 18_000);
+    assert_eq!(puts.first().map(|(_, v)| v.as_slice()), Some(&b"last"[..]));
+    assert!(puts.iter().skip(1).all(|(k, v)| k == v));
+    assert_eq!(scan_all(store.as_ref(), b"t/", 1024)?.len(), 1_000);
+    assert_eq!(scan_all(store.as_ref(), b"d/", 1024)?, Vec::new());
     Ok(())
 }
 

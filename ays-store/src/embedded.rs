@@ -224,6 +224,14 @@ fn now_millis() -> u64 {
 }
 
 fn encode(value: &[u8], ttl: Option<Duration>, now: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER + value.len());
+    encode_into(&mut out, value, ttl, now);
+    out
+}
+
+/// Replaces the contents of `out` with the envelope of `value`, so that a batch of a million
+/// writes reuses one buffer.
+fn encode_into(out: &mut Vec<u8>, value: &[u8], ttl: Option<Duration>, now: u64) {
     let expiry = match ttl {
         // Round up so that a sub-millisecond TTL still expires after `ttl`, never before.
         Some(ttl) => {
@@ -232,10 +240,9 @@ fn encode(value: &[u8], ttl: Option<Duration>, now: u64) -> Vec<u8> {
         }
         None => 0,
     };
-    let mut out = Vec::with_capacity(HEADER + value.len());
+    out.clear();
     out.extend_from_slice(&expiry.to_be_bytes());
     out.extend_from_slice(value);
-    out
 }
 
 /// The live value inside a stored envelope, `None` if expired.
@@ -474,10 +481,11 @@ impl KvStore for EmbeddedStore {
                     });
                 }
             }
+            let mut stored = Vec::new();
             for write in batch.writes() {
                 match write {
                     Write::Put { key, value, ttl } => {
-                        let stored = encode(value, *ttl, now);
+                        encode_into(&mut stored, value, *ttl, now);
                         table
                             .insert(key.as_slice(), stored.as_slice())
                             .map_err(|e| backend(&self.path, "commit", e))?;

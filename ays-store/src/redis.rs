@@ -62,6 +62,9 @@ pub(crate) const IO_TIMEOUT: Duration = Duration::from_secs(3);
 /// longer than [`IO_TIMEOUT`] on a loaded machine.
 const COMMIT_TIME_PER_WRITE: Duration = Duration::from_micros(20);
 
+/// How many keys of a plain batch are encoded and sent at once (see `commit_plain`).
+const COMMIT_CHUNK: usize = 8192;
+
 /// How long a commit of `writes` writes may take to be sent and answered.
 fn commit_timeout(writes: usize) -> Duration {
     let writes = u32::try_from(writes).unwrap_or(u32::MAX);
@@ -349,30 +352,64 @@ impl RedisStore {
     }
 
     /// A batch without preconditions as one `MULTI … EXEC`. Only the last write to each key
-    /// matters, so the batch is reduced to it first, then sent as few commands as possible: one
-    /// `MSET` for the puts without TTL, one `SET … PX` per TTL put, one `DEL` and one `ZREM` for
-    /// the deletes, and one `ZADD` for every put key.
+    /// matters, so the batch is reduced to it first, then sent as few commands as possible, in
+    /// chunks of [`COMMIT_CHUNK`] keys: per chunk one `MSET` for the puts without TTL, one
+    /// `SET … PX` per TTL put, one `DEL` and one `ZREM` for the deletes, and one `ZADD` for every
+    /// put key. The chunks are encoded and sent one after the other inside the transaction, so a
+    /// batch of a million writes is never encoded whole (it used to take 1 GiB); the server
+    /// applies nothing before `EXEC`, and discards everything if the connection drops first.
     fn commit_plain(&self, batch: &Batch) -> Result<(), StoreError> {
         let mut last: BTreeMap<&[u8], &Write> = BTreeMap::new();
         for write in batch.writes() {
             last.insert(write.key(), write);
         }
-        let mut pipe = redis::pipe();
-        pipe.atomic();
+        let last: Vec<(&[u8], &Write)> = last.into_iter().collect();
+        let timeout = commit_timeout(batch.writes().len());
+        self.with_conn("commit", Retry::Idempotent, |conn| {
+            with_timeout(conn, timeout, |conn| {
+                conn.send_packed_command(&redis::cmd("MULTI").get_packed_command())?;
+                let mut queued = 1usize;
+                let mut packed = Vec::new();
+                for chunk in last.chunks(COMMIT_CHUNK) {
+                    packed.clear();
+                    queued += self.pack_chunk(chunk, &mut packed);
+                    conn.send_packed_command(&packed)?;
+                }
+                conn.send_packed_command(&redis::cmd("EXEC").get_packed_command())?;
+                // Every reply is read, even after an error, so that the connection goes back
+                // to the pool with nothing pending.
+                let mut first_error = None;
+                for _ in 0..queued {
+                    if let Err(err) = conn.recv_response().and_then(redis::Value::extract_error) {
+                        first_error.get_or_insert(err);
+                    }
+                }
+                let exec = conn.recv_response().and_then(redis::Value::extract_error);
+                match (first_error, exec) {
+                    (Some(err), _) | (None, Err(err)) => Err(err),
+                    (None, Ok(_)) => Ok(()),
+                }
+            })
+        })
+    }
+
+    /// Appends the commands of one chunk of a plain batch (the last write to each key) to
+    /// `packed`; returns how many commands it appended.
+    fn pack_chunk(&self, chunk: &[(&[u8], &Write)], packed: &mut Vec<u8>) -> usize {
         let mut mset = redis::cmd("MSET");
         let mut zadd = redis::cmd("ZADD");
         zadd.arg(&self.index_key);
         let mut del = redis::cmd("DEL");
         let mut zrem = redis::cmd("ZREM");
         zrem.arg(&self.index_key);
-        let (mut plain_puts, mut puts, mut deletes) = (0usize, 0usize, 0usize);
-        for (key, write) in last {
+        let (mut plain_puts, mut puts, mut deletes, mut commands) = (0usize, 0usize, 0usize, 0);
+        for (key, write) in chunk {
             match write {
                 Write::Put {
                     value, ttl: None, ..
                 } => {
                     mset.arg(self.data_key(key)).arg(value.as_slice());
-                    zadd.arg(0).arg(key);
+                    zadd.arg(0).arg(*key);
                     plain_puts += 1;
                     puts += 1;
                 }
@@ -381,35 +418,37 @@ impl RedisStore {
                     ttl: Some(ttl),
                     ..
                 } => {
-                    pipe.cmd("SET")
+                    redis::cmd("SET")
                         .arg(self.data_key(key))
                         .arg(value.as_slice())
                         .arg("PX")
                         .arg(ttl_millis(*ttl))
-                        .ignore();
-                    zadd.arg(0).arg(key);
+                        .write_packed_command(packed);
+                    commands += 1;
+                    zadd.arg(0).arg(*key);
                     puts += 1;
                 }
                 Write::Delete { .. } => {
                     del.arg(self.data_key(key));
-                    zrem.arg(key);
+                    zrem.arg(*key);
                     deletes += 1;
                 }
             }
         }
         if plain_puts > 0 {
-            pipe.add_command(mset).ignore();
+            mset.write_packed_command(packed);
+            commands += 1;
         }
         if puts > 0 {
-            pipe.add_command(zadd).ignore();
+            zadd.write_packed_command(packed);
+            commands += 1;
         }
         if deletes > 0 {
-            pipe.add_command(del).ignore().add_command(zrem).ignore();
+            del.write_packed_command(packed);
+            zrem.write_packed_command(packed);
+            commands += 2;
         }
-        let timeout = commit_timeout(batch.writes().len());
-        self.with_conn("commit", Retry::Idempotent, |conn| {
-            with_timeout(conn, timeout, |conn| pipe.query::<()>(conn))
-        })
+        commands
     }
 
     fn commit_guarded(&self, batch: &Batch) -> Result<(), StoreError> {

@@ -1,8 +1,6 @@
 //! Runs and jobs ↔ the `Run` and `Job` models.
 
-use capnp::message::Builder;
-
-use super::{corrupt, len_u32, parse, read, text};
+use super::{builder, corrupt, len_u32, parse, read, text};
 use crate::error::CoreError;
 use crate::runs::{
     JobLog, JobLogCategory, JobRecord, JobRef, JobState, JobStateChange, RunRecord, RunStepRecord,
@@ -49,21 +47,37 @@ fn category_from_model(c: models::LogCategory) -> JobLogCategory {
     }
 }
 
-pub(crate) fn encode_run(r: &RunRecord, repo: &str) -> Vec<u8> {
-    let mut message = Builder::new_default();
+/// What of a run an encoded `Run` message holds: a run's steps list 200,000 jobs for a run of
+/// 200,000 jobs (25 MB), which never change once it is stored, while its states change at
+/// every step; so the two are stored apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RunPart {
+    /// Everything but the jobs of each step.
+    Header,
+    /// The run's key and each step's number and jobs, nothing else.
+    Jobs,
+}
+
+pub(crate) fn encode_run(r: &RunRecord, repo: &str, part: RunPart) -> Vec<u8> {
+    let mut message = builder();
     let mut m = message.init_root::<models::run::Builder>();
     m.set_key(r.id.as_str());
     m.set_repo_key(repo);
-    m.set_state(state_to_model(r.state));
-    m.set_created_at(r.created_at);
-    m.set_finished_at(r.finished_at);
+    if part == RunPart::Header {
+        m.set_state(state_to_model(r.state));
+        m.set_created_at(r.created_at);
+        m.set_finished_at(r.finished_at);
+    }
     let mut steps = m.init_steps(len_u32(r.steps.len()));
     for (i, step) in r.steps.iter().enumerate() {
         let mut sb = steps.reborrow().get(len_u32(i));
         sb.set_number(step.number);
-        sb.set_state(state_to_model(step.state));
-        sb.set_started_at(step.started_at);
-        sb.set_finished_at(step.finished_at);
+        if part == RunPart::Header {
+            sb.set_state(state_to_model(step.state));
+            sb.set_started_at(step.started_at);
+            sb.set_finished_at(step.finished_at);
+            continue;
+        }
         let mut jobs = sb.init_jobs(len_u32(step.jobs.len()));
         for (j, job) in step.jobs.iter().enumerate() {
             let mut jb = jobs.reborrow().get(len_u32(j));
@@ -75,6 +89,43 @@ pub(crate) fn encode_run(r: &RunRecord, repo: &str) -> Vec<u8> {
         }
     }
     to_bytes(&message)
+}
+
+/// How many jobs the steps of an encoded run list, without decoding them.
+pub(crate) fn count_run_jobs(key: &str, bytes: &[u8]) -> Result<usize, CoreError> {
+    let message = read(key, bytes)?;
+    let m = message
+        .get_root::<models::run::Reader>()
+        .map_err(corrupt(key))?;
+    let mut count = 0usize;
+    for s in m.get_steps().map_err(corrupt(key))? {
+        let jobs = s.get_jobs().map_err(corrupt(key))?;
+        count = count.saturating_add(usize::try_from(jobs.len()).unwrap_or(usize::MAX));
+    }
+    Ok(count)
+}
+
+/// Gives the steps of `run` the jobs of the steps of `jobs` (a run decoded from its
+/// [`RunPart::Jobs`]), by step number.
+pub(crate) fn merge_run_jobs(
+    key: &str,
+    run: &mut RunRecord,
+    jobs: RunRecord,
+) -> Result<(), CoreError> {
+    let mut lists: std::collections::HashMap<u32, Vec<JobRef>> =
+        jobs.steps.into_iter().map(|s| (s.number, s.jobs)).collect();
+    for step in &mut run.steps {
+        if let Some(list) = lists.remove(&step.number) {
+            step.jobs = list;
+        }
+    }
+    if let Some(number) = lists.keys().min() {
+        return Err(CoreError::Corrupt {
+            key: key.to_owned(),
+            reason: format!("lists the jobs of step {number}, which the run does not have"),
+        });
+    }
+    Ok(())
 }
 
 pub(crate) fn decode_run(key: &str, bytes: &[u8]) -> Result<RunRecord, CoreError> {
@@ -112,7 +163,7 @@ pub(crate) fn decode_run(key: &str, bytes: &[u8]) -> Result<RunRecord, CoreError
 }
 
 pub(crate) fn encode_job(j: &JobRecord, repo: &str) -> Vec<u8> {
-    let mut message = Builder::new_default();
+    let mut message = builder();
     let mut m = message.init_root::<models::job::Builder>();
     m.set_key(format!("{}/{}", j.run, j.number));
     m.set_run_key(j.run.as_str());

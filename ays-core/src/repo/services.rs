@@ -89,7 +89,11 @@ impl Repository {
             Some(index_keys(store, IndexKind::Actor, a)?)
         } else if let Some(n) = &filter.name {
             Some(index_keys(store, IndexKind::Instance, n)?)
-        } else if let Some((a, s)) = &filter.action_state {
+        } else if let Some((a, s)) = filter
+            .action_state
+            .as_ref()
+            .filter(|(_, s)| crate::service::is_indexed(*s))
+        {
             Some(index_keys(
                 store,
                 IndexKind::State,

@@ -95,6 +95,24 @@ fn states(b: Backend) -> TestResult {
         ..ServiceFilter::all()
     };
     assert_eq!(t.repo.service_keys(&by_state)?, ["node!n2".parse()?]);
+    // `new` states are not indexed: such services are found by reading them all.
+    let new_start = ServiceFilter {
+        action_state: Some(("start".parse()?, ActionState::New)),
+        ..ServiceFilter::all()
+    };
+    let expected: Vec<ays_core::ServiceKey> = t
+        .repo
+        .service_states(&ServiceFilter::all())?
+        .into_iter()
+        .filter(|s| {
+            s.actions
+                .iter()
+                .any(|(a, st)| a.as_str() == "start" && *st == ActionState::New)
+        })
+        .map(|s| s.key)
+        .collect();
+    assert_eq!(expected.len(), 6, "{expected:?}");
+    assert_eq!(t.repo.service_keys(&new_start)?, expected);
     t.check_indexes()?;
     Ok(())
 }
