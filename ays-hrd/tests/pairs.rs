@@ -13,11 +13,16 @@ fn pairs_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("AYS_HRD_PAIRS") {
         return PathBuf::from(dir);
     }
+    fixtures_dir().join("hrd-pairs")
+}
+
+/// `$AYS_SHARED/fixtures`, else `shared/fixtures` next to the checkout.
+fn fixtures_dir() -> PathBuf {
     let shared = std::env::var_os("AYS_SHARED").map_or_else(
         || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")),
         PathBuf::from,
     );
-    shared.join("fixtures/hrd-pairs")
+    shared.join("fixtures")
 }
 
 /// One fixture: the actor name and its three blocks.
@@ -233,4 +238,60 @@ fn own_schemas_render_extended_types_and_escapes() {
         out.push_str(&mask_id(&schema.to_capnp(name, CapnpStyle::Ays82).unwrap()));
     }
     insta::assert_snapshot!(out);
+}
+
+/// Every schema.hrd of the upstream 8.1 templates and QA actors in `shared/` (#10).
+fn upstream_schemas() -> Vec<PathBuf> {
+    let root = fixtures_dir().join("upstream-81");
+    let mut found = Vec::new();
+    let mut dirs = vec![root.join("templates"), root.join("tests/test_services")];
+    while let Some(dir) = dirs.pop() {
+        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.file_name().is_some_and(|n| n == "schema.hrd") {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn issue_10_every_upstream_schema_converts_and_compiles_with_capnp() {
+    let dir = tempfile::tempdir().unwrap();
+    let schemas = upstream_schemas();
+    assert_eq!(schemas.len(), 49, "47 templates and 2 QA actors");
+    let mut failures = Vec::new();
+    for path in &schemas {
+        let actor = path
+            .parent()
+            .and_then(|p| p.file_name())
+            .unwrap()
+            .to_string_lossy();
+        let hrd = std::fs::read_to_string(path).unwrap();
+        let schema = match ActorSchema::parse(&hrd, &path.display().to_string()) {
+            Ok(schema) => schema,
+            Err(e) => {
+                failures.push(e.to_string());
+                continue;
+            }
+        };
+        for style in [CapnpStyle::Ays81, CapnpStyle::Ays82] {
+            let name = format!("{}_{style:?}", actor.replace('.', "_"));
+            match schema.to_capnp(&actor, style) {
+                Ok(text) => {
+                    if let Err(e) = capnp_compiles(dir.path(), &name, &text) {
+                        assert!(!e.contains("install capnproto"), "{e}");
+                        failures.push(format!("{}: {e}", path.display()));
+                    }
+                }
+                Err(e) => failures.push(format!("{}: {e}", path.display())),
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
