@@ -132,18 +132,26 @@ impl ActionCode {
     /// The content key: hex SHA-256 of runtime, name, code and file (first 32 hex digits).
     /// Identical code shares one record.
     pub fn key(&self) -> String {
-        let mut h = Sha256::new();
-        h.update(self.runtime.as_str().as_bytes());
-        h.update([0]);
-        h.update(self.name.as_str().as_bytes());
-        h.update([0]);
-        h.update(self.code.as_bytes());
+        let mut parts = vec![self.runtime.as_str(), self.name.as_str(), &self.code];
         if !self.file.is_empty() {
-            h.update([0]);
-            h.update(self.file.as_bytes());
+            parts.push(&self.file);
         }
-        hex(&h.finalize()).chars().take(32).collect()
+        let mut key = sha256_hex(&parts);
+        key.truncate(32);
+        key
     }
+}
+
+/// Hex SHA-256 of `parts`, separated by NUL bytes.
+pub(crate) fn sha256_hex(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            h.update([0]);
+        }
+        h.update(part.as_bytes());
+    }
+    hex(&h.finalize())
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {

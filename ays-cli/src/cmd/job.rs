@@ -47,17 +47,16 @@ fn filter(args: &JobFilterArgs) -> anyhow::Result<JobFilter> {
     })
 }
 
-/// The run to look at: the one named, else the newest.
+/// The newest run, if there is one.
+fn latest_run(repo: &Repository) -> anyhow::Result<Option<RunId>> {
+    Ok(repo.runs()?.into_iter().next().map(|r| r.id))
+}
+
 /// The run `run` names: a run id, a prefix of exactly one, or `latest` (also the default).
 pub fn run_id(repo: &Repository, run: Option<&str>) -> anyhow::Result<RunId> {
     let wanted = match run {
         None | Some("latest") => {
-            return repo
-                .runs()?
-                .into_iter()
-                .next()
-                .map(|r| r.id)
-                .context("the repository has no run yet");
+            return latest_run(repo)?.context("the repository has no run yet");
         }
         Some(run) => run,
     };
@@ -91,13 +90,14 @@ fn list(
     args: &JobFilterArgs,
     all: bool,
 ) -> anyhow::Result<()> {
-    if run.is_none() && repo.run_ids("")?.is_empty() {
-        if env.json {
-            return output::json_array(Vec::<JobRecord>::new());
-        }
-        return output::line("no runs yet");
-    }
-    let run = run_id(repo, run)?;
+    let run = match run {
+        Some(run) => run_id(repo, Some(run))?,
+        None => match latest_run(repo)? {
+            Some(latest) => latest,
+            None if env.json => return output::json_array(Vec::<JobRecord>::new()),
+            None => return output::line("no runs yet"),
+        },
+    };
     let jobs = repo.jobs(&run, &filter(args)?)?;
     if env.json {
         return output::json_array(&jobs);

@@ -42,6 +42,13 @@ fn run_jobs(repo: &Path) -> std::collections::BTreeMap<String, Value> {
         .collect()
 }
 
+/// `ays blueprint` in `repo`, which must be refused as bad input: its stderr.
+fn refused(repo: &Path) -> String {
+    let out = ays(repo, &["blueprint"], b"");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    stderr(&out)
+}
+
 /// Everything a job logged, one text.
 fn log_text(job: &Value) -> String {
     job["logs"]
@@ -92,9 +99,7 @@ fn issue_9_a_shell_syntax_error_names_the_template_file_and_line() {
     let tmp = tempfile::tempdir().unwrap();
     let sh = "MYVAR=1\n\ninstall() {\n  if then\n}\n";
     let repo = repo_with(tmp.path(), "actions.sh", sh, &["install"]);
-    let out = ays(&repo, &["blueprint"], b"");
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    let err = stderr(&out);
+    let err = refused(&repo);
     assert!(
         err.contains("actorTemplates/app/actions.sh:4:") && err.contains("bash:"),
         "{err}"
@@ -153,9 +158,7 @@ fn issue_9_a_python_syntax_error_is_reported_at_load_with_its_line() {
     let tmp = tempfile::tempdir().unwrap();
     let py = "import os\n\ndef install(job)\n    pass\n";
     let repo = repo_with(tmp.path(), "actions.py", py, &["install"]);
-    let out = ays(&repo, &["blueprint"], b"");
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    let err = stderr(&out);
+    let err = refused(&repo);
     assert!(
         err.contains("actorTemplates/app/actions.py:3:") && err.contains("python:"),
         "{err}"
@@ -163,10 +166,9 @@ fn issue_9_a_python_syntax_error_is_reported_at_load_with_its_line() {
     // A helper named like an action would silently do nothing: refused.
     let py = "def install(service):\n    pass\n";
     std::fs::write(repo.join("actorTemplates/app/actions.py"), py).unwrap();
-    let out = ays(&repo, &["blueprint"], b"");
+    let err = refused(&repo);
     assert!(
-        stderr(&out).contains("actions.py:1:") && stderr(&out).contains("first parameter is `job`"),
-        "{}",
-        stderr(&out)
+        err.contains("actions.py:1:") && err.contains("first parameter is `job`"),
+        "{err}"
     );
 }

@@ -495,22 +495,18 @@ impl<'r> Applier<'r> {
                 let pk = named_key(at, &kstr, &ps.arg_key, &ps.role, &n)?;
                 if self.st.exists(&pk)? {
                     Some(pk)
-                } else if ps.optional || ps.auto {
+                } else if ps.optional {
                     // As in 8.1: the name found nothing, so the parent is absent (optional) or
                     // a new `auto_N` (auto), not a service of that name.
-                    let instead = if ps.optional {
-                        "no parent"
-                    } else {
-                        "a new auto_N"
-                    };
                     tracing::warn!(
-                        "{at}: `{kstr}`: parent `{pk}` does not exist: {instead} instead (as in 8.1)"
+                        "{at}: `{kstr}`: parent `{pk}` does not exist: no parent instead (as in 8.1)"
                     );
-                    if ps.optional {
-                        None
-                    } else {
-                        Some(self.create_auto(&ps.role, None, at, key, depth)?)
-                    }
+                    None
+                } else if ps.auto {
+                    tracing::warn!(
+                        "{at}: `{kstr}`: parent `{pk}` does not exist: a new auto_N instead (as in 8.1)"
+                    );
+                    Some(self.create_auto(&ps.role, None, at, key, depth)?)
                 } else {
                     return Err(BlueprintError::MissingParent {
                         at: at.clone(),

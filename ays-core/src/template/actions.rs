@@ -26,7 +26,8 @@ fn malformed(t: &str, path: &Path, line: usize, reason: String) -> TemplateError
     }
 }
 
-/// Runs `program args` with `input` on its stdin; its stdout, or its stderr as the error.
+/// Runs `program args` with `input` on its stdin: whether it succeeded, its stdout and its
+/// stderr (`Err` when it cannot be run).
 fn ask(program: &str, args: &[&str], input: &str) -> Result<(bool, String, String), String> {
     let mut child = Command::new(program)
         .args(args)
@@ -78,8 +79,8 @@ pub(crate) fn shell_actions(
         return Err(malformed(t, path, line, format!("bash: {}", reason.trim())));
     }
     // The file, which parses, becomes the body (after a `:`, for a file with no command) of a
-    // function that is only defined, never called; bash then prints it back in its canonical form, one `function name ()` line per
-    // function it defines.
+    // function that is only defined, never called; bash then prints it back in its canonical
+    // form, one `function name ()` line per function it defines.
     let script = "IFS= builtin read -r -d '' _ays_src\n\
                   builtin eval \"_ays_probe() {\n:\n${_ays_src}\n}\" && builtin declare -f _ays_probe";
     let (ok, out, err) =
@@ -93,28 +94,35 @@ pub(crate) fn shell_actions(
         ));
     }
     let (functions, rest) = shell_functions(&out);
-    let is_action = |name: &str| !name.starts_with('_') && name.parse::<ActionName>().is_ok();
+    // A function is an action when its name is an action name not starting with `_`.
+    let functions: Vec<(Option<ActionName>, String, String)> = functions
+        .into_iter()
+        .map(|(name, text)| {
+            let action = Some(&name)
+                .filter(|n| !n.starts_with('_'))
+                .and_then(|n| n.parse().ok());
+            (action, name, text)
+        })
+        .collect();
     // What every action shares: the lines outside the actions, helpers included.
     let mut shared = rest;
-    for (name, text) in &functions {
-        if !is_action(name) {
-            tracing::debug!(template = t, function = %name, "a helper, not an action");
-            shared.push_str(text);
-        }
+    for (_, name, text) in functions.iter().filter(|(action, ..)| action.is_none()) {
+        tracing::debug!(template = t, function = %name, "a helper, not an action");
+        shared.push_str(text);
     }
     let file = path.display().to_string();
     let mut codes: Vec<ActionCode> = Vec::new();
-    for (name, text) in &functions {
-        let Some(action) = name.parse::<ActionName>().ok().filter(|_| is_action(name)) else {
+    for (action, name, text) in functions {
+        let Some(action) = action else {
             continue;
         };
         // Defined more than once (in the branches of an `if`): every definition counts.
         if let Some(earlier) = codes.iter_mut().find(|c| c.name == action) {
-            earlier.fingerprint = fingerprint(&earlier.fingerprint, text, "");
+            earlier.fingerprint = fingerprint(&earlier.fingerprint, &text, "");
             continue;
         }
         codes.push(ActionCode {
-            fingerprint: fingerprint(name, text, &shared),
+            fingerprint: fingerprint(&name, &text, &shared),
             name: action,
             runtime: Runtime::Shell,
             code: src.to_owned(),
@@ -129,13 +137,7 @@ pub(crate) fn shell_actions(
 /// Hex SHA-256 of an action's name, its own definition and what it shares with the file's
 /// other actions.
 fn fingerprint(name: &str, own: &str, shared: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    for part in [name, own, shared] {
-        h.update(part.as_bytes());
-        h.update([0]);
-    }
-    super::hex(&h.finalize())
+    super::sha256_hex(&[name, own, shared])
 }
 
 /// The functions in bash's `declare -f` of the probe function that are not inside another
@@ -235,12 +237,7 @@ pub(crate) struct PythonActions {
 pub(crate) struct PyProbes(std::sync::Mutex<std::collections::HashMap<String, PyProbe>>);
 
 fn probe_key(file: &str, src: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    h.update(file.as_bytes());
-    h.update([0]);
-    h.update(src.as_bytes());
-    super::hex(&h.finalize())
+    super::sha256_hex(&[file, src])
 }
 
 impl PyProbes {

@@ -34,6 +34,19 @@ pub(crate) struct Required {
     pub(crate) at: Location,
 }
 
+impl Required {
+    /// Each of `names`, named at `at`.
+    fn all_at(names: impl IntoIterator<Item = String>, at: &Location) -> Vec<Required> {
+        names
+            .into_iter()
+            .map(|name| Required {
+                name,
+                at: at.clone(),
+            })
+            .collect()
+    }
+}
+
 impl Settings {
     /// Adds the dependencies that 8.1's `init_actions_` returns (on `line` of `file`) for the
     /// actions that `config.yaml` and `actor.hrd` give none: their `depends` win.
@@ -45,14 +58,9 @@ impl Settings {
     ) {
         let at = Location::new(file.display().to_string(), line);
         for (action, names) in depends {
-            let required = names
-                .into_iter()
-                .map(|name| Required {
-                    name,
-                    at: at.clone(),
-                })
-                .collect();
-            self.depends.entry(action).or_insert(required);
+            self.depends
+                .entry(action)
+                .or_insert_with(|| Required::all_at(names, &at));
         }
     }
 }
@@ -218,14 +226,7 @@ pub(crate) fn parse_actor_hrd(
                         }
                         _ => split_names(&text),
                     };
-                    let at = line_of(&entry.at);
-                    let required = names
-                        .into_iter()
-                        .map(|name| Required {
-                            name,
-                            at: at.clone(),
-                        })
-                        .collect();
+                    let required = Required::all_at(names, &line_of(&entry.at));
                     s.depends.insert(action.to_owned(), required);
                 }
             }
