@@ -78,6 +78,7 @@
 mod action_state;
 mod actor;
 mod blueprint;
+pub mod creation;
 mod error;
 mod ids;
 mod keys;

@@ -31,6 +31,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::actor::Actor;
+use crate::creation::CreationRuntime;
 use crate::error::{CoreError, Location};
 use crate::ids::{ActionName, ServiceKey};
 use crate::keys::{self, IndexKind};
@@ -125,6 +126,7 @@ pub struct Repository {
     template_dirs: Vec<PathBuf>,
     no_exec: bool,
     store: Arc<dyn KvStore>,
+    creation: Option<Arc<dyn CreationRuntime>>,
 }
 
 #[derive(Debug, Default)]
@@ -278,6 +280,7 @@ impl Repository {
             template_dirs: config.templates,
             no_exec: config.no_exec,
             store,
+            creation: None,
         }
     }
 }
@@ -465,6 +468,24 @@ impl Repository {
     /// The repository root.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Runs templates' `input` and `init` with `runtime` when blueprints create services (see
+    /// [`crate::creation`]). Without one, a blueprint creating a service whose template defines
+    /// either is refused.
+    pub fn with_creation_runtime(mut self, runtime: Arc<dyn CreationRuntime>) -> Self {
+        self.creation = Some(runtime);
+        self
+    }
+
+    /// The runtime of creation actions, if one is set.
+    pub fn creation_runtime(&self) -> Option<&Arc<dyn CreationRuntime>> {
+        self.creation.as_ref()
+    }
+
+    /// The directory of a service's files, `.ays/services/<key>/` (`service.path` of actions).
+    pub fn service_dir(&self, key: &ServiceKey) -> PathBuf {
+        self.root.join(MARKER).join("services").join(key.as_str())
     }
 
     /// The directory of run `run`'s files, `.ays/runs/<run>/` (the action code it ran).
