@@ -14,8 +14,11 @@
 //! - re-applying a blueprint with changed values writes them into the service data and
 //!   schedules the actor's `processChange` action (if it has one) with the changed field names
 //!   in its args; an unchanged blueprint changes nothing;
-//! - `init` is not run during blueprint execution: it is an ordinary action of the chain, left
-//!   `new` at creation.
+//! - a template's `input` and `init` run as in 8.1 (see [`crate::creation`]), but inside the
+//!   blueprint's unit of work: what they create, link or save is checked and written in the
+//!   same batch, and a failing one rejects the blueprint. `init` runs once every block's
+//!   relations are resolved, so it sees its parent and producers even when the blueprint
+//!   declares them later.
 
 mod apply;
 mod duplicate_key;

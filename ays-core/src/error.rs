@@ -271,6 +271,31 @@ pub enum BlueprintError {
         /// Why.
         reason: String,
     },
+    /// A template's `input` or `init` failed while the blueprint created or initialised a
+    /// service (the detail is its traceback, naming the template's file and line).
+    #[error("{at}: `{key}`: {action} failed: {}{}", failure.message, if failure.detail.is_empty() { String::new() } else { format!("\n{}", failure.detail.trim_end()) })]
+    CreationFailed {
+        /// The blueprint block that led to it.
+        at: Location,
+        /// The service.
+        key: String,
+        /// `input` or `init`.
+        action: &'static str,
+        /// The error and its traceback.
+        failure: Box<crate::creation::CreationFailure>,
+    },
+    /// A template defines `input` or `init`, and nothing can run it.
+    #[error("{at}: `{key}`: its template defines `{action}`, which runs when a blueprint creates a service{}", if reason.is_empty() { String::new() } else { format!(": {reason}") })]
+    NoCreationRuntime {
+        /// The blueprint block that led to it.
+        at: Location,
+        /// The service.
+        key: String,
+        /// `input` or `init`.
+        action: &'static str,
+        /// Why it cannot run.
+        reason: String,
+    },
     /// An actor template could not be loaded.
     #[error("{at}: `{key}`: cannot load the actor template")]
     Template {

@@ -1,15 +1,18 @@
 //! Resolving parsed blueprints against the repository and building the one batch.
 
+mod creating;
+
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use ays_schema::{Encoding, Record, Type, Value};
 
 use super::parse::{self, Parsed, ServiceBlock};
-use super::value::convert_attrs;
+use super::value::{attrs_from_json, attrs_json, convert_attrs};
 use super::{ApplyOptions, BlueprintReport, FieldChange, ScheduledAction, UpdatedService};
 use crate::action_state::ActionState;
 use crate::actor::{Actor, CompiledActor};
+use crate::creation::{CreationSession, INPUT};
 use crate::error::{BlueprintError, CoreError, Location, TemplateError};
 use crate::ids::{ActionName, ActorName, InstanceName, ServiceKey};
 use crate::keys;
@@ -20,6 +23,8 @@ use crate::template::TemplateSet;
 
 /// How deep auto-created services may chain (an auto parent needing an auto parent…).
 const MAX_AUTO_DEPTH: usize = 16;
+/// How deep creation actions may nest (an `init` creating a service whose `init` creates…).
+const MAX_CREATION_DEPTH: usize = 32;
 /// The action scheduled when a blueprint changes a service's data.
 const PROCESS_CHANGE: &str = "processChange";
 
@@ -50,6 +55,10 @@ pub(crate) fn apply(
         },
         records: HashMap::new(),
         dirty: BTreeSet::new(),
+        session: None,
+        initialized: BTreeSet::new(),
+        refused: None,
+        depth: 0,
     };
     a.check_duplicates(&parsed.services)?;
     // Every service the blueprints name, read in one go rather than one read each.
@@ -60,14 +69,34 @@ pub(crate) fn apply(
         .collect();
     a.st.preload(&named)?;
     let mut order = Vec::with_capacity(parsed.services.len());
+    let mut created = Vec::new();
     for block in &parsed.services {
-        order.push((a.apply_block(block)?, block.at.clone()));
+        let (key, new) = a.apply_block(block)?;
+        if new {
+            created.push((key.clone(), block.at.clone()));
+        }
+        order.push((key, block.at.clone()));
     }
     for (key, at) in &order {
         if a.dirty.remove(key) {
             a.resolve(key, at, 0)?;
         }
     }
+    // `init` of the services the blocks created, now that every relation is known, then of
+    // every other service whose template defines it (as 8.1 did on each blueprint execution).
+    for (key, at) in &created {
+        a.init_service(key, at)?;
+    }
+    let first = order.first().map_or_else(
+        || {
+            Location::new(
+                sources.first().map(|(n, _)| n.clone()).unwrap_or_default(),
+                1,
+            )
+        },
+        |(_, at)| at.clone(),
+    );
+    a.init_existing(&order, &first)?;
     a.refuse_cycles(&parsed.services, &order)?;
     for e in &parsed.actions {
         a.schedule(e)?;
@@ -99,6 +128,15 @@ struct Applier<'r> {
     records: HashMap<ServiceKey, Record>,
     /// Services whose relations must be (re)resolved.
     dirty: BTreeSet<ServiceKey>,
+    /// Where creation actions run, started on first need.
+    session: Option<Box<dyn CreationSession>>,
+    /// Services whose `init` ran (or had nothing to run) in this application.
+    initialized: BTreeSet<ServiceKey>,
+    /// The first change a running creation action asked for and was refused: the blueprint
+    /// fails with it even if the action caught the exception.
+    refused: Option<CoreError>,
+    /// How many creation actions are running, nested.
+    depth: usize,
 }
 
 impl<'r> Applier<'r> {
@@ -192,13 +230,13 @@ impl<'r> Applier<'r> {
 
     /// Creates or updates the service of one block (data only; relations come after every
     /// block is known). Returns its key.
-    fn apply_block(&mut self, b: &ServiceBlock) -> Result<ServiceKey, CoreError> {
+    fn apply_block(&mut self, b: &ServiceBlock) -> Result<(ServiceKey, bool), CoreError> {
         let key = ServiceKey::new(&b.actor, b.instance.clone());
         let actor = self.actor(&b.actor, &b.at, &b.key)?;
-        let given = convert_attrs(&actor, b, &key)?;
         let existing = self.st.service(&key)?.cloned();
         match existing {
             Some(mut s) => {
+                let given = convert_attrs(&actor, b, &key)?;
                 if s.actor != b.actor {
                     return Err(BlueprintError::Malformed {
                         at: b.at.clone(),
@@ -232,7 +270,7 @@ impl<'r> Applier<'r> {
                 }
                 if changed.is_empty() {
                     self.records.insert(key.clone(), rec);
-                    return Ok(key);
+                    return Ok((key, false));
                 }
                 s.data = self.encode(&actor, &key, rec, &b.at)?;
                 if let Some(a) = s.action_mut(PROCESS_CHANGE) {
@@ -280,11 +318,33 @@ impl<'r> Applier<'r> {
                 });
             }
             None => {
-                let rec: Record = given.into_iter().collect();
+                let Some(code) = self.creation_code(&actor, INPUT)? else {
+                    let rec: Record = convert_attrs(&actor, b, &key)?.into_iter().collect();
+                    self.create(&actor, &key, rec, &b.at)?;
+                    return Ok((key, true));
+                };
+                // `input` sees the attributes as written and may replace them.
+                let view = self.new_view(&key, &b.actor);
+                let done =
+                    self.run_creation(INPUT, code, &key, &b.actor, view, attrs_json(b), &b.at)?;
+                let rec: Record = match done.args {
+                    Some(args) => {
+                        let replaced = ServiceBlock {
+                            attrs: attrs_from_json(&args, &b.attrs, b.at.line),
+                            ..b.clone()
+                        };
+                        convert_attrs(&actor, &replaced, &key)?
+                    }
+                    None => convert_attrs(&actor, b, &key)?,
+                }
+                .into_iter()
+                .collect();
                 self.create(&actor, &key, rec, &b.at)?;
+                self.set_state(&key, INPUT, ActionState::Ok)?;
+                return Ok((key, true));
             }
         }
-        Ok(key)
+        Ok((key, false))
     }
 
     fn create(

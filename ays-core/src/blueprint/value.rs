@@ -138,3 +138,63 @@ fn scalar(ty: &Type, v: &Yv) -> Result<Value, String> {
         )),
     }
 }
+
+/// A block's attributes as the JSON args of its `input` action (names as written).
+pub(crate) fn attrs_json(b: &ServiceBlock) -> serde_json::Map<String, serde_json::Value> {
+    b.attrs
+        .iter()
+        .map(|a| (a.name.clone(), yv_json(&a.value)))
+        .collect()
+}
+
+/// Attributes from JSON args, each at the line of the block's attribute of the same name (or
+/// at `line` for a new one).
+pub(crate) fn attrs_from_json(
+    args: &serde_json::Map<String, serde_json::Value>,
+    like: &[Attr],
+    line: usize,
+) -> Vec<Attr> {
+    args.iter()
+        .map(|(name, v)| {
+            let line = like
+                .iter()
+                .find(|a| &a.name == name)
+                .map_or(line, |a| a.line);
+            Attr {
+                name: name.clone(),
+                value: json_yv(v, line),
+                line,
+            }
+        })
+        .collect()
+}
+
+fn yv_json(v: &Yv) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        Yv::Null => J::Null,
+        Yv::Bool(b) => J::Bool(*b),
+        Yv::Int(i) => J::from(*i),
+        Yv::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+        Yv::Str(s) => J::String(s.clone()),
+        Yv::List(items) => J::Array(items.iter().map(|(v, _)| yv_json(v)).collect()),
+        Yv::Map => J::Object(serde_json::Map::new()),
+    }
+}
+
+fn json_yv(v: &serde_json::Value, line: usize) -> Yv {
+    use serde_json::Value as J;
+    match v {
+        J::Null => Yv::Null,
+        J::Bool(b) => Yv::Bool(*b),
+        // A u64 beyond i64 stays text, which unsigned fields parse.
+        J::Number(n) => match (n.as_i64(), n.is_u64(), n.as_f64()) {
+            (Some(i), _, _) => Yv::Int(i),
+            (None, false, Some(f)) => Yv::Float(f),
+            _ => Yv::Str(n.to_string()),
+        },
+        J::String(s) => Yv::Str(s.clone()),
+        J::Array(items) => Yv::List(items.iter().map(|i| (json_yv(i, line), line)).collect()),
+        J::Object(_) => Yv::Map,
+    }
+}

@@ -3,6 +3,7 @@
 mod support;
 
 mod blueprints;
+mod creation;
 mod fuzz_blueprint;
 mod lifecycle;
 mod model;
