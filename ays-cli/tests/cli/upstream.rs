@@ -148,3 +148,76 @@ fn issue_10_the_docker_ovc_example_applies_as_one_unit() {
         "{steps:?}"
     );
 }
+
+/// A repository `r` under `tmp` on the upstream templates, with `blueprint` in `blueprints/`.
+fn upstream_repo(tmp: &Path, blueprint: &str) -> std::path::PathBuf {
+    let templates = ays_core::testing::fixture("upstream-81/templates").unwrap();
+    let init = ays(
+        tmp,
+        &["init", "r", "--template-dir", templates.to_str().unwrap()],
+        b"",
+    );
+    assert!(init.status.success(), "{}", stderr(&init));
+    let repo = tmp.join("r");
+    std::fs::write(repo.join("blueprints/bp.yaml"), blueprint).unwrap();
+    repo
+}
+
+#[test]
+fn issue_10_node_ovc_init_creates_its_os_service() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = upstream_repo(
+        tmp.path(),
+        "g8client__env:\n  url: env.example.com\n  login: qa\n  password: pw\n\
+         vdc__v:\n  g8client: env\n  location: loc1\n\
+         sshkey__k:\n\
+         node.ovc__n1:\n  vdc: v\n  sshkey: k\n\
+         actions:\n  - action: install\n",
+    );
+    let applied = ays(&repo, &["blueprint"], b"");
+    assert!(applied.status.success(), "{}", stderr(&applied));
+    let out = stdout(&applied);
+    // os.ssh.ubuntu!n1 is not in the blueprint: node.ovc's init created it, and the
+    // blueprint's `actions:` scheduled it too.
+    for line in ["create    os!n1", "schedule  os!n1"] {
+        assert!(out.contains(line), "{line}: {out}");
+    }
+    let os = ok(&repo, &["service", "show", "os!n1"]);
+    for line in ["actor: os.ssh.ubuntu", "parent: node!n1", "sshkey = \"k\""] {
+        assert!(os.contains(line), "{line}: {os}");
+    }
+    // vdc's init copied the account from its g8client (whose input set it from the login).
+    let vdc = ok(&repo, &["service", "show", "vdc!v"]);
+    assert!(vdc.contains("account = \"qa\""), "{vdc}");
+    // sshkey's input generated a key pair into the service's directory.
+    let key = ok(&repo, &["service", "show", "sshkey!k"]);
+    assert!(key.contains("ssh-rsa "), "{key}");
+    assert!(repo.join(".ays/services/sshkey!k/id_rsa").is_file());
+    // Runs skip init, which ran at creation.
+    let steps = plan_steps(&repo);
+    assert!(!steps.contains_key("node!n1 init"), "{steps:?}");
+    assert!(steps["node!n1 install"] < steps["os!n1 install"], "{steps:?}");
+}
+
+#[test]
+fn issue_10_a_failing_input_rejects_the_blueprint_with_its_traceback() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = upstream_repo(
+        tmp.path(),
+        "g8client__env:\n  url: env.example.com\n  login: qa\n  password: pw\n\
+         vdc__v:\n  g8client: env\n",
+    );
+    let applied = ays(&repo, &["blueprint"], b"");
+    assert_eq!(applied.status.code(), Some(2), "{}", stderr(&applied));
+    let err = stderr(&applied);
+    assert!(
+        err.contains("blueprints/bp.yaml:5: `vdc!v`: input failed: ")
+            && err.contains("location argument cannot be empty"),
+        "{err}"
+    );
+    assert!(err.contains("/ovc/vdc/actions.py\", line "), "{err}");
+    assert!(
+        ok(&repo, &["service", "list"]).contains("no services"),
+        "a rejected blueprint wrote services"
+    );
+}

@@ -156,8 +156,10 @@ impl Applier<'_> {
         order: &[(ServiceKey, Location)],
         default_at: &Location,
     ) -> Result<(), CoreError> {
-        for summary in self.repo.actors()? {
-            let Some(actor) = self.repo.actor(summary.name.as_str())? else {
+        let prefix = crate::keys::ACTOR_PREFIX.as_bytes();
+        for k in crate::staging::scan_keys(self.repo.store().as_ref(), prefix)? {
+            let name = String::from_utf8_lossy(k.strip_prefix(prefix).unwrap_or(&k)).into_owned();
+            let Some(actor) = self.repo.actor(&name)? else {
                 continue;
             };
             let defines = match actor.actions.iter().find(|a| a.name.as_str() == INIT) {
