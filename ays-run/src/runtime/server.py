@@ -5,6 +5,9 @@ actions file is compiled once, in the parent) and answers on stdout with `{"id",
 child started and `{"id", "exit"}` when it ended. `server.py once REQUEST` runs one request in
 this process. A job writes its stdout and stderr to the files named by the request, and its
 result (ok, data patch, log, error and traceback) as JSON to the result file.
+
+The object model actions see (`j`, `Job`, `Service`) is in `compat.py`, which runs
+first in the same namespace (python.rs gives Python both files as one program).
 """
 import json
 import linecache
@@ -15,90 +18,6 @@ import traceback
 import types
 
 
-def field_name(name):
-    """The Cap'n Proto name of a field named as in schema.hrd: `mem.gb` and `mem_gb` are `memGb`."""
-    out = []
-    upper = False
-    for c in name:
-        if c in "._":
-            upper = bool(out)
-            continue
-        out.append(c.upper() if upper else c)
-        upper = False
-    return "".join(out)
-
-
-class Data:
-    """Service data with attribute access; assignments to the job's own service are recorded.
-
-    Fields answer to their Cap'n Proto name (`memGb`) and their schema.hrd name (`mem.gb`,
-    as an item; `mem_gb` as an attribute)."""
-
-    def __init__(self, data, patch):
-        object.__setattr__(self, "_data", data)
-        object.__setattr__(self, "_patch", patch)
-
-    def __getattr__(self, name):
-        try:
-            return self._data[field_name(name)]
-        except KeyError:
-            raise AttributeError(f"service data has no field {name!r}") from None
-
-    def __setattr__(self, name, value):
-        name = field_name(name)
-        self._data[name] = value
-        if self._patch is not None:
-            self._patch[name] = value
-
-    def __getitem__(self, name):
-        return self._data[field_name(name)]
-
-    def __setitem__(self, name, value):
-        self.__setattr__(name, value)
-
-    def to_dict(self):
-        return dict(self._data)
-
-
-class Service:
-    def __init__(self, doc, patch=None):
-        self.key = doc["key"]
-        self.role = doc["role"]
-        self.name = doc["name"]
-        self.actor = doc["actor"]
-        self.data = Data(dict(doc.get("data") or {}), patch)
-        self.parent = None
-        self.producers = {}
-        self.consumers = {}
-
-    def __repr__(self):
-        return f"Service({self.key})"
-
-
-class Job:
-    def __init__(self, doc):
-        self.patch = {}
-        self.logs = []
-        self.service = Service(doc["service"], self.patch)
-        if doc.get("parent"):
-            self.service.parent = Service(doc["parent"])
-        for attr in ("producers", "consumers"):
-            by_role = {r: [Service(s) for s in l] for r, l in (doc.get(attr) or {}).items()}
-            setattr(self.service, attr, by_role)
-        self.args = doc.get("args") or {}
-        self.repo = doc.get("repo")
-        self.run = doc.get("run")
-        self.action = doc.get("action")
-        self.attempt = doc.get("attempt")
-
-    def log(self, msg, category="msg"):
-        self.logs.append({"category": category, "text": str(msg)})
-
-    def error(self, msg):
-        self.log(msg, "errormsg")
-        raise RuntimeError(msg)
-
-
 _modules = {}
 
 
@@ -106,7 +25,8 @@ def load(path):
     """The namespace of the actions file at `path`, run as a module once per version of the file.
 
     When `path.origin` names the template file it was copied from, the code is compiled under that
-    name, with its source in `linecache`, so that tracebacks name the template's file and lines."""
+    name, with its source in `linecache`, so that tracebacks name the template's file and lines.
+    `j` is in the module's globals before its code runs."""
     st = os.stat(path)
     stamp = (st.st_mtime_ns, st.st_size)
     cached = _modules.get(path)
@@ -127,6 +47,7 @@ def load(path):
     # what looks itself up in `sys.modules` (dataclasses, pickle, typing) works.
     module = types.ModuleType("ays_actions")
     module.__file__ = name
+    module.j = j
     sys.modules["ays_actions"] = module
     exec(code, module.__dict__)
     _modules[path] = (stamp, module)
