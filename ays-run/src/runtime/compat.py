@@ -3,7 +3,7 @@
 `j` (injected into every actions module, and importable with `from JumpScale import j`) with
 `j.exceptions`, `j.sal.fs` and `j.sal.process`; `job.service`, `job.model.args`,
 `job.model.log`, `job.error`; a service's `data` (also `model.data`), `parent`, `producers`,
-`consumers`.
+`consumers` and, at creation only, `aysrepo` and `consume`.
 
 This file is run first, in the same namespace as `server.py` (which uses its names): python.rs
 gives Python both files as one program.
@@ -343,6 +343,98 @@ class _RunBackend:
         pass
 
 
+class _CreationBackend:
+    """Services at creation: every read and change is a request to ays."""
+
+    def __init__(self, channel):
+        self.channel = channel
+
+    def view(self, view):
+        return Service(view, self, {}) if view else None
+
+    def service(self, key):
+        return self.view(self.channel.request("get", key=key))
+
+    def aysrepo(self):
+        return AysRepo(self)
+
+    def consume(self, consumer, producer):
+        return self.channel.request("consume", consumer=consumer, producer=producer)
+
+    def save(self, service):
+        if not service._patch:
+            return
+        view = self.channel.request("save", key=service.key, data=dict(service._patch))
+        service._patch.clear()
+        if view:
+            service._load(view)
+
+
+class AysRepo:
+    """`service.aysrepo` at creation: `actorGet`, `serviceGet`, `servicesFind`."""
+
+    def __init__(self, backend):
+        self._backend = backend
+
+    def actorGet(self, name, die=True):
+        found = self._backend.channel.request("actor", name=name)
+        if not found:
+            if die:
+                raise j.exceptions.NotFound(f"actor {name} not found")
+            return None
+        return Actor(found.get("name") or name, self._backend)
+
+    def serviceGet(self, role, instance, die=True):
+        service = self._backend.service(f"{role}!{instance}")
+        if service is None and die:
+            raise j.exceptions.NotFound(f"service {role}!{instance} not found")
+        return service
+
+    def servicesFind(
+        self, name=None, actor=None, parent=None, producer=None, role=None, first=False, **ignored
+    ):
+        """Services matching every filter given (`*` and `?` wildcards in names); with `first`,
+        the first of them, and j.exceptions.NotFound when there is none."""
+        views = self._backend.channel.request(
+            "find",
+            name=name or None,
+            actor=actor or None,
+            role=role or None,
+            parent=_key(parent),
+            producer=_key(producer),
+        )
+        found = [self._backend.view(v) for v in views or []]
+        if first:
+            if not found:
+                raise j.exceptions.NotFound(
+                    f"no service found (name={name!r}, actor={actor!r}, role={role!r})"
+                )
+            return found[0]
+        return found
+
+    def __str__(self):
+        return "aysrepo"
+
+
+class Actor:
+    """An actor at creation: `name`, `serviceCreate(instance, args=None)`."""
+
+    def __init__(self, name, backend):
+        self.name = name
+        self._backend = backend
+
+    def serviceCreate(self, instance, args=None):
+        view = self._backend.channel.request(
+            "create", actor=self.name, instance=instance, args=dict(args or {})
+        )
+        return self._backend.view(view)
+
+    def __str__(self):
+        return f"actor:{self.name}"
+
+    __repr__ = __str__
+
+
 class JobModel:
     """`job.model`: `args` (a dict, assignable), `log(msg, level, category)`."""
 
@@ -383,6 +475,26 @@ class Job:
 
     def log(self, msg, category="msg", level=None, **ignored):
         self.logs.append({"category": category, "text": str(msg)})
+
+    def error(self, msg):
+        self.log(msg, "errormsg")
+        raise _JobError(msg)
+
+
+class CreationJob:
+    """The `job` of `input` or `init` at creation: what it logs is part of its output."""
+
+    def __init__(self, call, backend):
+        self.service = Service(call["service"], backend, {})
+        self.action = call.get("action")
+        self.model = JobModel(self, call.get("args") or {}, self.action)
+
+    @property
+    def args(self):
+        return self.model.args
+
+    def log(self, msg, category="msg", level=None, **ignored):
+        print(msg)
 
     def error(self, msg):
         self.log(msg, "errormsg")

@@ -462,7 +462,7 @@ type Pending = Arc<Mutex<HashMap<u64, Sender<Reply>>>>;
 
 /// `python -c SERVER` in the repository `repo` (when it exists), with `AYS_REPO` set: actions
 /// run where shell actions do.
-fn python_command(python: &Path, repo: &Path) -> Command {
+pub(crate) fn python_command(python: &Path, repo: &Path) -> Command {
     let mut command = Command::new(python);
     command.arg("-c").arg(SERVER).env("AYS_REPO", repo);
     if repo.is_dir() {
