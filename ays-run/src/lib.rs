@@ -77,6 +77,8 @@
 //! - runtimes, each an [`ActionRunner`]: [`ActionRegistry`] (native Rust functions),
 //!   [`ShellRuntime`] (`actions.sh`), [`PythonRuntime`] (`actions.py`, a forking server);
 //!   they read a job's service through a [`PayloadSource`];
+//! - creation: [`CreationActions`] runs templates' `input` and `init` while ays-core applies a
+//!   blueprint (an [`ays_core::creation::CreationRuntime`]);
 //! - on a repository: [`create_run`] and its siblings, with [`RunOptions`] (every field has a
 //!   default; set what you need), [`RunObserver`] for progress, [`RepositoryRunner`].
 //!
@@ -108,6 +110,7 @@
 )]
 
 mod clock;
+mod creation;
 mod error;
 mod executor;
 mod input;
@@ -122,6 +125,7 @@ mod runtime;
 mod store_journal;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use creation::CreationActions;
 pub use error::{ExecError, JobKey, JournalError, PlanError, RunError, RuntimeError, SourceError};
 pub use executor::{
     ExecConfig, Executor, FailurePolicy, JobReport, RetryPolicy, RunReport, Schedule,

@@ -78,7 +78,7 @@ impl std::fmt::Debug for RepositoryRunner {
 
 /// The shell file of actions stored as function bodies (before whole files were stored): each
 /// body inside its function.
-fn shell_file(codes: &[&ActionCode]) -> String {
+pub(crate) fn shell_file(codes: &[&ActionCode]) -> String {
     let mut out = String::from("# Written by ays from the repository's stored action code.\n");
     for c in codes {
         let body = if c.code.trim().is_empty() {
@@ -93,7 +93,7 @@ fn shell_file(codes: &[&ActionCode]) -> String {
 
 /// The Python file of actions stored as function bodies (before whole files were stored): each
 /// body under its `def`.
-fn python_file(codes: &[&ActionCode]) -> String {
+pub(crate) fn python_file(codes: &[&ActionCode]) -> String {
     let mut out = String::from("# Written by ays from the repository's stored action code.\n");
     for c in codes {
         let args = if c.args.is_empty() { "job" } else { &c.args };

@@ -24,6 +24,8 @@ use crate::error::RuntimeError;
 use crate::job::JobContext;
 
 pub use native::{ActionFailed, ActionRegistry, NativeJob};
+pub(crate) use process::last_lines;
+pub(crate) use python::python_command;
 pub use python::{PythonMode, PythonRuntime};
 pub use shell::{ShellMode, ShellRuntime};
 

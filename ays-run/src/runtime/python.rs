@@ -25,7 +25,8 @@ use ays_core::{JobLog, JobLogCategory};
 use crate::error::RuntimeError;
 use crate::job::{ActionRunner, FailureKind, JobContext, JobOutcome, LogEntry};
 
-const SERVER: &str = include_str!("server.py");
+/// The program Python runs: the 8.1 object model actions see, then the server using it.
+const SERVER: &str = concat!(include_str!("compat.py"), include_str!("server.py"));
 
 /// How long a killed child's exit report may take before the job is given up on.
 const KILL_GRACE: Duration = Duration::from_secs(5);
@@ -48,6 +49,13 @@ pub enum PythonMode {
 /// (`returned <json>`, or the value's `repr`) and changes nothing else. An exception fails the
 /// job with its traceback in the log; when `actions.py.origin` next to the file names the
 /// template's file, the traceback names that file and its lines.
+///
+/// JumpScale 8.1's names work too: `j` (also `from JumpScale import j`) with `j.exceptions`,
+/// `j.sal.fs` and `j.sal.process`; `job.model.args`, `job.model.log(msg, level, category)`,
+/// `job.error(msg)` (logs and raises); `service.model.data`, `service.model.name`, `.role` and
+/// `.dbobj.actorName`. `service.save()` and `saveAll()` do nothing, as the data patch is saved
+/// when the job ends; `service.aysrepo` and `service.consume` raise, as they exist only in
+/// `input` and `init` while a blueprint creates services.
 pub struct PythonRuntime {
     repo: PathBuf,
     actors: ActorsDir,
@@ -454,7 +462,7 @@ type Pending = Arc<Mutex<HashMap<u64, Sender<Reply>>>>;
 
 /// `python -c SERVER` in the repository `repo` (when it exists), with `AYS_REPO` set: actions
 /// run where shell actions do.
-fn python_command(python: &Path, repo: &Path) -> Command {
+pub(crate) fn python_command(python: &Path, repo: &Path) -> Command {
     let mut command = Command::new(python);
     command.arg("-c").arg(SERVER).env("AYS_REPO", repo);
     if repo.is_dir() {

@@ -5,7 +5,17 @@ actions file is compiled once, in the parent) and answers on stdout with `{"id",
 child started and `{"id", "exit"}` when it ended. `server.py once REQUEST` runs one request in
 this process. A job writes its stdout and stderr to the files named by the request, and its
 result (ok, data patch, log, error and traceback) as JSON to the result file.
+
+`server.py create` runs the creation actions `input` and `init` of a blueprint, in this process,
+as a conversation of JSON lines (see `create`): a `call` starts an action, whose requests to the
+repository (get, find, actor, create, consume, save) wait for a `reply`, and which ends with
+`done`. While an action waits for a reply, a nested `call` may come first (the `init` of a
+service it asked to create); it is run to its end before the wait goes on.
+
+The object model actions see (`j`, `Job`, `CreationJob`, `Service`) is in `compat.py`, which runs
+first in the same namespace (python.rs gives Python both files as one program).
 """
+import io
 import json
 import linecache
 import os
@@ -15,90 +25,6 @@ import traceback
 import types
 
 
-def field_name(name):
-    """The Cap'n Proto name of a field named as in schema.hrd: `mem.gb` and `mem_gb` are `memGb`."""
-    out = []
-    upper = False
-    for c in name:
-        if c in "._":
-            upper = bool(out)
-            continue
-        out.append(c.upper() if upper else c)
-        upper = False
-    return "".join(out)
-
-
-class Data:
-    """Service data with attribute access; assignments to the job's own service are recorded.
-
-    Fields answer to their Cap'n Proto name (`memGb`) and their schema.hrd name (`mem.gb`,
-    as an item; `mem_gb` as an attribute)."""
-
-    def __init__(self, data, patch):
-        object.__setattr__(self, "_data", data)
-        object.__setattr__(self, "_patch", patch)
-
-    def __getattr__(self, name):
-        try:
-            return self._data[field_name(name)]
-        except KeyError:
-            raise AttributeError(f"service data has no field {name!r}") from None
-
-    def __setattr__(self, name, value):
-        name = field_name(name)
-        self._data[name] = value
-        if self._patch is not None:
-            self._patch[name] = value
-
-    def __getitem__(self, name):
-        return self._data[field_name(name)]
-
-    def __setitem__(self, name, value):
-        self.__setattr__(name, value)
-
-    def to_dict(self):
-        return dict(self._data)
-
-
-class Service:
-    def __init__(self, doc, patch=None):
-        self.key = doc["key"]
-        self.role = doc["role"]
-        self.name = doc["name"]
-        self.actor = doc["actor"]
-        self.data = Data(dict(doc.get("data") or {}), patch)
-        self.parent = None
-        self.producers = {}
-        self.consumers = {}
-
-    def __repr__(self):
-        return f"Service({self.key})"
-
-
-class Job:
-    def __init__(self, doc):
-        self.patch = {}
-        self.logs = []
-        self.service = Service(doc["service"], self.patch)
-        if doc.get("parent"):
-            self.service.parent = Service(doc["parent"])
-        for attr in ("producers", "consumers"):
-            by_role = {r: [Service(s) for s in l] for r, l in (doc.get(attr) or {}).items()}
-            setattr(self.service, attr, by_role)
-        self.args = doc.get("args") or {}
-        self.repo = doc.get("repo")
-        self.run = doc.get("run")
-        self.action = doc.get("action")
-        self.attempt = doc.get("attempt")
-
-    def log(self, msg, category="msg"):
-        self.logs.append({"category": category, "text": str(msg)})
-
-    def error(self, msg):
-        self.log(msg, "errormsg")
-        raise RuntimeError(msg)
-
-
 _modules = {}
 
 
@@ -106,7 +32,8 @@ def load(path):
     """The namespace of the actions file at `path`, run as a module once per version of the file.
 
     When `path.origin` names the template file it was copied from, the code is compiled under that
-    name, with its source in `linecache`, so that tracebacks name the template's file and lines."""
+    name, with its source in `linecache`, so that tracebacks name the template's file and lines.
+    `j` is in the module's globals before its code runs."""
     st = os.stat(path)
     stamp = (st.st_mtime_ns, st.st_size)
     cached = _modules.get(path)
@@ -127,6 +54,7 @@ def load(path):
     # what looks itself up in `sys.modules` (dataclasses, pickle, typing) works.
     module = types.ModuleType("ays_actions")
     module.__file__ = name
+    module.j = j
     sys.modules["ays_actions"] = module
     exec(code, module.__dict__)
     _modules[path] = (stamp, module)
@@ -142,6 +70,12 @@ def returned(job, value):
     except (TypeError, ValueError):
         text = repr(value)
     job.log(f"returned {text}")
+
+
+def error_line(e):
+    """The first line of an exception as Python prints it (`j.exceptions.Input: x`)."""
+    lines = "".join(traceback.format_exception_only(type(e), e)).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
 
 
 def run_job(req):
@@ -222,8 +156,139 @@ def serve():
         threading.Thread(target=reap, args=(req["id"], pid), daemon=True).start()
 
 
+# The creation conversation.
+
+
+class _Hangup(BaseException):
+    """ays broke the conversation: the server ends, whatever action runs."""
+
+
+class _Closed(_Hangup):
+    """ays closed the conversation: the server ends quietly."""
+
+
+def _to_json(value):
+    """JSON for what json does not know: a Service is its key, anything else its text."""
+    return value.key if isinstance(value, Service) else str(value)
+
+
+class Channel:
+    """Both ends of the conversation with ays: JSON lines in on `rfile`, out on the fd `wfd`."""
+
+    def __init__(self, rfile, wfd):
+        self.rfile = rfile
+        self.wfd = wfd
+        self.backend = _CreationBackend(self)
+
+    def send(self, obj):
+        data = (json.dumps(obj, default=_to_json) + "\n").encode()
+        while data:
+            data = data[os.write(self.wfd, data):]
+
+    def receive(self):
+        line = self.rfile.readline()
+        if not line:
+            raise _Closed()
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            raise _Hangup(f"ays sent a line that is not JSON: {line[:200]!r}") from None
+        if not isinstance(msg, dict):
+            raise _Hangup(f"ays sent a message that is not an object: {line[:200]!r}")
+        return msg
+
+    def request(self, op, **fields):
+        """Asks ays `op` and returns its answer, running the calls that come first; a refusal
+        is raised as j.exceptions.RuntimeError."""
+        self.send({"type": "request", "op": op, **fields})
+        while True:
+            msg = self.receive()
+            kind = msg.get("type")
+            if kind == "call":
+                self.call(msg)
+            elif kind == "reply":
+                if msg.get("ok"):
+                    return msg.get("value")
+                raise j.exceptions.RuntimeError(msg.get("error") or f"ays refused the {op} request")
+            else:
+                raise _Hangup(f"ays sent {kind!r} while a request waited for a reply")
+
+    def call(self, call):
+        """Runs one `input` or `init` and sends its `done`; what it prints is its output."""
+        capture = io.StringIO()
+        saved = sys.stdout, sys.stderr, sys.modules.get("ays_actions")
+        sys.stdout = sys.stderr = capture
+        try:
+            job = CreationJob(call, self.backend)
+            given = job.model.args
+            before = json.dumps(given, sort_keys=True, default=_to_json)
+            module = load(call["actions"])
+            sys.modules["ays_actions"] = module
+            fn = getattr(module, call["action"], None)
+            result = fn(job) if callable(fn) else None
+            args = None
+            if call["action"] == "input":
+                args = _input_args(job, given, before, result)
+            done = {"type": "done", "ok": True, "args": args, "data": dict(job.service._patch)}
+        except _Hangup:
+            raise
+        except BaseException as e:  # noqa: BLE001 - every failure is the action's
+            done = {
+                "type": "done",
+                "ok": False,
+                "error": error_line(e),
+                "traceback": traceback.format_exc(),
+            }
+        finally:
+            sys.stdout, sys.stderr = saved[0], saved[1]
+            if saved[2] is not None:
+                sys.modules["ays_actions"] = saved[2]
+        done["output"] = capture.getvalue()
+        self.send(done)
+
+
+def _input_args(job, given, before, result):
+    """The args `input` leaves: what it returned, else `job.model.args` when it was changed or
+    replaced, else None (unchanged)."""
+    if result is not None:
+        if not isinstance(result, dict):
+            raise TypeError(f"input returned {type(result).__name__}, not a dict or None")
+        return result
+    args = job.model.args
+    if args is given and json.dumps(args, sort_keys=True, default=_to_json) == before:
+        return None
+    if not isinstance(args, dict):
+        raise TypeError(f"job.model.args is a {type(args).__name__}, not a dict")
+    return args
+
+
+def create():
+    """Serves creation calls until ays closes stdin. The conversation uses private copies of
+    stdin and stdout; fd 0 becomes /dev/null and fd 1 goes to stderr, so that what actions and
+    the processes they start read or print cannot break it."""
+    rfd, wfd = os.dup(0), os.dup(1)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    os.dup2(2, 1)
+    channel = Channel(os.fdopen(rfd, "rb"), wfd)
+    try:
+        while True:
+            msg = channel.receive()
+            if msg.get("type") != "call":
+                raise _Hangup(f"ays sent {msg.get('type')!r} while no action ran")
+            channel.call(msg)
+    except _Closed:
+        pass
+    except _Hangup as e:
+        print(f"ays creation server: {e}", file=sys.__stderr__)
+        sys.exit(2)
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "once":
         run_job(json.loads(sys.argv[2]))
+    elif sys.argv[1:] == ["create"]:
+        create()
     else:
         serve()

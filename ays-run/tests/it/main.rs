@@ -1,5 +1,6 @@
 //! Integration tests of ays-run's public API, in one binary.
 
+mod creation;
 mod executor;
 mod planner;
 mod repository;

@@ -442,6 +442,90 @@ fn python_actions_read_relations_and_return_patches_in_both_modes() {
     }
 }
 
+const ACTIONS_PY_8_1: &str = r#"
+from JumpScale import j as jumpscale
+
+
+def install(job):
+    service = job.service
+    assert jumpscale is j and job.model.args is job.args
+    job.model.log("force %s" % job.model.args["force"], level=1, category="msg")
+    service.model.data.osImage = service.model.data.os_image + "-8.1"
+    service.saveAll()
+    service.model.save()
+    job.model.log("%s %s %s %s" % (
+        service.model.name, service.model.role, service.model.dbobj.actorName, service))
+    job.log("parent %s, producers %s" % (service.parent, sorted(service.producers)))
+    for what in ("service.aysrepo", "j.clients"):
+        try:
+            eval(what)
+        except (j.exceptions.RuntimeError, AttributeError) as e:
+            job.log(str(e))
+    job.model.args = {"replaced": True}
+    job.log("args %s" % job.args)
+    try:
+        job.error("first try")
+    except j.exceptions.RuntimeError:
+        job.log("caught")
+    job.error("giving up on %s" % service.name)
+"#;
+
+#[test]
+fn python_run_jobs_see_the_8_1_object_model() {
+    let repo = tempfile::tempdir().unwrap();
+    actor_file(repo.path(), "vm", "actions.py", ACTIONS_PY_8_1).unwrap();
+    for mode in [PythonMode::Forking, PythonMode::Fresh] {
+        let python = PythonRuntime::new(repo.path(), mode).with_payload(Arc::new(Payloads));
+        let out = python
+            .execute(&ctx("vm!one", "vm", "install", MINUTE).unwrap())
+            .unwrap();
+        assert_eq!(
+            out.result.clone().unwrap_err().message,
+            "RuntimeError: giving up on one",
+            "{mode:?}: {:?}",
+            out.logs
+        );
+        let texts: Vec<&str> = out.logs.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(
+            texts[..10],
+            [
+                "force True",
+                "one vm vm service:vm!one",
+                "parent service:datacenter!dc1, producers ['datacenter', 'node']",
+                "service.aysrepo is available in `input` and `init`, while a blueprint creates \
+                 services, not in run jobs",
+                "j.clients is not part of ays's compatibility API \
+                 (j.exceptions, j.sal.fs and j.sal.process)",
+                "args {'replaced': True}",
+                "first try",
+                "caught",
+                "giving up on one",
+                "RuntimeError: giving up on one",
+            ],
+            "{mode:?}"
+        );
+        assert_eq!(
+            out.logs[6].category,
+            JobLogCategory::ErrorMsg,
+            "job.error logs"
+        );
+        assert_eq!(out.data_patch, None, "a failed job changes nothing");
+    }
+    // The same without the failure: the assignment is the patch.
+    let ok = ACTIONS_PY_8_1.replace("    job.error(\"giving", "    # job.error(\"giving");
+    actor_file(repo.path(), "vm", "actions.py", &ok).unwrap();
+    let python =
+        PythonRuntime::new(repo.path(), PythonMode::Forking).with_payload(Arc::new(Payloads));
+    let out = python
+        .execute(&ctx("vm!one", "vm", "install", MINUTE).unwrap())
+        .unwrap();
+    assert_eq!(out.result, Ok(()), "{:?}", out.logs);
+    assert_eq!(
+        out.data_patch,
+        json!({"osImage": "debian-8.1"}).as_object().cloned()
+    );
+}
+
 #[test]
 fn sample_repo3_with_shell_actions_under_steps() {
     for mode in SHELL_MODES {
