@@ -62,7 +62,8 @@ impl Env {
             Repository::open_read_only(&root, options)?
         };
         self.warn_if_in_memory(repo.store_url());
-        Ok(repo)
+        // Templates' `input` and `init` run when blueprints create services.
+        Ok(repo.with_creation_runtime(std::sync::Arc::new(ays_run::CreationActions::new())))
     }
 
     /// Warns that a change made in a `mem://` store ends with this process.

@@ -196,7 +196,10 @@ fn issue_10_node_ovc_init_creates_its_os_service() {
     // Runs skip init, which ran at creation.
     let steps = plan_steps(&repo);
     assert!(!steps.contains_key("node!n1 init"), "{steps:?}");
-    assert!(steps["node!n1 install"] < steps["os!n1 install"], "{steps:?}");
+    assert!(
+        steps["node!n1 install"] < steps["os!n1 install"],
+        "{steps:?}"
+    );
 }
 
 #[test]

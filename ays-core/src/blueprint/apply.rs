@@ -236,7 +236,17 @@ impl<'r> Applier<'r> {
         let existing = self.st.service(&key)?.cloned();
         match existing {
             Some(mut s) => {
-                let given = convert_attrs(&actor, b, &key)?;
+                // Applied again: `input` translates attributes the schema does not know, as it
+                // did at creation (it does not run otherwise: it may have side effects, like
+                // making a key).
+                let given = match convert_attrs(&actor, b, &key) {
+                    Err(BlueprintError::UnknownAttribute { .. })
+                        if self.creation_code(&actor, INPUT)?.is_some() =>
+                    {
+                        self.translated(&actor, b, &key)?
+                    }
+                    other => other?,
+                };
                 if s.actor != b.actor {
                     return Err(BlueprintError::Malformed {
                         at: b.at.clone(),
@@ -318,33 +328,46 @@ impl<'r> Applier<'r> {
                 });
             }
             None => {
-                let Some(code) = self.creation_code(&actor, INPUT)? else {
+                if self.creation_code(&actor, INPUT)?.is_none() {
                     let rec: Record = convert_attrs(&actor, b, &key)?.into_iter().collect();
                     self.create(&actor, &key, rec, &b.at)?;
                     return Ok((key, true));
-                };
-                // `input` sees the attributes as written and may replace them.
-                let view = self.new_view(&key, &b.actor);
-                let done =
-                    self.run_creation(INPUT, code, &key, &b.actor, view, attrs_json(b), &b.at)?;
-                let rec: Record = match done.args {
-                    Some(args) => {
-                        let replaced = ServiceBlock {
-                            attrs: attrs_from_json(&args, &b.attrs, b.at.line),
-                            ..b.clone()
-                        };
-                        convert_attrs(&actor, &replaced, &key)?
-                    }
-                    None => convert_attrs(&actor, b, &key)?,
                 }
-                .into_iter()
-                .collect();
+                let rec: Record = self.translated(&actor, b, &key)?.into_iter().collect();
                 self.create(&actor, &key, rec, &b.at)?;
                 self.set_state(&key, INPUT, ActionState::Ok)?;
                 return Ok((key, true));
             }
         }
         Ok((key, false))
+    }
+
+    /// The block's attributes after the template's `input` saw them as written and maybe
+    /// replaced them, checked against the schema.
+    fn translated(
+        &mut self,
+        actor: &CompiledActor,
+        b: &ServiceBlock,
+        key: &ServiceKey,
+    ) -> Result<Vec<(String, Value)>, CoreError> {
+        let Some(code) = self.creation_code(actor, INPUT)? else {
+            return Ok(convert_attrs(actor, b, key)?);
+        };
+        let view = match self.st.exists(key)? {
+            true => self.view(key, &b.at)?,
+            false => self.new_view(key, &b.actor),
+        };
+        let done = self.run_creation(INPUT, code, key, &b.actor, view, attrs_json(b), &b.at)?;
+        Ok(match done.args {
+            Some(args) => {
+                let replaced = ServiceBlock {
+                    attrs: attrs_from_json(&args, &b.attrs, b.at.line),
+                    ..b.clone()
+                };
+                convert_attrs(actor, &replaced, key)?
+            }
+            None => convert_attrs(actor, b, key)?,
+        })
     }
 
     fn create(

@@ -412,3 +412,31 @@ fn issue_10_init_saves_data_and_links_producers() -> TestResult {
     t.check_indexes()?;
     Ok(())
 }
+
+#[test]
+fn issue_10_input_runs_again_only_to_translate_unknown_attributes() -> TestResult {
+    let t = TestRepo::new(Backend::Redb)?;
+    node_templates(&t)?;
+    let (repo, log) = with_runtime(&t, node_script);
+    let bp = "sshkey__main:\nnode.ovc__demo:\n  node: x\n  sshkey: main\n";
+    repo.apply_blueprint_text("bp.yaml", bp, ApplyOptions::default())?;
+    // The same blueprint again: `node` is not in the schema, so input translates it again,
+    // and nothing changes.
+    let again = repo.apply_blueprint_text("bp.yaml", bp, ApplyOptions::default())?;
+    assert!(again.is_empty(), "{again:?}");
+    // With schema attributes only, input (which may have side effects) does not run.
+    let plain = "node.ovc__demo:\n  os: y\n";
+    let changed = repo.apply_blueprint_text("bp.yaml", plain, ApplyOptions::default())?;
+    assert_eq!(changed.updated.len(), 1);
+    assert_eq!(
+        log_of(&log).calls,
+        [
+            "node.ovc input",
+            "node.ovc init",
+            "node.ovc input",
+            "node.ovc init",
+            "node.ovc init"
+        ]
+    );
+    Ok(())
+}

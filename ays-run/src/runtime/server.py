@@ -72,6 +72,16 @@ def returned(job, value):
     job.log(f"returned {text}")
 
 
+def action_traceback(e):
+    """The traceback of `e` from the first frame that is not this server's own: what the
+    action's author wrote, then what it called."""
+    own = sys._getframe().f_code.co_filename
+    tb = e.__traceback__
+    while tb is not None and tb.tb_next is not None and tb.tb_frame.f_code.co_filename == own:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(e), e, tb))
+
+
 def error_line(e):
     """The first line of an exception as Python prints it (`j.exceptions.Input: x`)."""
     lines = "".join(traceback.format_exception_only(type(e), e)).strip().splitlines()
@@ -105,7 +115,7 @@ def run_job(req):
         result = {
             "ok": False,
             "error": error,
-            "traceback": traceback.format_exc(),
+            "traceback": action_traceback(e),
             "logs": job.logs if job is not None else [],
         }
     try:
@@ -237,7 +247,7 @@ class Channel:
                 "type": "done",
                 "ok": False,
                 "error": error_line(e),
-                "traceback": traceback.format_exc(),
+                "traceback": action_traceback(e),
             }
         finally:
             sys.stdout, sys.stderr = saved[0], saved[1]

@@ -64,7 +64,7 @@ impl Applier<'_> {
     }
 
     /// The view of the staged service `key`: its data with every field (defaults included).
-    fn view(&mut self, key: &ServiceKey, at: &Location) -> Result<Value, CoreError> {
+    pub(super) fn view(&mut self, key: &ServiceKey, at: &Location) -> Result<Value, CoreError> {
         let s = self
             .st
             .service(key)?
