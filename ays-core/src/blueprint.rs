@@ -16,9 +16,9 @@
 //!   in its args; an unchanged blueprint changes nothing;
 //! - a template's `input` and `init` run as in 8.1 (see [`crate::creation`]), but inside the
 //!   blueprint's unit of work: what they create, link or save is checked and written in the
-//!   same batch, and a failing one rejects the blueprint. `init` runs once every block's
-//!   relations are resolved, so it sees its parent and producers even when the blueprint
-//!   declares them later.
+//!   same batch, and a failing one rejects the blueprint. Services are linked and initialised
+//!   in blueprint order once every block's service exists, so a block may still name a parent
+//!   or producer declared further down.
 
 mod apply;
 mod duplicate_key;

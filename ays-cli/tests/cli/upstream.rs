@@ -172,6 +172,7 @@ fn issue_10_node_ovc_init_creates_its_os_service() {
          vdc__v:\n  g8client: env\n  location: loc1\n\
          sshkey__k:\n\
          node.ovc__n1:\n  vdc: v\n  sshkey: k\n\
+         app_docker__d:\n  os: n1\n\
          actions:\n  - action: install\n",
     );
     let applied = ays(&repo, &["blueprint"], b"");
@@ -182,6 +183,10 @@ fn issue_10_node_ovc_init_creates_its_os_service() {
     for line in ["create    os!n1", "schedule  os!n1"] {
         assert!(out.contains(line), "{line}: {out}");
     }
+    // app_docker's parent is that os, which the blueprint never declares (as in upstream's
+    // test_node_docker blueprint).
+    let app = ok(&repo, &["service", "show", "app_docker!d"]);
+    assert!(app.contains("parent: os!n1"), "{app}");
     let os = ok(&repo, &["service", "show", "os!n1"]);
     for line in ["actor: os.ssh.ubuntu", "parent: node!n1", "sshkey = \"k\""] {
         assert!(os.contains(line), "{line}: {os}");

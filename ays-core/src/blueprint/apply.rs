@@ -57,6 +57,7 @@ pub(crate) fn apply(
         dirty: BTreeSet::new(),
         session: None,
         initialized: BTreeSet::new(),
+        codes: HashMap::new(),
         refused: None,
         depth: 0,
     };
@@ -69,24 +70,27 @@ pub(crate) fn apply(
         .collect();
     a.st.preload(&named)?;
     let mut order = Vec::with_capacity(parsed.services.len());
-    let mut created = Vec::new();
+    let mut created = BTreeSet::new();
     for block in &parsed.services {
         let (key, new) = a.apply_block(block)?;
         if new {
-            created.push((key.clone(), block.at.clone()));
+            created.insert(key.clone());
         }
         order.push((key, block.at.clone()));
     }
+    // Each service is linked, then (when a block created it) initialised, in blueprint order:
+    // a block may name services declared further down, and what an `init` creates is there
+    // for the blocks after it, as in 8.1.
     for (key, at) in &order {
         if a.dirty.remove(key) {
             a.resolve(key, at, 0)?;
         }
+        if created.contains(key) {
+            a.init_service(key, at)?;
+        }
     }
-    // `init` of the services the blocks created, now that every relation is known, then of
-    // every other service whose template defines it (as 8.1 did on each blueprint execution).
-    for (key, at) in &created {
-        a.init_service(key, at)?;
-    }
+    // `init` again for every other service whose template defines it, as 8.1 did on each
+    // blueprint execution.
     let first = order.first().map_or_else(
         || {
             Location::new(
@@ -130,8 +134,10 @@ struct Applier<'r> {
     dirty: BTreeSet<ServiceKey>,
     /// Where creation actions run, started on first need.
     session: Option<Box<dyn CreationSession>>,
-    /// Services whose `init` ran (or had nothing to run) in this application.
+    /// Services whose `init` ran in this application.
     initialized: BTreeSet<ServiceKey>,
+    /// The creation code of each action code key looked up (`None`: nothing runs).
+    codes: HashMap<String, Option<crate::template::ActionCode>>,
     /// The first change a running creation action asked for and was refused: the blueprint
     /// fails with it even if the action caught the exception.
     refused: Option<CoreError>,

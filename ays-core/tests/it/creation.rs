@@ -440,3 +440,26 @@ fn issue_10_input_runs_again_only_to_translate_unknown_attributes() -> TestResul
     );
     Ok(())
 }
+
+#[test]
+fn issue_10_a_later_block_may_name_what_an_earlier_init_created() -> TestResult {
+    // As upstream test_node_docker: app_docker's parent is the os.ssh.ubuntu that node.ovc's
+    // init creates; the blueprint never declares it.
+    let t = TestRepo::new(Backend::Redb)?;
+    node_templates(&t)?;
+    t.template("app_docker", "os = type:str parent:'os'\n")?;
+    let (repo, _) = with_runtime(&t, node_script);
+    let report = repo.apply_blueprint_text(
+        "bp.yaml",
+        "node.ovc__demo:\n  node: x\napp_docker__a:\n  os: demo\n",
+        ApplyOptions::default(),
+    )?;
+    let created: Vec<String> = report.created.iter().map(ToString::to_string).collect();
+    assert_eq!(created, ["node!demo", "app_docker!a", "os!demo"]);
+    let app = repo.service(&"app_docker!a".parse()?)?.ok_or("no app")?;
+    assert_eq!(
+        app.parent.as_ref().map(|p| p.key.to_string()).as_deref(),
+        Some("os!demo")
+    );
+    Ok(())
+}

@@ -38,14 +38,16 @@ impl Applier<'_> {
         if a.code_key.is_empty() {
             return Ok(None);
         }
-        let Some(code) = self.st.code(&a.code_key)? else {
-            return Ok(None);
-        };
-        Ok(match code.runtime {
-            Runtime::Python => Some(code),
-            Runtime::Shell if action == INIT => Some(code),
-            _ => None,
-        })
+        if let Some(known) = self.codes.get(&a.code_key) {
+            return Ok(known.clone());
+        }
+        let code = self.st.code(&a.code_key)?.filter(|c| match c.runtime {
+            Runtime::Python => true,
+            Runtime::Shell => action == INIT,
+            Runtime::None => false,
+        });
+        self.codes.insert(a.code_key.clone(), code.clone());
+        Ok(code)
     }
 
     /// The view of a service that does not exist yet (what `input` sees).
@@ -63,8 +65,12 @@ impl Applier<'_> {
         })
     }
 
-    /// The view of the staged service `key`: its data with every field (defaults included).
-    pub(super) fn view(&mut self, key: &ServiceKey, at: &Location) -> Result<Value, CoreError> {
+    /// The staged service `key` and its actor.
+    fn staged(
+        &mut self,
+        key: &ServiceKey,
+        at: &Location,
+    ) -> Result<(crate::service::Service, std::sync::Arc<CompiledActor>), CoreError> {
         let s = self
             .st
             .service(key)?
@@ -73,6 +79,12 @@ impl Applier<'_> {
                 key: key.to_string(),
             })?;
         let actor = self.actor(&s.actor, at, key.as_str())?;
+        Ok((s, actor))
+    }
+
+    /// The view of the staged service `key`: its data with every field (defaults included).
+    pub(super) fn view(&mut self, key: &ServiceKey, at: &Location) -> Result<Value, CoreError> {
+        let (s, actor) = self.staged(key, at)?;
         let data = match actor.codec.decode(&s.data, Encoding::Packed) {
             Ok(rec) => rec.to_json(),
             Err(source) => {
@@ -131,18 +143,18 @@ impl Applier<'_> {
         key: &ServiceKey,
         at: &Location,
     ) -> Result<(), CoreError> {
-        if !self.initialized.insert(key.clone()) {
-            return Ok(());
-        }
-        let Some(s) = self.st.service(key)?.cloned() else {
+        let Some(actor_name) = self.st.service(key)?.map(|s| s.actor.clone()) else {
             return Ok(());
         };
-        let actor = self.actor(&s.actor, at, key.as_str())?;
+        let actor = self.actor(&actor_name, at, key.as_str())?;
         let Some(code) = self.creation_code(&actor, INIT)? else {
             return Ok(());
         };
+        if !self.initialized.insert(key.clone()) {
+            return Ok(());
+        }
         let view = self.view(key, at)?;
-        let done = self.run_creation(INIT, code, key, &s.actor, view, Map::new(), at)?;
+        let done = self.run_creation(INIT, code, key, &actor_name, view, Map::new(), at)?;
         if !done.data.is_empty() {
             self.save_data(key, &done.data, at)?;
         }
@@ -411,14 +423,7 @@ impl Applier<'_> {
         data: &Map<String, Value>,
         at: &Location,
     ) -> Result<(), CoreError> {
-        let mut s = self
-            .st
-            .service(key)?
-            .cloned()
-            .ok_or_else(|| CoreError::ServiceNotFound {
-                key: key.to_string(),
-            })?;
-        let actor = self.actor(&s.actor, at, key.as_str())?;
+        let (mut s, actor) = self.staged(key, at)?;
         let block = ServiceBlock {
             at: at.clone(),
             key: key.to_string(),
