@@ -22,6 +22,7 @@ mod interpreter;
 mod shell;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use tracing::debug;
@@ -48,7 +49,12 @@ use interpreter::{FromPython, Interpreter};
 #[derive(Debug, Clone)]
 pub struct CreationActions {
     python: PathBuf,
+    timeout: Duration,
 }
+
+/// How long a Python creation action may go without a word (a request or its end) before it
+/// is killed; the same as a shell creation action's timeout.
+pub const CREATION_TIMEOUT: Duration = Duration::from_secs(600);
 
 impl Default for CreationActions {
     fn default() -> Self {
@@ -61,7 +67,14 @@ impl CreationActions {
     pub fn new() -> Self {
         Self {
             python: PathBuf::from("python3"),
+            timeout: CREATION_TIMEOUT,
         }
+    }
+
+    /// Kills a Python action that says nothing for `timeout` (default [`CREATION_TIMEOUT`]).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     /// Runs Python actions with another interpreter.
@@ -75,6 +88,7 @@ impl CreationRuntime for CreationActions {
     fn session(&self) -> Result<Box<dyn CreationSession>, CreationError> {
         Ok(Box::new(Session {
             python: self.python.clone(),
+            timeout: self.timeout,
             interpreter: None,
             stack: Vec::new(),
         }))
@@ -120,6 +134,14 @@ pub(crate) enum CreationFault {
         /// The cause.
         #[source]
         source: std::io::Error,
+    },
+    /// A Python action said nothing for the whole timeout; the interpreter was killed.
+    #[error("python said nothing for {}s while running a creation action: killed{}", .after.as_secs(), last_words(.stderr))]
+    TimedOut {
+        /// The timeout.
+        after: Duration,
+        /// The last lines of its stderr.
+        stderr: String,
     },
     /// The interpreter ended (or closed its end) in the middle of the conversation.
     #[error("python ended ({status}) while running a creation action{}", last_words(.stderr))]
@@ -180,6 +202,7 @@ enum Frame {
 /// one below waits for a reply) and the interpreter, once a Python action ran.
 struct Session {
     python: PathBuf,
+    timeout: Duration,
     interpreter: Option<Interpreter>,
     stack: Vec<Frame>,
 }
@@ -250,7 +273,7 @@ impl Session {
                 let Some(interpreter) = self.interpreter.as_mut() else {
                     return Err(CreationFault::Order("python is not running"));
                 };
-                match interpreter.receive() {
+                match interpreter.receive(self.timeout) {
                     Ok(FromPython::Request(request)) => {
                         *waiting = true;
                         Ok(CreationEvent::Request(request))

@@ -125,7 +125,7 @@ mod runtime;
 mod store_journal;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use creation::CreationActions;
+pub use creation::{CREATION_TIMEOUT, CreationActions};
 pub use error::{ExecError, JobKey, JournalError, PlanError, RunError, RuntimeError, SourceError};
 pub use executor::{
     ExecConfig, Executor, FailurePolicy, JobReport, RetryPolicy, RunReport, Schedule,

@@ -70,22 +70,20 @@ pub(crate) fn apply(
         .collect();
     a.st.preload(&named)?;
     let mut order = Vec::with_capacity(parsed.services.len());
-    let mut created = BTreeSet::new();
+    let mut created = Vec::with_capacity(parsed.services.len());
     for block in &parsed.services {
         let (key, new) = a.apply_block(block)?;
-        if new {
-            created.insert(key.clone());
-        }
+        created.push(new);
         order.push((key, block.at.clone()));
     }
     // Each service is linked, then (when a block created it) initialised, in blueprint order:
     // a block may name services declared further down, and what an `init` creates is there
     // for the blocks after it, as in 8.1.
-    for (key, at) in &order {
+    for ((key, at), new) in order.iter().zip(created) {
         if a.dirty.remove(key) {
             a.resolve(key, at, 0)?;
         }
-        if created.contains(key) {
+        if new {
             a.init_service(key, at)?;
         }
     }

@@ -12,8 +12,8 @@
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, ChildStdin, ChildStdout, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::process::{Child, ChildStdin, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -84,7 +84,8 @@ type Tail = Arc<Mutex<VecDeque<String>>>;
 pub(super) struct Interpreter {
     child: Child,
     stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
+    /// Python's protocol lines, read by a thread so that waiting for one can time out.
+    stdout: Receiver<std::io::Result<String>>,
     tail: Tail,
     /// Says when stderr reached its end.
     stderr_closed: Receiver<()>,
@@ -142,10 +143,29 @@ impl Interpreter {
             let _ = child.wait();
             return Err(spawn_error(source));
         }
+        let (line_tx, lines_rx) = mpsc::channel();
+        let stdout_reader = std::thread::Builder::new()
+            .name("ays-creation-stdout".into())
+            .spawn(move || {
+                let mut stdout = BufReader::new(stdout);
+                loop {
+                    let mut line = String::new();
+                    let read = stdout.read_line(&mut line);
+                    let end = !matches!(read, Ok(n) if n > 0);
+                    if line_tx.send(read.map(|_| line)).is_err() || end {
+                        break;
+                    }
+                }
+            });
+        if let Err(source) = stdout_reader {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(spawn_error(source));
+        }
         Ok(Self {
             child,
             stdin,
-            stdout: BufReader::new(stdout),
+            stdout: lines_rx,
             tail,
             stderr_closed,
         })
@@ -162,16 +182,25 @@ impl Interpreter {
         sent.map_err(|_| self.ended())
     }
 
-    /// Waits for the next message.
-    pub(super) fn receive(&mut self) -> Result<FromPython, CreationFault> {
-        let mut line = String::new();
-        match self.stdout.read_line(&mut line) {
-            Ok(0) => Err(self.ended()),
-            Ok(_) => serde_json::from_str(&line).map_err(|source| CreationFault::Garbage {
+    /// Waits up to `timeout` for the next message; after that Python is killed.
+    pub(super) fn receive(&mut self, timeout: Duration) -> Result<FromPython, CreationFault> {
+        match self.stdout.recv_timeout(timeout) {
+            Ok(Ok(line)) if line.is_empty() => Err(self.ended()),
+            Ok(Ok(line)) => serde_json::from_str(&line).map_err(|source| CreationFault::Garbage {
                 line: cut(line.trim_end(), 200),
                 source,
             }),
-            Err(source) => Err(CreationFault::Read { source }),
+            Ok(Err(source)) => Err(CreationFault::Read { source }),
+            Err(RecvTimeoutError::Timeout) => {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                let tail = self.tail.lock().unwrap_or_else(PoisonError::into_inner);
+                Err(CreationFault::TimedOut {
+                    after: timeout,
+                    stderr: Vec::from_iter(tail.iter().map(String::as_str)).join(" | "),
+                })
+            }
+            Err(RecvTimeoutError::Disconnected) => Err(self.ended()),
         }
     }
 

@@ -653,6 +653,35 @@ def init(job):
 }
 
 #[test]
+fn a_python_action_that_hangs_is_killed_at_the_timeout() {
+    let text = "\
+import sys, time
+
+
+def init(job):
+    sys.__stderr__.write('waiting forever\\n')
+    sys.__stderr__.flush()
+    time.sleep(3600)
+";
+    let mut host = Host::new().unwrap();
+    let node = view(host.repo.path(), "node", "n1", json!({}));
+    let init = code(Runtime::Python, "init", text, "/t/actions.py").unwrap();
+    let call = host.call("init", init, &node, json!({})).unwrap();
+    let mut session = CreationActions::new()
+        .with_timeout(std::time::Duration::from_secs(1))
+        .session()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let err = host.run(session.as_mut(), &call).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "python said nothing for 1s while running a creation action: killed; \
+         its stderr ended with: waiting forever"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+}
+
+#[test]
 fn the_session_refuses_events_out_of_order() {
     let host = Host::new().unwrap();
     let mut session = CreationActions::new().session().unwrap();
