@@ -252,6 +252,7 @@ impl Session {
         let sent = interpreter.send(&json!({
             "type": "call",
             "action": call.action.as_str(),
+            "repo": call.repo,
             "actions": file,
             "service": call.service,
             "args": call.args,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::repo::{json, ok};
-use crate::{ays, stderr};
+use crate::{ays, stderr, stdout};
 
 /// A repository `r` in `dir` with one template `app` whose actions file is `file` (`actions.sh`
 /// or `actions.py`) holding `actions`, and a blueprint with `app__a` scheduling `schedule`.
@@ -171,4 +171,52 @@ fn issue_9_a_python_syntax_error_is_reported_at_load_with_its_line() {
         err.contains("actions.py:1:") && err.contains("first parameter is `job`"),
         "{err}"
     );
+}
+
+#[test]
+fn issue_10_a_blueprint_killed_during_init_writes_nothing_and_leaves_no_python() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("r");
+    assert!(ays(tmp.path(), &["init", "r"], b"").status.success());
+    let template = repo.join("actorTemplates/slow");
+    std::fs::create_dir_all(&template).unwrap();
+    std::fs::write(template.join("schema.hrd"), "x = type:int\n").unwrap();
+    std::fs::write(
+        template.join("actions.py"),
+        "import os, time\n\n\ndef init(job):\n    \
+         open(os.path.join(job.repo, 'init.pid'), 'w').write(str(os.getpid()))\n    \
+         time.sleep(300)\n",
+    )
+    .unwrap();
+    std::fs::write(repo.join("blueprints/s.yaml"), "slow__a:\n  x: 1\n").unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ays"))
+        .arg("blueprint")
+        .current_dir(&repo)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid_file = repo.join("init.pid");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !pid_file.exists() || std::fs::read_to_string(&pid_file).unwrap().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "init never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let python = std::fs::read_to_string(&pid_file).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Python goes with ays, though its action never reads its closed stdin.
+    let proc_dir = std::path::Path::new("/proc").join(python.trim());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while proc_dir.exists()
+        && !std::fs::read_to_string(proc_dir.join("stat")).is_ok_and(|s| s.contains(") Z "))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "python {python} outlived ays"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let list = ays(&repo, &["service", "list"], b"");
+    assert!(stdout(&list).contains("no services"), "{}", stdout(&list));
 }

@@ -488,6 +488,8 @@ class CreationJob:
         self.service = Service(call["service"], backend, {})
         self.action = call.get("action")
         self.model = JobModel(self, call.get("args") or {}, self.action)
+        # The repository's root, as in a run's jobs (also the working directory).
+        self.repo = call.get("repo") or os.environ.get("AYS_REPO") or os.getcwd()
 
     @property
     def args(self):

@@ -272,10 +272,26 @@ def _input_args(job, given, before, result):
     return args
 
 
+def die_with_parent():
+    """Asks Linux to kill this process when ays dies: an action blocked in a hung call would
+    not notice its stdin closing. Elsewhere (or without libc) it ends at its next read."""
+    parent = os.getppid()
+    try:
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, 9, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # ays died before the request took effect
+        os._exit(1)
+
+
 def create():
     """Serves creation calls until ays closes stdin. The conversation uses private copies of
     stdin and stdout; fd 0 becomes /dev/null and fd 1 goes to stderr, so that what actions and
     the processes they start read or print cannot break it."""
+    die_with_parent()
     rfd, wfd = os.dup(0), os.dup(1)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
