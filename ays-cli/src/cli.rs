@@ -49,10 +49,15 @@ pub enum Command {
         template_dirs: Vec<PathBuf>,
     },
     /// Apply a blueprint, or every active blueprint of `blueprints/` as one unit.
+    ///
+    /// Templates' `input` and `init` run as services are created (`init` again for every
+    /// service whose template defines it); what they create, link or save is written with the
+    /// blueprint, and if one fails nothing is written.
     Blueprint {
         /// The blueprint file (default: all of `blueprints/`, in file-name order).
         path: Option<PathBuf>,
-        /// Print what would be created, updated and scheduled, and change nothing.
+        /// Print what would be created, updated and scheduled, and change nothing (`input` and
+        /// `init` still run, to know what they would create).
         #[arg(long)]
         dry_run: bool,
     },
