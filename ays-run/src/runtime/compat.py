@@ -223,7 +223,8 @@ _JobError.__module__ = "builtins"
 def _creation_only(what):
     return j.exceptions.RuntimeError(
         f"{what} is available in `input` and `init`, while a blueprint creates services, "
-        "not in run jobs"
+        "not in run jobs (an `init` that changed since the blueprint ran runs again, with "
+        "it, when the blueprints are applied again: `ays blueprint`)"
     )
 
 

@@ -493,7 +493,8 @@ fn python_run_jobs_see_the_8_1_object_model() {
                 "one vm vm service:vm!one",
                 "parent service:datacenter!dc1, producers ['datacenter', 'node']",
                 "service.aysrepo is available in `input` and `init`, while a blueprint creates \
-                 services, not in run jobs",
+                 services, not in run jobs (an `init` that changed since the blueprint ran runs \
+                 again, with it, when the blueprints are applied again: `ays blueprint`)",
                 "j.clients is not part of ays's compatibility API \
                  (j.exceptions, j.sal.fs and j.sal.process)",
                 "args {'replaced': True}",
