@@ -13,7 +13,8 @@
 //!   returns (a dict) replaces them.
 //! - `init(job)` runs for each created service once every block's relations are resolved, and
 //!   again for every other service of the repository whose template defines it (8.1 did the
-//!   same on every blueprint execution). Its state becomes `ok`, so runs skip it.
+//!   same on every blueprint execution). Its state becomes `ok`, so runs skip it; a template
+//!   that does not define `init` has it `ok` from creation as well (8.1 ran an empty one).
 //! - Both may read services and ask for changes through [`CreationRequest`]s: create services
 //!   (which run their own `input` and `init` first), add producers, save data. ays-core checks
 //!   each change as it would a blueprint's and stages it in the blueprint's one batch: a failing

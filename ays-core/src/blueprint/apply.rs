@@ -12,7 +12,7 @@ use super::value::{attrs_from_json, attrs_json, convert_attrs};
 use super::{ApplyOptions, BlueprintReport, FieldChange, ScheduledAction, UpdatedService};
 use crate::action_state::ActionState;
 use crate::actor::{Actor, CompiledActor};
-use crate::creation::{CreationSession, INPUT};
+use crate::creation::{CreationSession, INIT, INPUT};
 use crate::error::{BlueprintError, CoreError, Location, TemplateError};
 use crate::ids::{ActionName, ActorName, InstanceName, ServiceKey};
 use crate::keys;
@@ -382,6 +382,9 @@ impl<'r> Applier<'r> {
         at: &Location,
     ) -> Result<(), CoreError> {
         let data = self.encode(actor, key, rec, at)?;
+        // As in 8.1, `init` belongs to creation: without code it has nothing left to do, and
+        // with code it runs before the blueprint is written (`init_service`), so runs skip it.
+        let init_done = self.creation_code(actor, INIT)?.is_none();
         let s = Service {
             key: key.clone(),
             actor: actor.actor.name.clone(),
@@ -395,7 +398,11 @@ impl<'r> Applier<'r> {
                 .map(|a| ServiceAction {
                     name: a.name.clone(),
                     code_key: a.code_key.clone(),
-                    state: ActionState::New,
+                    state: if init_done && a.name.as_str() == INIT {
+                        ActionState::Ok
+                    } else {
+                        ActionState::New
+                    },
                     period: a.period,
                     last_run: 0,
                     log: a.log,
@@ -448,6 +455,7 @@ impl<'r> Applier<'r> {
         self.create(&actor, &key, Record::new(), at)?;
         self.dirty.remove(&key);
         self.resolve(&key, at, depth.saturating_add(1))?;
+        self.init_service(&key, at)?;
         tracing::debug!(service = %key, for_service = %for_key, "auto-created");
         Ok(key)
     }

@@ -40,16 +40,18 @@ fn parse_bp(b: Backend) -> TestResult {
         data(&t, "parsebp!given")?,
         json!({"name": "Grüße, 世界 ✓", "count": 7, "enabled": true, "tags": ["a", "ü"], "descr": ""})
     );
-    // Every action starts `new`.
+    // Every action starts `new`, but `init`: without code, it has nothing left to do once
+    // the service is created (8.1 ran it at creation), so runs skip it.
     let s = t
         .repo
         .service(&"parsebp!defaults".parse()?)?
         .ok_or("missing")?;
-    assert!(
-        s.actions
-            .iter()
-            .all(|a| a.state == ays_core::ActionState::New)
-    );
+    assert!(s.actions.iter().all(|a| a.state
+        == if a.name.as_str() == "init" {
+            ays_core::ActionState::Ok
+        } else {
+            ays_core::ActionState::New
+        }));
     t.check_indexes()?;
     Ok(())
 }

@@ -9,7 +9,7 @@ use ays_core::testing::copy_scenario;
 use ays_core::{ApplyOptions, InitOptions, Repository};
 use ays_run::{Planner, plan_input};
 
-use crate::planner::{SAMPLE_REPO1_WITH_INIT, steps};
+use crate::planner::steps;
 use crate::support::write_sample_repo3_actions;
 
 /// A repository on an in-memory store holding the scenario's templates and blueprints.
@@ -29,10 +29,22 @@ fn sample_repo1_plans_parents_before_children() {
     let repo = scenario_repo(tmp.path(), "sample_repo1");
     repo.apply_blueprints(ApplyOptions::default()).unwrap();
 
-    // `init` is an ordinary action of the chain here, never run at creation, so the inits come
-    // first; the cockpits' inits wait for their parents' inits, as every same-named action does.
+    // `init` belongs to creation (as in 8.1): these templates define none, so it is `ok` once
+    // the blueprint is applied, and the plan is the README's: the parents' installs, then the
+    // cockpits'.
     let plan = Planner::new().plan(&plan_input(&repo).unwrap()).unwrap();
-    assert_eq!(steps(&plan), SAMPLE_REPO1_WITH_INIT);
+    assert_eq!(
+        steps(&plan),
+        [
+            vec![
+                "datacenter!ovh_germany1:install",
+                "datacenter!ovh_germany2:install",
+                "datacenter!ovh_germany3:install",
+                "sshkey!main:install",
+            ],
+            vec!["cockpit!cockpitv1:install", "cockpit!cockpitv2:install"],
+        ]
+    );
 }
 
 #[test]
@@ -50,13 +62,11 @@ fn sample_repo3_plans_the_failing_scenario_chains() {
         plan_text,
         "\
 step 1
-  runtime_error_service!instance init [new]
+  runtime_error_service!instance install [scheduled]
 step 2
-  runtime_error_service!instance install [scheduled] after runtime_error_service!instance:init
-step 3
   runtime_error_service!instance test [scheduled] after runtime_error_service!instance:install
   runtime_error_service!instance test2 [scheduled] after runtime_error_service!instance:install
-step 4
+step 3
   runtime_error_service!instance test3 [scheduled] after runtime_error_service!instance:test2
 "
     );

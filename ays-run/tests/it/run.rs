@@ -64,7 +64,7 @@ fn sample_repo3(b: Backend) -> TestResult {
     let outcome = create_run(&t.repo, &dry)?;
     assert_eq!(
         (outcome.plan.steps().len(), outcome.report.is_none()),
-        (4, true)
+        (3, true)
     );
     assert!(list_runs(&t.repo)?.is_empty());
 
@@ -81,11 +81,11 @@ fn sample_repo3(b: Backend) -> TestResult {
     let report = outcome.report.ok_or("no report")?;
     assert_eq!(report.state, JobState::Error);
     let id = outcome.id;
-    // Steps: init, install, then test and test2 (test fails), and test3 never starts.
+    // The README's steps: install, then test and test2 (test fails), and test3 never starts
+    // (`init` ran at creation).
     assert_eq!(
         job_states(&t, &id)?,
         map(&[
-            ("init", JobState::Ok),
             ("install", JobState::Ok),
             ("test", JobState::Error),
             ("test2", JobState::Ok),
@@ -95,11 +95,7 @@ fn sample_repo3(b: Backend) -> TestResult {
     let detail = show_run(&t.repo, &id)?;
     assert_eq!(detail.run.state, JobState::Error);
     let steps: Vec<JobState> = detail.run.steps.iter().map(|s| s.state).collect();
-    // The init step counts as a step of its own.
-    assert_eq!(
-        steps,
-        [JobState::Ok, JobState::Ok, JobState::Error, JobState::New]
-    );
+    assert_eq!(steps, [JobState::Ok, JobState::Error, JobState::New]);
     let test = detail
         .jobs
         .iter()
@@ -137,7 +133,7 @@ fn sample_repo3(b: Backend) -> TestResult {
         .unwrap_or_else(PoisonError::into_inner)
         .clone();
     assert!(
-        matches!(seen.first(), Some(JournalEvent::RunStarted { jobs: 5, .. })),
+        matches!(seen.first(), Some(JournalEvent::RunStarted { jobs: 4, .. })),
         "{seen:?}"
     );
     assert!(
@@ -187,7 +183,7 @@ fn sample_repo3(b: Backend) -> TestResult {
     // destroy keeps the runs.
     t.repo.destroy()?;
     assert_eq!(list_runs(&t.repo)?.len(), 2);
-    assert_eq!(show_run(&t.repo, &id)?.jobs.len(), 5);
+    assert_eq!(show_run(&t.repo, &id)?.jobs.len(), 4);
     Ok(())
 }
 both!(sample_repo3_runs_steps_then_dag, sample_repo3);
@@ -543,7 +539,6 @@ fn ctrl_c(b: Backend, levels: u8) -> TestResult {
         assert_eq!(
             job_states(&t, &outcome.id)?,
             map(&[
-                ("init", JobState::Ok),
                 ("install", install),
                 ("test", JobState::New),
                 ("test2", JobState::New),
@@ -574,7 +569,6 @@ fn ctrl_c(b: Backend, levels: u8) -> TestResult {
         assert_eq!(
             calls.lock().unwrap_or_else(PoisonError::into_inner).clone(),
             map(&[
-                ("init", 1),
                 ("install", expected_install),
                 ("test", 1),
                 ("test2", 1),
@@ -650,7 +644,6 @@ fn stored_settings(b: Backend) -> TestResult {
         assert_eq!(
             job_states(&t, &id)?,
             map(&[
-                ("init", JobState::Ok),
                 ("install", JobState::Ok),
                 ("test", JobState::Error),
                 ("test2", JobState::Ok),
@@ -674,7 +667,6 @@ fn stored_settings(b: Backend) -> TestResult {
         assert_eq!(
             job_states(&t, &id)?,
             map(&[
-                ("init", JobState::Ok),
                 ("install", JobState::Ok),
                 ("test", JobState::Ok),
                 ("test2", JobState::Error),
@@ -724,7 +716,6 @@ fn unfinished(b: Backend) -> TestResult {
     assert_eq!(
         job_states(&t, &first)?,
         map(&[
-            ("init", JobState::Ok),
             ("install", JobState::Error),
             ("test", JobState::New),
             ("test2", JobState::New),
