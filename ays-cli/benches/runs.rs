@@ -262,12 +262,7 @@ fn dag() -> Result<Row> {
 
 /// A repository of `services` independent `app` services whose actions file is `actions`, with
 /// `install` scheduled on each by an applied blueprint.
-fn independent_apps(
-    dir: &Path,
-    services: usize,
-    actions: &str,
-    schedule: &str,
-) -> Result<PathBuf> {
+fn independent_apps(dir: &Path, services: usize, actions: &str, schedule: &str) -> Result<PathBuf> {
     let root = repository(dir, None, &[("app", "port = type:int\n", Some(actions))])?;
     let mut bp = String::new();
     for a in 0..services {

@@ -481,8 +481,12 @@ impl KvStore for EmbeddedStore {
                     });
                 }
             }
+            // In key order: redb's B-tree takes sorted inserts far faster (each page is filled
+            // once, while it is hot), and a stable sort keeps the order of writes to one key.
+            let mut writes: Vec<&Write> = batch.writes().iter().collect();
+            writes.sort_by(|a, b| a.key().cmp(b.key()));
             let mut stored = Vec::new();
-            for write in batch.writes() {
+            for write in writes {
                 match write {
                     Write::Put { key, value, ttl } => {
                         encode_into(&mut stored, value, *ttl, now);
