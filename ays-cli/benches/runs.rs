@@ -357,7 +357,8 @@ fn big(services: usize, redis: Option<(&str, u16)>) -> Result<Row> {
         workload: format!("big: {services} services, no code, {backend}"),
         ays: apply + run,
         baseline: None,
-        goal: "<10s".into(),
+        // The goal is the default store's; the Redis figure is reported beside it.
+        goal: if store.is_some() { "report" } else { "<10s" }.into(),
         notes: format!(
             "blueprint {:.2}s ({} MiB), run {:.2}s ({} MiB): {split}",
             apply.as_secs_f64(),
