@@ -587,3 +587,64 @@ fn issue_9_quiet_runs_print_results_only_and_verbose_ones_log() {
     assert!(verbose.status.success());
     assert!(stderr(&verbose).contains("INFO"), "{}", stderr(&verbose));
 }
+
+/// The processes (other than zombies) whose environment names `repo` as `AYS_REPO`.
+fn processes_of(repo: &Path) -> Vec<String> {
+    let wanted = format!("AYS_REPO={}", repo.display());
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let dir = entry.path();
+        let Ok(env) = std::fs::read(dir.join("environ")) else {
+            continue;
+        };
+        let zombie = std::fs::read_to_string(dir.join("stat")).is_ok_and(|s| s.contains(") Z "));
+        if !zombie && env.split(|b| *b == 0).any(|v| v == wanted.as_bytes()) {
+            let wchan = std::fs::read_to_string(dir.join("wchan")).unwrap_or_default();
+            found.push(format!("{} ({wchan})", dir.display()));
+        }
+    }
+    found
+}
+
+/// A run whose first job kills `ays` while others are asked for: the jobs its bash server
+/// forks afterwards exit instead of waiting forever to open their output for a reader that is
+/// gone, and nothing of the run is left running.
+#[test]
+fn issue_8_a_killed_run_leaves_no_bash_job_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = worker_repo(tmp.path(), 40);
+    std::fs::write(
+        repo.join("actorTemplates/worker/actions.sh"),
+        "install() {\n    if [ \"$AYS_SERVICE\" = worker!w05 ]; then kill -9 \"$PPID\"; fi\n    \
+         sleep 0.2\n}\n",
+    )
+    .unwrap();
+    ok(&repo, &["actor", "update"]);
+    // Each round is a race (the jobs asked for just before ays died); six rounds with sixteen
+    // jobs at once lose it most of the time without the fix.
+    for _ in 0..6 {
+        let out = crate::ays(&repo, &["run", "create", "-y", "-j", "16"], b"");
+        assert_eq!(
+            out.status.code(),
+            None,
+            "ays was not killed: {}",
+            stderr(&out)
+        );
+        // Jobs that were running when ays died end on their own (0.2 s); none may wait on.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let left = processes_of(&repo);
+            if left.is_empty() {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "left behind: {left:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let runs = json(&repo, &["run", "list"]);
+        let id = runs[0]["id"].as_str().unwrap().to_owned();
+        ok(&repo, &["run", "abandon", &id]);
+    }
+}
