@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use ays_core::both;
 use ays_core::creation::{
     CreationCall, CreationDone, CreationError, CreationEvent, CreationFailure, CreationRequest,
     CreationRuntime, CreationSession,
@@ -169,9 +170,8 @@ fn node_script(call: &CreationCall) -> Vec<CreationEvent> {
     }
 }
 
-#[test]
-fn issue_10_init_creates_services_in_the_blueprints_batch() -> TestResult {
-    let t = TestRepo::new(Backend::Redb)?;
+fn init_creates_services(b: Backend) -> TestResult {
+    let t = TestRepo::new(b)?;
     node_templates(&t)?;
     let (repo, log) = with_runtime(&t, node_script);
     let report = repo.apply_blueprint_text(
@@ -229,9 +229,13 @@ fn issue_10_init_runs_again_on_each_application_and_runs_skip_it() -> TestResult
     Ok(())
 }
 
-#[test]
-fn issue_10_a_failing_init_rejects_the_blueprint_and_writes_nothing() -> TestResult {
-    let t = TestRepo::new(Backend::Redb)?;
+both!(
+    issue_10_init_creates_services_in_the_blueprints_batch,
+    init_creates_services
+);
+
+fn failing_init(b: Backend) -> TestResult {
+    let t = TestRepo::new(b)?;
     node_templates(&t)?;
     fn failing(call: &CreationCall) -> Vec<CreationEvent> {
         match call.action.as_str() {
@@ -279,6 +283,11 @@ fn issue_10_a_failing_init_rejects_the_blueprint_and_writes_nothing() -> TestRes
     assert_eq!(t.scan()?, before, "a failing init wrote something");
     Ok(())
 }
+
+both!(
+    issue_10_a_failing_init_rejects_the_blueprint_and_writes_nothing,
+    failing_init
+);
 
 #[test]
 fn issue_10_a_refused_request_fails_the_blueprint_even_when_caught() -> TestResult {
