@@ -119,6 +119,7 @@ mod journal;
 mod orchestrate;
 mod plan;
 mod planner;
+pub mod recurring;
 mod repository;
 mod runner;
 mod runtime;

@@ -71,3 +71,42 @@ step 3
 "
     );
 }
+
+#[test]
+fn recurring_specs_give_every_recurring_action_with_its_period_and_last_run() {
+    use ays_run::recurring::{RecurringSchedule, recurring_specs};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = scenario_repo(tmp.path(), "sample_repo1");
+    std::fs::write(
+        tmp.path().join("actorTemplates/datacenter/config.yaml"),
+        "recurring:\n  - action: monitor\n    period: 5m\n",
+    )
+    .unwrap();
+    repo.apply_blueprints(ApplyOptions::default()).unwrap();
+    let specs = recurring_specs(&repo).unwrap();
+    let mut got: Vec<(String, String, u64, i64)> = specs
+        .iter()
+        .map(|s| {
+            (
+                s.service.to_string(),
+                s.action.to_string(),
+                s.period.as_secs(),
+                s.last_run_ms,
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("datacenter!ovh_germany1".into(), "monitor".into(), 300, 0),
+            ("datacenter!ovh_germany2".into(), "monitor".into(), 300, 0),
+            ("datacenter!ovh_germany3".into(), "monitor".into(), 300, 0),
+        ]
+    );
+    // Never run: all due at once.
+    let mut schedule = RecurringSchedule::new();
+    schedule.sync("sample_repo1", specs);
+    assert_eq!(schedule.take_due(0, 10).len(), 3);
+}
