@@ -24,7 +24,7 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{OpenApi, RefOr, ResponseBuilder};
 use utoipa_axum::router::OpenApiRouter;
@@ -221,7 +221,12 @@ pub fn router(state: ApiState) -> Router {
         .layer(middleware::from_fn_with_state(token, require_token))
         .layer(RequestBodyLimitLayer::new(state.body_limit))
         .layer(middleware::map_response(json_errors))
-        .layer(TraceLayer::new_for_http())
+        .layer(
+            // Each request and its answer at `info`, what `ays -v daemon` shows.
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(tracing::Level::INFO))
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
 }
 
 /// Lets a request through only with `Authorization: Bearer <token>` (any request but
