@@ -4,6 +4,7 @@
 mod auth;
 mod openapi;
 mod routes;
+mod server;
 
 use axum::Router;
 use axum::body::Body;
