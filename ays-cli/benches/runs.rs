@@ -132,6 +132,11 @@ fn ays_logged(dir: &Path, args: &[&str]) -> Result<(Duration, u64, String)> {
     let mut child = Command::new(AYS)
         .args(args)
         .env("AYS_LOG", "info")
+        // `ays init` makes the daemon's API token here, not in the home directory.
+        .env(
+            "AYS_CONFIG_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("ays-config"),
+        )
         .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -1,5 +1,6 @@
 //! The command line, as clap types. Nothing here leaves `main` and `cmd`.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -13,7 +14,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     after_help = "Exit codes: 0 done; 1 failed (store, files, a run that cannot start); \
                   2 bad input or configuration (arguments, blueprints, templates, schemas, \
                   names, data on stdin that does not fit its schema, a service, actor or run that \
-                  does not exist); 3 a run ended with failed jobs.\n\
+                  does not exist, a missing or exposed API token); 3 a run ended with failed \
+                  jobs.\n\
                   With --json, an error is one JSON object on stderr: {\"error\", \"code\"}."
 )]
 pub struct Cli {
@@ -114,12 +116,57 @@ pub enum Command {
     /// Encode and decode service data, for scripting and debugging.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Serve repositories over the REST API until SIGTERM or Ctrl-C.
+    ///
+    /// Serves the repository holding the current directory, or those given with `--repo`, or
+    /// every repository directly under `--repos-dir`; each is named in the API by its
+    /// directory name. Every route but `GET /health` needs `Authorization: Bearer <token>`
+    /// (`ays token show` prints it; it is created if missing). Prints `listening on URL` once
+    /// it accepts connections; `GET /openapi.json` describes the API.
+    #[command(visible_alias = "start")]
+    Daemon(DaemonArgs),
+    /// The API token of the daemon (one per user): show, rotate.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Print the completion script of a shell: `ays completion bash > /etc/bash_completion.d/ays`,
     /// or `source <(ays completion bash)`.
     Completion {
         /// The shell.
         shell: clap_complete::Shell,
     },
+}
+
+/// What `ays daemon` serves and where.
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// Serve the repository in DIR (repeatable; default: the one holding the current
+    /// directory).
+    #[arg(long = "repo", value_name = "DIR", conflicts_with = "repos_dir")]
+    pub repos: Vec<PathBuf>,
+    /// Serve every repository directly under DIR.
+    #[arg(long, value_name = "DIR")]
+    pub repos_dir: Option<PathBuf>,
+    /// The IP address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+    /// The port to listen on (0 picks a free one).
+    #[arg(long, value_name = "N", default_value_t = ays_daemon::DEFAULT_PORT)]
+    pub port: u16,
+    /// Allow an address other than a loopback one: other machines can then reach the API,
+    /// and anyone who has the token controls the served repositories.
+    #[arg(long)]
+    pub allow_remote: bool,
+}
+
+/// `ays token ...`
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print the token (`$AYS_CONFIG_DIR/token`, else `$XDG_CONFIG_HOME/ays/token`, else
+    /// `~/.config/ays/token`).
+    Show,
+    /// Replace the token with a new one and print it: clients holding the old one are refused
+    /// from then on (a running daemon keeps the token it started with until restarted).
+    Rotate,
 }
 
 /// Filters that select services; all given ones must match.

@@ -2,6 +2,7 @@
 
 mod actor;
 mod blueprint;
+mod daemon;
 mod data;
 mod job;
 mod repo;
@@ -9,6 +10,7 @@ mod run;
 mod schema;
 mod service;
 mod template;
+mod token;
 
 use std::path::{Path, PathBuf};
 
@@ -127,6 +129,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Schema(command) => schema::run(command),
         Command::Template(command) => template::run(&env, command),
         Command::Data(command) => data::run(command),
+        Command::Daemon(args) => daemon::run(&env, args),
+        Command::Token(command) => token::run(&env, command),
         Command::Completion { shell } => {
             use clap::CommandFactory;
             let mut command = Cli::command();

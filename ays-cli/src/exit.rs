@@ -4,7 +4,7 @@
 //! |---|---|
 //! | 0 | the command did what was asked |
 //! | 1 | it failed (the store, the file system, a run that cannot start…) |
-//! | 2 | bad input or configuration: a wrong argument (also clap's usage errors), an invalid blueprint, template, schema, name or config, data on stdin that does not fit its schema, a service, actor or run that does not exist, nothing to resume |
+//! | 2 | bad input or configuration: a wrong argument (also clap's usage errors), an invalid blueprint, template, schema, name or config, data on stdin that does not fit its schema, a service, actor or run that does not exist, nothing to resume, a missing or exposed API token, repositories the daemon cannot serve |
 //! | 3 | a run ended with failed jobs |
 
 use std::fmt;
@@ -44,6 +44,12 @@ impl Exit {
                     .downcast_ref::<StoreError>()
                     .is_some_and(is_bad_store_input)
                 || cause.downcast_ref::<CoreError>().is_some_and(is_bad_input)
+                || cause
+                    .downcast_ref::<ays_daemon::DaemonError>()
+                    .is_some_and(is_bad_daemon_input)
+                || cause
+                    .downcast_ref::<ays_daemon::token::TokenError>()
+                    .is_some_and(is_bad_token)
                 || cause.downcast_ref::<ays_run::RunError>().is_some_and(|e| {
                     matches!(
                         e,
@@ -85,6 +91,31 @@ fn is_bad_input(err: &CoreError) -> bool {
             | CoreError::Name(_)
             | CoreError::Template(_)
             | CoreError::Blueprint(_)
+    )
+}
+
+fn is_bad_daemon_input(err: &ays_daemon::DaemonError) -> bool {
+    use ays_daemon::DaemonError;
+    matches!(
+        err,
+        DaemonError::NoRepositories
+            | DaemonError::NotARepository { .. }
+            | DaemonError::NoneUnder { .. }
+            | DaemonError::BadName { .. }
+            | DaemonError::DuplicateName { .. }
+            | DaemonError::RemoteNotAllowed { .. }
+    )
+}
+
+/// A token that is missing, readable by others or not a token is configuration to fix.
+fn is_bad_token(err: &ays_daemon::token::TokenError) -> bool {
+    use ays_daemon::token::TokenError;
+    matches!(
+        err,
+        TokenError::NoConfigDir
+            | TokenError::Missing { .. }
+            | TokenError::Exposed { .. }
+            | TokenError::Malformed { .. }
     )
 }
 

@@ -123,6 +123,16 @@ pub fn warn(text: &str) {
     let _ = writeln!(std::io::stderr().lock(), "warning: {text}");
 }
 
+/// Prints a note for people on stderr, such as what a command did besides its result (not
+/// with `-q`).
+pub fn note(text: &str) {
+    if quiet() {
+        return;
+    }
+    // A note that cannot be written has nowhere else to go.
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
+
 /// Prints one line on stdout.
 pub fn line(text: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();

@@ -20,11 +20,13 @@ pub fn init(env: &Env, dir: Option<PathBuf>, template_dirs: Vec<PathBuf>) -> any
     };
     let repo = Repository::init(&dir, options)?;
     env.warn_if_in_memory(repo.store_url());
+    let token = created_token();
     if env.json {
         return output::json(&serde_json::json!({
             "path": repo.root(),
             "id": repo.id(),
             "store": repo.store_url(),
+            "token_created": token,
         }));
     }
     output::line(&format!(
@@ -32,7 +34,33 @@ pub fn init(env: &Env, dir: Option<PathBuf>, template_dirs: Vec<PathBuf>) -> any
         repo.root().display(),
         repo.id(),
         repo.store_url()
-    ))
+    ))?;
+    if let Some(path) = token {
+        output::line(&format!(
+            "created the API token of `ays daemon` in {} (`ays token show` prints it)",
+            path.display()
+        ))?;
+    }
+    Ok(())
+}
+
+/// Creates this user's API token if there is none yet; where, when it was created now. A token
+/// that cannot be made does not undo the repository: a warning says so, and `ays token rotate`
+/// or `ays daemon` makes it later.
+fn created_token() -> Option<PathBuf> {
+    let made = ays_daemon::token::TokenFile::locate()
+        .and_then(|file| Ok((file.read_or_create()?.1, file)));
+    match made {
+        Ok((true, file)) => Some(file.path().to_path_buf()),
+        Ok((false, _)) => None,
+        Err(err) => {
+            output::warn(&format!(
+                "the API token of `ays daemon` is not usable: {:#}",
+                anyhow::Error::from(err)
+            ));
+            None
+        }
+    }
 }
 
 pub fn export(env: &Env, dir: Option<&Path>) -> anyhow::Result<()> {

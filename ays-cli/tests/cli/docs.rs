@@ -183,6 +183,7 @@ fn run_step(env: &Env, dir: &Path, step: &Step) -> Result<(), String> {
         .arg(format!("set -o pipefail\nexec 2>&1\n{}", step.command))
         .current_dir(dir)
         .env("PATH", &env.path)
+        .env("AYS_CONFIG_DIR", crate::config_dir())
         .env_remove("AYS_STORE")
         .env_remove("AYS_LOG")
         .stdin(Stdio::null())

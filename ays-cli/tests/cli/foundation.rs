@@ -347,6 +347,7 @@ fn issue_9_the_readme_tour_runs_as_pasted_into_an_interactive_shell() {
     std::fs::write(tmp.path().join("tour.sh"), &script).unwrap();
     let out = std::process::Command::new("bash")
         .arg("tour.sh")
+        .env("AYS_CONFIG_DIR", crate::config_dir())
         .current_dir(tmp.path())
         .stdin(std::process::Stdio::null())
         .output()

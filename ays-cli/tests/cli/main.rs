@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod actions;
+mod daemon;
 mod docs;
 mod foundation;
 mod read_only;
@@ -16,9 +17,17 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+/// The configuration directory (`AYS_CONFIG_DIR`) of the commands the tests run, so that
+/// `ays init` makes its API token there rather than in the home directory of whoever runs the
+/// tests.
+pub fn config_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("ays-config")
+}
+
 /// Runs `ays` with `args`, feeding `stdin`, in `dir`.
 pub fn ays(dir: &Path, args: &[&str], stdin: &[u8]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ays"))
+        .env("AYS_CONFIG_DIR", config_dir())
         .args(args)
         .current_dir(dir)
         .stdin(Stdio::piped())

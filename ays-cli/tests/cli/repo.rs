@@ -270,6 +270,7 @@ fn init_refuses_an_existing_repository() {
 /// Runs `ays` in `dir` with extra environment variables.
 fn ays_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_ays"))
+        .env("AYS_CONFIG_DIR", crate::config_dir())
         .args(args)
         .envs(env.iter().copied())
         .current_dir(dir)

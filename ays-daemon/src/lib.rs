@@ -1,0 +1,75 @@
+//! The AYS daemon: a REST API over one or more repositories, served by `ays daemon`.
+//!
+//! A daemon serves repositories, each named by its directory name, over HTTP with JSON bodies
+//! shaped after AYS 9's API (`/ays/repository/{repository}/service/{role}/{name}`, …). Every
+//! route but `GET /health` needs the header `Authorization: Bearer <token>`, compared in
+//! constant time; the token is one per user ([`token`]). Every error is answered with a JSON
+//! body `{"error": {"code", "message"}}` whose code is stable. `GET /openapi.json` gives the
+//! OpenAPI 3 document, generated from the handlers' types.
+//!
+//! **What it must not know**: it uses ays-core and ays-run through their public API only, as
+//! any embedder does; it holds no domain rule, names no store backend, and has no CLI types.
+//!
+//! # Modules
+//!
+//! - [`Repositories`]: the served repositories, opened once and shared by requests;
+//!   [`repositories_under`] finds those of a directory.
+//! - [`router`] over an [`ApiState`]: the routes and their layers (tracing, body limit,
+//!   token), which tests drive in-process.
+//! - [`Server`] ([`DaemonConfig`], [`serve`], [`shutdown_signal`]): binds an address (a
+//!   loopback one unless remote access is allowed), serves, and shuts down gracefully on
+//!   SIGTERM or Ctrl-C.
+//! - [`token`]: the token file (`$AYS_CONFIG_DIR/token`, …), created with mode 0600 and
+//!   replaced atomically.
+//! - [`DaemonError`]: why a daemon cannot start or stopped.
+//!
+//! Blocking calls into ays-core and ays-run run on tokio's blocking threads. Unix only (file
+//! modes, signals).
+//!
+//! # Example
+//!
+//! ```
+//! use ays_core::{InitOptions, OpenOptions, Repository};
+//! use ays_daemon::{ApiState, Repositories, router, token::Token};
+//! use axum::body::Body;
+//! use axum::http::{Request, StatusCode};
+//! use tower::ServiceExt;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let root = dir.path().join("shop");
+//! let store = Some("mem://example".to_owned());
+//! Repository::init(&root, InitOptions { store_url: store.clone(), ..InitOptions::default() })?;
+//! let repositories = Repositories::open(&[root], &OpenOptions { store_url: store })?;
+//! let token = Token::generate()?;
+//! let app = router(ApiState::new(repositories, token.clone()));
+//!
+//! let request = Request::get("/ays/repository/shop")
+//!     .header("authorization", format!("Bearer {}", token.as_str()))
+//!     .body(Body::empty())?;
+//! let response = tokio::runtime::Runtime::new()?.block_on(app.oneshot(request))?;
+//! assert_eq!(response.status(), StatusCode::OK);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
+#![warn(unreachable_pub)]
+#![warn(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
+
+mod api;
+mod error;
+mod names;
+mod repositories;
+mod server;
+pub mod token;
+
+pub use api::{ApiState, DEFAULT_BODY_LIMIT, router};
+pub use error::DaemonError;
+pub use repositories::{Repositories, repositories_under};
+pub use server::{
+    DEFAULT_GRACE, DEFAULT_PORT, DaemonConfig, Server, is_loopback, serve, shutdown_signal,
+};
