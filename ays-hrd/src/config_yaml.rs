@@ -55,7 +55,8 @@ pub use yaml::yaml_nesting_beyond;
 /// zero is allowed. Strings may be written as integers (`role: 5`, `period: 30`).
 ///
 /// The reader is as lenient as AYS has always been with this file: keys it does not know are
-/// ignored, and so are sections of the wrong kind (`links: 5`, `recurring: {}`), a
+/// ignored, and so are sections of the wrong kind (`links: 5`, an empty `recurring: {}`; a
+/// `recurring` mapping with entries is an error, its actions would never recur), a
 /// `links.parent` that is not a mapping, list items in `timeouts` that are not mappings,
 /// `depends` items that are neither strings nor integers, `auto`/`optional`/`log` values that
 /// are not booleans (`auto` and `optional` then read `false`, `log` reads `true`), and an

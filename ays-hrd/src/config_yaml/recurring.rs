@@ -1,17 +1,30 @@
 //! `recurring:`: the actions that run periodically, each with its `period` and `log` flag.
 
-use super::yaml::{Node, Reader, boolean, get, items, quote, text};
+use super::yaml::{Node, Reader, boolean, get, items, pairs, quote, text};
 use crate::actor_config::RecurringAction;
 use crate::duration::{format_duration, parse_duration};
 use crate::error::ConfigYamlError;
 
-/// Reads `recurring`; one that is not a list is ignored. `log` defaults to `true`.
+/// Reads `recurring`; `log` defaults to `true`. An empty or null one is none; a mapping with
+/// entries (`recurring: {monitor: 5m}`) is an error rather than recurring actions silently
+/// lost, and so is any other non-list value.
 pub(super) fn read(
     r: &Reader<'_>,
     doc: &Node<'_>,
 ) -> Result<Vec<RecurringAction>, ConfigYamlError> {
-    let Some(list) = get(doc, "recurring").and_then(items) else {
+    let Some(node) = get(doc, "recurring") else {
         return Ok(Vec::new());
+    };
+    let Some(list) = items(node) else {
+        let empty = node.data.is_null() || pairs(node).is_some_and(|mut p| p.next().is_none());
+        if empty {
+            return Ok(Vec::new());
+        }
+        return Err(r.wrong_type(
+            node,
+            "recurring",
+            "a list of mappings with an `action` and a `period` (`- action: monitor`)",
+        ));
     };
     let mut recurring = Vec::with_capacity(list.len());
     for (i, entry) in list.iter().enumerate() {

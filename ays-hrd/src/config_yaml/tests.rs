@@ -439,3 +439,16 @@ fn strings_with_unprintable_characters_read_back() {
     let back = ConfigYaml::parse(&config.to_yaml(), "w.yaml").unwrap();
     assert_eq!(unlocated(back), unlocated(config));
 }
+
+#[test]
+fn a_recurring_mapping_with_entries_is_an_error_and_an_empty_one_is_none() {
+    let err = error("recurring:\n  monitor: 5m\n");
+    assert!(
+        matches!(&err, ConfigYamlError::WrongType { field, .. } if field == "recurring"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("c.yaml:2"), "{err}");
+    for empty in ["recurring: {}\n", "recurring:\n", "recurring: []\n"] {
+        assert!(parse(empty).recurring.is_empty(), "{empty}");
+    }
+}
