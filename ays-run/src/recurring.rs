@@ -120,19 +120,19 @@ impl RecurringSchedule {
         }
         let gone: Vec<RecurringAction> = self
             .entries
-            .iter()
-            .filter(|(k, e)| k.repo == repo && !seen.contains(*k) && !e.running)
-            .map(|(k, _)| k.clone())
+            .keys()
+            .filter(|k| k.repo == repo && !seen.contains(*k))
+            .cloned()
             .collect();
         for key in gone {
-            if let Some(e) = self.entries.remove(&key) {
-                self.queue.remove(&(e.due_ms, key));
-            }
-        }
-        // Running ones that went are dropped when they finish.
-        for (k, e) in &mut self.entries {
-            if k.repo == repo && !seen.contains(k) {
-                e.period_ms = 0;
+            match self.entries.get_mut(&key) {
+                // Running: dropped when it finishes.
+                Some(e) if e.running => e.period_ms = 0,
+                Some(e) => {
+                    self.queue.remove(&(e.due_ms, key.clone()));
+                    self.entries.remove(&key);
+                }
+                None => {}
             }
         }
     }

@@ -332,22 +332,20 @@ impl<'r> Applier<'r> {
                 });
             }
             None => {
-                if self.creation_code(&actor, INPUT)?.is_none() {
-                    let rec: Record = convert_attrs(&actor, b, &key)?.into_iter().collect();
-                    self.create(&actor, &key, rec, &b.at)?;
-                    return Ok((key, true));
-                }
+                let has_input = self.creation_code(&actor, INPUT)?.is_some();
                 let rec: Record = self.translated(&actor, b, &key)?.into_iter().collect();
                 self.create(&actor, &key, rec, &b.at)?;
-                self.set_state(&key, INPUT, ActionState::Ok)?;
+                if has_input {
+                    self.set_state(&key, INPUT, ActionState::Ok)?;
+                }
                 return Ok((key, true));
             }
         }
         Ok((key, false))
     }
 
-    /// The block's attributes after the template's `input` saw them as written and maybe
-    /// replaced them, checked against the schema.
+    /// The block's attributes after the template's `input` (if it has one) saw them as
+    /// written and maybe replaced them, checked against the schema.
     fn translated(
         &mut self,
         actor: &CompiledActor,

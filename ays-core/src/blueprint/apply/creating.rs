@@ -125,14 +125,8 @@ impl Applier<'_> {
         action: &str,
         state: ActionState,
     ) -> Result<(), CoreError> {
-        if let Some(s) = self.st.service(key)? {
-            let mut s = s.clone();
-            if let Some(a) = s.action_mut(action)
-                && a.state != state
-            {
-                a.state = state;
-                self.st.put_service(s)?;
-            }
+        if let Some(a) = self.st.service_mut(key)?.and_then(|s| s.action_mut(action)) {
+            a.state = state;
         }
         Ok(())
     }
@@ -366,15 +360,12 @@ impl Applier<'_> {
                 }
                 let pr = self.service_ref(&p)?;
                 let cr = self.service_ref(&c)?;
-                if let Some(s) = self.st.service(&c)? {
-                    let mut s = s.clone();
+                // In place, as `resolve` links both sides.
+                if let Some(s) = self.st.service_mut(&c)? {
                     s.add_producer(pr);
-                    self.st.put_service(s)?;
                 }
-                if let Some(s) = self.st.service(&p)? {
-                    let mut s = s.clone();
+                if let Some(s) = self.st.service_mut(&p)? {
                     s.add_consumer(cr);
-                    self.st.put_service(s)?;
                 }
                 self.view(&c, at)
             }
