@@ -12,6 +12,7 @@ mod error;
 mod params;
 mod repository;
 mod run;
+mod run_queue;
 mod schema;
 mod service;
 mod system;
@@ -31,8 +32,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use ays_core::Repository;
+pub(crate) use error::chain;
 use error::{ApiError, ErrorCode};
 
+use crate::queue::RunQueues;
 use crate::repositories::Repositories;
 use crate::token::Token;
 
@@ -51,10 +54,12 @@ const TAG_RUNS: &str = "runs";
 /// The name of the security scheme of the document.
 const BEARER: &str = "bearer";
 
-/// What the API serves: the repositories, the token that guards them, and limits.
+/// What the API serves: the repositories, their run queues, the token that guards them, and
+/// limits.
 #[derive(Debug, Clone)]
 pub struct ApiState {
     repositories: Repositories,
+    queues: Arc<RunQueues>,
     token: Token,
     body_limit: usize,
 }
@@ -64,6 +69,7 @@ impl ApiState {
     /// [`DEFAULT_BODY_LIMIT`] bytes.
     pub fn new(repositories: Repositories, token: Token) -> ApiState {
         ApiState {
+            queues: Arc::new(RunQueues::new(&repositories)),
             repositories,
             token,
             body_limit: DEFAULT_BODY_LIMIT,
@@ -76,12 +82,23 @@ impl ApiState {
         self.body_limit = bytes;
         self
     }
+
+    /// The repositories.
+    pub(crate) fn repositories(&self) -> &Repositories {
+        &self.repositories
+    }
+
+    /// The run queues.
+    pub(crate) fn queues(&self) -> &Arc<RunQueues> {
+        &self.queues
+    }
 }
 
 /// What handlers share: the repositories (each opened once) and the OpenAPI document.
 #[derive(Clone)]
 pub(crate) struct AppState {
     repositories: Arc<Repositories>,
+    queues: Arc<RunQueues>,
     document: Arc<OpenApi>,
 }
 
@@ -121,8 +138,9 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(actor::list))
         .routes(routes!(actor::get))
         .routes(routes!(actor::templates))
-        .routes(routes!(run::list))
-        .routes(routes!(run::get))
+        .routes(routes!(run::list, run_queue::create))
+        .routes(routes!(run::get, run_queue::execute, run_queue::delete))
+        .routes(routes!(run_queue::cancel))
         .routes(routes!(run::jobs))
         .routes(routes!(run::job))
 }
@@ -211,6 +229,7 @@ pub fn router(state: ApiState) -> Router {
     let (routes, document) = split();
     let app = AppState {
         repositories: Arc::new(state.repositories),
+        queues: state.queues,
         document: Arc::new(document),
     };
     let token = Arc::new(state.token);

@@ -107,4 +107,12 @@ pub enum DaemonError {
         #[source]
         source: tokio::task::JoinError,
     },
+    /// The run queue of a repository cannot be read.
+    #[error("cannot read the run queue of repository `{repository}`: {message}")]
+    Queue {
+        /// The repository.
+        repository: String,
+        /// What went wrong.
+        message: String,
+    },
 }

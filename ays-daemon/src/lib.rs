@@ -63,6 +63,7 @@
 mod api;
 mod error;
 mod names;
+mod queue;
 mod repositories;
 mod server;
 pub mod token;

@@ -85,24 +85,39 @@ impl Server {
                 addr: config.addr.ip(),
             });
         }
-        let (dirs, options) = (config.repositories, config.open);
-        let repositories = tokio::task::spawn_blocking(move || Repositories::open(&dirs, &options))
-            .await
-            .map_err(|source| DaemonError::Task {
-                doing: "opened the repositories",
-                source,
-            })??;
+        let (dirs, options, token) = (config.repositories, config.open, config.token);
+        let state = tokio::task::spawn_blocking(move || {
+            let repositories = Repositories::open(&dirs, &options)?;
+            let state = ApiState::new(repositories, token);
+            let pending =
+                state
+                    .queues()
+                    .recover()
+                    .map_err(|(repository, err)| DaemonError::Queue {
+                        repository,
+                        message: err.to_string(),
+                    })?;
+            if pending > 0 {
+                tracing::info!(runs = pending, "queued runs go on");
+            }
+            Ok::<_, DaemonError>(state)
+        })
+        .await
+        .map_err(|source| DaemonError::Task {
+            doing: "opened the repositories",
+            source,
+        })??;
         let bind = |source| DaemonError::Bind {
             addr: config.addr,
             source,
         };
         let listener = TcpListener::bind(config.addr).await.map_err(bind)?;
         let addr = listener.local_addr().map_err(bind)?;
-        let names = repositories.names().map(str::to_owned).collect();
+        let names = state.repositories().names().map(str::to_owned).collect();
         Ok(Server {
             listener,
             addr,
-            state: ApiState::new(repositories, config.token).with_body_limit(config.body_limit),
+            state: state.with_body_limit(config.body_limit),
             names,
             grace: config.grace,
         })
@@ -118,8 +133,9 @@ impl Server {
         &self.names
     }
 
-    /// Serves until `shutdown` completes, then stops accepting connections and lets open ones
-    /// finish for the grace period at most.
+    /// Serves until `shutdown` completes, then stops accepting connections and new runs, and
+    /// lets open connections and running jobs finish for the grace period at most (then kills
+    /// the jobs; their runs resume at the next start).
     ///
     /// # Errors
     ///
@@ -129,12 +145,15 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), DaemonError> {
         let (stopping, mut stopped) = tokio::sync::watch::channel(false);
+        let stopping_runs = stopping.subscribe();
         let signal = async move {
             shutdown.await;
             tracing::info!("shutting down: no new connection is accepted");
             stopping.send_replace(true);
         };
         tracing::info!(addr = %self.addr, repositories = ?self.names, "listening");
+        let queues = std::sync::Arc::clone(self.state.queues());
+        queues.start();
         let serving = axum::serve(self.listener, router(self.state))
             .with_graceful_shutdown(signal)
             .into_future();
@@ -148,13 +167,27 @@ impl Server {
             }
             tokio::time::sleep(grace).await;
         };
-        tokio::select! {
-            served = serving => served.map_err(|source| DaemonError::Serve { source }),
-            () = deadline => {
-                tracing::warn!(grace = ?grace, "connections still open after the grace period: closed");
-                Ok(())
+        let serving = async move {
+            tokio::select! {
+                served = serving => served.map_err(|source| DaemonError::Serve { source }),
+                () = deadline => {
+                    tracing::warn!(grace = ?grace, "connections still open after the grace period: closed");
+                    Ok(())
+                }
             }
-        }
+        };
+        // The runs stop when the signal comes, as the connections do.
+        let mut stopping = stopping_runs;
+        let runs = async move {
+            while !*stopping.borrow_and_update() {
+                if stopping.changed().await.is_err() {
+                    break;
+                }
+            }
+            queues.shutdown(grace).await;
+        };
+        let (served, ()) = tokio::join!(serving, runs);
+        served
     }
 }
 

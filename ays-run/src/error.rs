@@ -291,6 +291,12 @@ pub enum RunError {
         /// The unfinished run.
         run: RunId,
     },
+    /// [`crate::RunOptions::id`] names a run that is already stored.
+    #[error("run `{run}` already exists")]
+    RunExists {
+        /// The id.
+        run: RunId,
+    },
     /// The run to abandon has already ended.
     #[error("run `{run}` has already ended ({state})")]
     AlreadyFinished {

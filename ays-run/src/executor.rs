@@ -344,6 +344,10 @@ struct Coordinator<'a> {
     unflushed: Vec<(JobId, JobState)>,
     /// When the journal was last flushed (clock time).
     flushed_at: Duration,
+    /// Whether a job started since the last flush: its start is committed within
+    /// [`FLUSH_AFTER`] even when no job ends, so that a long job shows as running to whoever
+    /// reads the store (`ays run show` elsewhere, the daemon's API).
+    started_unflushed: bool,
 }
 
 impl<'a> Coordinator<'a> {
@@ -391,6 +395,7 @@ impl<'a> Coordinator<'a> {
             journal_error: None,
             unflushed: Vec::new(),
             flushed_at: exec.clock.now(),
+            started_unflushed: false,
         }
     }
 
@@ -516,15 +521,14 @@ impl<'a> Coordinator<'a> {
     /// [`FLUSH_AFTER`] or [`FLUSH_AT`] jobs, which bounds what a crash makes run again; as soon
     /// as a worker is idle and a dependent waits, or nothing runs, the commit lets them go.
     fn should_flush(&self) -> bool {
+        let waited = self.exec.clock.now().saturating_sub(self.flushed_at) >= FLUSH_AFTER;
         if self.unflushed.is_empty() {
-            return false;
+            return self.started_unflushed && waited;
         }
         if self.running == 0 || self.stopping {
             return true;
         }
-        if self.unflushed.len() >= FLUSH_AT
-            || self.exec.clock.now().saturating_sub(self.flushed_at) >= FLUSH_AFTER
-        {
+        if self.unflushed.len() >= FLUSH_AT || waited {
             return true;
         }
         // An idle worker waits only for the dependents of the jobs that ended.
@@ -539,6 +543,7 @@ impl<'a> Coordinator<'a> {
     /// Makes the journal durable, then lets the dependents of the jobs that ended go.
     fn flush(&mut self) {
         self.flushed_at = self.exec.clock.now();
+        self.started_unflushed = false;
         self.record("flush", |j| j.flush(self.run));
         let ended = std::mem::take(&mut self.unflushed);
         if self.journal_error.is_some() || !self.dag {
@@ -589,6 +594,7 @@ impl<'a> Coordinator<'a> {
                 continue;
             }
             self.record("job_started", |j| j.job_started(self.run, job));
+            self.started_unflushed = true;
             if self.stopping {
                 blocked.push(id);
                 break;

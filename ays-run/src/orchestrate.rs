@@ -59,6 +59,9 @@ pub struct RunOptions<'a> {
     /// With `dry_run`: plan as if `only_actions` had been scheduled on these services
     /// (`ays do --dry-run` shows what `ays do` would run without scheduling anything).
     pub assume_scheduled: Option<AssumeScheduled>,
+    /// [`create_run`] only: the id the run gets (default: [`RunId::generate`]). A daemon that
+    /// queues a request names it before it runs.
+    pub id: Option<RunId>,
 }
 
 /// Services on which a dry run takes the run's actions as scheduled
@@ -393,7 +396,7 @@ fn execute(
 /// resumed). Failed jobs are not errors: see [`RunOutcome::report`].
 #[instrument(skip_all)]
 pub fn create_run(repo: &Repository, options: &RunOptions) -> Result<RunOutcome, RunError> {
-    let id = RunId::generate();
+    let id = options.id.clone().unwrap_or_else(RunId::generate);
     if options.dry_run {
         return Ok(RunOutcome {
             id,
@@ -416,6 +419,14 @@ pub fn create_run(repo: &Repository, options: &RunOptions) -> Result<RunOutcome,
         .find(|r| !r.state.is_finished())
     {
         return Err(RunError::Unfinished { run: old.id });
+    }
+    if options.id.is_some()
+        && repo
+            .run(&id)
+            .map_err(RunError::repo(Some(&id), "read its record"))?
+            .is_some()
+    {
+        return Err(RunError::RunExists { run: id });
     }
     let mut timings = RunTimings::default();
     let started = Instant::now();

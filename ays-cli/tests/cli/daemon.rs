@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::{stderr, stdout};
 
 /// Runs `ays` in `dir` with `config` as its configuration directory.
-fn ays_with(config: &Path, dir: &Path, args: &[&str]) -> Output {
+pub(crate) fn ays_with(config: &Path, dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ays"))
         .env("AYS_CONFIG_DIR", config)
         .args(args)
@@ -24,7 +24,7 @@ fn ays_with(config: &Path, dir: &Path, args: &[&str]) -> Output {
 }
 
 /// As [`ays_with`], which must succeed: its stdout.
-fn ok_with(config: &Path, dir: &Path, args: &[&str]) -> String {
+pub(crate) fn ok_with(config: &Path, dir: &Path, args: &[&str]) -> String {
     let out = ays_with(config, dir, args);
     assert!(out.status.success(), "ays {args:?}: {}", stderr(&out));
     stdout(&out)
@@ -51,15 +51,15 @@ fn repository(config: &Path, parent: &Path, name: &str) -> PathBuf {
 }
 
 /// A running `ays daemon`, killed on drop if a test fails before stopping it.
-struct Daemon {
-    child: Child,
+pub(crate) struct Daemon {
+    pub(crate) child: Child,
     /// Its first line of output.
     line: String,
 }
 
 impl Daemon {
     /// Starts `ays daemon ARGS` in `dir` and waits for its first line.
-    fn start(config: &Path, dir: &Path, args: &[&str]) -> Daemon {
+    pub(crate) fn start(config: &Path, dir: &Path, args: &[&str]) -> Daemon {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ays"))
             .env("AYS_CONFIG_DIR", config)
             .arg("daemon")
@@ -96,7 +96,7 @@ impl Daemon {
     }
 
     /// The URL it prints after `listening on `.
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         self.line
             .trim_end()
             .strip_prefix("listening on ")
@@ -105,7 +105,7 @@ impl Daemon {
     }
 
     /// Sends SIGTERM and waits for the exit: its status code and stderr.
-    fn terminate(mut self) -> (Option<i32>, String) {
+    pub(crate) fn terminate(mut self) -> (Option<i32>, String) {
         let sent = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -142,7 +142,7 @@ impl Drop for Daemon {
 }
 
 /// `GET url`, with `token` as the bearer token if given: the status and the JSON body.
-fn get(url: &str, token: Option<&str>) -> (u16, Value) {
+pub(crate) fn get(url: &str, token: Option<&str>) -> (u16, Value) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()

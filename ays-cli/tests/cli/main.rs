@@ -5,6 +5,7 @@
 
 mod actions;
 mod daemon;
+mod daemon_runs;
 mod docs;
 mod foundation;
 mod read_only;

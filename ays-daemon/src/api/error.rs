@@ -15,6 +15,8 @@ pub(crate) enum ErrorCode {
     InvalidName,
     /// 400: the query string names an unknown parameter or repeats one.
     MalformedQuery,
+    /// 400: the request body is not JSON.
+    MalformedJson,
     /// 400: the request is malformed in another way.
     BadRequest,
     /// 401: no bearer token, or the wrong one.
@@ -37,23 +39,39 @@ pub(crate) enum ErrorCode {
     Busy,
     /// 409: a run holds the repository's run lock.
     RunLocked,
+    /// 409: the run is queued already.
+    RunQueued,
+    /// 409: the run is executing.
+    RunRunning,
+    /// 409: the run has ended.
+    RunFinished,
+    /// 409: the run is neither queued nor executing.
+    RunNotRunning,
+    /// 409: an older run is unfinished: execute (resume) or delete it first.
+    RunUnfinished,
     /// 413: the request body is larger than the daemon accepts.
     BodyTooLarge,
     /// 422: a query parameter's value is not of its type.
     InvalidValue,
+    /// 422: the repository's scheduled actions cannot be planned (a cycle, a missing
+    /// prerequisite, an action no actor has).
+    Unplannable,
     /// 500: the daemon failed (a corrupt record, an unreadable file…).
     InternalError,
     /// 503: the repository's store failed; retry later.
     StoreUnavailable,
+    /// 503: the daemon is shutting down and takes no new work.
+    ShuttingDown,
 }
 
 impl ErrorCode {
     /// The HTTP status of the code.
     pub(crate) fn status(self) -> StatusCode {
         match self {
-            ErrorCode::InvalidName | ErrorCode::MalformedQuery | ErrorCode::BadRequest => {
-                StatusCode::BAD_REQUEST
-            }
+            ErrorCode::InvalidName
+            | ErrorCode::MalformedQuery
+            | ErrorCode::MalformedJson
+            | ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::RouteNotFound
             | ErrorCode::RepositoryNotFound
@@ -62,11 +80,19 @@ impl ErrorCode {
             | ErrorCode::RunNotFound
             | ErrorCode::JobNotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ErrorCode::Busy | ErrorCode::RunLocked => StatusCode::CONFLICT,
+            ErrorCode::Busy
+            | ErrorCode::RunLocked
+            | ErrorCode::RunQueued
+            | ErrorCode::RunRunning
+            | ErrorCode::RunFinished
+            | ErrorCode::RunNotRunning
+            | ErrorCode::RunUnfinished => StatusCode::CONFLICT,
             ErrorCode::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::InvalidValue => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::InvalidValue | ErrorCode::Unplannable => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorCode::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::StoreUnavailable | ErrorCode::ShuttingDown => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -167,8 +193,34 @@ impl From<ays_run::RunError> for ApiError {
                 ApiError::new(ErrorCode::RunNotFound, format!("no run `{run}`"))
             }
             RunError::Repository { source, .. } => ApiError::from(*source),
+            RunError::Unfinished { run } => ApiError::new(
+                ErrorCode::RunUnfinished,
+                format!(
+                    "run `{run}` is unfinished: execute it to resume it (POST .../aysrun/{run}) or delete it first"
+                ),
+            ),
+            RunError::AlreadyFinished { run, state } => ApiError::new(
+                ErrorCode::RunFinished,
+                format!("run `{run}` has already ended ({state})"),
+            ),
+            err @ (RunError::Plan(_) | RunError::Source(_)) => {
+                ApiError::internal(ErrorCode::Unplannable, &err)
+            }
             other => ApiError::internal(ErrorCode::InternalError, &other),
         }
+    }
+}
+
+impl From<crate::queue::QueueError> for ApiError {
+    fn from(err: crate::queue::QueueError) -> ApiError {
+        use crate::queue::QueueError;
+        let code = match &err {
+            QueueError::ShuttingDown => ErrorCode::ShuttingDown,
+            QueueError::Running(_) => ErrorCode::RunRunning,
+            QueueError::Store(_) => ErrorCode::StoreUnavailable,
+            QueueError::Corrupt { .. } => ErrorCode::InternalError,
+        };
+        ApiError::new(code, err.to_string())
     }
 }
 

@@ -41,6 +41,38 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Query<T
     }
 }
 
+/// A JSON request body, read whole first so that every problem has its own code: a body that
+/// is not JSON is `malformed_json` (400), one with a field of the wrong type or an unknown field
+/// `invalid_value` (422). An empty body reads as `{}`.
+pub(crate) struct Body<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                ApiError::new(
+                    ErrorCode::of_status(rejection.status()),
+                    rejection.body_text(),
+                )
+            })?;
+        let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &bytes
+        };
+        serde_json::from_slice(text).map(Body).map_err(|err| {
+            let code = match err.classify() {
+                serde_json::error::Category::Data => ErrorCode::InvalidValue,
+                _ => ErrorCode::MalformedJson,
+            };
+            ApiError::new(code, format!("request body: {err}"))
+        })
+    }
+}
+
 /// `text`, the `what` of a path, checked against the rule of names and then parsed as `T`.
 pub(crate) fn name<T>(what: &str, text: &str) -> Result<T, ApiError>
 where

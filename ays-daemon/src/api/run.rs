@@ -14,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::params::{self, Path, Query};
 use super::repository::RepositoryPath;
+use super::run_queue::QueueView;
 use super::{AppState, TAG_RUNS, blocking, schema};
 
 /// The path of one run.
@@ -21,9 +22,9 @@ use super::{AppState, TAG_RUNS, blocking, schema};
 #[into_params(parameter_in = Path)]
 pub(crate) struct RunPath {
     /// The repository.
-    repository: String,
+    pub(crate) repository: String,
     /// The run's id.
-    run: String,
+    pub(crate) run: String,
 }
 
 /// The path of one job.
@@ -72,6 +73,9 @@ pub(crate) struct RunSummaryView {
     steps: usize,
     /// How many jobs it has.
     jobs: usize,
+    /// Its request in the daemon's run queue, while it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    queue: Option<QueueView>,
 }
 
 impl From<RunSummary> for RunSummaryView {
@@ -83,6 +87,7 @@ impl From<RunSummary> for RunSummaryView {
             finished_at: r.finished_at,
             steps: r.steps,
             jobs: r.jobs,
+            queue: None,
         }
     }
 }
@@ -171,13 +176,17 @@ impl From<RunRecord> for RunView {
     }
 }
 
-/// A stored run with its jobs and their logs.
+/// A run with its jobs and their logs. A run asked for through the API and not yet stored
+/// (queued, refused…) is `new`, without steps: its `queue` says where it is.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct RunDetailView {
     /// The run.
     run: RunView,
     /// Its jobs by number.
     jobs: Vec<JobView>,
+    /// Its request in the daemon's run queue, while it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    queue: Option<QueueView>,
 }
 
 /// A state a job entered.
@@ -304,7 +313,8 @@ fn stored_run(repo: &ays_core::Repository, id: &RunId) -> Result<(), ApiError> {
     }
 }
 
-/// Lists the stored runs of a repository, newest first.
+/// Lists the runs of a repository, newest first: the stored ones, and those asked for through
+/// the API that are not stored yet (with their `queue`).
 #[utoipa::path(
     get,
     path = "/ays/repository/{repository}/aysrun",
@@ -323,8 +333,26 @@ pub(crate) async fn list(
     Path(path): Path<RepositoryPath>,
 ) -> Result<Json<Vec<RunSummaryView>>, ApiError> {
     let repo = app.repository(&path.repository)?;
+    let requests = app.run_requests(&path.repository);
     let runs = blocking(move || Ok(ays_run::list_runs(&repo)?)).await?;
-    Ok(Json(runs.into_iter().map(RunSummaryView::from).collect()))
+    let mut views: Vec<RunSummaryView> = runs.into_iter().map(RunSummaryView::from).collect();
+    for (request, position) in requests {
+        match views.iter_mut().find(|v| v.id == request.id) {
+            Some(view) => view.queue = Some(QueueView::new(request, position)),
+            None => views.push(RunSummaryView {
+                id: request.id.clone(),
+                state: JobState::New,
+                created_at: request.queued_at,
+                finished_at: 0,
+                steps: 0,
+                jobs: 0,
+                queue: Some(QueueView::new(request, position)),
+            }),
+        }
+    }
+    // Ids begin with the time they were made (asked for, for a queued run): newest first.
+    views.sort_by(|a, b| b.id.as_str().cmp(a.id.as_str()));
+    Ok(Json(views))
 }
 
 /// Shows a stored run: its steps, and its jobs with their logs.
@@ -347,10 +375,40 @@ pub(crate) async fn get(
 ) -> Result<Json<RunDetailView>, ApiError> {
     let repo = app.repository(&path.repository)?;
     let id: RunId = params::name("run", &path.run)?;
-    let detail = blocking(move || Ok(ays_run::show_run(&repo, &id)?)).await?;
-    Ok(Json(RunDetailView {
-        run: RunView::from(detail.run),
-        jobs: detail.jobs.into_iter().map(JobView::from).collect(),
+    let request = app
+        .run_requests(&path.repository)
+        .into_iter()
+        .find(|(r, _)| r.id == id);
+    let (queued, shown) = (request.is_some(), id.clone());
+    let detail = blocking(move || match ays_run::show_run(&repo, &id) {
+        Err(ays_run::RunError::NoSuchRun { .. }) if queued => Ok(None),
+        other => Ok(Some(other?)),
+    })
+    .await?;
+    let queue = request.map(|(r, position)| QueueView::new(r, position));
+    Ok(Json(match (detail, queue) {
+        (Some(detail), queue) => RunDetailView {
+            run: RunView::from(detail.run),
+            jobs: detail.jobs.into_iter().map(JobView::from).collect(),
+            queue,
+        },
+        (None, Some(queue)) => RunDetailView {
+            run: RunView {
+                id: shown,
+                state: JobState::New,
+                created_at: queue.queued_at(),
+                finished_at: 0,
+                steps: Vec::new(),
+            },
+            jobs: Vec::new(),
+            queue: Some(queue),
+        },
+        (None, None) => {
+            return Err(ApiError::new(
+                ErrorCode::RunNotFound,
+                format!("no run `{}`", path.run),
+            ));
+        }
     }))
 }
 

@@ -45,7 +45,18 @@ async fn every_route_answers_401_without_the_right_token_and_200_with_it() -> Te
             let auth = format!("{scheme} {right}");
             let (status, body) =
                 call(&f.app, method.clone(), &uri, Some(&auth), Body::empty()).await?;
-            assert_eq!(status, StatusCode::OK, "{method} {uri}: {body}");
+            if method == Method::GET {
+                assert_eq!(status, StatusCode::OK, "{method} {uri}: {body}");
+            } else {
+                // A change may be refused (the run was deleted by the first scheme), but not
+                // for want of a token, and only with a status it documents.
+                let documented = &document["paths"][template][method.as_str().to_lowercase()]["responses"]
+                    [status.as_str()];
+                assert!(
+                    status != StatusCode::UNAUTHORIZED && documented.is_object(),
+                    "{method} {uri}: {status}: {body}"
+                );
+            }
         }
     }
     Ok(())

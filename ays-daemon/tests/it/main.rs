@@ -119,6 +119,9 @@ async fn call(
         .get("content-type")
         .is_some_and(|v| v == "application/json");
     let bytes = response.into_body().collect().await?.to_bytes();
+    if status == StatusCode::NO_CONTENT && bytes.is_empty() {
+        return Ok((status, Value::Null));
+    }
     if !json {
         return Err(format!("{uri}: {status}: not a JSON body: {bytes:?}").into());
     }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::{Fixture, TestResult, concrete, operations};
@@ -134,8 +134,33 @@ async fn the_document_is_openapi_3_and_names_every_response_schema() -> TestResu
             id.as_str().is_some_and(|id| ids.insert(id.to_owned())),
             "{method} {path}: operation id {id} missing or not unique"
         );
-        let ok = response_schema(&document, method.as_str(), &path, "200");
-        assert!(ok.is_object(), "{method} {path}: no JSON schema for 200");
+        let responses = document["paths"][&path][method.as_str().to_lowercase()]["responses"]
+            .as_object()
+            .ok_or("no responses")?;
+        let success = responses
+            .keys()
+            .find(|s| s.starts_with('2'))
+            .ok_or(format!("{method} {path}: no success response"))?
+            .clone();
+        if success == "204" {
+            assert!(
+                responses["204"]["content"].is_null(),
+                "{method} {path}: 204 has content"
+            );
+            for (status, _) in responses.iter().filter(|(s, _)| !s.starts_with('2')) {
+                let schema = response_schema(&document, method.as_str(), &path, status);
+                assert_eq!(
+                    schema["$ref"], "#/components/schemas/ErrorBody",
+                    "{method} {path} {status}"
+                );
+            }
+            continue;
+        }
+        let ok = response_schema(&document, method.as_str(), &path, &success);
+        assert!(
+            ok.is_object(),
+            "{method} {path}: no JSON schema for {success}"
+        );
         let named = if path == "/openapi.json" {
             true
         } else {
@@ -146,10 +171,7 @@ async fn the_document_is_openapi_3_and_names_every_response_schema() -> TestResu
         if ok["items"].is_object() {
             resolve(&document, &ok["items"])?;
         }
-        let responses = document["paths"][&path][method.as_str().to_lowercase()]["responses"]
-            .as_object()
-            .ok_or("no responses")?;
-        for (status, _) in responses.iter().filter(|(s, _)| s.as_str() != "200") {
+        for (status, _) in responses.iter().filter(|(s, _)| !s.starts_with('2')) {
             let schema = response_schema(&document, method.as_str(), &path, status);
             assert_eq!(
                 schema["$ref"], "#/components/schemas/ErrorBody",
@@ -183,6 +205,10 @@ async fn every_answer_fits_its_schema() -> TestResult {
     let f = Fixture::new()?;
     let document = f.ok("/openapi.json").await?;
     for (method, path) in operations(&document)? {
+        if method != Method::GET {
+            // Changes are checked against their schemas where they are tested.
+            continue;
+        }
         let uri = concrete(&path, &f);
         let body = f.ok(&uri).await?;
         let schema = response_schema(&document, method.as_str(), &path, "200");
