@@ -24,7 +24,7 @@ fn ays_with(config: &Path, dir: &Path, args: &[&str]) -> Output {
 }
 
 /// As [`ays_with`], which must succeed: its stdout.
-fn ok_with(config: &Path, dir: &Path, args: &[&str]) -> String {
+pub fn ok_with(config: &Path, dir: &Path, args: &[&str]) -> String {
     let out = ays_with(config, dir, args);
     assert!(out.status.success(), "ays {args:?}: {}", stderr(&out));
     stdout(&out)
@@ -51,7 +51,7 @@ fn repository(config: &Path, parent: &Path, name: &str) -> PathBuf {
 }
 
 /// A running `ays daemon`, killed on drop if a test fails before stopping it.
-struct Daemon {
+pub struct Daemon {
     child: Child,
     /// Its first line of output.
     line: String,
@@ -59,7 +59,7 @@ struct Daemon {
 
 impl Daemon {
     /// Starts `ays daemon ARGS` in `dir` and waits for its first line.
-    fn start(config: &Path, dir: &Path, args: &[&str]) -> Daemon {
+    pub fn start(config: &Path, dir: &Path, args: &[&str]) -> Daemon {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ays"))
             .env("AYS_CONFIG_DIR", config)
             .arg("daemon")
@@ -96,7 +96,7 @@ impl Daemon {
     }
 
     /// The URL it prints after `listening on `.
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         self.line
             .trim_end()
             .strip_prefix("listening on ")
@@ -142,7 +142,7 @@ impl Drop for Daemon {
 }
 
 /// `GET url`, with `token` as the bearer token if given: the status and the JSON body.
-fn get(url: &str, token: Option<&str>) -> (u16, Value) {
+pub fn get(url: &str, token: Option<&str>) -> (u16, Value) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()

@@ -5,6 +5,7 @@
 
 mod actions;
 mod daemon;
+mod dashboard;
 mod docs;
 mod foundation;
 mod read_only;
