@@ -2,12 +2,14 @@
 //! every request goes through.
 //!
 //! Every route is registered through utoipa-axum's `routes!`, which adds it to the OpenAPI
-//! document as it adds it to the router, so the two list the same routes. Layers, outermost
-//! first: tracing; JSON bodies for error responses the HTTP stack itself makes (405, 413); the
-//! body size limit; the bearer token (every route but `GET /health`); then the routes, whose
-//! unknown paths answer `route_not_found`.
+//! document as it adds it to the router, so the two list the same routes, but for the
+//! dashboard's page (`dashboard`), which is no part of the API. Layers, outermost first:
+//! tracing; JSON bodies for error responses the HTTP stack itself makes (405, 413); the body
+//! size limit; the bearer token (every route but `GET /health` and the dashboard's); then the
+//! routes, whose unknown paths answer `route_not_found`.
 
 mod actor;
+mod dashboard;
 mod error;
 mod params;
 mod repository;
@@ -39,7 +41,7 @@ use crate::queue::RunQueues;
 use crate::repositories::Repositories;
 use crate::token::Token;
 
-/// The path of the one route that needs no token.
+/// The path of the one API route that needs no token.
 pub(crate) const HEALTH_PATH: &str = "/health";
 
 /// The largest request body accepted by default, in bytes.
@@ -143,6 +145,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(run_queue::cancel))
         .routes(routes!(run::jobs))
         .routes(routes!(run::job))
+        .merge(dashboard::routes())
 }
 
 /// The routes and their finished OpenAPI document.
@@ -249,13 +252,13 @@ pub fn router(state: ApiState) -> Router {
 }
 
 /// Lets a request through only with `Authorization: Bearer <token>` (any request but
-/// `/health`).
+/// `/health` and the dashboard's page, which hold no data).
 async fn require_token(
     axum::extract::State(token): axum::extract::State<Arc<Token>>,
     request: Request,
     next: Next,
 ) -> Response {
-    if request.uri().path() == HEALTH_PATH {
+    if request.uri().path() == HEALTH_PATH || dashboard::is_open(request.uri().path()) {
         return next.run(request).await;
     }
     let given = request

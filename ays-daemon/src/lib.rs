@@ -2,10 +2,16 @@
 //!
 //! A daemon serves repositories, each named by its directory name, over HTTP with JSON bodies
 //! shaped after AYS 9's API (`/ays/repository/{repository}/service/{role}/{name}`, …). Every
-//! route but `GET /health` needs the header `Authorization: Bearer <token>`, compared in
-//! constant time; the token is one per user ([`token`]). Every error is answered with a JSON
-//! body `{"error": {"code", "message"}}` whose code is stable. `GET /openapi.json` gives the
-//! OpenAPI 3 document, generated from the handlers' types.
+//! route but `GET /health` and the dashboard's needs the header `Authorization: Bearer
+//! <token>`, compared in constant time; the token is one per user ([`token`]). Every error is
+//! answered with a JSON body `{"error": {"code", "message"}}` whose code is stable.
+//! `GET /openapi.json` gives the OpenAPI 3 document, generated from the handlers' types.
+//!
+//! `GET /dashboard` (`GET /` redirects there) serves the dashboard: one self-contained HTML page
+//! (`assets/dashboard.html`, built into the binary) that shows repositories, services, runs with
+//! their live job states, and job logs. It holds no data, so it needs no token: its script
+//! reads the API with the token from the URL fragment (`/dashboard#token=…`, never sent to the
+//! server) or from its form. The OpenAPI document does not list it.
 //!
 //! **What it must not know**: it uses ays-core and ays-run through their public API only, as
 //! any embedder does; it holds no domain rule, names no store backend, and has no CLI types.

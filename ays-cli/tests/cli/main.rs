@@ -6,6 +6,7 @@
 mod actions;
 mod daemon;
 mod daemon_runs;
+mod dashboard;
 mod docs;
 mod foundation;
 mod read_only;
