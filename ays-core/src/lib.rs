@@ -41,8 +41,10 @@
 //!   [`RestoreReport`]); destroy ([`DestroyReport`]).
 //! - Runs as stored ([`RunRecord`], [`JobRecord`], [`JobLog`], [`RunSummary`], [`JobFilter`]),
 //!   the atomic job start and end ([`Repository::start_job`], [`Repository::finish_job`]) and
-//!   the one-run-at-a-time lock ([`RunLock`]). ays-run plans and executes runs; this crate
-//!   only stores them.
+//!   the one-run-at-a-time lock ([`RunLock`]), deleting a finished run
+//!   ([`Repository::delete_run`]), and the last execution of each recurring action outside runs
+//!   ([`Repository::save_recurring_job`], [`Repository::recurring_job`]). ays-run plans and
+//!   executes runs; this crate only stores them.
 //! - Errors: [`CoreError`] for every repository operation, with [`BlueprintError`] and
 //!   [`TemplateError`] as located causes. The error and value types of the crates below that
 //!   appear in its signatures are re-exported, so that a caller can match on them without
@@ -85,6 +87,7 @@ mod keys;
 mod lock;
 mod mirror;
 mod record;
+mod recurring;
 mod repo;
 mod run_lock;
 mod runs;
