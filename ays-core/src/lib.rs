@@ -36,7 +36,8 @@
 //!   templates ([`TemplateSet`], [`Template`]; built in code from a [`TemplateSource`] and
 //!   installed with [`Repository::install_template`]) and actors ([`Actor`], `actor update` as
 //!   [`ActorUpdate`]); services and their queries ([`Service`], [`ServiceFilter`],
-//!   [`ServiceDetail`], [`ServiceStates`]); blueprints ([`Repository::apply_blueprint_text`],
+//!   [`ServiceDetail`], [`ServiceStates`]); external events and the actions they run
+//!   ([`Event`], [`EventFilter`], [`Repository::event_targets`], [`EventTarget`]); blueprints ([`Repository::apply_blueprint_text`],
 //!   [`ApplyOptions`], [`BlueprintReport`]); `export`/`restore` ([`ExportReport`],
 //!   [`RestoreReport`]); destroy ([`DestroyReport`]).
 //! - Runs as stored ([`RunRecord`], [`JobRecord`], [`JobLog`], [`RunSummary`], [`JobFilter`]),
@@ -82,6 +83,7 @@ mod actor;
 mod blueprint;
 pub mod creation;
 mod error;
+mod events;
 mod ids;
 mod keys;
 mod lock;
@@ -102,6 +104,7 @@ pub use action_state::{ActionState, TransitionError, UnknownState};
 pub use actor::{Actor, ActorAction};
 pub use blueprint::{ApplyOptions, BlueprintReport, FieldChange, ScheduledAction, UpdatedService};
 pub use error::{BlueprintError, CoreError, Location, TemplateError};
+pub use events::{Event, EventTarget};
 pub use ids::{ActionName, ActorName, InstanceName, NameError, RunId, ServiceKey};
 pub use mirror::{ExportReport, RestoreReport};
 pub use repo::{
