@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{CoreError, TemplateError};
 use crate::ids::{ActionName, ActorName};
+use crate::service::EventFilter;
 use crate::template::{ActionCode, ConsumeSpec, ParentSpec, Template};
 
 /// One action of an actor.
@@ -54,6 +55,9 @@ pub struct Actor {
     /// The template's `schema.hrd` text, if any (its validation rules apply to blueprint values).
     #[serde(skip)]
     pub hrd_text: Option<String>,
+    /// The template's `events:` (AYS 9): filters that apply to every service of the actor,
+    /// beside each service's own [`crate::Service::event_filters`].
+    pub events: Vec<EventFilter>,
 }
 
 impl Actor {
@@ -88,6 +92,7 @@ impl Actor {
             origin: t.path.display().to_string(),
             template_hash: t.hash.clone(),
             hrd_text: t.hrd_text.clone(),
+            events: t.events.clone(),
         };
         (actor, codes)
     }

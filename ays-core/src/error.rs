@@ -470,6 +470,21 @@ pub enum CoreError {
         /// When it took the lock (ms since the epoch).
         since_ms: i64,
     },
+    /// No run has this id.
+    #[error("no run `{run}`")]
+    RunNotFound {
+        /// The run asked for.
+        run: crate::ids::RunId,
+    },
+    /// The run has not ended (`new` or `running`), so it cannot be deleted: resume or abandon
+    /// it first.
+    #[error("run `{run}` is {state}, not finished: resume or abandon it first")]
+    RunNotFinished {
+        /// The run.
+        run: crate::ids::RunId,
+        /// Its state.
+        state: crate::runs::JobState,
+    },
     /// A name given by the caller is invalid.
     #[error(transparent)]
     Name(#[from] NameError),

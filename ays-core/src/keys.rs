@@ -16,6 +16,7 @@
 //! | `run-settings/<run id>` | the runner's settings of the run (opaque text, see [`crate::RunRecord::settings`]) |
 //! | `job/<run id>/<job number, 6 digits>` | the `Job` model |
 //! | `lock/run` | the holder of the run lock: JSON, with a lease (expires) |
+//! | `recurring/<role>!<instance>/<action>` | the `Job` model of the last execution of a recurring action outside runs (its run id names no stored run); removed with its service and by `destroy` |
 //!
 //! Index kinds: `actor` (actor name), `instance`, `parent` (parent key), `producer` (a producer
 //! key: the entry lists its consumers), `consumer` (a consumer key: the entry lists its
@@ -23,7 +24,8 @@
 //! `new`). Services of a role are a prefix scan of
 //! `svc/<role>!`, so the role needs no index. Names never hold `/` or `!` (see [`crate::ids`]), so
 //! every prefix is unambiguous. Runs, jobs and the run lock live under other prefixes, which
-//! `destroy` leaves alone. Run ids never hold `/` (checked by [`crate::runs`]).
+//! `destroy` leaves alone (the last executions of recurring actions belong to their services,
+//! and go with them). Run ids never hold `/` (checked by [`crate::runs`]).
 
 use crate::action_state::ActionState;
 use crate::ids::{ActionName, ActorName, RunId, ServiceKey};
@@ -56,15 +58,18 @@ pub(crate) const RUN_SETTINGS_PREFIX: &str = "run-settings/";
 pub(crate) const JOB_PREFIX: &str = "job/";
 /// The run lock (see [`crate::run_lock`]).
 pub(crate) const RUN_LOCK: &[u8] = b"lock/run";
+/// Prefix of the last executions of recurring actions.
+pub(crate) const RECURRING_PREFIX: &str = "recurring/";
 
 /// The prefixes `destroy` wipes.
-pub(crate) const DOMAIN_PREFIXES: [&str; 6] = [
+pub(crate) const DOMAIN_PREFIXES: [&str; 7] = [
     ACTOR_PREFIX,
     ACTOR_HRD_PREFIX,
     ACTOR_LIMITS_PREFIX,
     SERVICE_PREFIX,
     ARGS_PREFIX,
     INDEX_PREFIX,
+    RECURRING_PREFIX,
 ];
 
 pub(crate) fn actor(name: &ActorName) -> Vec<u8> {
@@ -127,6 +132,16 @@ pub(crate) fn args_parts(entry: &[u8]) -> Option<(ServiceKey, ActionName)> {
 
 pub(crate) fn args_of(key: &ServiceKey) -> Vec<u8> {
     format!("{ARGS_PREFIX}{key}/").into_bytes()
+}
+
+/// The last execution of recurring `action` of `key`.
+pub(crate) fn recurring(key: &ServiceKey, action: &ActionName) -> Vec<u8> {
+    format!("{RECURRING_PREFIX}{key}/{action}").into_bytes()
+}
+
+/// The prefix of the last executions of every recurring action of `key`.
+pub(crate) fn recurring_of(key: &ServiceKey) -> Vec<u8> {
+    format!("{RECURRING_PREFIX}{key}/").into_bytes()
 }
 
 /// A kind of secondary index.

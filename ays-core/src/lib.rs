@@ -36,13 +36,16 @@
 //!   templates ([`TemplateSet`], [`Template`]; built in code from a [`TemplateSource`] and
 //!   installed with [`Repository::install_template`]) and actors ([`Actor`], `actor update` as
 //!   [`ActorUpdate`]); services and their queries ([`Service`], [`ServiceFilter`],
-//!   [`ServiceDetail`], [`ServiceStates`]); blueprints ([`Repository::apply_blueprint_text`],
+//!   [`ServiceDetail`], [`ServiceStates`]); external events and the actions they run
+//!   ([`Event`], [`EventFilter`], [`Repository::event_targets`], [`EventTarget`]); blueprints ([`Repository::apply_blueprint_text`],
 //!   [`ApplyOptions`], [`BlueprintReport`]); `export`/`restore` ([`ExportReport`],
 //!   [`RestoreReport`]); destroy ([`DestroyReport`]).
 //! - Runs as stored ([`RunRecord`], [`JobRecord`], [`JobLog`], [`RunSummary`], [`JobFilter`]),
 //!   the atomic job start and end ([`Repository::start_job`], [`Repository::finish_job`]) and
-//!   the one-run-at-a-time lock ([`RunLock`]). ays-run plans and executes runs; this crate
-//!   only stores them.
+//!   the one-run-at-a-time lock ([`RunLock`]), deleting a finished run
+//!   ([`Repository::delete_run`]), and the last execution of each recurring action outside runs
+//!   ([`Repository::save_recurring_job`], [`Repository::recurring_job`]). ays-run plans and
+//!   executes runs; this crate only stores them.
 //! - Errors: [`CoreError`] for every repository operation, with [`BlueprintError`] and
 //!   [`TemplateError`] as located causes. The error and value types of the crates below that
 //!   appear in its signatures are re-exported, so that a caller can match on them without
@@ -80,11 +83,13 @@ mod actor;
 mod blueprint;
 pub mod creation;
 mod error;
+mod events;
 mod ids;
 mod keys;
 mod lock;
 mod mirror;
 mod record;
+mod recurring;
 mod repo;
 mod run_lock;
 mod runs;
@@ -99,6 +104,7 @@ pub use action_state::{ActionState, TransitionError, UnknownState};
 pub use actor::{Actor, ActorAction};
 pub use blueprint::{ApplyOptions, BlueprintReport, FieldChange, ScheduledAction, UpdatedService};
 pub use error::{BlueprintError, CoreError, Location, TemplateError};
+pub use events::{Event, EventTarget};
 pub use ids::{ActionName, ActorName, InstanceName, NameError, RunId, ServiceKey};
 pub use mirror::{ExportReport, RestoreReport};
 pub use repo::{

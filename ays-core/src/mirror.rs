@@ -97,6 +97,8 @@ struct ActorJson {
     concurrency: u32,
     origin: String,
     template_hash: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    events: Vec<crate::service::EventFilter>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -280,6 +282,7 @@ impl Repository {
             concurrency: actor.concurrency,
             origin: actor.origin.clone(),
             template_hash: actor.template_hash.clone(),
+            events: actor.events.clone(),
         };
         let p = adir.join("actor.json");
         write(&p, &to_json(&p, &json)?)?;
@@ -515,6 +518,7 @@ fn read_actor(dir: &Path) -> Result<(Actor, Vec<ActionCode>), CoreError> {
         origin: j.origin,
         template_hash: j.template_hash,
         hrd_text,
+        events: j.events,
     };
     Ok((actor, codes))
 }

@@ -203,6 +203,8 @@ pub(crate) fn decode_actor(
         origin: text(key, origin.get_path())?,
         template_hash: text(key, origin.get_template_hash())?,
         hrd_text,
+        // Stored with the limits: see `limits`.
+        events: Vec::new(),
     })
 }
 

@@ -655,8 +655,9 @@ impl Repository {
         Ok(out)
     }
 
-    /// Removes every actor, service, scheduled-action arg and index entry of the repository in
-    /// one batch; runs, jobs and action code records stay (`ays destroy`).
+    /// Removes every actor, service, scheduled-action arg, index entry and last execution of a
+    /// recurring action of the repository in one batch; runs, jobs and action code records
+    /// stay (`ays destroy`).
     ///
     /// # Errors
     ///

@@ -562,6 +562,51 @@ impl Repository {
         Ok(out)
     }
 
+    /// Deletes the finished run `id` entirely (AYS 9's `DELETE .../aysrun/{runid}`): its header,
+    /// its steps' jobs, its settings and every job record, in one batch, then its directory of
+    /// files ([`Repository::run_dir`]) if there is one. Returns the run as it was stored.
+    ///
+    /// It holds the run lock meanwhile, as every change that must not overlap a run does, so a
+    /// live run is never deleted. A directory that cannot be removed once the records are gone
+    /// is logged, not an error: the run no longer exists.
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError::RunNotFound`], [`CoreError::RunNotFinished`] for a `new` or `running` run
+    /// (resume or abandon it first), [`CoreError::RunLocked`] while a run is in progress,
+    /// [`CoreError::Store`], [`CoreError::Corrupt`]. Nothing is deleted on error.
+    pub fn delete_run(&self, id: &RunId) -> Result<RunRecord, CoreError> {
+        let _runs = self.hold_runs(&format!("run delete {id}"))?;
+        let run = self
+            .run(id)?
+            .ok_or_else(|| CoreError::RunNotFound { run: id.clone() })?;
+        if !run.state.is_finished() {
+            return Err(CoreError::RunNotFinished {
+                run: id.clone(),
+                state: run.state,
+            });
+        }
+        let mut batch = ays_store::Batch::new();
+        batch.delete(&keys::run(id));
+        batch.delete(&keys::run_jobs(id));
+        batch.delete(&keys::run_settings(id));
+        let jobs = scan_keys(self.store().as_ref(), &keys::jobs_of(id))?;
+        for k in &jobs {
+            batch.delete(k);
+        }
+        self.commit(&batch, "delete run")?;
+        let dir = self.run_dir(id);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => {
+                tracing::warn!(run = %id, dir = %dir.display(), error = %err, "run deleted, but its directory could not be removed");
+            }
+        }
+        tracing::info!(run = %id, jobs = jobs.len(), "run deleted");
+        Ok(run)
+    }
+
     /// Stores a job record (replacing the previous version).
     ///
     /// # Errors

@@ -34,7 +34,9 @@ pub struct ServiceAction {
     pub log: bool,
 }
 
-/// A filter that routes external events to an action (stored, not yet acted on).
+/// A filter that routes external events to an action of a service: a blueprint's
+/// `eventfilters` entry, or an entry of an actor template's `events:` (see
+/// [`crate::Repository::event_targets`]).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
 pub struct EventFilter {
     /// The channel (`all`, `telegram`, `email`, `webservice`, `blueprint`).

@@ -231,11 +231,14 @@ impl<'r> Staging<'r> {
         Ok(())
     }
 
-    /// Deletes a service and its scheduled-action args.
+    /// Deletes a service, its scheduled-action args and the last executions of its recurring
+    /// actions.
     pub(crate) fn delete_service(&mut self, key: &ServiceKey) -> Result<(), CoreError> {
         self.load(key)?.current = None;
-        for k in scan_keys(self.store, &keys::args_of(key))? {
-            self.raw.insert(k, None);
+        for prefix in [keys::args_of(key), keys::recurring_of(key)] {
+            for k in scan_keys(self.store, &prefix)? {
+                self.raw.insert(k, None);
+            }
         }
         Ok(())
     }

@@ -27,6 +27,10 @@
 //!   ```
 //! - actor settings: `concurrency: N` in `config.yaml` (`concurrency = N` in `actor.hrd`): at
 //!   most N jobs of the actor's services run at once;
+//! - events (AYS 9): `events:` in `config.yaml`, a list of `{command, action, tags, secret,
+//!   channel}` that run an action of every service of the actor when an external event matches
+//!   (see [`crate::Repository::event_targets`]); an entry naming an action the template does
+//!   not have is an error;
 //! - actions: `actions.sh` (shell functions `name() {` … `}`) or `actions.py`
 //!   (`def name(job):`), every function at column 0 being an action.
 //!
@@ -48,6 +52,7 @@ mod actions;
 mod settings;
 
 use crate::ids::{ActionName, ActorName};
+use crate::service::EventFilter;
 use actions::{PyProbes, python_actions, shell_actions};
 pub(crate) use settings::parse_duration;
 use settings::{Required, Settings, apply_config_yaml, parse_actor_hrd};
@@ -242,6 +247,9 @@ pub struct Template {
     /// `config.yaml` and `actor.hrd` give none; `ays template migrate` writes them to
     /// `config.yaml`.
     pub init_actions: Option<BTreeMap<String, Vec<String>>>,
+    /// `events:` of `config.yaml` (AYS 9): the external events that run an action on every
+    /// service of the actor, each naming one of its actions.
+    pub events: Vec<EventFilter>,
 }
 
 /// Where a template was found.
@@ -623,6 +631,7 @@ impl Template {
             (None, None) => Vec::new(),
         };
         let actions = assemble_actions(t, dir, codes, &settings)?;
+        let events = check_events(t, &actions, settings.events)?;
         Ok(Template {
             name: name.clone(),
             path: dir.to_path_buf(),
@@ -634,6 +643,7 @@ impl Template {
             concurrency: settings.concurrency.unwrap_or(0),
             hash: hex(&hasher.finalize()),
             init_actions,
+            events,
         })
     }
 }
@@ -732,6 +742,34 @@ fn assemble_actions(
     }
     Ok(out)
 }
+/// The `events` filters, each naming an action of the template.
+fn check_events(
+    t: &str,
+    actions: &[TemplateAction],
+    events: Vec<(EventFilter, Location)>,
+) -> Result<Vec<EventFilter>, TemplateError> {
+    let mut out = Vec::with_capacity(events.len());
+    for (i, (filter, at)) in events.into_iter().enumerate() {
+        if !actions
+            .iter()
+            .any(|a| a.code.name.as_str() == filter.action)
+        {
+            let names: Vec<&str> = actions.iter().map(|a| a.code.name.as_str()).collect();
+            return Err(TemplateError::Malformed {
+                at,
+                template: t.to_owned(),
+                reason: format!(
+                    "`events[{i}].action`: the template has no action `{}` (it has {})",
+                    filter.action,
+                    names.join(", ")
+                ),
+            });
+        }
+        out.push(filter);
+    }
+    Ok(out)
+}
+
 /// Sanitises a `schema.hrd` field name as AYS does: `os.image` → `osImage`,
 /// `field_with_underscore` → `fieldWithUnderscore`.
 pub(crate) fn field_name(raw: &str) -> String {

@@ -14,6 +14,7 @@ use crate::schema::ActorSchema;
 
 mod depends;
 mod doc;
+mod events;
 mod links;
 mod recurring;
 mod settings;
@@ -47,6 +48,12 @@ pub use yaml::yaml_nesting_beyond;
 /// timeouts: {install: 2m}   # also retries (a count), retry_delay, retry_max_delay
 /// depends:
 ///   test: [install]         # or `test: install, start`
+/// events:                   # AYS 9: external events that run an action on every service
+///   - command: "deploy"
+///     action: "install"
+///     tags: ["prod"]        # optional: every tag must come with the event
+///     secret: "s3cret"      # optional: the event must carry it
+///     channel: "webservice" # optional: empty or `all` for any channel
 /// ```
 ///
 /// The timeouts, retries and delays may also be 8.2's list of one-entry mappings
@@ -87,6 +94,27 @@ pub struct ConfigYaml {
     pub retry_max_delays: BTreeMap<String, Located<Duration>>,
     /// `depends`: the actions each action requires, replacing its default ones.
     pub depends: BTreeMap<String, Vec<Located<String>>>,
+    /// `events`: the external events that run an action on every service of the actor, in
+    /// file order.
+    pub events: Vec<EventEntry>,
+}
+
+/// One entry of `events`: an external event that runs `action` (AYS 9).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EventEntry {
+    /// `command`: the event's command.
+    pub command: String,
+    /// `action`: the action it runs.
+    pub action: String,
+    /// `tags`: tags the event must all carry (a single string is one tag).
+    pub tags: Vec<String>,
+    /// `secret`: a secret the event must carry (empty: none).
+    pub secret: String,
+    /// `channel`: the channel it must come from (empty or `all`: any).
+    pub channel: String,
+    /// Where the entry starts.
+    pub at: Location,
 }
 
 /// `links.parent`: the parent relation of an actor.
@@ -147,7 +175,9 @@ impl ConfigYaml {
     /// [`WrongType`](ConfigYamlError::WrongType) for a value of the wrong kind (a `min` that is
     /// not a count, a `concurrency` below 1, a key of `timeouts` that is not a name, …) and
     /// [`BadDuration`](ConfigYamlError::BadDuration) for a period, timeout or delay that does
-    /// not parse.
+    /// not parse; an `events` entry without a `command` or an `action` is
+    /// [`Missing`](ConfigYamlError::Missing), one whose values are of the wrong kind
+    /// [`WrongType`](ConfigYamlError::WrongType).
     ///
     /// # Example
     ///
@@ -185,6 +215,7 @@ impl ConfigYaml {
             retry_delays: settings::read_durations(&reader, doc, "retry_delay")?,
             retry_max_delays: settings::read_durations(&reader, doc, "retry_max_delay")?,
             depends: depends::read(&reader, doc)?,
+            events: events::read(&reader, doc)?,
         })
     }
 
@@ -251,6 +282,7 @@ impl ConfigYaml {
         recurring::write(&mut out, &self.recurring);
         settings::write(&mut out, self);
         depends::write(&mut out, &self.depends);
+        events::write(&mut out, &self.events);
         out
     }
 }

@@ -141,7 +141,9 @@ mod validation;
 
 pub use actor_config::{ActorConfig, RecurringAction};
 pub use ast::{Document, Entry, Value};
-pub use config_yaml::{ConfigYaml, ConsumeLink, ParentLink, PropertyDoc, yaml_nesting_beyond};
+pub use config_yaml::{
+    ConfigYaml, ConsumeLink, EventEntry, ParentLink, PropertyDoc, yaml_nesting_beyond,
+};
 pub use duration::{DurationError, parse_duration};
 pub use error::{ConfigYamlError, HrdError, ValidationError};
 pub use location::{Located, Location};

@@ -822,7 +822,7 @@ fn receive(rx: &Receiver<Message>) -> Result<Message, RecvTimeoutError> {
 /// How many times [`receive`] polls before blocking.
 const SPIN_POLLS: usize = 64;
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     let text = payload
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())

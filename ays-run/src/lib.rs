@@ -80,7 +80,10 @@
 //! - creation: [`CreationActions`] runs templates' `input` and `init` while ays-core applies a
 //!   blueprint (an [`ays_core::creation::CreationRuntime`]);
 //! - on a repository: [`create_run`] and its siblings, with [`RunOptions`] (every field has a
-//!   default; set what you need), [`RunObserver`] for progress, [`RepositoryRunner`].
+//!   default; set what you need), [`RunObserver`] for progress, [`RepositoryRunner`];
+//! - recurring actions, which a daemon drives: [`recurring::RecurringSchedule`] says which are
+//!   due, [`run_recurring`] runs one outside any run ([`RecurringOptions`],
+//!   [`RecurringOutcome`]).
 //!
 //! # Runs on a repository
 //!
@@ -142,6 +145,7 @@ pub use orchestrate::{
 };
 pub use plan::{JobId, Plan, PlannedJob, Step};
 pub use planner::Planner;
+pub use recurring::{RecurringOptions, RecurringOutcome, run_recurring};
 pub use repository::plan_input;
 pub use runner::RepositoryRunner;
 pub use runtime::{

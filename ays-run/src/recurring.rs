@@ -8,11 +8,17 @@
 //! that doubles with each consecutive failure (up to [`MAX_BACKOFF`] times the period), so it
 //! neither hammers nor is forgotten, and it delays no other action. An action overdue by many
 //! periods (the daemon was down) runs once, not once per missed period.
+//!
+//! [`run_recurring`] runs one due action once, beside any run, and stores its outcome.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use ays_core::{ActionName, CoreError, Repository, ServiceFilter, ServiceKey};
+
+mod execute;
+
+pub use execute::{RecurringOptions, RecurringOutcome, run_recurring};
 
 /// The most a failing action's period is multiplied by before its next try.
 pub const MAX_BACKOFF: u32 = 16;

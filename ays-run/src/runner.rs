@@ -243,9 +243,25 @@ impl RepositoryRunner {
         plan: &Plan,
         options: &RunOptions<'_>,
     ) -> Result<Self, RunError> {
-        let registry = options.registry.clone();
-        let dir = repo.run_dir(run).join("actors");
         let names: BTreeSet<&ActorName> = plan.jobs().iter().map(|j| j.actor()).collect();
+        let dir = repo.run_dir(run).join("actors");
+        let runner = Self::for_actors(repo, run, names, options.registry.clone(), dir)?;
+        if let Some(registry) = &runner.registry {
+            check_registry(registry, &runner.actions)?;
+        }
+        Ok(runner)
+    }
+
+    /// A runner for the actions of the actors `names`, their stored code written into `dir`
+    /// (`<dir>/<actor>/actions.sh|py`); `run` names what it is for in errors. The registry is
+    /// not checked against the actors.
+    pub(crate) fn for_actors<'n>(
+        repo: &Repository,
+        run: &RunId,
+        names: impl IntoIterator<Item = &'n ActorName>,
+        registry: Option<Arc<ActionRegistry>>,
+        dir: PathBuf,
+    ) -> Result<Self, RunError> {
         let mut actions = HashMap::new();
         let mut concurrency = HashMap::new();
         for name in names {
@@ -266,9 +282,6 @@ impl RepositoryRunner {
             let codes = load_actions(repo, run, &actor, &mut actions)?;
             materialise(run, &actor.name, &dir.join(name.as_str()), &codes)?;
         }
-        if let Some(registry) = &registry {
-            check_registry(registry, &actions)?;
-        }
         let payload = Arc::new(RepositoryPayload::new(repo.clone()));
         Ok(Self {
             shell: ShellRuntime::new(repo.root())
@@ -284,6 +297,13 @@ impl RepositoryRunner {
             concurrency,
             dir,
         })
+    }
+
+    /// The timeout the actor's template gives `action` of `actor` (`None`: the default).
+    pub(crate) fn timeout_of(&self, actor: &ActorName, action: &ActionName) -> Option<Duration> {
+        self.spec(actor, action)
+            .filter(|s| s.timeout > 0)
+            .map(|s| Duration::from_secs(u64::from(s.timeout)))
     }
 
     /// Where the actions files of the run were written.

@@ -19,7 +19,7 @@ use ays_core::{
 };
 
 use crate::error::{JobKey, JournalError};
-use crate::job::JobOutcome;
+use crate::job::{JobFailure, JobOutcome};
 use crate::journal::{Attempt, Journal, JournalEvent, ResumeState};
 use crate::plan::{Plan, PlannedJob};
 
@@ -113,7 +113,12 @@ pub(crate) fn job_key(job: &JobRecord) -> JobKey {
 /// The log line of an attempt, numbered `number` among all the job's attempts (a resumed job
 /// goes on counting): `attempt 2 failed (timeout): …` or `attempt 3 ok`.
 fn attempt_line(number: u32, attempt: &Attempt) -> (JobLogCategory, String) {
-    match &attempt.failure {
+    attempt_text(number, attempt.failure.as_ref())
+}
+
+/// [`attempt_line`] of an attempt that failed with `failure`, if it did.
+pub(crate) fn attempt_text(number: u32, failure: Option<&JobFailure>) -> (JobLogCategory, String) {
+    match failure {
         None => (JobLogCategory::Msg, format!("attempt {number} ok")),
         Some(f) => (
             JobLogCategory::ErrorMsg,

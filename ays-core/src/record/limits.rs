@@ -1,6 +1,7 @@
-//! The limits of an actor that its `Actor` model has no field for (its concurrency and the
-//! backoff of its retries), as JSON under `actor-limits/<name>`:
-//! `{"concurrency": 1, "retry": {"install": {"delay": 2, "max": 60}}}` (seconds).
+//! What an actor holds that its `Actor` model has no field for (its concurrency, the backoff of
+//! its retries, and its `events:` filters), as JSON under `actor-limits/<name>`:
+//! `{"concurrency": 1, "retry": {"install": {"delay": 2, "max": 60}}, "events": [{"channel":
+//! "", "command": "deploy", "action": "install", "secret": "", "tags": []}]}` (seconds).
 
 use std::collections::BTreeMap;
 
@@ -8,6 +9,7 @@ use serde::Deserialize;
 
 use crate::actor::Actor;
 use crate::error::CoreError;
+use crate::service::EventFilter;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -16,6 +18,8 @@ struct Limits {
     concurrency: u32,
     #[serde(default)]
     retry: BTreeMap<String, Backoff>,
+    #[serde(default)]
+    events: Vec<EventFilter>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -42,7 +46,7 @@ pub(crate) fn encode_actor_limits(a: &Actor) -> Option<Vec<u8>> {
             retry.insert(act.name.to_string(), backoff.into());
         }
     }
-    if a.concurrency == 0 && retry.is_empty() {
+    if a.concurrency == 0 && retry.is_empty() && a.events.is_empty() {
         return None;
     }
     let mut out = serde_json::Map::new();
@@ -51,6 +55,11 @@ pub(crate) fn encode_actor_limits(a: &Actor) -> Option<Vec<u8>> {
     }
     if !retry.is_empty() {
         out.insert("retry".to_owned(), retry.into());
+    }
+    if !a.events.is_empty() {
+        // Strings only: serialising cannot fail.
+        let events = serde_json::to_value(&a.events).unwrap_or_default();
+        out.insert("events".to_owned(), events);
     }
     Some(serde_json::Value::Object(out).to_string().into_bytes())
 }
@@ -62,6 +71,7 @@ pub(crate) fn apply_actor_limits(key: &str, bytes: &[u8], a: &mut Actor) -> Resu
         reason: e.to_string(),
     })?;
     a.concurrency = limits.concurrency;
+    a.events = limits.events;
     for act in &mut a.actions {
         if let Some(b) = limits.retry.get(act.name.as_str()) {
             act.retry_delay = b.delay;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::{ConsumeSpec, ParentSpec, field_name};
 use crate::error::{Location, TemplateError};
+use crate::service::EventFilter;
 
 /// Action settings gathered from `config.yaml` or `actor.hrd`.
 #[derive(Debug, Default)]
@@ -24,6 +25,9 @@ pub(crate) struct Settings {
     pub(crate) depends: BTreeMap<String, Vec<Required>>,
     pub(crate) parent: Option<ParentSpec>,
     pub(crate) consumes: Vec<ConsumeSpec>,
+    /// `events`: each filter with where its entry is, checked against the actions when they
+    /// are assembled.
+    pub(crate) events: Vec<(EventFilter, Location)>,
 }
 
 /// An action named in `depends`, with where it was named (checked when the actions are
@@ -123,6 +127,16 @@ pub(crate) fn apply_config_yaml(
     }
     for (action, n) in &config.retries {
         s.retries.insert(action.clone(), n.value);
+    }
+    for e in &config.events {
+        let filter = EventFilter {
+            channel: e.channel.clone(),
+            command: e.command.clone(),
+            action: e.action.clone(),
+            secret: e.secret.clone(),
+            tags: e.tags.clone(),
+        };
+        s.events.push((filter, line_of(&e.at)));
     }
     for (action, names) in &config.depends {
         let required = names

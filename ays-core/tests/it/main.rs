@@ -4,6 +4,7 @@ mod support;
 
 mod blueprints;
 mod creation;
+mod events;
 mod fuzz_blueprint;
 mod lifecycle;
 mod model;

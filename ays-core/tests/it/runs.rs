@@ -1,5 +1,7 @@
 //! Run and job records, the atomic job start and end, and the run lock.
 
+use std::collections::BTreeMap;
+
 use ays_core::both;
 use ays_core::testing::{Backend, TestRepo, TestResult};
 use ays_core::{
@@ -305,3 +307,96 @@ fn run_lock(b: Backend) -> TestResult {
     Ok(())
 }
 both!(one_run_at_a_time_and_stale_locks_are_taken_over, run_lock);
+
+/// Every key and value of the repository, keys as text.
+fn entries(t: &TestRepo) -> Result<BTreeMap<String, Vec<u8>>, Box<dyn std::error::Error>> {
+    Ok(t.scan()?
+        .into_iter()
+        .map(|(k, v)| (String::from_utf8_lossy(&k).into_owned(), v))
+        .collect())
+}
+
+fn delete_run(b: Backend) -> TestResult {
+    let t = repo_with_service(b)?;
+    let (mut j1, mut j2) = (job("r1", 1, "install")?, job("r1", 2, "processChange")?);
+    let mut r1 = run_record("r1", 10, &[&j1, &j2])?;
+    r1.settings = r#"{"schedule":"steps"}"#.to_owned();
+    j1.set_state(JobState::Ok, 11);
+    j2.set_state(JobState::Error, 12);
+    r1.state = JobState::Error;
+    r1.finished_at = 12;
+    t.repo.save_run_with_jobs(&r1, &[j1, j2])?;
+    // Another run, and one whose id starts like r1's: neither may lose a key.
+    let other = job("r10", 1, "install")?;
+    let mut r10 = run_record("r10", 20, &[&other])?;
+    r10.state = JobState::Ok;
+    t.repo.save_run_with_jobs(&r10, &[other])?;
+    let dir = t.repo.run_dir(&rid("r1")?).join("actors/app");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("actions.sh"), "install() { :; }\n")?;
+    let before = entries(&t)?;
+
+    assert_eq!(t.repo.delete_run(&rid("r1")?)?, r1);
+    assert_eq!(t.repo.run(&rid("r1")?)?, None);
+    assert_eq!(t.repo.jobs(&rid("r1")?, &JobFilter::all())?, []);
+    assert!(!t.repo.run_dir(&rid("r1")?).exists());
+    // Those keys went, and everything else is as it was.
+    let after = entries(&t)?;
+    let gone: Vec<&String> = before.keys().filter(|k| !after.contains_key(*k)).collect();
+    assert_eq!(
+        gone,
+        [
+            "job/r1/000001",
+            "job/r1/000002",
+            "run-jobs/r1",
+            "run-settings/r1",
+            "run/r1"
+        ]
+    );
+    assert!(after.iter().all(|(k, v)| before.get(k) == Some(v)));
+    assert_eq!(t.repo.jobs(&rid("r10")?, &JobFilter::all())?.len(), 1);
+
+    match fails(t.repo.delete_run(&rid("r1")?))? {
+        CoreError::RunNotFound { run } => assert_eq!(run.as_str(), "r1"),
+        other => return Err(format!("unexpected {other:?}").into()),
+    }
+    Ok(())
+}
+both!(a_finished_run_is_deleted_with_its_jobs_alone, delete_run);
+
+fn delete_unfinished_run(b: Backend) -> TestResult {
+    let t = repo_with_service(b)?;
+    let mut j = job("r1", 1, "install")?;
+    j.set_state(JobState::Running, 11);
+    let mut r1 = run_record("r1", 10, &[&j])?;
+    r1.state = JobState::Running;
+    t.repo.save_run_with_jobs(&r1, &[j])?;
+    let before = entries(&t)?;
+    match fails(t.repo.delete_run(&rid("r1")?))? {
+        CoreError::RunNotFinished { run, state } => {
+            assert_eq!((run.as_str(), state), ("r1", JobState::Running));
+        }
+        other => return Err(format!("unexpected {other:?}").into()),
+    }
+    assert_eq!(entries(&t)?, before);
+
+    // A finished run is not deleted while a run holds the lock.
+    r1.state = JobState::Ok;
+    r1.finished_at = 12;
+    t.repo.save_run(&r1)?;
+    let live = t.repo.lock_run("r2", &RunLockOptions::default())?;
+    let before = entries(&t)?;
+    match fails(t.repo.delete_run(&rid("r1")?))? {
+        CoreError::RunLocked { run, .. } => assert_eq!(run, "r2"),
+        other => return Err(format!("unexpected {other:?}").into()),
+    }
+    assert_eq!(entries(&t)?, before);
+    drop(live);
+    t.repo.delete_run(&rid("r1")?)?;
+    assert_eq!(t.repo.run(&rid("r1")?)?, None);
+    Ok(())
+}
+both!(
+    an_unfinished_or_locked_run_is_not_deleted,
+    delete_unfinished_run
+);

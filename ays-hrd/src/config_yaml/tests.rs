@@ -262,6 +262,9 @@ fn unlocated(mut config: ConfigYaml) -> ConfigYaml {
     for r in &mut config.recurring {
         r.at = nowhere.clone();
     }
+    for e in &mut config.events {
+        e.at = nowhere.clone();
+    }
     for map in [
         &mut config.timeouts,
         &mut config.retry_delays,
@@ -389,6 +392,7 @@ fn any_config() -> impl Strategy<Value = ConfigYaml> {
             retry_delays,
             retry_max_delays,
             depends,
+            events: Vec::new(),
         },
     )
 }
@@ -450,5 +454,100 @@ fn a_recurring_mapping_with_entries_is_an_error_and_an_empty_one_is_none() {
     assert!(err.to_string().contains("c.yaml:2"), "{err}");
     for empty in ["recurring: {}\n", "recurring:\n", "recurring: []\n"] {
         assert!(parse(empty).recurring.is_empty(), "{empty}");
+    }
+}
+
+#[test]
+fn events_read_with_defaults_and_write_back() {
+    let config = parse(
+        "events:\n  - command: deploy\n    action: install\n    tags: [prod, eu]\n    secret: s3\n    channel: webservice\n  - command: 5\n    action: monitor\n    tags: solo\n",
+    );
+    assert_eq!(
+        config.events,
+        [
+            EventEntry {
+                command: "deploy".into(),
+                action: "install".into(),
+                tags: vec!["prod".into(), "eu".into()],
+                secret: "s3".into(),
+                channel: "webservice".into(),
+                at: at(2, 5),
+            },
+            EventEntry {
+                command: "5".into(),
+                action: "monitor".into(),
+                tags: vec!["solo".into()],
+                secret: String::new(),
+                channel: String::new(),
+                at: at(7, 5),
+            },
+        ]
+    );
+    let back = ConfigYaml::parse(&config.to_yaml(), "c.yaml").unwrap();
+    let strip = |c: &ConfigYaml| -> Vec<(String, String, Vec<String>, String, String)> {
+        c.events
+            .iter()
+            .map(|e| {
+                (
+                    e.command.clone(),
+                    e.action.clone(),
+                    e.tags.clone(),
+                    e.secret.clone(),
+                    e.channel.clone(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(strip(&back), strip(&config));
+    for empty in ["events: {}\n", "events:\n", "events: []\n", "x: 1\n"] {
+        assert!(parse(empty).events.is_empty(), "{empty}");
+    }
+}
+
+#[test]
+fn bad_events_name_their_line_and_field() {
+    for (src, field, line) in [
+        ("events:\n  - action: install\n", "events[0].command", 2),
+        ("events:\n  - command: deploy\n", "events[0].action", 2),
+        (
+            "events:\n  - command: a\n    action: b\n  - command: ''\n    action: b\n",
+            "events[1].command",
+            4,
+        ),
+        (
+            "events:\n  - command: a\n    action: b\n    tags: [x, {y: 1}]\n",
+            "events[0].tags[1]",
+            4,
+        ),
+        (
+            "events:\n  - command: a\n    action: b\n    tags: {x: 1}\n",
+            "events[0].tags",
+            4,
+        ),
+        (
+            "events:\n  - command: a\n    action: b\n    secret: [x]\n",
+            "events[0].secret",
+            4,
+        ),
+        (
+            "events:\n  - command: a\n    action: b\n    channel: {c: 1}\n",
+            "events[0].channel",
+            4,
+        ),
+        ("events:\n  - deploy\n", "events[0]", 2),
+        ("events: deploy\n", "events", 1),
+        ("events: {deploy: install}\n", "events", 1),
+    ] {
+        let err = error(src);
+        let (at, got) = match &err {
+            ConfigYamlError::Missing { at, field }
+            | ConfigYamlError::WrongType { at, field, .. } => (at, field),
+            other => panic!("{src}: unexpected {other:?}"),
+        };
+        assert_eq!((got.as_str(), at.line), (field, line), "{src}: {err}");
+        assert!(
+            err.to_string().starts_with(&format!("c.yaml:{line}:")),
+            "{err}"
+        );
     }
 }

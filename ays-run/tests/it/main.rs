@@ -3,6 +3,7 @@
 mod creation;
 mod executor;
 mod planner;
+mod recurring;
 mod repository;
 mod run;
 mod runtime;
