@@ -173,6 +173,8 @@ impl From<ays_core::CoreError> for ApiError {
         use ays_core::CoreError;
         let code = match &err {
             CoreError::ServiceNotFound { .. } => ErrorCode::ServiceNotFound,
+            CoreError::RunNotFound { .. } => ErrorCode::RunNotFound,
+            CoreError::RunNotFinished { .. } => ErrorCode::RunUnfinished,
             CoreError::Name(_) => ErrorCode::InvalidName,
             CoreError::Busy { .. } => ErrorCode::Busy,
             CoreError::RunLocked { .. } => ErrorCode::RunLocked,

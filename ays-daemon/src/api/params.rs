@@ -63,12 +63,11 @@ impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequest<S> for Body
         } else {
             &bytes
         };
-        serde_json::from_slice(text).map(Body).map_err(|err| {
-            let code = match err.classify() {
-                serde_json::error::Category::Data => ErrorCode::InvalidValue,
-                _ => ErrorCode::MalformedJson,
-            };
-            ApiError::new(code, format!("request body: {err}"))
+        let value: serde_json::Value = serde_json::from_slice(text).map_err(|err| {
+            ApiError::new(ErrorCode::MalformedJson, format!("request body: {err}"))
+        })?;
+        serde_json::from_value(value).map(Body).map_err(|err| {
+            ApiError::new(ErrorCode::InvalidValue, format!("request body: {err}"))
         })
     }
 }

@@ -208,7 +208,14 @@ pub(crate) async fn create(
     let actions = body
         .actions
         .iter()
-        .map(|a| params::parse::<ActionName>("actions", a))
+        .map(|a| {
+            a.parse::<ActionName>().map_err(|err| {
+                ApiError::new(
+                    ErrorCode::InvalidValue,
+                    format!("request body: actions: {err}"),
+                )
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
     if body.simulate {
         let repo = std::sync::Arc::clone(queue.repository());
@@ -406,7 +413,7 @@ pub(crate) async fn delete(
                 if !run.state.is_finished() {
                     ays_run::abandon_run(repo, &id)?;
                 }
-                // MERGE-H5 repo.delete_run(&id)?;
+                repo.delete_run(&id)?;
                 Ok(())
             }
             None if dequeued => Ok(()),

@@ -4,6 +4,7 @@
 mod auth;
 mod openapi;
 mod routes;
+mod runs;
 mod server;
 
 use axum::Router;

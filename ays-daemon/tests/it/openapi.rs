@@ -9,7 +9,12 @@ use serde_json::Value;
 use crate::{Fixture, TestResult, concrete, operations};
 
 /// The schema of `method path`'s answer with `status`.
-fn response_schema<'d>(document: &'d Value, method: &str, path: &str, status: &str) -> &'d Value {
+pub(crate) fn response_schema<'d>(
+    document: &'d Value,
+    method: &str,
+    path: &str,
+    status: &str,
+) -> &'d Value {
     &document["paths"][path][method.to_lowercase()]["responses"][status]["content"]["application/json"]
         ["schema"]
 }
@@ -47,7 +52,12 @@ fn has_type(value: &Value, name: &str) -> bool {
 
 /// Checks `value` against `schema`, strictly: an object may hold only the properties the schema
 /// lists, so that a field the document does not describe fails.
-fn conforms(document: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
+pub(crate) fn conforms(
+    document: &Value,
+    schema: &Value,
+    value: &Value,
+    at: &str,
+) -> Result<(), String> {
     let schema = resolve(document, schema)?;
     if let Some(variants) = schema["oneOf"].as_array().or(schema["anyOf"].as_array()) {
         let errors: Vec<String> = variants
