@@ -96,10 +96,10 @@ impl ApiState {
     }
 }
 
-/// What handlers share: the repositories (each opened once) and the OpenAPI document.
+/// What handlers share: the served repositories (each opened once) with their run queues, and
+/// the OpenAPI document.
 #[derive(Clone)]
 pub(crate) struct AppState {
-    repositories: Arc<Repositories>,
     queues: Arc<RunQueues>,
     document: Arc<OpenApi>,
 }
@@ -108,12 +108,15 @@ impl AppState {
     /// The repository named `name`, after checking the name.
     fn repository(&self, name: &str) -> Result<Arc<Repository>, ApiError> {
         let name: String = params::name("repository", name)?;
-        self.repositories.get(&name).cloned().ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::RepositoryNotFound,
-                format!("no repository `{name}` is served (GET /ays/repository lists them)"),
-            )
-        })
+        self.queues
+            .get(&name)
+            .map(|q| Arc::clone(q.repository()))
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::RepositoryNotFound,
+                    format!("no repository `{name}` is served (GET /ays/repository lists them)"),
+                )
+            })
     }
 }
 
@@ -231,7 +234,6 @@ fn finish(document: &mut OpenApi) {
 pub fn router(state: ApiState) -> Router {
     let (routes, document) = split();
     let app = AppState {
-        repositories: Arc::new(state.repositories),
         queues: state.queues,
         document: Arc::new(document),
     };

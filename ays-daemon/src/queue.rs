@@ -632,41 +632,85 @@ fn resume(
     }
 }
 
-/// The run queues of every served repository.
+/// The served repositories, each with its run queue. Repositories may be added and removed
+/// while the daemon serves (`POST` and `DELETE /ays/repository/...`).
 #[derive(Debug, Default)]
 pub(crate) struct RunQueues {
-    by_repo: BTreeMap<String, Arc<RunQueue>>,
+    by_repo: std::sync::RwLock<BTreeMap<String, Arc<RunQueue>>>,
 }
 
 impl RunQueues {
     /// An empty queue for each of `repositories` (nothing read yet: see [`RunQueues::recover`]).
     pub(crate) fn new(repositories: &Repositories) -> RunQueues {
-        let by_repo = repositories
+        let queues = RunQueues::default();
+        for (name, repo) in repositories.iter() {
+            queues.insert(name, Arc::clone(repo));
+        }
+        queues
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<RunQueue>>> {
+        self.by_repo.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Arc<RunQueue>>> {
+        self.by_repo.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Serves `repo` as `name` with an empty queue (replacing any repository of that name);
+    /// returns its queue.
+    pub(crate) fn insert(&self, name: &str, repo: Arc<Repository>) -> Arc<RunQueue> {
+        let queue = Arc::new(RunQueue {
+            name: name.to_owned(),
+            repo,
+            inner: Mutex::new(Inner::default()),
+            wake: Notify::new(),
+            worker: Mutex::new(None),
+        });
+        self.write().insert(name.to_owned(), Arc::clone(&queue));
+        queue
+    }
+
+    /// Stops serving repository `name`, unless its queue has a request queued or running;
+    /// returns its queue (`None`: no such repository).
+    #[expect(dead_code, reason = "the repository routes will use it")]
+    pub(crate) fn remove(&self, name: &str) -> Result<Option<Arc<RunQueue>>, QueueError> {
+        let mut all = self.write();
+        let Some(queue) = all.get(name) else {
+            return Ok(None);
+        };
+        let inner = queue.lock();
+        if let Some(busy) = inner
+            .requests
             .iter()
-            .map(|(name, repo)| {
-                let queue = RunQueue {
-                    name: name.to_owned(),
-                    repo: Arc::clone(repo),
-                    inner: Mutex::new(Inner::default()),
-                    wake: Notify::new(),
-                    worker: Mutex::new(None),
-                };
-                (name.to_owned(), Arc::new(queue))
-            })
-            .collect();
-        RunQueues { by_repo }
+            .find(|r| matches!(r.state, RequestState::Queued | RequestState::Running))
+        {
+            return Err(QueueError::Running(busy.id.clone()));
+        }
+        drop(inner);
+        let queue = all.remove(name);
+        if let Some(queue) = &queue {
+            queue.lock().stopping = true;
+            queue.wake.notify_one();
+        }
+        Ok(queue)
     }
 
     /// The queue of repository `name`.
-    pub(crate) fn get(&self, name: &str) -> Option<&Arc<RunQueue>> {
-        self.by_repo.get(name)
+    pub(crate) fn get(&self, name: &str) -> Option<Arc<RunQueue>> {
+        self.read().get(name).cloned()
+    }
+
+    /// Every served repository's queue, by name.
+    pub(crate) fn all(&self) -> Vec<Arc<RunQueue>> {
+        self.read().values().cloned().collect()
     }
 
     /// Reads every repository's stored requests (blocking), settling those a stop interrupted.
     pub(crate) fn recover(&self) -> Result<usize, (String, QueueError)> {
         let mut pending = 0;
-        for (name, queue) in &self.by_repo {
-            queue.recover().map_err(|err| (name.clone(), err))?;
+        for queue in self.all() {
+            queue.recover().map_err(|err| (queue.name.clone(), err))?;
             pending += queue
                 .list()
                 .iter()
@@ -678,7 +722,7 @@ impl RunQueues {
 
     /// Starts the worker of every repository with queued requests (within a tokio runtime).
     pub(crate) fn start(&self) {
-        for queue in self.by_repo.values() {
+        for queue in self.all() {
             if queue.list().iter().any(|r| r.state == RequestState::Queued) {
                 queue.ensure_worker();
             }
@@ -689,7 +733,7 @@ impl RunQueues {
     /// jobs get `grace` to finish before they are killed.
     pub(crate) async fn shutdown(&self, grace: Duration) {
         let mut workers = Vec::new();
-        for queue in self.by_repo.values() {
+        for queue in self.all() {
             let mut inner = queue.lock();
             inner.stopping = true;
             if let Some((id, token)) = &inner.current {
@@ -704,7 +748,7 @@ impl RunQueues {
                 .unwrap_or_else(PoisonError::into_inner)
                 .take();
             if let Some(worker) = worker {
-                workers.push((Arc::clone(queue), worker));
+                workers.push((Arc::clone(&queue), worker));
             }
         }
         let queues: Vec<Arc<RunQueue>> = workers.iter().map(|(q, _)| Arc::clone(q)).collect();
@@ -772,5 +816,26 @@ impl RunQueue {
     /// The repository.
     pub(crate) fn repository(&self) -> &Arc<Repository> {
         &self.repo
+    }
+
+    /// The repository's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Reads the stored requests and starts the worker when some are queued (a repository
+    /// served anew); blocks on the store, so call it from a blocking task within the runtime.
+    #[expect(dead_code, reason = "the repository routes will use it")]
+    pub(crate) fn open(self: &Arc<Self>) -> Result<(), QueueError> {
+        self.recover()?;
+        if self
+            .lock()
+            .requests
+            .iter()
+            .any(|r| r.state == RequestState::Queued)
+        {
+            self.ensure_worker();
+        }
+        Ok(())
     }
 }

@@ -66,11 +66,6 @@ impl Repositories {
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &Arc<Repository>)> {
         self.by_name.iter().map(|(k, v)| (k.as_str(), v))
     }
-
-    /// The repository named `name`.
-    pub(crate) fn get(&self, name: &str) -> Option<&Arc<Repository>> {
-        self.by_name.get(name)
-    }
 }
 
 /// The name of the repository rooted at `root`: its directory name.

@@ -66,9 +66,9 @@ impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequest<S> for Body
         let value: serde_json::Value = serde_json::from_slice(text).map_err(|err| {
             ApiError::new(ErrorCode::MalformedJson, format!("request body: {err}"))
         })?;
-        serde_json::from_value(value).map(Body).map_err(|err| {
-            ApiError::new(ErrorCode::InvalidValue, format!("request body: {err}"))
-        })
+        serde_json::from_value(value)
+            .map(Body)
+            .map_err(|err| ApiError::new(ErrorCode::InvalidValue, format!("request body: {err}")))
     }
 }
 

@@ -56,11 +56,12 @@ pub(crate) struct RepositoryDetail {
 )]
 pub(crate) async fn list(State(app): State<AppState>) -> Json<Vec<RepositorySummary>> {
     Json(
-        app.repositories
+        app.queues
+            .all()
             .iter()
-            .map(|(name, repo)| RepositorySummary {
-                name: name.to_owned(),
-                path: repo.root().display().to_string(),
+            .map(|q| RepositorySummary {
+                name: q.name().to_owned(),
+                path: q.repository().root().display().to_string(),
             })
             .collect(),
     )

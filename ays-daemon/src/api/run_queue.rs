@@ -171,7 +171,7 @@ impl AppState {
     /// The run queue of repository `name`, after checking the name.
     fn queue(&self, name: &str) -> Result<std::sync::Arc<RunQueue>, ApiError> {
         self.repository(name)?;
-        self.queues.get(name).cloned().ok_or_else(|| {
+        self.queues.get(name).ok_or_else(|| {
             ApiError::new(
                 ErrorCode::RepositoryNotFound,
                 format!("no repository `{name}` is served"),
