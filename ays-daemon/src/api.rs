@@ -11,7 +11,9 @@
 mod actor;
 mod dashboard;
 mod error;
+mod events;
 mod params;
+mod recurring;
 mod repository;
 mod run;
 mod run_queue;
@@ -38,6 +40,7 @@ pub(crate) use error::chain;
 use error::{ApiError, ErrorCode};
 
 use crate::queue::RunQueues;
+use crate::recurring::Recurring;
 use crate::repositories::Repositories;
 use crate::token::Token;
 
@@ -62,6 +65,7 @@ const BEARER: &str = "bearer";
 pub struct ApiState {
     repositories: Repositories,
     queues: Arc<RunQueues>,
+    recurring: Arc<Recurring>,
     token: Token,
     body_limit: usize,
 }
@@ -70,8 +74,10 @@ impl ApiState {
     /// The API over `repositories`, guarded by `token`, accepting bodies of up to
     /// [`DEFAULT_BODY_LIMIT`] bytes.
     pub fn new(repositories: Repositories, token: Token) -> ApiState {
+        let queues = Arc::new(RunQueues::new(&repositories));
         ApiState {
-            queues: Arc::new(RunQueues::new(&repositories)),
+            recurring: Arc::new(Recurring::new(Arc::clone(&queues))),
+            queues,
             repositories,
             token,
             body_limit: DEFAULT_BODY_LIMIT,
@@ -90,6 +96,11 @@ impl ApiState {
         &self.repositories
     }
 
+    /// The scheduler of recurring actions.
+    pub(crate) fn recurring(&self) -> &Arc<Recurring> {
+        &self.recurring
+    }
+
     /// The run queues.
     pub(crate) fn queues(&self) -> &Arc<RunQueues> {
         &self.queues
@@ -101,6 +112,7 @@ impl ApiState {
 #[derive(Clone)]
 pub(crate) struct AppState {
     queues: Arc<RunQueues>,
+    recurring: Arc<Recurring>,
     document: Arc<OpenApi>,
 }
 
@@ -140,6 +152,9 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(repository::get))
         .routes(routes!(service::list))
         .routes(routes!(service::get))
+        .routes(routes!(recurring::list))
+        .routes(routes!(recurring::scheduler))
+        .routes(routes!(events::post))
         .routes(routes!(actor::list))
         .routes(routes!(actor::get))
         .routes(routes!(actor::templates))
@@ -235,6 +250,7 @@ pub fn router(state: ApiState) -> Router {
     let (routes, document) = split();
     let app = AppState {
         queues: state.queues,
+        recurring: state.recurring,
         document: Arc::new(document),
     };
     let token = Arc::new(state.token);

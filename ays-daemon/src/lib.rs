@@ -70,6 +70,7 @@ mod api;
 mod error;
 mod names;
 mod queue;
+mod recurring;
 mod repositories;
 mod server;
 pub mod token;

@@ -194,6 +194,22 @@ pub(crate) struct RunRequest {
     /// How its run is made.
     #[serde(default)]
     pub(crate) options: RequestOptions,
+    /// Actions to schedule just before its run is made (what events asked for): scheduled
+    /// when its turn comes, not when it is asked for, so that an action running then is not
+    /// skipped.
+    #[serde(default)]
+    pub(crate) targets: Vec<Target>,
+}
+
+/// An action of a service, scheduled for a request ([`RunRequest::targets`]).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub(crate) struct Target {
+    /// The service.
+    #[serde(with = "as_text")]
+    pub(crate) service: ays_core::ServiceKey,
+    /// The action.
+    #[serde(with = "as_text")]
+    pub(crate) action: ActionName,
 }
 
 /// What the API may be told about a request that cannot be done.
@@ -388,6 +404,17 @@ impl RunQueue {
     /// Queues `request` (stored first); blocks on the store.
     fn push(&self, request: RunRequest) -> Result<RunRequest, QueueError> {
         let mut inner = self.lock();
+        let request = self.push_locked(&mut inner, request)?;
+        drop(inner);
+        self.wake.notify_one();
+        Ok(request)
+    }
+
+    fn push_locked(
+        &self,
+        inner: &mut Inner,
+        request: RunRequest,
+    ) -> Result<RunRequest, QueueError> {
         if inner.stopping {
             return Err(QueueError::ShuttingDown);
         }
@@ -398,8 +425,6 @@ impl RunQueue {
             inner.requests.push(request.clone());
         }
         inner.sort();
-        drop(inner);
-        self.wake.notify_one();
         Ok(request)
     }
 
@@ -589,6 +614,17 @@ pub(crate) enum Cancelled {
 
 /// Executes `request` (blocking): creates or resumes its run.
 fn execute(repo: &Repository, request: &RunRequest, cancel: &CancelToken) -> Ended {
+    for target in &request.targets {
+        let filter = ays_core::ServiceFilter {
+            role: Some(target.service.role().to_owned()),
+            name: Some(target.service.instance().to_owned()),
+            ..ays_core::ServiceFilter::default()
+        };
+        if let Err(err) = repo.schedule_action(&filter, &target.action, true) {
+            // A service deleted or an action disabled since the event: the others still run.
+            tracing::warn!(service = %target.service, action = %target.action, error = %crate::api::chain(&err), "cannot schedule an event's action");
+        }
+    }
     let mut options = request.options.run_options();
     options.cancel = Some(cancel.clone());
     let result = match request.kind {
@@ -786,6 +822,7 @@ pub(crate) fn create_request(options: RequestOptions) -> RunRequest {
         queued_at: now_ms(),
         message: String::new(),
         options,
+        targets: Vec::new(),
     }
 }
 
@@ -798,6 +835,7 @@ pub(crate) fn resume_request(id: RunId) -> RunRequest {
         queued_at: now_ms(),
         message: String::new(),
         options: RequestOptions::default(),
+        targets: Vec::new(),
     }
 }
 
@@ -806,6 +844,42 @@ impl RunQueue {
     pub(crate) fn submit(self: &Arc<Self>, request: RunRequest) -> Result<RunRequest, QueueError> {
         let request = self.push(request)?;
         Ok(request)
+    }
+
+    /// Queues `request` (which schedules [`RunRequest::targets`]) unless an event's request
+    /// that has not started yet is queued: then `request`'s targets join that one's, and it is
+    /// returned with `true`. Blocks on the store.
+    pub(crate) fn submit_coalesced(
+        self: &Arc<Self>,
+        request: RunRequest,
+    ) -> Result<(RunRequest, bool), QueueError> {
+        let mut inner = self.lock();
+        let waiting = inner.requests.iter().position(|r| {
+            r.state == RequestState::Queued
+                && r.kind == RequestKind::Create
+                && !r.targets.is_empty()
+        });
+        if let Some(at) = waiting {
+            let mut joined = inner.requests[at].clone();
+            for target in request.targets {
+                if !joined.targets.contains(&target) {
+                    joined.targets.push(target);
+                }
+            }
+            joined.targets.sort();
+            joined.options.actions = joined.targets.iter().map(|t| t.action.clone()).collect();
+            joined.options.actions.sort();
+            joined.options.actions.dedup();
+            if joined != inner.requests[at] {
+                self.save(&joined)?;
+                inner.requests[at] = joined.clone();
+            }
+            return Ok((joined, true));
+        }
+        let request = self.push_locked(&mut inner, request)?;
+        drop(inner);
+        self.wake.notify_one();
+        Ok((request, false))
     }
 
     /// Starts the worker if needed (call from within the runtime, after [`RunQueue::submit`]).

@@ -154,6 +154,8 @@ impl Server {
         tracing::info!(addr = %self.addr, repositories = ?self.names, "listening");
         let queues = std::sync::Arc::clone(self.state.queues());
         queues.start();
+        let recurring = std::sync::Arc::clone(self.state.recurring());
+        let scheduler = tokio::spawn(std::sync::Arc::clone(&recurring).run());
         let serving = axum::serve(self.listener, router(self.state))
             .with_graceful_shutdown(signal)
             .into_future();
@@ -184,7 +186,10 @@ impl Server {
                     break;
                 }
             }
-            queues.shutdown(grace).await;
+            tokio::join!(queues.shutdown(grace), recurring.shutdown(grace));
+            if let Err(err) = scheduler.await {
+                tracing::error!(error = %err, "the scheduler of recurring actions failed");
+            }
         };
         let (served, ()) = tokio::join!(serving, runs);
         served

@@ -57,6 +57,19 @@ struct Entry {
     failures: u32,
 }
 
+/// Where a recurring action stands ([`RecurringSchedule::status`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecurringStatus {
+    /// Its period, in ms.
+    pub period_ms: i64,
+    /// When it is due next (ms since the epoch); while it runs, when it was due.
+    pub due_ms: i64,
+    /// Whether it runs now.
+    pub running: bool,
+    /// How many of its runs failed in a row.
+    pub failures: u32,
+}
+
 /// The recurring actions of the repositories a daemon serves, and when each is due.
 #[derive(Debug, Default)]
 pub struct RecurringSchedule {
@@ -146,6 +159,15 @@ impl RecurringSchedule {
     /// The actions due at `now_ms`, the most overdue first, at most `limit` of them; each is
     /// marked running until [`finished`](Self::finished) is told of it.
     pub fn take_due(&mut self, now_ms: i64, limit: usize) -> Vec<RecurringAction> {
+        self.take_due_at(now_ms, limit)
+            .into_iter()
+            .map(|(_, key)| key)
+            .collect()
+    }
+
+    /// As [`take_due`](Self::take_due), with when each was due (ms since the epoch): how late
+    /// it starts.
+    pub fn take_due_at(&mut self, now_ms: i64, limit: usize) -> Vec<(i64, RecurringAction)> {
         let mut due = Vec::new();
         while due.len() < limit {
             let Some(first) = self.queue.first().cloned() else {
@@ -155,11 +177,10 @@ impl RecurringSchedule {
                 break;
             }
             self.queue.remove(&first);
-            let (_, key) = first;
-            if let Some(e) = self.entries.get_mut(&key) {
+            if let Some(e) = self.entries.get_mut(&first.1) {
                 e.running = true;
             }
-            due.push(key);
+            due.push(first);
         }
         due
     }
@@ -190,6 +211,38 @@ impl RecurringSchedule {
         e.due_ms = at_ms.saturating_add(e.period_ms.saturating_mul(factor));
         self.queue.insert((e.due_ms, key.clone()));
         Some(e.due_ms)
+    }
+
+    /// Where `key` stands, if it is recurring.
+    pub fn status(&self, key: &RecurringAction) -> Option<RecurringStatus> {
+        self.entries.get(key).map(|e| RecurringStatus {
+            period_ms: e.period_ms,
+            due_ms: e.due_ms,
+            running: e.running,
+            failures: e.failures,
+        })
+    }
+
+    /// Every recurring action of `repo` with where it stands, by service and action.
+    pub fn statuses(&self, repo: &str) -> Vec<(RecurringAction, RecurringStatus)> {
+        self.entries
+            .iter()
+            .filter(|(k, e)| k.repo == repo && e.period_ms > 0)
+            .map(|(k, e)| {
+                let status = RecurringStatus {
+                    period_ms: e.period_ms,
+                    due_ms: e.due_ms,
+                    running: e.running,
+                    failures: e.failures,
+                };
+                (k.clone(), status)
+            })
+            .collect()
+    }
+
+    /// The repositories the schedule holds actions of.
+    pub fn repos(&self) -> BTreeSet<String> {
+        self.entries.keys().map(|k| k.repo.clone()).collect()
     }
 
     /// Whether `key` is running (handed out and not finished).

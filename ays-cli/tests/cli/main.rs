@@ -5,6 +5,8 @@
 
 mod actions;
 mod daemon;
+mod daemon_events;
+mod daemon_recurring;
 mod daemon_runs;
 mod dashboard;
 mod docs;
