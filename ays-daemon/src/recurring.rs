@@ -116,7 +116,7 @@ impl Recurring {
                 continue;
             }
             match recurring_specs(queue.repository()) {
-                Ok(specs) => self.lock().schedule.sync(queue.name(), specs),
+                Ok(specs) => self.lock().schedule.sync_at(queue.name(), specs, now_ms()),
                 Err(err) => tracing::warn!(
                     repository = queue.name(),
                     error = %crate::api::chain(&err),

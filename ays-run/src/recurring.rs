@@ -94,6 +94,18 @@ impl RecurringSchedule {
     /// from its last run. Actions without a period are left out; those that went are dropped
     /// (a running one is forgotten when it finishes).
     pub fn sync(&mut self, repo: &str, specs: impl IntoIterator<Item = RecurringSpec>) {
+        self.sync_at(repo, specs, 0);
+    }
+
+    /// As [`sync`](Self::sync), an action that never ran being due at `now_ms` (when the
+    /// schedule learns of it) rather than at 0, so that how late it starts is measured from
+    /// then.
+    pub fn sync_at(
+        &mut self,
+        repo: &str,
+        specs: impl IntoIterator<Item = RecurringSpec>,
+        now_ms: i64,
+    ) {
         let mut seen = BTreeSet::new();
         for spec in specs {
             if spec.period.is_zero() {
@@ -106,7 +118,7 @@ impl RecurringSchedule {
             };
             let period_ms = millis(spec.period).max(1);
             let due_ms = if spec.last_run_ms <= 0 {
-                0
+                now_ms
             } else {
                 spec.last_run_ms.saturating_add(period_ms)
             };
@@ -299,6 +311,21 @@ mod tests {
         due.iter()
             .map(|k| format!("{}:{}", k.service, k.action))
             .collect()
+    }
+
+    #[test]
+    fn an_action_that_never_ran_is_due_when_the_schedule_learns_of_it() {
+        let mut s = RecurringSchedule::new();
+        s.sync_at("r", [spec("app!a", "monitor", 60, 0)], 5_000);
+        assert!(s.take_due_at(4_999, 10).is_empty());
+        let due = s.take_due_at(5_250, 10);
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].0, 5_000, "250 ms late, not 5 s");
+        // Learnt again later, it keeps its place.
+        s.sync_at("r", [spec("app!a", "monitor", 60, 0)], 9_000);
+        assert!(s.is_running(&due[0].1));
+        let status = s.status(&due[0].1).unwrap_or_else(|| panic!("no status"));
+        assert_eq!((status.due_ms, status.failures), (5_000, 0));
     }
 
     #[test]
