@@ -11,6 +11,7 @@
 mod actor;
 mod dashboard;
 mod error;
+mod follow;
 mod params;
 mod repository;
 mod run;
@@ -148,6 +149,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(run_queue::cancel))
         .routes(routes!(run::jobs))
         .routes(routes!(run::job))
+        .routes(routes!(follow::events))
         .merge(dashboard::routes())
 }
 
