@@ -25,6 +25,14 @@ pub struct Cli {
     /// Use this store instead of the repository's (mem://, redb:///path, redis://host:port/db).
     #[arg(long, global = true, env = "AYS_STORE", value_name = "URL")]
     pub store: Option<String>,
+    /// Work through the daemon at URL (`ays daemon`) instead of a local repository: reading
+    /// services, actors, runs and jobs, and creating and resuming runs. The token is
+    /// AYS_TOKEN, else the one `ays token show` prints.
+    #[arg(long, global = true, env = "AYS_REMOTE", value_name = "URL")]
+    pub remote: Option<String>,
+    /// With --remote: the daemon's repository to work on (default: the only one it serves).
+    #[arg(long, global = true, env = "AYS_REPOSITORY", value_name = "NAME")]
+    pub repository: Option<String>,
     /// Print results as JSON, for scripts.
     #[arg(long, global = true)]
     pub json: bool,
@@ -255,8 +263,9 @@ pub struct RunArgs {
     /// the flag is accepted so that 8.2 scripts keep working.
     #[arg(short = 'y', long = "yes")]
     pub yes: bool,
-    /// Follow the run's progress until it ends. A run always executes in the foreground, so
-    /// this is the behaviour anyway; the flag is accepted so that 8.2 scripts keep working.
+    /// Follow the run's progress until it ends. A local run always executes in the
+    /// foreground, so this is the behaviour anyway; with --remote, the daemon queues the run
+    /// and, without --follow, its id is printed at once.
     #[arg(short = 'f', long)]
     pub follow: bool,
 }

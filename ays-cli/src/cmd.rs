@@ -5,6 +5,7 @@ mod blueprint;
 mod daemon;
 mod data;
 mod job;
+mod remote;
 mod repo;
 mod run;
 mod schema;
@@ -110,6 +111,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         json: cli.json,
         changes: changes_state(&cli.command),
     };
+    if let Some(url) = &cli.remote {
+        return remote::run(&env, url, cli.repository.as_deref(), cli.command);
+    }
     match cli.command {
         Command::Init { dir, template_dirs } => repo::init(&env, dir, template_dirs),
         Command::Blueprint { path, dry_run } => blueprint::run(&env, path.as_deref(), dry_run),

@@ -4,7 +4,7 @@
 //! |---|---|
 //! | 0 | the command did what was asked |
 //! | 1 | it failed (the store, the file system, a run that cannot start…) |
-//! | 2 | bad input or configuration: a wrong argument (also clap's usage errors), an invalid blueprint, template, schema, name or config, data on stdin that does not fit its schema, a service, actor or run that does not exist, nothing to resume, a missing or exposed API token, repositories the daemon cannot serve |
+//! | 2 | bad input or configuration: a wrong argument (also clap's usage errors), an invalid blueprint, template, schema, name or config, data on stdin that does not fit its schema, a service, actor or run that does not exist, nothing to resume, a missing or exposed API token, repositories the daemon cannot serve, a command not available with `--remote`, a request the daemon refuses as bad (400, 401, 404, 422) |
 //! | 3 | a run ended with failed jobs |
 
 use std::fmt;
@@ -50,6 +50,9 @@ impl Exit {
                 || cause
                     .downcast_ref::<ays_daemon::token::TokenError>()
                     .is_some_and(is_bad_token)
+                || cause
+                    .downcast_ref::<crate::remote::RemoteError>()
+                    .is_some_and(crate::remote::RemoteError::is_bad_input)
                 || cause.downcast_ref::<ays_run::RunError>().is_some_and(|e| {
                     matches!(
                         e,

@@ -8,6 +8,7 @@ mod cmd;
 mod exit;
 mod logging;
 mod output;
+mod remote;
 
 use std::process::ExitCode;
 

@@ -12,6 +12,7 @@ mod actor;
 mod dashboard;
 mod error;
 mod events;
+mod follow;
 mod params;
 mod recurring;
 mod repository;
@@ -163,6 +164,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(run_queue::cancel))
         .routes(routes!(run::jobs))
         .routes(routes!(run::job))
+        .routes(routes!(follow::events))
         .merge(dashboard::routes())
 }
 

@@ -8,22 +8,7 @@ use super::Env;
 pub fn run(env: &Env, command: ActorCommand) -> anyhow::Result<()> {
     let repo = env.repository()?;
     match command {
-        ActorCommand::List => {
-            let actors = repo.actors()?;
-            if env.json {
-                return output::json(&actors);
-            }
-            let mut table = Table::new(&["ACTOR", "ROLE", "SERVICES", "ACTIONS"]);
-            for a in actors {
-                table.row(vec![
-                    a.name,
-                    a.role,
-                    a.services.to_string(),
-                    a.actions.join(","),
-                ]);
-            }
-            table.print_or("no actors yet: a blueprint makes them from their templates")
-        }
+        ActorCommand::List => print_list(env, repo.actors()?),
         ActorCommand::Update { name } => {
             let updates = repo.update_actors(name.as_deref())?;
             if env.json {
@@ -65,4 +50,21 @@ pub fn run(env: &Env, command: ActorCommand) -> anyhow::Result<()> {
             table.print()
         }
     }
+}
+
+/// Prints actors as `ays actor list` does.
+pub fn print_list(env: &Env, actors: Vec<ays_core::ActorSummary>) -> anyhow::Result<()> {
+    if env.json {
+        return output::json(&actors);
+    }
+    let mut table = Table::new(&["ACTOR", "ROLE", "SERVICES", "ACTIONS"]);
+    for a in actors {
+        table.row(vec![
+            a.name,
+            a.role,
+            a.services.to_string(),
+            a.actions.join(","),
+        ]);
+    }
+    table.print_or("no actors yet: a blueprint makes them from their templates")
 }

@@ -17,7 +17,7 @@ pub fn run(env: &Env, command: JobCommand) -> anyhow::Result<()> {
     }
 }
 
-fn filter(args: &JobFilterArgs) -> anyhow::Result<JobFilter> {
+pub fn filter(args: &JobFilterArgs) -> anyhow::Result<JobFilter> {
     Ok(JobFilter {
         actor: args
             .actor
@@ -54,14 +54,23 @@ fn latest_run(repo: &Repository) -> anyhow::Result<Option<RunId>> {
 
 /// The run `run` names: a run id, a prefix of exactly one, or `latest` (also the default).
 pub fn run_id(repo: &Repository, run: Option<&str>) -> anyhow::Result<RunId> {
+    // The ids only: no run record is read to find one.
+    pick_run(run, || latest_run(repo), |prefix| Ok(repo.run_ids(prefix)?))
+}
+
+/// The run `run` names, given the newest run and the ids that begin with a prefix.
+pub fn pick_run(
+    run: Option<&str>,
+    latest: impl FnOnce() -> anyhow::Result<Option<RunId>>,
+    matching: impl FnOnce(&str) -> anyhow::Result<Vec<RunId>>,
+) -> anyhow::Result<RunId> {
     let wanted = match run {
         None | Some("latest") => {
-            return latest_run(repo)?.context("the repository has no run yet");
+            return latest()?.context("the repository has no run yet");
         }
         Some(run) => run,
     };
-    // The ids only: no run record is read to find one.
-    let mut matching = repo.run_ids(wanted)?;
+    let mut matching = matching(wanted)?;
     if let Some(exact) = matching.iter().position(|id| id.as_str() == wanted) {
         return Ok(matching.swap_remove(exact));
     }
@@ -102,9 +111,23 @@ fn list(
     if env.json {
         return output::json_array(&jobs);
     }
-    match repo.run(&run)? {
-        Some(record) if !all => print_jobs(&record, &jobs),
-        _ => job_table(&jobs).print_or("no jobs match"),
+    print_list(env, repo.run(&run)?.as_ref(), &jobs, all)
+}
+
+/// Prints the jobs of a run as `ays job list` does (`run` is needed past [`LIST_AT_MOST`]
+/// jobs, for the summary).
+pub fn print_list(
+    env: &Env,
+    run: Option<&RunRecord>,
+    jobs: &[JobRecord],
+    all: bool,
+) -> anyhow::Result<()> {
+    if env.json {
+        return output::json_array(jobs);
+    }
+    match run {
+        Some(record) if !all => print_jobs(record, jobs),
+        _ => job_table(jobs).print_or("no jobs match"),
     }
 }
 
@@ -188,6 +211,11 @@ fn show(env: &Env, repo: &Repository, run: &str, number: u32) -> anyhow::Result<
     let job = repo
         .job(&run, number)?
         .ok_or_else(|| crate::exit::BadInput(format!("run `{run}` has no job {number}")))?;
+    print_job(env, &job)
+}
+
+/// Prints a job as `ays job show` does.
+pub fn print_job(env: &Env, job: &JobRecord) -> anyhow::Result<()> {
     if env.json {
         return output::json(&job);
     }
@@ -211,7 +239,7 @@ fn show(env: &Env, repo: &Repository, run: &str, number: u32) -> anyhow::Result<
     if !job.args.is_empty() {
         text.push_str(&format!("  args: {}\n", job.args));
     }
-    text.push_str(&logs_text(&job));
+    text.push_str(&logs_text(job));
     output::line(text.trim_end())
 }
 

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::sync::Mutex;
 
 use anyhow::{Context, bail};
-use ays_core::{ActionName, JobState, Repository, ServiceKey};
+use ays_core::{ActionName, JobRecord, JobState, Repository, RunRecord, RunSummary, ServiceKey};
 use ays_run::{CancelToken, FailurePolicy, JournalEvent, RunOptions, RunOutcome, Schedule};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -167,7 +167,7 @@ fn execute(
     if args.dry_run {
         return print_plan(env, &outcome, args.dot);
     }
-    report(env, &outcome)
+    report(env, outcome.record.as_ref(), &outcome.jobs)
 }
 
 fn print_plan(env: &Env, outcome: &RunOutcome, dot: bool) -> anyhow::Result<()> {
@@ -195,14 +195,15 @@ fn print_plan(env: &Env, outcome: &RunOutcome, dot: bool) -> anyhow::Result<()> 
     output::line(outcome.plan.render_text().trim_end())
 }
 
-fn report(env: &Env, outcome: &RunOutcome) -> anyhow::Result<()> {
-    let Some(record) = &outcome.record else {
+/// Prints how a run ended, as `ays run create` does (`None`: nothing was run), and fails as it
+/// does when the run did not end `ok`.
+pub fn report(env: &Env, record: Option<&RunRecord>, jobs: &[JobRecord]) -> anyhow::Result<()> {
+    let Some(record) = record else {
         if env.json {
             return output::json(&serde_json::json!({ "run": null, "jobs": [] }));
         }
         return output::line("nothing to run: no action is scheduled, changed or in error");
     };
-    let jobs = &outcome.jobs;
     if env.json {
         output::json(&serde_json::json!({ "run": record, "jobs": jobs }))?;
     } else {
@@ -240,7 +241,11 @@ fn report(env: &Env, outcome: &RunOutcome) -> anyhow::Result<()> {
 }
 
 fn list(env: &Env, repo: &Repository) -> anyhow::Result<()> {
-    let runs = ays_run::list_runs(repo)?;
+    print_list(env, &ays_run::list_runs(repo)?)
+}
+
+/// Prints runs as `ays run list` does.
+pub fn print_list(env: &Env, runs: &[RunSummary]) -> anyhow::Result<()> {
     if env.json {
         return output::json(&runs);
     }
@@ -269,12 +274,22 @@ fn show(
     all: bool,
 ) -> anyhow::Result<()> {
     let id = run_id(repo, id)?;
-    let detail = ays_run::show_run(repo, &id)?;
+    print_detail(env, &ays_run::show_run(repo, &id)?, logs, dot, all)
+}
+
+/// Prints a run as `ays run show` does.
+pub fn print_detail(
+    env: &Env,
+    detail: &ays_run::RunDetail,
+    logs: bool,
+    dot: bool,
+    all: bool,
+) -> anyhow::Result<()> {
     if dot {
-        return output::line(run_dot(&detail).trim_end());
+        return output::line(run_dot(detail).trim_end());
     }
     if env.json {
-        return output::json(&detail);
+        return output::json(detail);
     }
     output::line(&format!(
         "run {}: {}\n  created: {}\n  finished: {}",
@@ -397,7 +412,7 @@ fn unlock(env: &Env, repo: &Repository) -> anyhow::Result<()> {
 
 /// Shows a run while it executes: a progress bar with counts per state and the running jobs on
 /// a terminal, one plain line per job otherwise. Output goes to stderr; stdout is for results.
-struct Progress {
+pub struct Progress {
     bar: Option<ProgressBar>,
     plain: bool,
     state: Mutex<Counts>,
@@ -412,7 +427,8 @@ struct Counts {
 }
 
 impl Progress {
-    fn new(enabled: bool) -> Progress {
+    /// Progress on stderr, unless `enabled` is false.
+    pub fn new(enabled: bool) -> Progress {
         let terminal = std::io::stderr().is_terminal();
         let bar = (enabled && terminal).then(|| {
             let bar = ProgressBar::new(0);
@@ -430,35 +446,50 @@ impl Progress {
     }
 
     fn event(&self, event: &JournalEvent) {
-        let mut counts = self
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut line = None;
         match event {
-            JournalEvent::RunStarted { jobs, .. } => {
-                counts.total = *jobs;
-                if let Some(bar) = &self.bar {
-                    bar.set_length(u64::try_from(*jobs).unwrap_or(u64::MAX));
-                }
-            }
-            JournalEvent::JobStarted { job, .. } => {
-                counts.running.insert(job.to_string());
-                line = Some(format!("started  {job}"));
-            }
-            JournalEvent::JobFinished { job, state, .. } => {
-                counts.running.remove(&job.to_string());
-                match state {
-                    JobState::Ok => counts.ok += 1,
-                    _ => counts.error += 1,
-                }
-                line = Some(format!("finished {job}: {state}"));
-                if let Some(bar) = &self.bar {
-                    bar.inc(1);
-                }
-            }
+            JournalEvent::RunStarted { jobs, .. } => self.total(*jobs),
+            JournalEvent::JobStarted { job, .. } => self.started(&job.to_string()),
+            JournalEvent::JobFinished { job, state, .. } => self.finished(&job.to_string(), *state),
             _ => {}
         }
+    }
+
+    /// The run has `jobs` jobs.
+    pub fn total(&self, jobs: usize) {
+        self.lock().total = jobs;
+        if let Some(bar) = &self.bar {
+            bar.set_length(u64::try_from(jobs).unwrap_or(u64::MAX));
+        }
+    }
+
+    /// Job `job` (`service:action`) started.
+    pub fn started(&self, job: &str) {
+        let mut counts = self.lock();
+        counts.running.insert(job.to_owned());
+        self.show(&counts, format!("started  {job}"));
+    }
+
+    /// Job `job` (`service:action`) ended in `state`.
+    pub fn finished(&self, job: &str, state: JobState) {
+        let mut counts = self.lock();
+        counts.running.remove(job);
+        match state {
+            JobState::Ok => counts.ok += 1,
+            _ => counts.error += 1,
+        }
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+        self.show(&counts, format!("finished {job}: {state}"));
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Counts> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn show(&self, counts: &Counts, line: String) {
         if let Some(bar) = &self.bar {
             let running: Vec<&str> = counts.running.iter().map(String::as_str).collect();
             bar.set_message(format!(
@@ -468,14 +499,13 @@ impl Progress {
                 counts.running.len(),
                 running.join(" ")
             ));
-        } else if self.plain
-            && let Some(line) = line
-        {
+        } else if self.plain {
             eprintln!("{line}");
         }
     }
 
-    fn finish(&self) {
+    /// Clears the bar.
+    pub fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }

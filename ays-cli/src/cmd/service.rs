@@ -2,8 +2,10 @@
 
 use anyhow::Context;
 use ays_core::{
-    ActionName, ActionState, DeleteOptions, DeletePlan, Repository, ServiceFilter, ServiceKey,
+    ActionName, ActionState, DeleteOptions, DeletePlan, Repository, ServiceDetail, ServiceFilter,
+    ServiceKey,
 };
+use serde::{Deserialize, Serialize};
 
 use super::Env;
 use crate::cli::{ConfirmArgs, ServiceCommand, ServiceFilterArgs};
@@ -28,7 +30,7 @@ pub fn run(env: &Env, command: ServiceCommand) -> anyhow::Result<()> {
     }
 }
 
-fn parse_key(text: &str) -> anyhow::Result<ServiceKey> {
+pub fn parse_key(text: &str) -> anyhow::Result<ServiceKey> {
     text.parse()
         .with_context(|| format!("`{text}` is not a service key (role!instance)"))
 }
@@ -44,28 +46,45 @@ pub fn filter(args: &ServiceFilterArgs) -> anyhow::Result<ServiceFilter> {
     })
 }
 
+/// A service as `ays service list` prints it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ServiceRow {
+    /// `role!instance`.
+    pub key: String,
+    /// Its actor.
+    pub actor: String,
+    /// Its parent's key.
+    pub parent: Option<String>,
+}
+
 fn list(env: &Env, repo: &Repository, args: &ServiceFilterArgs) -> anyhow::Result<()> {
     let services = repo.services(&filter(args)?)?;
+    let rows: Vec<ServiceRow> = services
+        .into_iter()
+        .map(|s| ServiceRow {
+            key: s.key.to_string(),
+            actor: s.actor.to_string(),
+            parent: s.parent.map(|p| p.key.to_string()),
+        })
+        .collect();
+    print_list(env, &rows)
+}
+
+/// Prints services as `ays service list` does.
+pub fn print_list(env: &Env, rows: &[ServiceRow]) -> anyhow::Result<()> {
     if env.json {
-        let rows: Vec<_> = services
-            .iter()
-            .map(|s| {
-                serde_json::json!({
-                    "key": s.key,
-                    "actor": s.actor,
-                    "parent": s.parent.as_ref().map(|p| &p.key),
-                })
-            })
-            .collect();
-        return output::json(&rows);
+        return output::json(rows);
     }
-    if services.is_empty() {
+    if rows.is_empty() {
         return output::line("no services match");
     }
     let mut table = Table::new(&["SERVICE", "ACTOR", "PARENT"]);
-    for s in services {
-        let parent = s.parent.map(|p| p.key.to_string()).unwrap_or_default();
-        table.row(vec![s.key.to_string(), s.actor.to_string(), parent]);
+    for s in rows {
+        table.row(vec![
+            s.key.clone(),
+            s.actor.clone(),
+            s.parent.clone().unwrap_or_default(),
+        ]);
     }
     table.print()
 }
@@ -84,8 +103,13 @@ fn show(
     for key in &keys {
         views.push(repo.show_service(key)?);
     }
+    print_details(env, &views)
+}
+
+/// Prints services as `ays service show` does.
+pub fn print_details(env: &Env, views: &[ServiceDetail]) -> anyhow::Result<()> {
     if env.json {
-        return output::json(&views);
+        return output::json(views);
     }
     for (i, view) in views.iter().enumerate() {
         if i > 0 {

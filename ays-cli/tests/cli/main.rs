@@ -12,6 +12,7 @@ mod dashboard;
 mod docs;
 mod foundation;
 mod read_only;
+mod remote;
 mod repo;
 mod run;
 mod times;

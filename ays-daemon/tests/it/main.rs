@@ -2,6 +2,7 @@
 //! repository made with `ays_core::testing::TestRepo`.
 
 mod auth;
+mod follow;
 mod openapi;
 mod routes;
 mod runs;
@@ -119,9 +120,16 @@ async fn call(
         .headers()
         .get("content-type")
         .is_some_and(|v| v == "application/json");
+    let stream = response
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v == "text/event-stream");
     let bytes = response.into_body().collect().await?.to_bytes();
     if status == StatusCode::NO_CONTENT && bytes.is_empty() {
         return Ok((status, Value::Null));
+    }
+    if stream {
+        return Ok((status, follow::events_of(std::str::from_utf8(&bytes)?)?));
     }
     if !json {
         return Err(format!("{uri}: {status}: not a JSON body: {bytes:?}").into());

@@ -8,15 +8,19 @@ use serde_json::Value;
 
 use crate::{Fixture, TestResult, concrete, operations};
 
-/// The schema of `method path`'s answer with `status`.
+/// The schema of `method path`'s answer with `status` (JSON, or an event stream's events as
+/// `{"event", "data"}` objects).
 pub(crate) fn response_schema<'d>(
     document: &'d Value,
     method: &str,
     path: &str,
     status: &str,
 ) -> &'d Value {
-    &document["paths"][path][method.to_lowercase()]["responses"][status]["content"]["application/json"]
-        ["schema"]
+    let content = &document["paths"][path][method.to_lowercase()]["responses"][status]["content"];
+    match &content["application/json"] {
+        Value::Null => &content["text/event-stream"]["schema"],
+        json => &json["schema"],
+    }
 }
 
 /// The schema `schema` points to, if it is a reference into the document's components.
