@@ -7,8 +7,9 @@
 //!   with `{"simulate": true}` (plans the repository: 1,000 scheduled jobs) and `POST .../aysrun`
 //!   with `{}` (queues a run; nothing is scheduled, so each ends `empty`): requests per second
 //!   and latency percentiles as wrk reports them.
-//! - `recurring`: 10,000 services whose `monitor` (no code: the scheduler's and the store's
-//!   cost, not a shell's) has a 60 s period. The daemon starts with every one due at once (the
+//! - `recurring`: 10,000 services whose `monitor` (a bash function that does nothing: each
+//!   execution is the scheduler, a bash job and the store's commit of its end) has a 60 s
+//!   period. The daemon starts with every one due at once (the
 //!   catch-up), then runs each once a minute. After 60 s the scheduler is read (`GET
 //!   /ays/scheduler`, how late the last 4,096 starts were) and the daemon's CPU time is
 //!   sampled over the next 60 s from `/proc/PID/stat`: the steady state. `--services N`
@@ -239,7 +240,7 @@ fn recurring(services: usize) -> Result<Vec<(String, String)>> {
         services,
         "actions:\n  - action: monitor\n    actor: app\n    recurring: 60s\n",
     )?;
-    // The template needs the action: give it one without code.
+    // The template needs the action: a bash function that does nothing.
     let app = root.join("actorTemplates/app");
     std::fs::write(app.join("actions.sh"), "monitor() {\n    :\n}\n")?;
     let started = Instant::now();
