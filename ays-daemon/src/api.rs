@@ -9,6 +9,7 @@
 //! routes, whose unknown paths answer `route_not_found`.
 
 mod actor;
+mod blueprint;
 mod dashboard;
 mod error;
 mod params;
@@ -38,7 +39,7 @@ pub(crate) use error::chain;
 use error::{ApiError, ErrorCode};
 
 use crate::queue::RunQueues;
-use crate::repositories::Repositories;
+use crate::repositories::{ReposDir, Repositories};
 use crate::token::Token;
 
 /// The path of the one API route that needs no token.
@@ -51,6 +52,7 @@ const TAG_SYSTEM: &str = "system";
 const TAG_REPOSITORIES: &str = "repositories";
 const TAG_SERVICES: &str = "services";
 const TAG_ACTORS: &str = "actors";
+const TAG_BLUEPRINTS: &str = "blueprints";
 const TAG_RUNS: &str = "runs";
 
 /// The name of the security scheme of the document.
@@ -101,6 +103,7 @@ impl ApiState {
 #[derive(Clone)]
 pub(crate) struct AppState {
     queues: Arc<RunQueues>,
+    repos_dir: Option<Arc<ReposDir>>,
     document: Arc<OpenApi>,
 }
 
@@ -136,12 +139,22 @@ fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(system::health))
         .routes(routes!(system::openapi))
-        .routes(routes!(repository::list))
-        .routes(routes!(repository::get))
+        .routes(routes!(repository::list, repository::create))
+        .routes(routes!(repository::get, repository::delete))
+        .routes(routes!(repository::destroy))
+        .routes(routes!(blueprint::list, blueprint::create))
+        .routes(routes!(
+            blueprint::get,
+            blueprint::update,
+            blueprint::delete,
+            blueprint::execute
+        ))
+        .routes(routes!(blueprint::archive))
+        .routes(routes!(blueprint::restore))
         .routes(routes!(service::list))
-        .routes(routes!(service::get))
+        .routes(routes!(service::get, service::delete))
         .routes(routes!(actor::list))
-        .routes(routes!(actor::get))
+        .routes(routes!(actor::get, actor::update))
         .routes(routes!(actor::templates))
         .routes(routes!(run::list, run_queue::create))
         .routes(routes!(run::get, run_queue::execute, run_queue::delete))
@@ -234,6 +247,7 @@ fn finish(document: &mut OpenApi) {
 pub fn router(state: ApiState) -> Router {
     let (routes, document) = split();
     let app = AppState {
+        repos_dir: state.repositories.repos_dir().cloned(),
         queues: state.queues,
         document: Arc::new(document),
     };
