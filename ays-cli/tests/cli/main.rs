@@ -5,6 +5,7 @@
 
 mod actions;
 mod daemon;
+mod daemon_changes;
 mod daemon_runs;
 mod dashboard;
 mod docs;
