@@ -104,6 +104,22 @@ impl BlueprintReport {
     }
 }
 
+/// Checks that `text` reads as a blueprint, without resolving it against a repository or
+/// applying it: valid YAML within the nesting and alias limits, a mapping of
+/// `actor__instance` blocks, `actions:` and `eventfilters:` entries of the right shape. What
+/// needs the repository (that the actors exist, attribute names and types, parents,
+/// producers) is checked when the blueprint is applied. `name` is the file name errors
+/// mention.
+///
+/// # Errors
+///
+/// [`BlueprintError::Syntax`] (invalid YAML, aliases that expand beyond the YAML loader's
+/// budget), [`BlueprintError::TooDeep`], [`BlueprintError::Malformed`],
+/// [`BlueprintError::Duplicate`], naming the file and line.
+pub fn check_blueprint(name: &str, text: &str) -> Result<(), BlueprintError> {
+    parse::parse(name, text, &mut parse::Parsed::default())
+}
+
 impl Repository {
     /// The active blueprints of `blueprints/` (`*.yaml`/`*.yml`, not `_`-prefixed), in file-name
     /// order.
@@ -197,5 +213,41 @@ impl Repository {
         options: ApplyOptions,
     ) -> Result<BlueprintReport, CoreError> {
         apply::apply(self, &[(name.to_owned(), text.to_owned())], options)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_blueprint;
+    use crate::error::BlueprintError;
+
+    #[test]
+    fn a_blueprint_is_checked_without_a_repository() {
+        check_blueprint(
+            "bp.yaml",
+            "node__web1:\n  cpus: 2\nactions:\n  - action: install\n",
+        )
+        .unwrap();
+        let err = check_blueprint("bp.yaml", "node__web1:\n  cpus: 2\nweb1: {}\n").unwrap_err();
+        assert!(
+            matches!(&err, BlueprintError::Malformed { at, .. } if at.line == 3),
+            "{err}"
+        );
+        let bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n".to_owned()
+            + &(b'b'..=b'i')
+                .map(|c| {
+                    let prev = (c - 1) as char;
+                    let c = c as char;
+                    format!("{c}: &{c} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n")
+                })
+                .collect::<String>();
+        let err = check_blueprint("bomb.yaml", &bomb).unwrap_err();
+        assert!(matches!(&err, BlueprintError::Syntax { .. }), "{err}");
+        let flow = "a__b:\n  x: ".to_owned() + &"[".repeat(10_000);
+        let err = check_blueprint("deep.yaml", &flow).unwrap_err();
+        assert!(matches!(&err, BlueprintError::Syntax { .. }), "{err}");
+        let block = format!("a__b:\n  x:\n    {}x\n", "- ".repeat(10_000));
+        let err = check_blueprint("deep.yaml", &block).unwrap_err();
+        assert!(matches!(&err, BlueprintError::TooDeep { .. }), "{err}");
     }
 }

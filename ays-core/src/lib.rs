@@ -37,7 +37,7 @@
 //!   installed with [`Repository::install_template`]) and actors ([`Actor`], `actor update` as
 //!   [`ActorUpdate`]); services and their queries ([`Service`], [`ServiceFilter`],
 //!   [`ServiceDetail`], [`ServiceStates`]); external events and the actions they run
-//!   ([`Event`], [`EventFilter`], [`Repository::event_targets`], [`EventTarget`]); blueprints ([`Repository::apply_blueprint_text`],
+//!   ([`Event`], [`EventFilter`], [`Repository::event_targets`], [`EventTarget`]); blueprints ([`Repository::apply_blueprint_text`], [`check_blueprint`],
 //!   [`ApplyOptions`], [`BlueprintReport`]); `export`/`restore` ([`ExportReport`],
 //!   [`RestoreReport`]); destroy ([`DestroyReport`]).
 //! - Runs as stored ([`RunRecord`], [`JobRecord`], [`JobLog`], [`RunSummary`], [`JobFilter`]),
@@ -102,7 +102,9 @@ mod update;
 
 pub use action_state::{ActionState, TransitionError, UnknownState};
 pub use actor::{Actor, ActorAction};
-pub use blueprint::{ApplyOptions, BlueprintReport, FieldChange, ScheduledAction, UpdatedService};
+pub use blueprint::{
+    ApplyOptions, BlueprintReport, FieldChange, ScheduledAction, UpdatedService, check_blueprint,
+};
 pub use error::{BlueprintError, CoreError, Location, TemplateError};
 pub use events::{Event, EventTarget};
 pub use ids::{ActionName, ActorName, InstanceName, NameError, RunId, ServiceKey};

@@ -9,6 +9,7 @@
 //! routes, whose unknown paths answer `route_not_found`.
 
 mod actor;
+mod blueprint;
 mod dashboard;
 mod error;
 mod events;
@@ -42,7 +43,7 @@ use error::{ApiError, ErrorCode};
 
 use crate::queue::RunQueues;
 use crate::recurring::Recurring;
-use crate::repositories::Repositories;
+use crate::repositories::{ReposDir, Repositories};
 use crate::token::Token;
 
 /// The path of the one API route that needs no token.
@@ -55,6 +56,7 @@ const TAG_SYSTEM: &str = "system";
 const TAG_REPOSITORIES: &str = "repositories";
 const TAG_SERVICES: &str = "services";
 const TAG_ACTORS: &str = "actors";
+const TAG_BLUEPRINTS: &str = "blueprints";
 const TAG_RUNS: &str = "runs";
 
 /// The name of the security scheme of the document.
@@ -114,6 +116,7 @@ impl ApiState {
 pub(crate) struct AppState {
     queues: Arc<RunQueues>,
     recurring: Arc<Recurring>,
+    repos_dir: Option<Arc<ReposDir>>,
     document: Arc<OpenApi>,
 }
 
@@ -149,15 +152,25 @@ fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(system::health))
         .routes(routes!(system::openapi))
-        .routes(routes!(repository::list))
-        .routes(routes!(repository::get))
+        .routes(routes!(repository::list, repository::create))
+        .routes(routes!(repository::get, repository::delete))
+        .routes(routes!(repository::destroy))
+        .routes(routes!(blueprint::list, blueprint::create))
+        .routes(routes!(
+            blueprint::get,
+            blueprint::update,
+            blueprint::delete,
+            blueprint::execute
+        ))
+        .routes(routes!(blueprint::archive))
+        .routes(routes!(blueprint::restore))
         .routes(routes!(service::list))
-        .routes(routes!(service::get))
+        .routes(routes!(service::get, service::delete))
         .routes(routes!(recurring::list))
         .routes(routes!(recurring::scheduler))
         .routes(routes!(events::post))
         .routes(routes!(actor::list))
-        .routes(routes!(actor::get))
+        .routes(routes!(actor::get, actor::update))
         .routes(routes!(actor::templates))
         .routes(routes!(run::list, run_queue::create))
         .routes(routes!(run::get, run_queue::execute, run_queue::delete))
@@ -251,6 +264,7 @@ fn finish(document: &mut OpenApi) {
 pub fn router(state: ApiState) -> Router {
     let (routes, document) = split();
     let app = AppState {
+        repos_dir: state.repositories.repos_dir().cloned(),
         queues: state.queues,
         recurring: state.recurring,
         document: Arc::new(document),

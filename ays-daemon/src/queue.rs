@@ -709,7 +709,6 @@ impl RunQueues {
 
     /// Stops serving repository `name`, unless its queue has a request queued or running;
     /// returns its queue (`None`: no such repository).
-    #[expect(dead_code, reason = "the repository routes will use it")]
     pub(crate) fn remove(&self, name: &str) -> Result<Option<Arc<RunQueue>>, QueueError> {
         let mut all = self.write();
         let Some(queue) = all.get(name) else {
@@ -899,7 +898,6 @@ impl RunQueue {
 
     /// Reads the stored requests and starts the worker when some are queued (a repository
     /// served anew); blocks on the store, so call it from a blocking task within the runtime.
-    #[expect(dead_code, reason = "the repository routes will use it")]
     pub(crate) fn open(self: &Arc<Self>) -> Result<(), QueueError> {
         self.recover()?;
         if self

@@ -1,10 +1,15 @@
-//! [`Repositories`]: the repositories a daemon serves, each named by its directory name.
+//! [`Repositories`]: the repositories a daemon serves, each named by its directory name, and
+//! [`ReposDir`], the directory where it creates repositories (`--repos-dir`).
+//!
+//! Every repository is opened with the runtime of templates' `input` and `init`
+//! ([`ays_run::CreationActions`]), as the CLI opens it, so that a blueprint applied through the
+//! API creates services as `ays blueprint` does.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ays_core::{OpenOptions, Repository};
+use ays_core::{CoreError, InitOptions, OpenOptions, Repository};
 
 use crate::error::DaemonError;
 use crate::names;
@@ -16,6 +21,7 @@ const CONFIG: &str = ".ays/config.yaml";
 #[derive(Debug, Clone, Default)]
 pub struct Repositories {
     by_name: BTreeMap<String, Arc<Repository>>,
+    repos_dir: Option<Arc<ReposDir>>,
 }
 
 impl Repositories {
@@ -38,8 +44,9 @@ impl Repositories {
             if !dir.join(CONFIG).is_file() {
                 return Err(DaemonError::NotARepository { path: dir.clone() });
             }
-            let repo =
-                Repository::open(dir, options.clone()).map_err(|source| DaemonError::Open {
+            let repo = Repository::open(dir, options.clone())
+                .map(served)
+                .map_err(|source| DaemonError::Open {
                     path: dir.clone(),
                     source: Box::new(source),
                 })?;
@@ -54,7 +61,42 @@ impl Repositories {
             tracing::info!(repository = %name, path = %repo.root().display(), store = %repo.store_url(), "serving");
             by_name.insert(name, Arc::new(repo));
         }
-        Ok(Repositories { by_name })
+        Ok(Repositories {
+            by_name,
+            repos_dir: None,
+        })
+    }
+
+    /// Opens the repositories at `dirs`, as [`Repositories::open`], which may be none, and
+    /// records `dir` as the directory where the API creates repositories
+    /// (`POST /ays/repository`) and whose repositories it may delete. `options` open those it
+    /// creates too.
+    ///
+    /// This blocks on the file system and the store: call it from a blocking context.
+    ///
+    /// # Errors
+    ///
+    /// [`DaemonError::ReadDir`] when `dir` cannot be resolved, and the errors of
+    /// [`Repositories::open`] but [`DaemonError::NoRepositories`].
+    pub fn open_under(
+        dir: &Path,
+        dirs: &[PathBuf],
+        options: &OpenOptions,
+    ) -> Result<Repositories, DaemonError> {
+        let mut repositories = if dirs.is_empty() {
+            Repositories::default()
+        } else {
+            Repositories::open(dirs, options)?
+        };
+        let dir = std::fs::canonicalize(dir).map_err(|source| DaemonError::ReadDir {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
+        repositories.repos_dir = Some(Arc::new(ReposDir {
+            dir,
+            options: options.clone(),
+        }));
+        Ok(repositories)
     }
 
     /// The names of the repositories, sorted.
@@ -65,6 +107,82 @@ impl Repositories {
     /// The repositories by name, sorted.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &Arc<Repository>)> {
         self.by_name.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Where the API creates repositories, if it may.
+    pub(crate) fn repos_dir(&self) -> Option<&Arc<ReposDir>> {
+        self.repos_dir.as_ref()
+    }
+}
+
+/// `repo` as the daemon serves it: with the runtime of templates' `input` and `init`.
+fn served(repo: Repository) -> Repository {
+    repo.with_creation_runtime(Arc::new(ays_run::CreationActions::new()))
+}
+
+/// The directory where the API creates repositories (`ays daemon --repos-dir DIR`), and how it
+/// opens them.
+#[derive(Debug)]
+pub(crate) struct ReposDir {
+    /// The directory, resolved.
+    dir: PathBuf,
+    /// How its repositories are opened (a store URL that replaces each one's own).
+    options: OpenOptions,
+}
+
+/// Why a repository cannot be created.
+#[derive(Debug)]
+pub(crate) enum CreateError {
+    /// Something named so is in the directory already.
+    Exists(PathBuf),
+    /// The directory cannot be made.
+    Io(PathBuf, std::io::Error),
+    /// The repository cannot be initialised.
+    Init(CoreError),
+}
+
+impl ReposDir {
+    /// The directory.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Whether the repository rooted at `root` is directly in the directory (so it may be
+    /// deleted through the API).
+    pub(crate) fn holds(&self, root: &Path) -> bool {
+        root.parent() == Some(self.dir.as_path())
+    }
+
+    /// Makes repository `name` in the directory, as `ays init` does, and opens it as the daemon
+    /// serves repositories. `name` follows the rule of names. The directory `name` is made
+    /// first, which fails if anything of that name exists, so that two requests cannot make the
+    /// same repository, nor one adopt a directory it did not make; on error, nothing is left.
+    /// Blocks on the file system and the store.
+    pub(crate) fn create(&self, name: &str) -> Result<Repository, CreateError> {
+        let root = self.dir.join(name);
+        match std::fs::create_dir(&root) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(CreateError::Exists(root));
+            }
+            Err(err) => return Err(CreateError::Io(root, err)),
+        }
+        let options = InitOptions {
+            store_url: self.options.store_url.clone(),
+            template_dirs: Vec::new(),
+        };
+        match Repository::init(&root, options) {
+            Ok(repo) => {
+                tracing::info!(repository = %name, path = %repo.root().display(), store = %repo.store_url(), "created");
+                Ok(served(repo))
+            }
+            Err(err) => {
+                if let Err(left) = std::fs::remove_dir_all(&root) {
+                    tracing::warn!(path = %root.display(), error = %left, "cannot remove what a failed create made");
+                }
+                Err(CreateError::Init(err))
+            }
+        }
     }
 }
 

@@ -30,6 +30,11 @@ pub struct DaemonConfig {
     pub allow_remote: bool,
     /// The roots of the repositories to serve.
     pub repositories: Vec<PathBuf>,
+    /// The directory where `POST /ays/repository` creates repositories, and whose
+    /// repositories `DELETE /ays/repository/{repository}` may delete (`--repos-dir`). With it,
+    /// `repositories` may be empty. Default: none, and the API creates and deletes no
+    /// repository.
+    pub repos_dir: Option<PathBuf>,
     /// How to open them (a store URL that replaces each one's own).
     pub open: OpenOptions,
     /// The bearer token requests must carry.
@@ -47,6 +52,7 @@ impl DaemonConfig {
             addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), DEFAULT_PORT),
             allow_remote: false,
             repositories,
+            repos_dir: None,
             open: OpenOptions::default(),
             token,
             body_limit: DEFAULT_BODY_LIMIT,
@@ -77,7 +83,8 @@ impl Server {
     /// # Errors
     ///
     /// [`DaemonError::RemoteNotAllowed`] for an address other than a loopback one without
-    /// [`DaemonConfig::allow_remote`], the errors of [`Repositories::open`], and
+    /// [`DaemonConfig::allow_remote`], the errors of [`Repositories::open`] (or of
+    /// [`Repositories::open_under`] with [`DaemonConfig::repos_dir`]), and
     /// [`DaemonError::Bind`].
     pub async fn bind(config: DaemonConfig) -> Result<Server, DaemonError> {
         if !config.allow_remote && !is_loopback(config.addr.ip()) {
@@ -86,8 +93,12 @@ impl Server {
             });
         }
         let (dirs, options, token) = (config.repositories, config.open, config.token);
+        let repos_dir = config.repos_dir;
         let state = tokio::task::spawn_blocking(move || {
-            let repositories = Repositories::open(&dirs, &options)?;
+            let repositories = match &repos_dir {
+                Some(dir) => Repositories::open_under(dir, &dirs, &options)?,
+                None => Repositories::open(&dirs, &options)?,
+            };
             let state = ApiState::new(repositories, token);
             let pending =
                 state

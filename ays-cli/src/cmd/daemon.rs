@@ -36,6 +36,7 @@ pub fn run(env: &Env, args: DaemonArgs) -> anyhow::Result<()> {
         ));
     }
     let mut config = DaemonConfig::new(repositories, token);
+    config.repos_dir = args.repos_dir.as_ref().map(|dir| env.dir.join(dir));
     config.addr = addr;
     config.allow_remote = args.allow_remote;
     config.open = OpenOptions {
@@ -66,11 +67,14 @@ pub fn run(env: &Env, args: DaemonArgs) -> anyhow::Result<()> {
     })
 }
 
-/// The roots of the repositories to serve: `--repo`, else those under `--repos-dir`, else the
-/// one holding the current directory.
+/// The roots of the repositories to serve: `--repo`, else those under `--repos-dir` (maybe
+/// none: the API creates repositories there), else the one holding the current directory.
 fn repositories(env: &Env, args: &DaemonArgs) -> anyhow::Result<Vec<PathBuf>> {
     if let Some(dir) = &args.repos_dir {
-        return Ok(ays_daemon::repositories_under(&env.dir.join(dir))?);
+        return match ays_daemon::repositories_under(&env.dir.join(dir)) {
+            Err(ays_daemon::DaemonError::NoneUnder { .. }) => Ok(Vec::new()),
+            found => Ok(found?),
+        };
     }
     if args.repos.is_empty() {
         return Ok(vec![Repository::discover(&env.dir)?]);

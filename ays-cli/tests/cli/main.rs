@@ -5,6 +5,7 @@
 
 mod actions;
 mod daemon;
+mod daemon_changes;
 mod daemon_events;
 mod daemon_recurring;
 mod daemon_runs;

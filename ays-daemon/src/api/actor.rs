@@ -1,11 +1,13 @@
 //! `GET .../actor`, `GET .../actor/{actor}` and `GET .../template`: the actors of a repository
 //! and the templates it sees. Bodies have the fields of `ays actor list --json` and
-//! `ays template list --json`.
+//! `ays template list --json`. `PUT .../actor/{actor}` updates an actor from its template, as
+//! `ays actor update NAME` does.
 
 use axum::Json;
 use axum::extract::State;
 use ays_core::{
-    ActionName, Actor, ActorAction, ActorName, ActorSummary, ConsumeSpec, ParentSpec, TemplateInfo,
+    ActionName, Actor, ActorAction, ActorName, ActorSummary, ActorUpdate, ConsumeSpec, CoreError,
+    ParentSpec, TemplateInfo,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -296,4 +298,102 @@ pub(crate) async fn templates(
     Ok(Json(
         templates.into_iter().map(TemplateView::from).collect(),
     ))
+}
+
+/// What updating an actor changed (the fields of `ays actor update --json`).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ActorUpdateView {
+    /// Actions whose code changed (now `changed` on every service).
+    #[schema(value_type = Vec<String>)]
+    changed_actions: Vec<ActionName>,
+    /// Actions added (`new` on every service).
+    #[schema(value_type = Vec<String>)]
+    added_actions: Vec<ActionName>,
+    /// Actions removed.
+    #[schema(value_type = Vec<String>)]
+    removed_actions: Vec<ActionName>,
+    /// Data fields added (services get their defaults).
+    added_fields: Vec<String>,
+    /// Data fields removed (dropped from every service).
+    removed_fields: Vec<String>,
+    /// Whether the actor changed at all (actions, schema, relations, periods, dependencies).
+    actor_changed: bool,
+    /// How many services were rewritten.
+    services: usize,
+}
+
+impl From<ActorUpdate> for ActorUpdateView {
+    fn from(u: ActorUpdate) -> ActorUpdateView {
+        ActorUpdateView {
+            changed_actions: u.changed_actions,
+            added_actions: u.added_actions,
+            removed_actions: u.removed_actions,
+            added_fields: u.added_fields,
+            removed_fields: u.removed_fields,
+            actor_changed: u.actor_changed,
+            services: u.services,
+        }
+    }
+}
+
+/// An actor after its update, and what the update changed.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ActorUpdatedView {
+    /// The actor, as it is now.
+    actor: ActorView,
+    /// What changed.
+    update: ActorUpdateView,
+}
+
+/// Updates an actor from its template, as `ays actor update NAME` does: changed actions become
+/// `changed` on every service, new ones `new`, and the services' data follows the schema.
+#[utoipa::path(
+    put,
+    path = "/ays/repository/{repository}/actor/{actor}",
+    operation_id = "update_actor",
+    tag = TAG_ACTORS,
+    params(ActorPath),
+    responses(
+        (status = 200, description = "The actor and what changed", body = ActorUpdatedView),
+        (status = 400, description = "A bad name (`invalid_name`)", body = ErrorBody),
+        (status = 404, description = "No such repository or actor (`repository_not_found`, `actor_not_found`)", body = ErrorBody),
+        (status = 409, description = "The template changes the type of a field the services hold (`incompatible_schema`), or the repository is busy with another change (`busy`)", body = ErrorBody),
+        (status = 422, description = "The actor's template is gone or cannot be read (`invalid_template`)", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn update(
+    State(app): State<AppState>,
+    Path(path): Path<ActorPath>,
+) -> Result<Json<ActorUpdatedView>, ApiError> {
+    let repo = app.repository(&path.repository)?;
+    let name: ActorName = params::name("actor", &path.actor)?;
+    let not_found = ApiError::new(
+        ErrorCode::ActorNotFound,
+        format!(
+            "no actor `{}` in repository `{}` (a blueprint makes actors from their templates)",
+            path.actor, path.repository
+        ),
+    );
+    let outcome = blocking(move || {
+        if repo.actor(name.as_str())?.is_none() {
+            return Ok(None);
+        }
+        let update = match repo.update_actors(Some(name.as_str())) {
+            Ok(mut updates) => updates.pop(),
+            Err(CoreError::ActorNotFound { .. }) => return Ok(None),
+            Err(err @ CoreError::Template(_)) => {
+                return Err(ApiError::internal(ErrorCode::InvalidTemplate, &err));
+            }
+            Err(err) => return Err(err.into()),
+        };
+        let actor = repo.actor(name.as_str())?;
+        Ok(update.zip(actor))
+    })
+    .await?;
+    let (update, actor) = outcome.ok_or(not_found)?;
+    Ok(Json(ActorUpdatedView {
+        actor: ActorView::from(actor),
+        update: ActorUpdateView::from(update),
+    }))
 }

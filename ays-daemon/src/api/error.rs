@@ -33,6 +33,8 @@ pub(crate) enum ErrorCode {
     RunNotFound,
     /// 404: the run has no job with this number.
     JobNotFound,
+    /// 404: the repository has no blueprint with this name.
+    BlueprintNotFound,
     /// 405: the route exists, but not for this method.
     MethodNotAllowed,
     /// 409: the repository is busy with another change; retry.
@@ -49,10 +51,35 @@ pub(crate) enum ErrorCode {
     RunNotRunning,
     /// 409: an older run is unfinished: execute (resume) or delete it first.
     RunUnfinished,
+    /// 409: the daemon creates no repository: it was started without `--repos-dir`.
+    NoReposDir,
+    /// 409: a repository (or another file) of this name exists already.
+    RepositoryExists,
+    /// 409: the daemon did not create this repository (it is not in its `--repos-dir`), so
+    /// it does not delete it.
+    NotDeletable,
+    /// 409: a run of the repository is queued or executing.
+    RepositoryBusy,
+    /// 409: a blueprint of this name exists already (active or archived).
+    BlueprintExists,
+    /// 409: deleting the service would leave another without a producer it needs.
+    ProducerNeeded,
+    /// 409: the actor's template changed the type of a field its services hold.
+    IncompatibleSchema,
     /// 413: the request body is larger than the daemon accepts.
     BodyTooLarge,
     /// 422: a query parameter's value is not of its type.
     InvalidValue,
+    /// 422: the content is not a blueprint (invalid YAML, too deep, aliases expanding too
+    /// far, a malformed block); the message names the file and line.
+    InvalidBlueprint,
+    /// 422: the content of a blueprint is larger than the daemon accepts (256 KiB).
+    BlueprintTooLarge,
+    /// 422: applying the blueprint was refused (an unknown actor or attribute, a value of the
+    /// wrong type, a missing parent…); nothing changed. The message names the file and line.
+    BlueprintRefused,
+    /// 422: the actor's template cannot be read.
+    InvalidTemplate,
     /// 422: the repository's scheduled actions cannot be planned (a cycle, a missing
     /// prerequisite, an action no actor has).
     Unplannable,
@@ -78,7 +105,8 @@ impl ErrorCode {
             | ErrorCode::ServiceNotFound
             | ErrorCode::ActorNotFound
             | ErrorCode::RunNotFound
-            | ErrorCode::JobNotFound => StatusCode::NOT_FOUND,
+            | ErrorCode::JobNotFound
+            | ErrorCode::BlueprintNotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::Busy
             | ErrorCode::RunLocked
@@ -86,9 +114,21 @@ impl ErrorCode {
             | ErrorCode::RunRunning
             | ErrorCode::RunFinished
             | ErrorCode::RunNotRunning
-            | ErrorCode::RunUnfinished => StatusCode::CONFLICT,
+            | ErrorCode::RunUnfinished
+            | ErrorCode::NoReposDir
+            | ErrorCode::RepositoryExists
+            | ErrorCode::NotDeletable
+            | ErrorCode::RepositoryBusy
+            | ErrorCode::BlueprintExists
+            | ErrorCode::ProducerNeeded
+            | ErrorCode::IncompatibleSchema => StatusCode::CONFLICT,
             ErrorCode::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::InvalidValue | ErrorCode::Unplannable => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::InvalidValue
+            | ErrorCode::Unplannable
+            | ErrorCode::InvalidBlueprint
+            | ErrorCode::BlueprintTooLarge
+            | ErrorCode::BlueprintRefused
+            | ErrorCode::InvalidTemplate => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::StoreUnavailable | ErrorCode::ShuttingDown => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -179,6 +219,10 @@ impl From<ays_core::CoreError> for ApiError {
             CoreError::Busy { .. } => ErrorCode::Busy,
             CoreError::RunLocked { .. } => ErrorCode::RunLocked,
             CoreError::Store { .. } => ErrorCode::StoreUnavailable,
+            CoreError::ProducerNeeded { .. } => ErrorCode::ProducerNeeded,
+            CoreError::IncompatibleSchema { .. } => ErrorCode::IncompatibleSchema,
+            // A blueprint is only ever applied at a request's asking, with what it sent.
+            CoreError::Blueprint(_) => ErrorCode::BlueprintRefused,
             // The rest is the repository's own state (a corrupt record, an actor missing for
             // one of its services, an unreadable template): nothing the request can change.
             _ => ErrorCode::InternalError,

@@ -1,12 +1,13 @@
 //! `GET .../service` (with filters) and `GET .../service/{role}/{name}`: the services of a
 //! repository. Bodies have the fields of `ays service list --json` and `ays service show
-//! --json`.
+//! --json`. `DELETE .../service/{role}/{name}` deletes one with its children, as `ays service
+//! delete` does, and answers the fields of its `--json`.
 
 use axum::Json;
 use axum::extract::State;
 use ays_core::{
-    ActionName, ActionState, ActorName, EventFilter, Service, ServiceAction, ServiceDetail,
-    ServiceFilter, ServiceKey,
+    ActionName, ActionState, ActorName, DeleteOptions, DeletePlan, EventFilter, Service,
+    ServiceAction, ServiceDetail, ServiceFilter, ServiceKey, Unlinked,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -271,4 +272,93 @@ pub(crate) async fn get(
     let key: ServiceKey = params::name("service", &format!("{role}!{instance}"))?;
     let detail = blocking(move || Ok(repo.show_service(&key)?)).await?;
     Ok(Json(ServiceView::from(detail)))
+}
+
+/// How to delete a service.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct DeleteQuery {
+    /// Delete even when a service that stays would have fewer producers than its template
+    /// needs (its data then drops the deleted names), as `ays service delete --force`.
+    force: Option<String>,
+}
+
+/// A service that stays and loses a relation to a deleted one.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct UnlinkedView {
+    /// The service that stays.
+    #[schema(value_type = String)]
+    service: ServiceKey,
+    /// The deleted service it was related to.
+    #[schema(value_type = String)]
+    lost: ServiceKey,
+    /// The data field from which the deleted producer's name was removed (empty: none).
+    field: String,
+    /// How many producers of the lost one's role its template needs (0 for a lost consumer).
+    min: u32,
+    /// How many it has left.
+    left: u32,
+}
+
+impl From<Unlinked> for UnlinkedView {
+    fn from(u: Unlinked) -> UnlinkedView {
+        UnlinkedView {
+            service: u.service,
+            lost: u.lost,
+            field: u.field,
+            min: u.min,
+            left: u.left,
+        }
+    }
+}
+
+/// What deleting a service did.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ServiceDeletedView {
+    /// The service and, recursively, its children, parents first.
+    #[schema(value_type = Vec<String>)]
+    deleted: Vec<ServiceKey>,
+    /// The services that stay and lost a relation to a deleted one.
+    unlinked: Vec<UnlinkedView>,
+}
+
+impl From<DeletePlan> for ServiceDeletedView {
+    fn from(p: DeletePlan) -> ServiceDeletedView {
+        ServiceDeletedView {
+            deleted: p.deleted,
+            unlinked: p.unlinked.into_iter().map(UnlinkedView::from).collect(),
+        }
+    }
+}
+
+/// Deletes a service and, recursively, its children, as `ays service delete` does; the
+/// services that stay lose their relations to them. Refused while a run holds the run lock.
+#[utoipa::path(
+    delete,
+    path = "/ays/repository/{repository}/service/{role}/{name}",
+    operation_id = "delete_service",
+    tag = TAG_SERVICES,
+    params(ServicePath, DeleteQuery),
+    responses(
+        (status = 200, description = "What was deleted and unlinked", body = ServiceDeletedView),
+        (status = 400, description = "A bad name (`invalid_name`) or query (`malformed_query`)", body = ErrorBody),
+        (status = 404, description = "No such repository or service (`repository_not_found`, `service_not_found`)", body = ErrorBody),
+        (status = 409, description = "A run holds the run lock (`run_locked`), the repository is busy with another change (`busy`), or a service that stays needs the deleted one (`producer_needed`: pass `force=true`)", body = ErrorBody),
+        (status = 422, description = "`force` is not true or false (`invalid_value`)", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn delete(
+    State(app): State<AppState>,
+    Path(path): Path<ServicePath>,
+    Query(query): Query<DeleteQuery>,
+) -> Result<Json<ServiceDeletedView>, ApiError> {
+    let repo = app.repository(&path.repository)?;
+    let role = params::name::<String>("role", &path.role)?;
+    let instance = params::name::<String>("service name", &path.name)?;
+    let key: ServiceKey = params::name("service", &format!("{role}!{instance}"))?;
+    let force = params::value::<bool>("force", query.force.as_deref())?.unwrap_or(false);
+    let done = blocking(move || Ok(repo.delete_service(&key, DeleteOptions { force })?)).await?;
+    Ok(Json(ServiceDeletedView::from(done)))
 }

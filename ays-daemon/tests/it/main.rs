@@ -2,6 +2,7 @@
 //! repository made with `ays_core::testing::TestRepo`.
 
 mod auth;
+mod changes;
 mod follow;
 mod openapi;
 mod routes;
@@ -39,7 +40,8 @@ actions:
     recurring: 5m
 ";
 
-/// A served repository named `repo`, with services, actors and one run.
+/// A served repository named `repo`, with services, actors, one run, and its blueprint as
+/// `blueprints/bp.yaml`.
 struct Fixture {
     app: Router,
     token: Token,
@@ -57,6 +59,7 @@ impl Fixture {
         )?;
         t.repo
             .apply_blueprint_text("bp.yaml", BLUEPRINT, ApplyOptions::default())?;
+        std::fs::write(t.repo.blueprints_dir().join("bp.yaml"), BLUEPRINT)?;
         let mut options = ays_run::RunOptions::default();
         options.no_exec = true;
         let outcome = ays_run::create_run(&t.repo, &options)?;
@@ -164,4 +167,5 @@ fn concrete(template: &str, fixture: &Fixture) -> String {
         .replace("{actor}", "node")
         .replace("{run}", fixture.run.as_str())
         .replace("{number}", "1")
+        .replace("{blueprint}", "bp.yaml")
 }

@@ -394,7 +394,7 @@ async fn a_body_over_the_limit_is_413_and_a_wrong_method_405() -> TestResult {
     assert_eq!(status, StatusCode::OK);
     let (status, body) = call(
         &f.app,
-        Method::DELETE,
+        Method::PATCH,
         "/ays/repository/repo",
         Some(&auth),
         Body::empty(),
