@@ -130,7 +130,13 @@ pub enum Command {
     /// every repository directly under `--repos-dir`; each is named in the API by its
     /// directory name. Every route but `GET /health` needs `Authorization: Bearer <token>`
     /// (`ays token show` prints it; it is created if missing). Prints `listening on URL` once
-    /// it accepts connections; `GET /openapi.json` describes the API.
+    /// it accepts connections; `GET /openapi.json` describes the API, `GET /dashboard` shows
+    /// it in a browser.
+    ///
+    /// Runs asked for through the API are queued and executed one at a time per repository;
+    /// recurring actions run when they are due; `POST /webhooks/events` takes events. On
+    /// SIGTERM no run starts, running jobs get 10 s to finish, and the next start resumes
+    /// what was interrupted and queued.
     #[command(visible_alias = "start")]
     Daemon(DaemonArgs),
     /// The API token of the daemon (one per user): show, rotate.
@@ -151,7 +157,8 @@ pub struct DaemonArgs {
     /// directory).
     #[arg(long = "repo", value_name = "DIR", conflicts_with = "repos_dir")]
     pub repos: Vec<PathBuf>,
-    /// Serve every repository directly under DIR.
+    /// Serve every repository directly under DIR (it may hold none yet); repositories created
+    /// through the API (`POST /ays/repository`) go there.
     #[arg(long, value_name = "DIR")]
     pub repos_dir: Option<PathBuf>,
     /// The IP address to listen on.

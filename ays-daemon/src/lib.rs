@@ -18,8 +18,12 @@
 //!
 //! # Modules
 //!
-//! - [`Repositories`]: the served repositories, opened once and shared by requests;
-//!   [`repositories_under`] finds those of a directory.
+//! - [`Repositories`]: the repositories served at start, opened once and shared by requests;
+//!   [`repositories_under`] finds those of a directory. The served set, each repository with
+//!   its run queue, is the `queue` module's registry: runs asked for through the API are stored
+//!   in the repository's store, executed one at a time per repository, and continued after a
+//!   restart.
+//! - the `recurring` module: the scheduler that runs recurring actions when they are due.
 //! - [`router`] over an [`ApiState`]: the routes and their layers (tracing, body limit,
 //!   token), which tests drive in-process.
 //! - [`Server`] ([`DaemonConfig`], [`serve`], [`shutdown_signal`]): binds an address (a

@@ -87,7 +87,6 @@ impl Recurring {
     }
 
     /// Reads repository `name` again soon (after the API changed it).
-    #[expect(dead_code, reason = "the blueprint and actor routes will call it")]
     pub(crate) fn touch(&self, name: &str) {
         self.lock().stale.push(name.to_owned());
         self.wake.notify_one();

@@ -121,6 +121,31 @@ fn issue_11_recurring_actions_run_on_time_without_overlap_and_fail_alone() {
         "next due one period after the last run: {tick}"
     );
     assert!(scheduler["actions"].as_u64().unwrap() >= 4, "{scheduler}");
+    // The service shows the period, the last run and when the daemon runs it next.
+    let (status, service) = get(
+        &format!("{url}/ays/repository/r/service/mon/other"),
+        Some(token),
+    );
+    assert_eq!(status, 200, "{service}");
+    let shown = service["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "tick")
+        .unwrap();
+    assert_eq!(shown["period"], 1, "{shown}");
+    assert!(shown["last_run"].as_i64().unwrap() > 0, "{shown}");
+    assert!(shown["next_run"].as_i64().unwrap() > 0, "{shown}");
+    let slow = service["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "slow")
+        .unwrap();
+    assert!(
+        slow.get("next_run").is_none(),
+        "not recurring on this service: {slow}"
+    );
     assert!(
         scheduler["lateness_ms"]["count"].as_u64().unwrap() >= 10,
         "{scheduler}"

@@ -392,6 +392,8 @@ pub(crate) async fn update(
     })
     .await?;
     let (update, actor) = outcome.ok_or(not_found)?;
+    // Periods may have changed.
+    app.recurring.touch(&path.repository);
     Ok(Json(ActorUpdatedView {
         actor: ActorView::from(actor),
         update: ActorUpdateView::from(update),

@@ -557,7 +557,7 @@ pub(crate) async fn execute(
 ) -> Result<Json<BlueprintReportView>, ApiError> {
     let repo = app.repository(&path.repository)?;
     let name = blueprint_name(&path.blueprint)?;
-    let repository = path.repository;
+    let repository = path.repository.clone();
     let report = blocking(move || {
         let found =
             find(&repo.blueprints_dir(), &name).ok_or_else(|| not_found(&repository, &name))?;
@@ -570,6 +570,8 @@ pub(crate) async fn execute(
         }
     })
     .await?;
+    // Periods may have changed.
+    app.recurring.touch(&path.repository);
     Ok(Json(BlueprintReportView::from(report)))
 }
 

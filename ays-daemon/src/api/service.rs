@@ -122,6 +122,10 @@ pub(crate) struct ActionView {
     last_run: i64,
     /// Whether its runs are logged.
     log: bool,
+    /// When the daemon runs it next, in ms since the epoch (while it runs: when it was due),
+    /// for a recurring action the daemon's scheduler holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_run: Option<i64>,
 }
 
 impl From<ServiceAction> for ActionView {
@@ -133,6 +137,7 @@ impl From<ServiceAction> for ActionView {
             period: a.period,
             last_run: a.last_run,
             log: a.log,
+            next_run: None,
         }
     }
 }
@@ -270,8 +275,17 @@ pub(crate) async fn get(
     let role = params::name::<String>("role", &path.role)?;
     let instance = params::name::<String>("service name", &path.name)?;
     let key: ServiceKey = params::name("service", &format!("{role}!{instance}"))?;
+    let shown = key.clone();
     let detail = blocking(move || Ok(repo.show_service(&key)?)).await?;
-    Ok(Json(ServiceView::from(detail)))
+    let mut view = ServiceView::from(detail);
+    let statuses = app.recurring.statuses(&path.repository);
+    for action in &mut view.actions {
+        action.next_run = statuses
+            .iter()
+            .find(|(k, _)| k.service == shown && k.action == action.name)
+            .map(|(_, s)| s.due_ms);
+    }
+    Ok(Json(view))
 }
 
 /// How to delete a service.
