@@ -8,9 +8,10 @@ use std::str::FromStr;
 
 use anyhow::Context;
 use ays_core::{
-    ActionName, ActionState, ActorName, ActorSummary, EventFilter, JobLog, JobRecord, JobRef,
-    JobState, JobStateChange, RunId, RunRecord, RunStepRecord, RunSummary, ServiceAction,
-    ServiceDetail, ServiceKey,
+    ActionName, ActionState, ActorName, ActorSummary, ActorUpdate, BlueprintReport, DeletePlan,
+    DestroyReport, EventFilter, FieldChange, JobLog, JobRecord, JobRef, JobState, JobStateChange,
+    RunId, RunRecord, RunStepRecord, RunSummary, ScheduledAction, ServiceAction, ServiceDetail,
+    ServiceKey, Unlinked, UpdatedService,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
@@ -55,7 +56,7 @@ impl RemoteError {
                 status: 400 | 401 | 404 | 422,
                 ..
             }
-        )
+        ) || matches!(self, RemoteError::Api { code, .. } if code == "producer_needed")
     }
 }
 
@@ -133,6 +134,11 @@ impl Client {
     /// The daemon's URL.
     pub fn url(&self) -> &str {
         &self.base
+    }
+
+    /// The repository commands work on.
+    pub fn repository(&self) -> &str {
+        &self.repository
     }
 
     /// The one repository the daemon serves.
@@ -253,15 +259,57 @@ impl Client {
         path: &str,
         body: &serde_json::Value,
     ) -> Result<(u16, serde_json::Value), RemoteError> {
+        self.send("POST", path, body)
+    }
+
+    /// `PUT path` with the JSON `body`: the status and the JSON answer.
+    pub fn put(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<(u16, serde_json::Value), RemoteError> {
+        self.send("PUT", path, body)
+    }
+
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<(u16, serde_json::Value), RemoteError> {
         let url = format!("{}{path}", self.base);
-        tracing::debug!(path, %body, "POST");
-        let sent = self
-            .agent
-            .post(&url)
+        tracing::debug!(path, %body, method);
+        let builder = match method {
+            "PUT" => self.agent.put(&url),
+            _ => self.agent.post(&url),
+        };
+        let sent = builder
             .header("Authorization", &format!("Bearer {}", self.token))
             .content_type("application/json")
             .send(body.to_string());
-        self.answer(&format!("POST {path}"), sent)
+        self.answer(&format!("{method} {path}"), sent)
+    }
+
+    /// `DELETE path?query`: the JSON answer as `T`.
+    pub fn delete<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<T, RemoteError> {
+        let mut request = self.request("DELETE", path);
+        for (name, value) in query {
+            request = request.query(*name, *value);
+        }
+        tracing::debug!(path, ?query, "DELETE");
+        self.answer(&format!("DELETE {path}"), request.call())
+            .map(|(_, value)| value)
+    }
+
+    /// `DELETE path` answered without a body (204).
+    pub fn delete_empty(&self, path: &str) -> Result<(), RemoteError> {
+        tracing::debug!(path, "DELETE");
+        let sent = self.request("DELETE", path).call();
+        self.check(&format!("DELETE {path}"), sent).map(|_| ())
     }
 
     /// `GET path` as an event stream: its events, `(name, data)`, as they come.
@@ -637,6 +685,180 @@ impl From<ActorWire> for ActorSummary {
             services: a.services,
             actions: a.actions,
             origin: a.origin,
+        }
+    }
+}
+
+/// `POST .../blueprint/{name}`: what executing a blueprint did.
+#[derive(Deserialize)]
+pub struct BlueprintReportWire {
+    files: Vec<String>,
+    dry_run: bool,
+    #[serde(deserialize_with = "texts")]
+    actors_created: Vec<ActorName>,
+    #[serde(deserialize_with = "texts")]
+    created: Vec<ServiceKey>,
+    updated: Vec<UpdatedWire>,
+    scheduled: Vec<ScheduledWire>,
+}
+
+#[derive(Deserialize)]
+struct UpdatedWire {
+    #[serde(deserialize_with = "text")]
+    key: ServiceKey,
+    changed: Vec<String>,
+    fields: Vec<FieldChangeWire>,
+}
+
+#[derive(Deserialize)]
+struct FieldChangeWire {
+    field: String,
+    old: serde_json::Value,
+    new: serde_json::Value,
+}
+
+#[derive(Deserialize)]
+struct ScheduledWire {
+    #[serde(deserialize_with = "text")]
+    key: ServiceKey,
+    #[serde(deserialize_with = "text")]
+    action: ActionName,
+    #[serde(deserialize_with = "text")]
+    from: ActionState,
+    #[serde(deserialize_with = "text")]
+    to: ActionState,
+}
+
+impl From<BlueprintReportWire> for BlueprintReport {
+    fn from(r: BlueprintReportWire) -> BlueprintReport {
+        BlueprintReport {
+            files: r.files,
+            dry_run: r.dry_run,
+            actors_created: r.actors_created,
+            created: r.created,
+            updated: r
+                .updated
+                .into_iter()
+                .map(|u| UpdatedService {
+                    key: u.key,
+                    changed: u.changed,
+                    fields: u
+                        .fields
+                        .into_iter()
+                        .map(|f| FieldChange {
+                            field: f.field,
+                            old: f.old,
+                            new: f.new,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            scheduled: r
+                .scheduled
+                .into_iter()
+                .map(|s| ScheduledAction {
+                    key: s.key,
+                    action: s.action,
+                    from: s.from,
+                    to: s.to,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `DELETE .../service/{role}/{name}`: what was deleted and unlinked.
+#[derive(Deserialize)]
+pub struct DeletedWire {
+    #[serde(deserialize_with = "texts")]
+    deleted: Vec<ServiceKey>,
+    unlinked: Vec<UnlinkedWire>,
+}
+
+#[derive(Deserialize)]
+struct UnlinkedWire {
+    #[serde(deserialize_with = "text")]
+    service: ServiceKey,
+    #[serde(deserialize_with = "text")]
+    lost: ServiceKey,
+    field: String,
+    min: u32,
+    left: u32,
+}
+
+impl From<DeletedWire> for DeletePlan {
+    fn from(d: DeletedWire) -> DeletePlan {
+        DeletePlan {
+            deleted: d.deleted,
+            unlinked: d
+                .unlinked
+                .into_iter()
+                .map(|u| Unlinked {
+                    service: u.service,
+                    lost: u.lost,
+                    field: u.field,
+                    min: u.min,
+                    left: u.left,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `PUT .../actor/{actor}`: the actor and what its update changed.
+#[derive(Deserialize)]
+pub struct ActorUpdatedWire {
+    actor: NamedWire,
+    update: ActorUpdateWire,
+}
+
+#[derive(Deserialize)]
+struct NamedWire {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct ActorUpdateWire {
+    #[serde(deserialize_with = "texts")]
+    changed_actions: Vec<ActionName>,
+    #[serde(deserialize_with = "texts")]
+    added_actions: Vec<ActionName>,
+    #[serde(deserialize_with = "texts")]
+    removed_actions: Vec<ActionName>,
+    added_fields: Vec<String>,
+    removed_fields: Vec<String>,
+    actor_changed: bool,
+    services: usize,
+}
+
+impl From<ActorUpdatedWire> for ActorUpdate {
+    fn from(a: ActorUpdatedWire) -> ActorUpdate {
+        let u = a.update;
+        ActorUpdate {
+            actor: a.actor.name,
+            changed_actions: u.changed_actions,
+            added_actions: u.added_actions,
+            removed_actions: u.removed_actions,
+            added_fields: u.added_fields,
+            removed_fields: u.removed_fields,
+            actor_changed: u.actor_changed,
+            services: u.services,
+        }
+    }
+}
+
+/// `POST .../destroy`: what was removed.
+#[derive(Deserialize)]
+pub struct DestroyWire {
+    actors: usize,
+    services: usize,
+}
+
+impl From<DestroyWire> for DestroyReport {
+    fn from(d: DestroyWire) -> DestroyReport {
+        DestroyReport {
+            actors: d.actors,
+            services: d.services,
         }
     }
 }

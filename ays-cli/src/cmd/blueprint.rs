@@ -21,11 +21,16 @@ pub fn run(env: &Env, path: Option<&Path>, dry_run: bool) -> anyhow::Result<()> 
         Some(path) => repo.apply_blueprint_file(&path, options)?,
         None => repo.apply_blueprints(options)?,
     };
+    print_report(env, &report)
+}
+
+/// Prints what a blueprint did, as `ays blueprint` does.
+pub fn print_report(env: &Env, report: &BlueprintReport) -> anyhow::Result<()> {
     if env.json {
-        return output::json(&report);
+        return output::json(report);
     }
-    output::line(&summary(&report))?;
-    table(&report).print()
+    output::line(&summary(report))?;
+    table(report).print()
 }
 
 fn summary(report: &BlueprintReport) -> String {

@@ -3,13 +3,17 @@
 //! other command is refused: none falls back to a local repository.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use ays_core::{JobRecord, JobState, RunId, RunSummary, ServiceDetail, ServiceKey};
+use ays_core::{
+    ActorUpdate, BlueprintReport, DestroyReport, JobRecord, JobState, RunId, RunSummary,
+    ServiceDetail, ServiceKey,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -18,13 +22,14 @@ use super::job::{LIST_AT_MOST, pick_run};
 use super::run::Progress;
 use super::service::ServiceRow;
 use crate::cli::{
-    ActorCommand, Command, JobCommand, JobFilterArgs, RunArgs, RunCommand, ScheduleArg,
-    ServiceCommand, ServiceFilterArgs,
+    ActorCommand, Command, ConfirmArgs, JobCommand, JobFilterArgs, RunArgs, RunCommand,
+    ScheduleArg, ServiceCommand, ServiceFilterArgs,
 };
 use crate::exit::BadInput;
 use crate::output;
 use crate::remote::{
-    ActorWire, Client, JobWire, RemoteError, RunDetailWire, RunSummaryWire, ServiceWire, segment,
+    ActorUpdatedWire, ActorWire, BlueprintReportWire, Client, DeletedWire, DestroyWire, JobWire,
+    RemoteError, RunDetailWire, RunSummaryWire, ServiceWire, segment,
 };
 
 /// Runs `command` through the daemon at `url`.
@@ -32,8 +37,14 @@ pub fn run(env: &Env, url: &str, repository: Option<&str>, command: Command) -> 
     // What has no route is refused before the daemon is asked anything.
     let supported = matches!(
         &command,
-        Command::Service(ServiceCommand::List(_) | ServiceCommand::Show { .. })
-            | Command::Actor(ActorCommand::List)
+        Command::Blueprint { .. }
+            | Command::Destroy { .. }
+            | Command::Service(
+                ServiceCommand::List(_)
+                    | ServiceCommand::Show { .. }
+                    | ServiceCommand::Delete { .. }
+            )
+            | Command::Actor(_)
             | Command::Run(
                 RunCommand::List
                     | RunCommand::Show { .. }
@@ -47,6 +58,14 @@ pub fn run(env: &Env, url: &str, repository: Option<&str>, command: Command) -> 
     }
     let client = Client::connect(url, repository)?;
     match command {
+        Command::Blueprint { path, dry_run } => blueprint(env, &client, path.as_deref(), dry_run),
+        Command::Destroy { confirm } => destroy(env, &client, &confirm),
+        Command::Service(ServiceCommand::Delete {
+            key,
+            force,
+            confirm,
+        }) => service_delete(env, &client, &key, force, &confirm),
+        Command::Actor(ActorCommand::Update { name }) => actor_update(env, &client, name),
         Command::Service(ServiceCommand::List(filter)) => service_list(env, &client, &filter),
         Command::Service(ServiceCommand::Show { key, filter }) => {
             service_show(env, &client, key.as_deref(), &filter)
@@ -137,6 +156,230 @@ fn name_of(command: &Command) -> &'static str {
         Command::Token(_) => "token",
         Command::Completion { .. } => "completion",
     }
+}
+
+/// `value`, the answer of the daemon to `what`, read as `T`.
+fn decode<T: serde::de::DeserializeOwned>(what: &str, value: Value) -> anyhow::Result<T> {
+    serde_json::from_value(value)
+        .with_context(|| format!("unexpected answer of the daemon to {what}"))
+}
+
+/// A blueprint as `GET .../blueprint` lists it.
+#[derive(Deserialize)]
+struct BlueprintListed {
+    name: String,
+}
+
+/// `ays blueprint [FILE]`: FILE uploaded under its file name and executed; without FILE,
+/// every active blueprint of the daemon's repository executed in name order (one after the
+/// other, each as one unit: the API has no route that applies them all as one).
+fn blueprint(env: &Env, client: &Client, path: Option<&Path>, dry_run: bool) -> anyhow::Result<()> {
+    if dry_run {
+        return Err(BadInput(
+            "`ays blueprint --dry-run` is not available with --remote: the API has no dry run \
+             for blueprints (`POST .../blueprint/NAME` applies it); run it where the repository \
+             is, without --remote or AYS_REMOTE"
+                .into(),
+        )
+        .into());
+    }
+    let report = match path {
+        Some(path) => upload_and_execute(env, client, path)?,
+        None => {
+            let mut listed: Vec<BlueprintListed> = client.get(&client.path("blueprint"), &[])?;
+            listed.sort_by(|a, b| a.name.cmp(&b.name));
+            let mut report = BlueprintReport::default();
+            for (i, blueprint) in listed.iter().enumerate() {
+                match execute_blueprint(client, &blueprint.name) {
+                    Ok(one) => merge(&mut report, one),
+                    Err(err) => {
+                        if i > 0 {
+                            let applied: Vec<&str> =
+                                listed[..i].iter().map(|b| b.name.as_str()).collect();
+                            output::note(&format!(
+                                "the daemon applied {} before {} was refused",
+                                applied.join(", "),
+                                blueprint.name
+                            ));
+                        }
+                        return Err(err);
+                    }
+                }
+            }
+            report
+        }
+    };
+    super::blueprint::print_report(env, &report)
+}
+
+/// Adds `one`, the report of the next blueprint, to `all`.
+fn merge(all: &mut BlueprintReport, one: BlueprintReport) {
+    all.files.extend(one.files);
+    all.actors_created.extend(one.actors_created);
+    all.created.extend(one.created);
+    all.updated.extend(one.updated);
+    all.scheduled.extend(one.scheduled);
+}
+
+fn execute_blueprint(client: &Client, name: &str) -> anyhow::Result<BlueprintReport> {
+    let path = client.path(&format!("blueprint/{}", segment(name)));
+    let (_, answer) = client.post(&path, &json!({}))?;
+    let report: BlueprintReportWire = decode(&format!("POST {path}"), answer)?;
+    Ok(report.into())
+}
+
+/// Uploads the local blueprint `path` as the blueprint of its file name (rewriting one of
+/// that name) and executes it. When it is refused, the upload is undone: the blueprint is
+/// deleted, or gets its former content back.
+fn upload_and_execute(env: &Env, client: &Client, path: &Path) -> anyhow::Result<BlueprintReport> {
+    let path = if path.is_relative() {
+        env.dir.join(path)
+    } else {
+        path.to_path_buf()
+    };
+    let content =
+        std::fs::read_to_string(&path).map_err(|source| ays_core::BlueprintError::Io {
+            path: path.clone(),
+            source,
+        })?;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| {
+            BadInput(format!(
+                "`{}` has no file name to name the blueprint by",
+                path.display()
+            ))
+        })?
+        .to_owned();
+    let one = client.path(&format!("blueprint/{}", segment(&name)));
+    let former = match client.post(
+        &client.path("blueprint"),
+        &json!({ "name": name, "content": content }),
+    ) {
+        Ok(_) => None,
+        Err(RemoteError::Api { code, .. }) if code == "blueprint_exists" => {
+            let old: Value = client.get(&one, &[])?;
+            let old = old["content"].as_str().unwrap_or_default().to_owned();
+            client.put(&one, &json!({ "content": content }))?;
+            Some(old)
+        }
+        Err(err) => return Err(err.into()),
+    };
+    execute_blueprint(client, &name).inspect_err(|_| {
+        let undone = match former {
+            None => client.delete_empty(&one),
+            Some(old) => client.put(&one, &json!({ "content": old })).map(|_| ()),
+        };
+        if let Err(err) = undone {
+            output::note(&format!(
+                "the refused blueprint {name} stays in the daemon's repository: {err}"
+            ));
+        }
+    })
+}
+
+/// `ays service delete KEY [--force]`. The API deletes at once: there is no plan to show
+/// first, so --dry-run is refused, and the question (on a terminal, without --yes) names the
+/// services from their children.
+fn service_delete(
+    env: &Env,
+    client: &Client,
+    key: &str,
+    force: bool,
+    confirm: &ConfirmArgs,
+) -> anyhow::Result<()> {
+    if confirm.dry_run {
+        return Err(BadInput(
+            "`ays service delete --dry-run` is not available with --remote: the API has no \
+             route that plans a delete without doing it; run it where the repository is, \
+             without --remote or AYS_REMOTE"
+                .into(),
+        )
+        .into());
+    }
+    let key = super::service::parse_key(key)?;
+    if output::will_ask(confirm.yes) {
+        let mut deleted = vec![key.clone()];
+        let mut next = 0;
+        while next < deleted.len() {
+            let children = service(client, &deleted[next])?.children;
+            deleted.extend(children);
+            next += 1;
+        }
+        let lines: Vec<String> = deleted.iter().map(|k| format!("will delete {k}")).collect();
+        output::line(&lines.join("\n"))?;
+        output::confirm(&format!("delete {} service(s)", deleted.len()), confirm.yes)?;
+    }
+    let path = client.path(&format!(
+        "service/{}/{}",
+        segment(key.role()),
+        segment(key.instance())
+    ));
+    let query: &[(&str, &str)] = if force { &[("force", "true")] } else { &[] };
+    let done: DeletedWire = client.delete(&path, query)?;
+    super::service::print_deleted(env, &done.into())
+}
+
+/// `ays actor update [NAME]`: each actor updated through `PUT .../actor/NAME` (without NAME,
+/// every actor, in name order).
+fn actor_update(env: &Env, client: &Client, name: Option<String>) -> anyhow::Result<()> {
+    let names = match name {
+        Some(name) => vec![name],
+        None => {
+            #[derive(Deserialize)]
+            struct Listed {
+                name: String,
+            }
+            let mut listed: Vec<Listed> = client.get(&client.path("actor"), &[])?;
+            listed.sort_by(|a, b| a.name.cmp(&b.name));
+            listed.into_iter().map(|a| a.name).collect()
+        }
+    };
+    let mut updates: Vec<ActorUpdate> = Vec::with_capacity(names.len());
+    for name in &names {
+        let path = client.path(&format!("actor/{}", segment(name)));
+        let (_, answer) = client.put(&path, &json!({}))?;
+        let updated: ActorUpdatedWire = decode(&format!("PUT {path}"), answer)?;
+        updates.push(updated.into());
+    }
+    super::actor::print_updates(env, &updates)
+}
+
+/// `ays destroy`: `POST .../destroy`. The counts that --dry-run and the question show are
+/// those of the daemon's lists of actors and services.
+fn destroy(env: &Env, client: &Client, confirm: &ConfirmArgs) -> anyhow::Result<()> {
+    if confirm.dry_run || output::will_ask(confirm.yes) {
+        let actors: Vec<ActorWire> = client.get(&client.path("actor"), &[])?;
+        let services: Vec<ServiceRow> = client.get(&client.path("service"), &[])?;
+        let plan = DestroyReport {
+            actors: actors.len(),
+            services: services.len(),
+        };
+        if confirm.dry_run {
+            if env.json {
+                return output::json(&plan);
+            }
+            return output::line(&format!(
+                "would remove {} actor(s) and {} service(s); runs are kept",
+                plan.actors, plan.services
+            ));
+        }
+        output::confirm(
+            &format!(
+                "remove all {} actor(s) and {} service(s) of repository `{}` of the daemon at {}",
+                plan.actors,
+                plan.services,
+                client.repository(),
+                client.url()
+            ),
+            confirm.yes,
+        )?;
+    }
+    let path = client.path("destroy");
+    let (_, answer) = client.post(&path, &json!({}))?;
+    let done: DestroyWire = decode(&format!("POST {path}"), answer)?;
+    super::repo::print_destroyed(env, &done.into())
 }
 
 /// The query of the service filters given (checked as the local command checks them).

@@ -114,8 +114,13 @@ pub fn destroy(env: &Env, confirm: &ConfirmArgs) -> anyhow::Result<()> {
         confirm.yes,
     )?;
     let report = repo.destroy()?;
+    print_destroyed(env, &report)
+}
+
+/// Prints what `ays destroy` removed.
+pub fn print_destroyed(env: &Env, report: &ays_core::DestroyReport) -> anyhow::Result<()> {
     if env.json {
-        return output::json(&report);
+        return output::json(report);
     }
     output::line(&format!(
         "removed {} actor(s) and {} service(s); runs are kept",

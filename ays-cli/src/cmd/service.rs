@@ -181,10 +181,15 @@ fn delete(
         confirm.yes,
     )?;
     let done = repo.delete_service(&key, DeleteOptions { force })?;
+    print_deleted(env, &done)
+}
+
+/// Prints what `ays service delete` deleted and unlinked.
+pub fn print_deleted(env: &Env, done: &DeletePlan) -> anyhow::Result<()> {
     if env.json {
-        return output::json(&done);
+        return output::json(done);
     }
-    output::line(&describe(&done, "deleted", "unlinked"))
+    output::line(&describe(done, "deleted", "unlinked"))
 }
 
 /// The services a delete removes and those it unlinks, one per line.

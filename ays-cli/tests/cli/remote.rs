@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use crate::daemon::{Daemon, ok_with};
+use crate::daemon::{Daemon, ays_with, ok_with};
 use crate::{stderr, stdout};
 
 /// A repository `r` under `parent`: `db!main` and its child `web!site`, both with a shell
@@ -230,11 +230,7 @@ fn issue_11_remote_refusals_are_clear() {
     );
 
     for (args, name) in [
-        (&["blueprint"][..], "blueprint"),
-        (
-            &["service", "delete", "web!site", "--yes"][..],
-            "service delete",
-        ),
+        (&["service", "state"][..], "service state"),
         (&["run", "abandon", "x"][..], "run abandon"),
     ] {
         let out = remote_in(&s, &url, args, &[]);
@@ -276,4 +272,231 @@ fn issue_11_remote_refusals_are_clear() {
         "{err}"
     );
     assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+/// `ays ARGS` on repository `root` and `ays --remote URL ARGS` through the daemon serving
+/// another repository of the same content: the same exit code and output.
+fn same(s: &Setup, url: &str, local: &Setup, args: &[&str]) -> String {
+    let here = ays_with(&local.config, &local.root, args);
+    let there = remote_in(s, url, args, &[]);
+    assert_eq!(
+        there.status.code(),
+        here.status.code(),
+        "{args:?}: {}{}",
+        stderr(&there),
+        stderr(&here)
+    );
+    assert_eq!(
+        stdout(&there),
+        stdout(&here),
+        "{args:?}: {}",
+        stderr(&there)
+    );
+    stdout(&there)
+}
+
+/// The services of both repositories, as `service list --json` prints them: the same.
+fn same_services(s: &Setup, url: &str, local: &Setup) -> String {
+    same(s, url, local, &["--json", "service", "list"])
+}
+
+/// Changes through the daemon (a blueprint uploaded and executed, every blueprint executed,
+/// an actor updated, services deleted, the repository destroyed) print what they print on a
+/// repository of the same content, and leave the same services.
+#[test]
+fn issue_11_changes_through_the_daemon_print_what_they_print_locally() {
+    let s = setup("true");
+    let local = setup("true");
+    let daemon = Daemon::start(&s.config, &s.root, &["--port", "0"]);
+    let url = daemon.url();
+
+    // A blueprint file of the client's, uploaded as `more.yaml`; locally, the same file in
+    // blueprints/ (the report names it `blueprints/more.yaml` in both).
+    let more = "db__extra:\n  size: 2\n";
+    std::fs::write(s.elsewhere.join("more.yaml"), more).unwrap();
+    std::fs::write(local.root.join("blueprints/more.yaml"), more).unwrap();
+    let here = ays_with(
+        &local.config,
+        &local.root,
+        &["blueprint", "blueprints/more.yaml"],
+    );
+    let there = remote_in(&s, &url, &["blueprint", "more.yaml"], &[]);
+    assert_eq!(there.status.code(), Some(0), "{}", stderr(&there));
+    assert_eq!(stdout(&there), stdout(&here));
+    assert!(stdout(&there).contains("db!extra"), "{}", stdout(&there));
+    // Changed, as JSON: the blueprint exists now, and is rewritten.
+    let more = "db__extra:\n  size: 5\n";
+    std::fs::write(s.elsewhere.join("more.yaml"), more).unwrap();
+    std::fs::write(local.root.join("blueprints/more.yaml"), more).unwrap();
+    let here = ays_with(
+        &local.config,
+        &local.root,
+        &["--json", "blueprint", "blueprints/more.yaml"],
+    );
+    let there = remote_in(&s, &url, &["--json", "blueprint", "more.yaml"], &[]);
+    assert_eq!(there.status.code(), Some(0), "{}", stderr(&there));
+    assert_eq!(stdout(&there), stdout(&here));
+    assert!(stdout(&there).contains("\"old\": 2"), "{}", stdout(&there));
+    same_services(&s, &url, &local);
+    // Every active blueprint, in name order.
+    let all = same(&s, &url, &local, &["blueprint"]);
+    assert!(
+        all.starts_with("applied blueprints/bp.yaml, blueprints/more.yaml: "),
+        "{all}"
+    );
+    same(&s, &url, &local, &["--json", "blueprint"]);
+
+    // The template of db gets an action: the actor update says so.
+    for root in [&s.root, &local.root] {
+        std::fs::write(
+            root.join("actorTemplates/db/actions.sh"),
+            "install() {\n    echo db ready\n}\nstart() {\n    echo db started\n}\n",
+        )
+        .unwrap();
+    }
+    let updated = same(&s, &url, &local, &["actor", "update", "db"]);
+    assert!(updated.contains("changed: start"), "{updated}");
+    same(&s, &url, &local, &["--json", "actor", "update"]);
+    same(&s, &url, &local, &["actor", "update"]);
+
+    let deleted = same(
+        &s,
+        &url,
+        &local,
+        &["service", "delete", "web!site", "--yes"],
+    );
+    assert_eq!(
+        deleted,
+        "deleted web!site\nunlinked db!main from web!site\n"
+    );
+    same(
+        &s,
+        &url,
+        &local,
+        &[
+            "--json", "service", "delete", "db!extra", "--yes", "--force",
+        ],
+    );
+    same_services(&s, &url, &local);
+
+    let dry = same(&s, &url, &local, &["destroy", "--dry-run"]);
+    assert_eq!(
+        dry,
+        "would remove 2 actor(s) and 1 service(s); runs are kept\n"
+    );
+    same(&s, &url, &local, &["--json", "destroy", "--dry-run"]);
+    same(&s, &url, &local, &["destroy", "--yes"]);
+    same(&s, &url, &local, &["--json", "destroy", "--yes"]);
+    assert_eq!(same_services(&s, &url, &local), "[]\n");
+    // The blueprints stay: executing them makes the services again. (Only one: through the
+    // daemon, each blueprint is executed as a unit of its own, so that the `actions` of
+    // bp.yaml would not reach the services of more.yaml as they do locally.)
+    for root in [&s.root, &local.root] {
+        std::fs::remove_file(root.join("blueprints/more.yaml")).unwrap();
+    }
+    same(&s, &url, &local, &["blueprint"]);
+    same_services(&s, &url, &local);
+
+    let (code, err) = daemon.terminate();
+    assert_eq!(code, Some(0), "{err}");
+}
+
+/// The refusals of changes through the daemon exit as the local ones do: an unknown service
+/// or actor, a blueprint that is no blueprint (named with its line), one that the repository
+/// refuses (and that does not stay behind), and the dry runs the API does not have.
+#[test]
+fn issue_11_change_refusals_through_the_daemon_exit_as_local_ones() {
+    let s = setup("true");
+    let local = setup("true");
+    let daemon = Daemon::start(&s.config, &s.root, &["--port", "0"]);
+    let url = daemon.url();
+
+    for args in [
+        &["service", "delete", "web!nope", "--yes"][..],
+        &["actor", "update", "nope"][..],
+    ] {
+        let here = ays_with(&local.config, &local.root, args);
+        let there = remote_in(&s, &url, args, &[]);
+        assert_eq!(here.status.code(), Some(2), "{args:?}");
+        assert_eq!(there.status.code(), Some(2), "{args:?}: {}", stderr(&there));
+        assert!(stderr(&there).starts_with("error: "), "{}", stderr(&there));
+    }
+    let err = stderr(&remote_in(
+        &s,
+        &url,
+        &["service", "delete", "web!nope", "--yes"],
+        &[],
+    ));
+    assert!(err.starts_with("error: service_not_found: "), "{err}");
+
+    // Not a blueprint: refused before it is written, naming the file and the line.
+    let bad = "db__main:\n  size: 2\nweb1: {}\n";
+    std::fs::write(s.elsewhere.join("bad.yaml"), bad).unwrap();
+    std::fs::write(local.root.join("blueprints/bad.yaml"), bad).unwrap();
+    let here = ays_with(
+        &local.config,
+        &local.root,
+        &["blueprint", "blueprints/bad.yaml"],
+    );
+    let there = remote_in(&s, &url, &["blueprint", "bad.yaml"], &[]);
+    assert_eq!(
+        there.status.code(),
+        here.status.code(),
+        "{}",
+        stderr(&there)
+    );
+    assert_eq!(there.status.code(), Some(2));
+    let err = stderr(&there);
+    assert!(
+        err.starts_with("error: invalid_blueprint: ")
+            && err.contains("bad.yaml")
+            && err.contains('3'),
+        "{err}"
+    );
+    std::fs::remove_file(local.root.join("blueprints/bad.yaml")).unwrap();
+
+    // A blueprint the repository refuses: it does not stay in the daemon's blueprints.
+    let unknown = "nope__x:\n";
+    std::fs::write(s.elsewhere.join("unknown.yaml"), unknown).unwrap();
+    std::fs::write(local.root.join("blueprints/unknown.yaml"), unknown).unwrap();
+    let here = ays_with(
+        &local.config,
+        &local.root,
+        &["blueprint", "blueprints/unknown.yaml"],
+    );
+    let there = remote_in(&s, &url, &["blueprint", "unknown.yaml"], &[]);
+    assert_eq!(
+        there.status.code(),
+        here.status.code(),
+        "{}",
+        stderr(&there)
+    );
+    let err = stderr(&there);
+    assert!(
+        err.starts_with("error: blueprint_refused: ") && err.contains("unknown.yaml"),
+        "{err}"
+    );
+    assert!(!s.root.join("blueprints/unknown.yaml").exists());
+    std::fs::remove_file(local.root.join("blueprints/unknown.yaml")).unwrap();
+    same(&s, &url, &local, &["blueprint"]);
+
+    for (args, flag) in [
+        (&["blueprint", "--dry-run"][..], "`ays blueprint --dry-run`"),
+        (
+            &["service", "delete", "web!site", "--dry-run"][..],
+            "`ays service delete --dry-run`",
+        ),
+    ] {
+        let out = remote_in(&s, &url, args, &[]);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = stderr(&out);
+        assert!(
+            err.starts_with(&format!("error: {flag} is not available with --remote")),
+            "{err}"
+        );
+    }
+    same_services(&s, &url, &local);
+
+    let (code, err) = daemon.terminate();
+    assert_eq!(code, Some(0), "{err}");
 }
