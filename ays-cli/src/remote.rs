@@ -884,6 +884,15 @@ mod tests {
         assert!(api(404).is_bad_input());
         assert!(api(401).is_bad_input());
         assert!(!api(409).is_bad_input());
+        let needed = RemoteError::Api {
+            status: 409,
+            code: "producer_needed".into(),
+            message: "y".into(),
+        };
+        assert!(
+            needed.is_bad_input(),
+            "as CoreError::ProducerNeeded is locally"
+        );
         assert!(!api(503).is_bad_input());
         assert_eq!(api(404).to_string(), "x: y");
     }

@@ -56,9 +56,12 @@ pub fn run(env: &Env, url: &str, repository: Option<&str>, command: Command) -> 
     if !supported {
         return Err(not_available(&command).into());
     }
+    if let Some(refusal) = no_dry_run(&command) {
+        return Err(refusal.into());
+    }
     let client = Client::connect(url, repository)?;
     match command {
-        Command::Blueprint { path, dry_run } => blueprint(env, &client, path.as_deref(), dry_run),
+        Command::Blueprint { path, .. } => blueprint(env, &client, path.as_deref()),
         Command::Destroy { confirm } => destroy(env, &client, &confirm),
         Command::Service(ServiceCommand::Delete {
             key,
@@ -99,6 +102,25 @@ pub fn run(env: &Env, url: &str, repository: Option<&str>, command: Command) -> 
         }
         _ => Err(not_available(&command).into()),
     }
+}
+
+/// The refusal of a --dry-run that the API has no route for.
+fn no_dry_run(command: &Command) -> Option<BadInput> {
+    let (name, why) = match command {
+        Command::Blueprint { dry_run: true, .. } => (
+            "blueprint",
+            "the API has no dry run for blueprints (`POST .../blueprint/NAME` applies one)",
+        ),
+        Command::Service(ServiceCommand::Delete { confirm, .. }) if confirm.dry_run => (
+            "service delete",
+            "the API has no route that plans a delete without doing it",
+        ),
+        _ => return None,
+    };
+    Some(BadInput(format!(
+        "`ays {name} --dry-run` is not available with --remote: {why}; run it where the \
+         repository is, without --remote or AYS_REMOTE"
+    )))
 }
 
 /// The refusal of a command that has no route.
@@ -173,16 +195,8 @@ struct BlueprintListed {
 /// `ays blueprint [FILE]`: FILE uploaded under its file name and executed; without FILE,
 /// every active blueprint of the daemon's repository executed in name order (one after the
 /// other, each as one unit: the API has no route that applies them all as one).
-fn blueprint(env: &Env, client: &Client, path: Option<&Path>, dry_run: bool) -> anyhow::Result<()> {
-    if dry_run {
-        return Err(BadInput(
-            "`ays blueprint --dry-run` is not available with --remote: the API has no dry run \
-             for blueprints (`POST .../blueprint/NAME` applies it); run it where the repository \
-             is, without --remote or AYS_REMOTE"
-                .into(),
-        )
-        .into());
-    }
+/// (--dry-run was refused before.)
+fn blueprint(env: &Env, client: &Client, path: Option<&Path>) -> anyhow::Result<()> {
     let report = match path {
         Some(path) => upload_and_execute(env, client, path)?,
         None => {
@@ -280,7 +294,7 @@ fn upload_and_execute(env: &Env, client: &Client, path: &Path) -> anyhow::Result
 }
 
 /// `ays service delete KEY [--force]`. The API deletes at once: there is no plan to show
-/// first, so --dry-run is refused, and the question (on a terminal, without --yes) names the
+/// first, so --dry-run was refused before, and the question (on a terminal, without --yes) names the
 /// services from their children.
 fn service_delete(
     env: &Env,
@@ -289,15 +303,6 @@ fn service_delete(
     force: bool,
     confirm: &ConfirmArgs,
 ) -> anyhow::Result<()> {
-    if confirm.dry_run {
-        return Err(BadInput(
-            "`ays service delete --dry-run` is not available with --remote: the API has no \
-             route that plans a delete without doing it; run it where the repository is, \
-             without --remote or AYS_REMOTE"
-                .into(),
-        )
-        .into());
-    }
     let key = super::service::parse_key(key)?;
     if output::will_ask(confirm.yes) {
         let mut deleted = vec![key.clone()];
