@@ -477,6 +477,20 @@ fn issue_11_change_refusals_through_the_daemon_exit_as_local_ones() {
         "{err}"
     );
     assert!(!s.root.join("blueprints/unknown.yaml").exists());
+    // One that rewrites a blueprint of the daemon's: refused, the former content is back.
+    let former = std::fs::read_to_string(s.root.join("blueprints/bp.yaml")).unwrap();
+    std::fs::write(s.elsewhere.join("bp.yaml"), unknown).unwrap();
+    let there = remote_in(&s, &url, &["blueprint", "bp.yaml"], &[]);
+    assert_eq!(
+        there.status.code(),
+        here.status.code(),
+        "{}",
+        stderr(&there)
+    );
+    assert_eq!(
+        std::fs::read_to_string(s.root.join("blueprints/bp.yaml")).unwrap(),
+        former
+    );
     std::fs::remove_file(local.root.join("blueprints/unknown.yaml")).unwrap();
     same(&s, &url, &local, &["blueprint"]);
 
