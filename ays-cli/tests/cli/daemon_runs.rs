@@ -63,7 +63,9 @@ fn gated_repository(config: &Path, parent: &Path, marks: &Path, gate: &Path) -> 
     std::fs::write(
         db.join("actions.sh"),
         format!(
-            "install() {{\n    echo db >> '{}'\n    while [ ! -e '{}' ]; do sleep 0.05; done\n}}\n",
+            "install() {{\n    echo db >> '{}'\n    echo $BASHPID >> '{}.pids'\n    \
+             while [ ! -e '{}' ]; do sleep 0.05; done\n}}\n",
+            marks.display(),
             marks.display(),
             gate.display()
         ),
@@ -333,6 +335,17 @@ fn issue_11_a_killed_daemon_keeps_its_queue() {
     });
     daemon.child.kill().unwrap();
     daemon.child.wait().unwrap();
+    // The job it was running does not go on unseen: its bash server ends it.
+    let pids = std::fs::read_to_string(s.marks.with_extension("pids")).unwrap();
+    let pid = pids.lines().next().unwrap().trim().to_owned();
+    wait_for("the killed daemon's job to end", || {
+        let alive = std::process::Command::new("kill")
+            .args(["-0", &pid])
+            .status()
+            .unwrap()
+            .success();
+        (!alive).then_some(())
+    });
     std::fs::write(&s.gate, "").unwrap();
 
     let daemon = Daemon::start(&s.config, &s.root, &["--port", "0"]);

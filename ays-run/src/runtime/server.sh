@@ -50,3 +50,9 @@ while IFS=' ' builtin read -r _ays_id _ays_run _ays_service _ays_action _ays_att
   # Forget finished jobs, or bash keeps them all and each fork gets slower.
   builtin jobs -n >/dev/null
 done
+# Stdin closed: ays is done with this server, or died (SIGKILL). A job still running then
+# would go on unseen, and run a second time alongside when the run resumes: end it (its whole
+# process group).
+for _ays_job in $(builtin jobs -p); do
+  builtin kill -TERM -- "-$_ays_job"
+done
