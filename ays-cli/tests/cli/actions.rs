@@ -173,6 +173,62 @@ fn issue_9_a_python_syntax_error_is_reported_at_load_with_its_line() {
     );
 }
 
+/// A Python job still running when `ays` is killed with SIGKILL does not go on unseen (a
+/// resumed run would run it a second time alongside): its server ends it.
+#[test]
+fn issue_11_a_killed_run_leaves_no_python_job_running() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("r");
+    assert!(ays(tmp.path(), &["init", "r"], b"").status.success());
+    let template = repo.join("actorTemplates/slow");
+    std::fs::create_dir_all(&template).unwrap();
+    std::fs::write(template.join("schema.hrd"), "x = type:int\n").unwrap();
+    std::fs::write(
+        template.join("actions.py"),
+        "import os, time\n\n\ndef install(job):\n    \
+         open(os.path.join(os.environ['AYS_TEST_DIR'], 'job.pid'), 'w').write(str(os.getpid()))\n    \
+         time.sleep(300)\n",
+    )
+    .unwrap();
+    std::fs::write(
+        repo.join("blueprints/s.yaml"),
+        "slow__a:\n  x: 1\nactions:\n  - action: install\n",
+    )
+    .unwrap();
+    assert!(ays(&repo, &["blueprint"], b"").status.success());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ays"))
+        .args(["run", "create"])
+        .env("AYS_CONFIG_DIR", crate::config_dir())
+        .env("AYS_TEST_DIR", tmp.path())
+        .current_dir(&repo)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid_file = tmp.path().join("job.pid");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !pid_file.exists() || std::fs::read_to_string(&pid_file).unwrap().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the job never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let job = std::fs::read_to_string(&pid_file).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let proc_dir = std::path::Path::new("/proc").join(job.trim());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while proc_dir.exists()
+        && !std::fs::read_to_string(proc_dir.join("stat")).is_ok_and(|s| s.contains(") Z "))
+    {
+        if std::time::Instant::now() >= deadline {
+            let _ = std::process::Command::new("kill").arg(job.trim()).status();
+            panic!("the python job {job} outlived ays");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
 #[test]
 fn issue_10_a_blueprint_killed_during_init_writes_nothing_and_leaves_no_python() {
     let tmp = tempfile::tempdir().unwrap();

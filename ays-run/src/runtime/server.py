@@ -19,6 +19,7 @@ import io
 import json
 import linecache
 import os
+import signal
 import sys
 import threading
 import traceback
@@ -139,8 +140,12 @@ def serve():
             while data:
                 data = data[os.write(proto, data):]
 
+    running = set()
+
     def reap(rid, pid):
         _, status = os.waitpid(pid, 0)
+        with lock:
+            running.discard(pid)
         send({"id": rid, "exit": os.waitstatus_to_exitcode(status)})
 
     for line in sys.stdin.buffer:
@@ -162,8 +167,20 @@ def serve():
             os.setpgid(pid, pid)
         except OSError:
             pass
+        with lock:
+            running.add(pid)
         send({"id": req["id"], "pid": pid})
         threading.Thread(target=reap, args=(req["id"], pid), daemon=True).start()
+    # Stdin closed: ays is done with this server, or died (SIGKILL). A job still running then
+    # would go on unseen, and run a second time alongside when the run resumes: end it (its
+    # whole process group).
+    with lock:
+        left = list(running)
+    for pid in left:
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except OSError:
+            pass
 
 
 # The creation conversation.
