@@ -9,6 +9,7 @@
 //! | `mem://` or `mem://NAME` | in memory; `NAME` shares one store within the process | tests |
 //! | `redb:///path/file.redb` | [redb], one file, no server, durable commits | the default |
 //! | `redis://host:port/db` | a Redis server (feature `redis`) | a shared store |
+//! | `redis+cluster://host:port[,host:port...]` | a Redis Cluster, from its seed nodes (feature `redis`) | a shared, replicated store |
 //!
 //! Every store is opened on a *namespace* ([`open_namespaced`]; [`open`] uses
 //! [`DEFAULT_NAMESPACE`]): one per repository. Stores on different namespaces of one file or
@@ -56,13 +57,19 @@
 //! and writes after 3 s, so a dead server is a [`StoreError::Connection`] naming `host:port`,
 //! never a hang; the same store reconnects by itself once the server is back.
 //!
+//! A Redis Cluster store finds the master owning its namespace's slot (`CLUSTER SLOTS` from the
+//! seeds) and runs the same code against it; on `MOVED`, `ASK`, `CLUSTERDOWN` or a connection
+//! error it re-reads the slot map and retries once. After each write it waits up to 1 s for one
+//! replica (`WAIT 1 1000`) and logs a warning if none acknowledged: until a replica has the
+//! write, a failover of that master loses it.
+//!
 //! # Modules
 //!
 //! - `key`: the [`Key`] type and prefix-range arithmetic.
 //! - `batch`: [`Batch`], its [`Precondition`]s and [`Write`]s.
 //! - `store`: the [`KvStore`] trait, [`Page`] and the [`Scan`] iterator.
 //! - `error`: [`StoreError`] and the opaque [`BackendError`].
-//! - `memory`, `embedded`, `redis`: the backends (see each `open_*` below).
+//! - `memory`, `embedded`, `redis`, `cluster`: the backends (see each `open_*` below).
 //! - `read_only`: the view [`open_read_only`] returns, which refuses every write.
 //! - `conformance` (feature `conformance`): the rules every backend must pass, as a macro.
 //! - `testing` (feature `conformance`): `testing::RedisServer`, a throw-away `redis-server`,
@@ -76,6 +83,8 @@
 )]
 
 mod batch;
+#[cfg(feature = "redis")]
+mod cluster;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 #[cfg(feature = "embedded")]
@@ -119,6 +128,8 @@ pub fn open(url: &str) -> Result<Arc<dyn KvStore>, StoreError> {
 /// `redb://PATH` opens or creates the database file at `PATH` (`redb:///abs/file.redb`); several
 /// opens of one file in a process share one database. `redis://host:port/db` connects lazily: a
 /// server that is down shows as [`StoreError::Connection`] on the first call, not here.
+/// `redis+cluster://host:port[,host:port...]` (seed nodes of a Redis Cluster) connects lazily
+/// too.
 ///
 /// # Errors
 /// [`StoreError::InvalidUrl`] for a malformed URL or unknown scheme,
@@ -131,15 +142,17 @@ pub fn open_namespaced(url: &str, namespace: &str) -> Result<Arc<dyn KvStore>, S
         .split_once("://")
         .ok_or_else(|| StoreError::InvalidUrl {
             url: url.to_owned(),
-            reason: "expected `scheme://…` with scheme mem, redb or redis".to_owned(),
+            reason: "expected `scheme://…` with scheme mem, redb, redis or redis+cluster"
+                .to_owned(),
         })?;
     match scheme {
         "mem" => Ok(memory::open(rest, namespace)),
         "redb" => open_redb(url, rest, namespace),
         "redis" => open_redis(url, namespace),
+        "redis+cluster" => open_redis_cluster(url, namespace),
         other => Err(StoreError::InvalidUrl {
             url: url.to_owned(),
-            reason: format!("unknown scheme `{other}`, expected mem, redb or redis"),
+            reason: format!("unknown scheme `{other}`, expected mem, redb, redis or redis+cluster"),
         }),
     }
 }
@@ -252,6 +265,16 @@ fn open_redis(url: &str, _namespace: &str) -> Result<Arc<dyn KvStore>, StoreErro
         url: url.to_owned(),
         feature: "redis",
     })
+}
+
+#[cfg(feature = "redis")]
+fn open_redis_cluster(url: &str, namespace: &str) -> Result<Arc<dyn KvStore>, StoreError> {
+    cluster::open(url, namespace)
+}
+
+#[cfg(not(feature = "redis"))]
+fn open_redis_cluster(url: &str, namespace: &str) -> Result<Arc<dyn KvStore>, StoreError> {
+    open_redis(url, namespace)
 }
 
 fn check_namespace(namespace: &str) -> Result<(), StoreError> {

@@ -66,6 +66,8 @@ pub enum HarnessError {
 pub struct RedisServer {
     port: u16,
     child: Option<Child>,
+    /// Arguments added to every spawn (cluster mode).
+    extra: Vec<std::ffi::OsString>,
 }
 
 impl RedisServer {
@@ -75,11 +77,28 @@ impl RedisServer {
     /// [`HarnessError::NotInstalled`] when `redis-server` is missing, else [`HarnessError::Io`]
     /// or [`HarnessError::NotReady`].
     pub fn start() -> Result<Self, HarnessError> {
+        Self::start_with(&[])
+    }
+
+    /// Starts a server like [`start`](Self::start) with `extra` arguments; `{port}` in an
+    /// argument becomes the server's port.
+    fn start_with(extra: &[std::ffi::OsString]) -> Result<Self, HarnessError> {
         // Another process may grab the port between our probe and the server's bind: try again.
         let mut last = None;
         for _ in 0..3 {
             let port = free_port()?;
-            let mut server = RedisServer { port, child: None };
+            let mut server = RedisServer {
+                port,
+                child: None,
+                extra: extra
+                    .iter()
+                    .map(|arg| {
+                        std::ffi::OsString::from(
+                            arg.to_string_lossy().replace("{port}", &port.to_string()),
+                        )
+                    })
+                    .collect(),
+            };
             match server.spawn() {
                 Ok(()) => return Ok(server),
                 Err(err @ HarnessError::NotInstalled { .. }) => return Err(err),
@@ -168,6 +187,9 @@ impl RedisServer {
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(std::env::temp_dir())
+            // Not the default `dump.rdb`: one left in the temp dir would be loaded at start.
+            .args(["--dbfilename", &format!("ays-test-{port}.rdb")])
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -182,6 +204,17 @@ impl RedisServer {
             })?;
         self.child = Some(child);
         self.wait_ready()
+    }
+
+    /// Whether the server answering on the port is our child, by its `process_id`.
+    fn answers_as_ours(&self) -> bool {
+        let Some(pid) = self.pid() else {
+            return false;
+        };
+        command(self.port, "INFO server").is_ok_and(|info| {
+            info.lines()
+                .any(|l| l.trim() == format!("process_id:{pid}"))
+        })
     }
 
     /// Polls `PING` until `+PONG`, the process exits, or [`START_DEADLINE`] passes.
@@ -201,7 +234,10 @@ impl RedisServer {
                 });
             }
             match ping(port) {
-                Ok(true) => return Ok(()),
+                // Another test's server may hold the port (ours then fails to bind and exits):
+                // only a server with our process id counts.
+                Ok(true) if self.answers_as_ours() => return Ok(()),
+                Ok(true) => detail = "another process answers on the port".to_owned(),
                 Ok(false) => detail = "unexpected reply to PING".to_owned(),
                 Err(err) => detail = err.to_string(),
             }
@@ -222,6 +258,163 @@ impl Drop for RedisServer {
             tracing::warn!(port = self.port, error = %err, "could not stop test redis-server");
         }
     }
+}
+
+/// The cluster that [`RedisCluster::shared`] hands out while someone holds it.
+static SHARED_CLUSTER: Mutex<Weak<RedisCluster>> = Mutex::new(Weak::new());
+
+/// How long [`RedisCluster::start`] waits for `cluster_state:ok` on every node.
+pub const CLUSTER_DEADLINE: Duration = Duration::from_secs(30);
+
+/// A Redis Cluster of 3 masters with one replica each: 6 `redis-server` children on free
+/// loopback ports, without persistence, killed on drop (with their config directory).
+#[derive(Debug)]
+pub struct RedisCluster {
+    nodes: Vec<RedisServer>,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisCluster {
+    /// Starts 6 cluster-enabled servers, joins them with `redis-cli --cluster create …
+    /// --cluster-replicas 1`, and waits until every node reports `cluster_state:ok`.
+    ///
+    /// # Errors
+    /// [`HarnessError::NotInstalled`] when `redis-server` or `redis-cli` is missing, else
+    /// [`HarnessError::Io`] or [`HarnessError::NotReady`].
+    pub fn start() -> Result<Self, HarnessError> {
+        let dir = tempfile::tempdir().map_err(|source| HarnessError::Io {
+            port: 0,
+            action: "create the cluster config directory",
+            source,
+        })?;
+        let mut nodes = Vec::with_capacity(6);
+        for _ in 0..6 {
+            nodes.push(RedisServer::start_with(&[
+                "--cluster-enabled".into(),
+                "yes".into(),
+                // Its own directory: a `dump.rdb` left in the shared temp dir would load keys
+                // and make `--cluster create` refuse the node as not empty.
+                "--dir".into(),
+                dir.path().as_os_str().to_owned(),
+                "--cluster-config-file".into(),
+                dir.path().join("nodes-{port}.conf").into_os_string(),
+                "--cluster-node-timeout".into(),
+                "2000".into(),
+            ])?);
+        }
+        let first = nodes.first().map_or(0, RedisServer::port);
+        let output = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(nodes.iter().map(RedisServer::addr))
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|source| match source.kind() {
+                std::io::ErrorKind::NotFound => HarnessError::NotInstalled { source },
+                _ => HarnessError::Io {
+                    port: first,
+                    action: "run redis-cli --cluster create",
+                    source,
+                },
+            })?;
+        if !output.status.success() {
+            return Err(HarnessError::NotReady {
+                port: first,
+                deadline: CLUSTER_DEADLINE,
+                detail: format!(
+                    "redis-cli --cluster create failed with {}: {}",
+                    output.status,
+                    String::from_utf8_lossy(&output.stdout)
+                ),
+            });
+        }
+        let cluster = RedisCluster { nodes, _dir: dir };
+        cluster.wait_ok()?;
+        Ok(cluster)
+    }
+
+    /// A cluster shared by the tests of one binary that run at the same time, like
+    /// [`RedisServer::shared`]. Give each test its own namespace.
+    ///
+    /// # Errors
+    /// As [`RedisCluster::start`].
+    pub fn shared() -> Result<Arc<RedisCluster>, HarnessError> {
+        let mut slot = SHARED_CLUSTER
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(cluster) = slot.upgrade() {
+            return Ok(cluster);
+        }
+        let cluster = Arc::new(RedisCluster::start()?);
+        *slot = Arc::downgrade(&cluster);
+        Ok(cluster)
+    }
+
+    /// The URL of the cluster, `redis+cluster://127.0.0.1:P1,…` naming every node.
+    pub fn url(&self) -> String {
+        let seeds: Vec<String> = self.nodes.iter().map(RedisServer::addr).collect();
+        format!("redis+cluster://{}", seeds.join(","))
+    }
+
+    /// The nodes, masters and replicas alike.
+    pub fn nodes(&self) -> &[RedisServer] {
+        &self.nodes
+    }
+
+    /// Polls `CLUSTER INFO` on every node until each says `cluster_state:ok`.
+    fn wait_ok(&self) -> Result<(), HarnessError> {
+        let deadline = Instant::now() + CLUSTER_DEADLINE;
+        for node in &self.nodes {
+            let mut detail: String;
+            loop {
+                match command(node.port(), "CLUSTER INFO") {
+                    Ok(info) if info.contains("cluster_state:ok") => break,
+                    Ok(info) => detail = info,
+                    Err(err) => detail = err.to_string(),
+                }
+                if Instant::now() >= deadline {
+                    return Err(HarnessError::NotReady {
+                        port: node.port(),
+                        deadline: CLUSTER_DEADLINE,
+                        detail,
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sends one inline command to the server on `port` and returns its reply as text (a bulk
+/// string's body, or the raw line otherwise).
+pub fn command(port: u16, line: &str) -> std::io::Result<String> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(200))?;
+    stream.set_read_timeout(Some(Duration::from_millis(2000)))?;
+    stream.write_all(format!("{line}\r\n").as_bytes())?;
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        reply.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&reply);
+        if let Some(body) = text.strip_prefix('$') {
+            if let Some((len, rest)) = body.split_once("\r\n")
+                && let Ok(len) = len.parse::<usize>()
+                && rest.len() >= len
+            {
+                return Ok(rest[..len].to_owned());
+            }
+        } else if text.ends_with("\r\n") {
+            return Ok(text.trim_end().to_owned());
+        }
+    }
+    Ok(String::from_utf8_lossy(&reply).into_owned())
 }
 
 fn free_port() -> Result<u16, HarnessError> {

@@ -11,8 +11,8 @@ fn open_err(url: &str, namespace: &str) -> String {
 
 #[test]
 fn bad_urls_are_errors_naming_the_url() {
-    assert_snapshot!(open_err("/tmp/x.redb", "ns"), @"invalid store url `/tmp/x.redb`: expected `scheme://…` with scheme mem, redb or redis");
-    assert_snapshot!(open_err("postgres://db/x", "ns"), @"invalid store url `postgres://db/x`: unknown scheme `postgres`, expected mem, redb or redis");
+    assert_snapshot!(open_err("/tmp/x.redb", "ns"), @"invalid store url `/tmp/x.redb`: expected `scheme://…` with scheme mem, redb, redis or redis+cluster");
+    assert_snapshot!(open_err("postgres://db/x", "ns"), @"invalid store url `postgres://db/x`: unknown scheme `postgres`, expected mem, redb, redis or redis+cluster");
     assert_snapshot!(open_err("redb://", "ns"), @"invalid store url `redb://`: missing file path, expected redb:///path/file.redb");
     let err = open_err("redis://host:port/0", "ns");
     assert!(
