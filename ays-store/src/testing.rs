@@ -331,6 +331,7 @@ impl RedisCluster {
         }
         let cluster = RedisCluster { nodes, _dir: dir };
         cluster.wait_ok()?;
+        cluster.wait_replicated()?;
         Ok(cluster)
     }
 
@@ -360,6 +361,40 @@ impl RedisCluster {
     /// The nodes, masters and replicas alike.
     pub fn nodes(&self) -> &[RedisServer] {
         &self.nodes
+    }
+
+    /// Polls `INFO replication` on every node until each master has its replica online and
+    /// each replica its link to its master up. Until then a write's `WAIT 1` waits its whole
+    /// timeout, which a test with short TTLs cannot afford.
+    fn wait_replicated(&self) -> Result<(), HarnessError> {
+        let deadline = Instant::now() + CLUSTER_DEADLINE;
+        for node in &self.nodes {
+            loop {
+                let detail = match command(node.port(), "INFO replication") {
+                    Ok(info) => {
+                        let master_ready = info.contains("role:master")
+                            && info.contains("connected_slaves:1")
+                            && info.contains("state=online");
+                        let replica_ready =
+                            info.contains("role:slave") && info.contains("master_link_status:up");
+                        if master_ready || replica_ready {
+                            break;
+                        }
+                        info
+                    }
+                    Err(err) => err.to_string(),
+                };
+                if Instant::now() >= deadline {
+                    return Err(HarnessError::NotReady {
+                        port: node.port(),
+                        deadline: CLUSTER_DEADLINE,
+                        detail: format!("replication not ready: {detail}"),
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Ok(())
     }
 
     /// Polls `CLUSTER INFO` on every node until each says `cluster_state:ok`.
