@@ -397,6 +397,87 @@ impl RedisCluster {
         Ok(())
     }
 
+    /// The `host:port` of the master serving `namespace`'s slot, as the first live node says
+    /// (`CLUSTER NODES`; a master flagged `fail` does not count).
+    ///
+    /// # Errors
+    /// [`HarnessError::NotReady`] when no live node answers or no master serves the slot.
+    pub fn master_of(&self, namespace: &str) -> Result<String, HarnessError> {
+        let mut detail = String::from("no live node");
+        for node in self.nodes.iter().filter(|node| node.pid().is_some()) {
+            match slot_master(node.port(), namespace) {
+                Ok(Some(master)) => return Ok(master),
+                Ok(None) => detail = format!("no master serves the slot of `{namespace}`"),
+                Err(err) => detail = err.to_string(),
+            }
+        }
+        Err(HarnessError::NotReady {
+            port: self.nodes.first().map_or(0, RedisServer::port),
+            deadline: Duration::ZERO,
+            detail,
+        })
+    }
+
+    /// Kills (`SIGKILL`) the master serving `namespace`'s slot and returns its `host:port`.
+    /// Its replica takes over after the node timeout (2 s) and an election; see
+    /// [`wait_failover`](Self::wait_failover).
+    ///
+    /// # Errors
+    /// As [`master_of`](Self::master_of), or [`HarnessError::Io`] when the kill fails.
+    pub fn kill_master_of(&mut self, namespace: &str) -> Result<String, HarnessError> {
+        let master = self.master_of(namespace)?;
+        match self.nodes.iter_mut().find(|node| node.addr() == master) {
+            Some(node) => node.stop()?,
+            None => {
+                return Err(HarnessError::NotReady {
+                    port: 0,
+                    deadline: Duration::ZERO,
+                    detail: format!("master {master} is not one of our nodes"),
+                });
+            }
+        }
+        Ok(master)
+    }
+
+    /// Waits until a master other than `old` serves `namespace`'s slot and every live node
+    /// reports `cluster_state:ok`; returns the new master's `host:port`.
+    ///
+    /// # Errors
+    /// [`HarnessError::NotReady`] when that does not happen within `deadline`.
+    pub fn wait_failover(
+        &self,
+        namespace: &str,
+        old: &str,
+        deadline: Duration,
+    ) -> Result<String, HarnessError> {
+        let until = Instant::now() + deadline;
+        let mut detail: String;
+        loop {
+            match self.master_of(namespace) {
+                Ok(master) if master != old => {
+                    let down = self.nodes.iter().filter(|n| n.pid().is_some()).find(|n| {
+                        !command(n.port(), "CLUSTER INFO")
+                            .is_ok_and(|info| info.contains("cluster_state:ok"))
+                    });
+                    match down {
+                        None => return Ok(master),
+                        Some(node) => detail = format!("{} is not cluster_state:ok", node.addr()),
+                    }
+                }
+                Ok(master) => detail = format!("{master} still serves the slot"),
+                Err(err) => detail = err.to_string(),
+            }
+            if Instant::now() >= until {
+                return Err(HarnessError::NotReady {
+                    port: 0,
+                    deadline,
+                    detail,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Polls `CLUSTER INFO` on every node until each says `cluster_state:ok`.
     fn wait_ok(&self) -> Result<(), HarnessError> {
         let deadline = Instant::now() + CLUSTER_DEADLINE;
@@ -450,6 +531,38 @@ pub fn command(port: u16, line: &str) -> std::io::Result<String> {
         }
     }
     Ok(String::from_utf8_lossy(&reply).into_owned())
+}
+
+/// The master serving `namespace`'s slot according to the node on `port`, skipping masters
+/// flagged `fail`. `CLUSTER NODES` lines read
+/// `<id> <ip:port@cport> <flags> <master> <ping> <pong> <epoch> <state> <slots...>`.
+fn slot_master(port: u16, namespace: &str) -> std::io::Result<Option<String>> {
+    let slot: u16 = command(port, &format!("CLUSTER KEYSLOT {{{namespace}}}:i"))?
+        .trim_start_matches(':')
+        .parse()
+        .map_err(|err| std::io::Error::other(format!("CLUSTER KEYSLOT: {err}")))?;
+    let nodes = command(port, "CLUSTER NODES")?;
+    for line in nodes.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let Some(flags) = fields.get(2) else {
+            continue;
+        };
+        if !flags.contains("master") || flags.split(',').any(|f| f == "fail") {
+            continue;
+        }
+        for range in fields.iter().skip(8) {
+            let (start, end) = range.split_once('-').unwrap_or((range, range));
+            if let (Ok(start), Ok(end)) = (start.parse::<u16>(), end.parse::<u16>())
+                && (start..=end).contains(&slot)
+            {
+                return Ok(fields
+                    .get(1)
+                    .and_then(|addr| addr.split('@').next())
+                    .map(str::to_owned));
+            }
+        }
+    }
+    Ok(None)
 }
 
 fn free_port() -> Result<u16, HarnessError> {

@@ -92,3 +92,81 @@ fn url_without_hosts_is_invalid() {
         );
     }
 }
+
+/// Issue #12: SIGKILL the master of a namespace in the middle of a stream of writes. Puts fail
+/// while the cluster notices and promotes the replica, then succeed again on the new master,
+/// and every put that returned `Ok` (each one `WAIT`ed for the replica) is still there.
+#[test]
+fn failover_loses_no_acknowledged_write() {
+    use std::time::{Duration, Instant};
+
+    /// Writes before the kill, and successful writes wanted after it.
+    const BEFORE: usize = 20;
+    const AFTER: usize = 3;
+    // Its own cluster: it kills a node, which the other tests must not see.
+    let mut cluster = RedisCluster::start().expect("start a redis cluster");
+    let ns = format!("failover-{}", std::process::id());
+    let store = ays_store::open_namespaced(&cluster.url(), &ns).unwrap();
+
+    let mut acked: Vec<(String, String)> = Vec::new();
+    let (mut failed, mut after_ok) = (0usize, 0usize);
+    let mut killed: Option<(String, Instant)> = None;
+    let mut resumed: Option<Duration> = None;
+    let start = Instant::now();
+    for i in 0.. {
+        if i == BEFORE {
+            let old = cluster.kill_master_of(&ns).unwrap();
+            killed = Some((old, Instant::now()));
+        }
+        let (key, value) = (format!("k{i}"), format!("v{i}"));
+        match store.put(key.as_bytes(), value.as_bytes()) {
+            Ok(()) => {
+                acked.push((key, value));
+                if let Some((_, at)) = &killed {
+                    resumed.get_or_insert_with(|| at.elapsed());
+                    after_ok += 1;
+                }
+            }
+            Err(err) => {
+                assert!(killed.is_some(), "put {i} failed before the kill: {err}");
+                assert!(
+                    matches!(
+                        err,
+                        StoreError::Connection { .. } | StoreError::Backend { .. }
+                    ),
+                    "{err:?}"
+                );
+                failed += 1;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        if after_ok >= AFTER || start.elapsed() > Duration::from_secs(30) {
+            break;
+        }
+    }
+    let (old, _) = killed.expect("the master was killed");
+    let resumed = resumed.expect("writes resumed after the failover within 30 s");
+    eprintln!(
+        "failover: {failed} puts failed, writes resumed {resumed:?} after the kill, {} acked",
+        acked.len()
+    );
+    assert!(failed >= 1, "no put failed: the kill was not noticed");
+    assert!(
+        resumed < Duration::from_secs(20),
+        "resumed after {resumed:?}"
+    );
+    let new = cluster
+        .wait_failover(&ns, &old, Duration::from_secs(10))
+        .unwrap();
+    assert_ne!(new, old);
+
+    for (key, value) in &acked {
+        assert_eq!(
+            store.get(key.as_bytes()).unwrap(),
+            Some(value.clone().into_bytes()),
+            "acknowledged {key} lost"
+        );
+    }
+    store.put(b"after", b"failover").unwrap();
+    assert_eq!(store.get(b"after").unwrap(), Some(b"failover".to_vec()));
+}
