@@ -201,6 +201,17 @@ pub(crate) struct RunRequest {
     pub(crate) targets: Vec<Target>,
 }
 
+impl RunRequest {
+    /// Sorts [`RunRequest::targets`] and makes their actions, once each, the ones that seed the
+    /// run.
+    pub(crate) fn seed_with_targets(&mut self) {
+        self.targets.sort();
+        self.options.actions = self.targets.iter().map(|t| t.action.clone()).collect();
+        self.options.actions.sort();
+        self.options.actions.dedup();
+    }
+}
+
 /// An action of a service, scheduled for a request ([`RunRequest::targets`]).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub(crate) struct Target {
@@ -239,7 +250,7 @@ impl std::fmt::Display for QueueError {
 }
 
 /// Milliseconds since the epoch.
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -391,8 +402,9 @@ impl RunQueue {
         Ok(())
     }
 
-    /// Starts the worker if it is not running (within a tokio runtime).
-    fn ensure_worker(self: &Arc<Self>) {
+    /// Starts the worker if it is not running (within a tokio runtime; after
+    /// [`RunQueue::submit`]).
+    pub(crate) fn kick(self: &Arc<Self>) {
         let mut worker = self.worker.lock().unwrap_or_else(PoisonError::into_inner);
         if worker.as_ref().is_some_and(|w| !w.is_finished()) {
             return;
@@ -401,8 +413,9 @@ impl RunQueue {
         *worker = Some(tokio::spawn(async move { queue.work().await }));
     }
 
-    /// Queues `request` (stored first); blocks on the store.
-    fn push(&self, request: RunRequest) -> Result<RunRequest, QueueError> {
+    /// Queues `request` (stored first); blocks on the store. [`RunQueue::kick`] then makes sure
+    /// the worker runs.
+    pub(crate) fn submit(&self, request: RunRequest) -> Result<RunRequest, QueueError> {
         let mut inner = self.lock();
         let request = self.push_locked(&mut inner, request)?;
         drop(inner);
@@ -551,6 +564,23 @@ impl RunQueue {
     /// Every request, in queue order.
     pub(crate) fn list(&self) -> Vec<RunRequest> {
         self.lock().requests.clone()
+    }
+
+    /// Every request, in queue order, with its place among the queued ones (1: next) while it
+    /// is queued, as [`RunQueue::get`] gives it.
+    pub(crate) fn list_with_positions(&self) -> Vec<(RunRequest, Option<usize>)> {
+        let mut queued = 0;
+        self.lock()
+            .requests
+            .iter()
+            .map(|r| {
+                let position = (r.state == RequestState::Queued).then(|| {
+                    queued += 1;
+                    queued
+                });
+                (r.clone(), position)
+            })
+            .collect()
     }
 
     /// Whether run `id` executes now.
@@ -759,7 +789,7 @@ impl RunQueues {
     pub(crate) fn start(&self) {
         for queue in self.all() {
             if queue.list().iter().any(|r| r.state == RequestState::Queued) {
-                queue.ensure_worker();
+                queue.kick();
             }
         }
     }
@@ -839,12 +869,6 @@ pub(crate) fn resume_request(id: RunId) -> RunRequest {
 }
 
 impl RunQueue {
-    /// Queues `request` and makes sure the worker runs; blocks on the store.
-    pub(crate) fn submit(self: &Arc<Self>, request: RunRequest) -> Result<RunRequest, QueueError> {
-        let request = self.push(request)?;
-        Ok(request)
-    }
-
     /// Queues `request` (which schedules [`RunRequest::targets`]) unless an event's request
     /// that has not started yet is queued: then `request`'s targets join that one's, and it is
     /// returned with `true`. Blocks on the store.
@@ -865,10 +889,7 @@ impl RunQueue {
                     joined.targets.push(target);
                 }
             }
-            joined.targets.sort();
-            joined.options.actions = joined.targets.iter().map(|t| t.action.clone()).collect();
-            joined.options.actions.sort();
-            joined.options.actions.dedup();
+            joined.seed_with_targets();
             if joined != inner.requests[at] {
                 self.save(&joined)?;
                 inner.requests[at] = joined.clone();
@@ -879,11 +900,6 @@ impl RunQueue {
         drop(inner);
         self.wake.notify_one();
         Ok((request, false))
-    }
-
-    /// Starts the worker if needed (call from within the runtime, after [`RunQueue::submit`]).
-    pub(crate) fn kick(self: &Arc<Self>) {
-        self.ensure_worker();
     }
 
     /// The repository.
@@ -906,7 +922,7 @@ impl RunQueue {
             .iter()
             .any(|r| r.state == RequestState::Queued)
         {
-            self.ensure_worker();
+            self.kick();
         }
         Ok(())
     }

@@ -22,7 +22,7 @@ use ays_run::recurring::{RecurringAction, RecurringSchedule, RecurringStatus, re
 use ays_run::{CancelToken, RecurringOptions, RecurringOutcome};
 use tokio::sync::{Notify, Semaphore};
 
-use crate::queue::RunQueues;
+use crate::queue::{RunQueues, now_ms};
 
 /// How often the schedule is read again from the stores.
 pub(crate) const RESYNC: Duration = Duration::from_secs(10);
@@ -62,13 +62,6 @@ struct State {
     /// How late the last actions started, in ms.
     lateness: std::collections::VecDeque<i64>,
     stopping: bool,
-}
-
-/// Milliseconds since the epoch.
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 impl Recurring {

@@ -134,9 +134,7 @@ pub(crate) async fn post(
                     action: target.action,
                 });
             }
-            request.options.actions = request.targets.iter().map(|t| t.action.clone()).collect();
-            request.options.actions.sort();
-            request.options.actions.dedup();
+            request.seed_with_targets();
             let (request, coalesced) = queue.submit_coalesced(request)?;
             outcome.runs.push(EventRunView {
                 repository: queue.name().to_owned(),

@@ -158,14 +158,7 @@ impl AppState {
         let Some(queue) = self.queues.get(name) else {
             return Vec::new();
         };
-        queue
-            .list()
-            .into_iter()
-            .map(|r| {
-                let position = queue.get(&r.id).and_then(|(_, p)| p);
-                (r, position)
-            })
-            .collect()
+        queue.list_with_positions()
     }
 
     /// The run queue of repository `name`, after checking the name.
