@@ -92,6 +92,8 @@ mod embedded;
 mod error;
 mod key;
 mod memory;
+mod memory_queue;
+pub mod queue;
 mod read_only;
 #[cfg(feature = "redis")]
 mod redis;
@@ -104,6 +106,7 @@ use std::sync::Arc;
 pub use crate::batch::{Batch, Precondition, Write};
 pub use crate::error::{BackendError, StoreError};
 pub use crate::key::Key;
+pub use crate::queue::{Delivery, Message, MessageId, MessageQueue, PendingCount, open_queue};
 pub use crate::store::{KvStore, Page, Scan};
 
 /// The namespace [`open`] uses.
