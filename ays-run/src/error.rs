@@ -197,6 +197,12 @@ pub enum RuntimeError {
         #[source]
         source: Box<CoreError>,
     },
+    /// A worker lost the payload its coordinator sent with the job (a bug, not an input).
+    #[error("{job}: the worker has no payload for the job")]
+    NoPayload {
+        /// The job.
+        job: JobKey,
+    },
 }
 
 /// Reading a repository into the planner's input failed.
@@ -337,6 +343,60 @@ pub enum RunError {
         run: RunId,
         /// The job.
         job: JobKey,
+    },
+    /// The store's message queue, through which the run hands its jobs to workers, failed.
+    #[error("run `{run}`: cannot {doing} for the workers")]
+    Dispatch {
+        /// The run.
+        run: RunId,
+        /// What it was doing.
+        doing: &'static str,
+        /// The store's error.
+        #[source]
+        source: ays_store::StoreError,
+    },
+    /// The thread reading the workers' results could not be started.
+    #[error("run `{run}`: cannot start the thread that reads the workers' results")]
+    ResultsReader {
+        /// The run.
+        run: RunId,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Why a worker ([`run_worker`](crate::distributed::run_worker)) could not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorkerError {
+    /// The store could not be opened or written.
+    #[error("worker: the store `{url}` failed")]
+    Store {
+        /// The store's URL.
+        url: String,
+        /// Its error.
+        #[source]
+        source: ays_store::StoreError,
+    },
+    /// A live worker has this name.
+    #[error("a live worker is already named `{name}`: give this one another --name")]
+    NameTaken {
+        /// The name.
+        name: String,
+    },
+    /// The options are not usable.
+    #[error("worker: {reason}")]
+    Invalid {
+        /// Why.
+        reason: String,
+    },
+    /// Its threads could not be started.
+    #[error("worker: cannot start its threads")]
+    Thread {
+        /// The error.
+        #[source]
+        source: std::io::Error,
     },
 }
 

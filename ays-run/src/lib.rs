@@ -114,6 +114,8 @@
 
 mod clock;
 mod creation;
+mod dispatch;
+pub mod distributed;
 mod error;
 mod executor;
 mod input;
@@ -130,7 +132,9 @@ mod store_journal;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use creation::{CREATION_TIMEOUT, CreationActions};
-pub use error::{ExecError, JobKey, JournalError, PlanError, RunError, RuntimeError, SourceError};
+pub use error::{
+    ExecError, JobKey, JournalError, PlanError, RunError, RuntimeError, SourceError, WorkerError,
+};
 pub use executor::{
     ExecConfig, Executor, FailurePolicy, JobReport, RetryPolicy, RunReport, Schedule,
 };

@@ -29,6 +29,9 @@ use crate::runner::RepositoryRunner;
 use crate::runtime::ActionRegistry;
 use crate::store_journal::{RunObserver, StoreJournal, job_key, now_ms, resume_state};
 
+/// At most this many jobs in flight on workers at once, unless the run says how many (`-j`).
+const DISTRIBUTED_PARALLEL: usize = 256;
+
 /// How a run is made and executed. Start from `RunOptions::default()` and set fields.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
@@ -62,6 +65,11 @@ pub struct RunOptions<'a> {
     /// [`create_run`] only: the id the run gets (default: [`RunId::generate`]). A daemon that
     /// queues a request names it before it runs.
     pub id: Option<RunId>,
+    /// Execute the jobs' stored code on workers (`ays worker`) through the store's message
+    /// queue instead of in this process; native actions still run here. Needs a store every
+    /// worker reaches (`redis://`, `redis+cluster://`). Stored with the run, so that
+    /// [`resume_run`] goes on the same way.
+    pub workers: bool,
 }
 
 /// Services on which a dry run takes the run's actions as scheduled
@@ -81,6 +89,8 @@ struct StoredSettings {
     schedule: StoredSchedule,
     failure: StoredFailure,
     no_exec: bool,
+    #[serde(default)]
+    workers: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -99,8 +109,9 @@ enum StoredFailure {
 }
 
 impl StoredSettings {
-    fn of(config: &ExecConfig) -> Self {
+    fn of(config: &ExecConfig, workers: bool) -> Self {
         Self {
+            workers,
             schedule: match config.schedule {
                 Schedule::Steps => StoredSchedule::Steps,
                 Schedule::Dag => StoredSchedule::Dag,
@@ -143,6 +154,7 @@ impl StoredSettings {
             };
         }
         out.no_exec |= self.no_exec;
+        out.workers |= self.workers;
         out
     }
 }
@@ -319,13 +331,12 @@ fn records(
         created_at: now,
         finished_at: 0,
         steps,
-        settings: serde_json::to_string(&StoredSettings::of(config)).map_err(|source| {
-            RunError::BadSettings {
+        settings: serde_json::to_string(&StoredSettings::of(config, runner.is_distributed()))
+            .map_err(|source| RunError::BadSettings {
                 run: id.clone(),
-                settings: format!("{:?}", StoredSettings::of(config)),
+                settings: format!("{:?}", StoredSettings::of(config, runner.is_distributed())),
                 source,
-            }
-        })?,
+            })?,
     };
     Ok((run, jobs))
 }
@@ -339,6 +350,9 @@ fn config_for(repo: &Repository, options: &RunOptions, runner: &RepositoryRunner
     };
     if options.jobs > 0 {
         config.max_parallel = options.jobs;
+    } else if options.workers {
+        // Each job in flight on a worker holds a coordinator thread that waits for its result.
+        config.max_parallel = DISTRIBUTED_PARALLEL;
     }
     runner.apply_limits(&mut config);
     config

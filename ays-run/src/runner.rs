@@ -18,6 +18,8 @@ use ays_core::{
     Runtime,
 };
 
+use crate::dispatch::{Dispatcher, InProcess};
+use crate::distributed::StreamDispatcher;
 use crate::error::RunError;
 use crate::executor::{ExecConfig, RetryPolicy};
 
@@ -59,8 +61,9 @@ pub struct RepositoryRunner {
     repo: Repository,
     payload: Arc<RepositoryPayload>,
     registry: Option<Arc<ActionRegistry>>,
-    shell: ShellRuntime,
-    python: PythonRuntime,
+    /// Where attempts of stored code run: here, or on workers.
+    dispatcher: Arc<dyn Dispatcher>,
+    distributed: bool,
     actions: HashMap<ActorName, HashMap<ActionName, ActionSpec>>,
     /// The actors with a concurrency limit.
     concurrency: HashMap<ActorName, usize>,
@@ -245,9 +248,25 @@ impl RepositoryRunner {
     ) -> Result<Self, RunError> {
         let names: BTreeSet<&ActorName> = plan.jobs().iter().map(|j| j.actor()).collect();
         let dir = repo.run_dir(run).join("actors");
-        let runner = Self::for_actors(repo, run, names, options.registry.clone(), dir)?;
+        let mut runner = Self::for_actors(
+            repo,
+            run,
+            names.iter().copied(),
+            options.registry.clone(),
+            dir,
+        )?;
         if let Some(registry) = &runner.registry {
             check_registry(registry, &runner.actions)?;
+        }
+        if options.workers {
+            runner.dispatcher = Arc::new(StreamDispatcher::start(
+                repo,
+                run,
+                &runner.dir,
+                names,
+                runner.payload.clone(),
+            )?);
+            runner.distributed = true;
         }
         Ok(runner)
     }
@@ -283,13 +302,17 @@ impl RepositoryRunner {
             materialise(run, &actor.name, &dir.join(name.as_str()), &codes)?;
         }
         let payload = Arc::new(RepositoryPayload::new(repo.clone()));
-        Ok(Self {
+        let in_process = InProcess {
             shell: ShellRuntime::new(repo.root())
                 .with_actors_dir(&dir)
                 .with_payload(payload.clone()),
             python: PythonRuntime::new(repo.root(), PythonMode::default())
                 .with_actors_dir(&dir)
                 .with_payload(payload.clone()),
+        };
+        Ok(Self {
+            dispatcher: Arc::new(in_process),
+            distributed: false,
             payload,
             repo: repo.clone(),
             registry,
@@ -304,6 +327,11 @@ impl RepositoryRunner {
         self.spec(actor, action)
             .filter(|s| s.timeout > 0)
             .map(|s| Duration::from_secs(u64::from(s.timeout)))
+    }
+
+    /// Whether attempts of stored code run on workers.
+    pub(crate) fn is_distributed(&self) -> bool {
+        self.distributed
     }
 
     /// Where the actions files of the run were written.
@@ -373,9 +401,8 @@ impl RepositoryRunner {
             return registry.run_with(ctx, self.payload.as_ref());
         }
         match self.runtime(ctx) {
-            Runtime::Shell => self.shell.run(ctx),
-            Runtime::Python => self.python.run(ctx),
             Runtime::None => JobOutcome::nothing_to_run(ctx),
+            runtime => self.dispatcher.dispatch(ctx, runtime),
         }
     }
 }

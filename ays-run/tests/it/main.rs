@@ -1,6 +1,7 @@
 //! Integration tests of ays-run's public API, in one binary.
 
 mod creation;
+mod distributed;
 mod executor;
 mod planner;
 mod recurring;

@@ -1,0 +1,232 @@
+//! Runs whose jobs execute on workers (`RunOptions::workers`), through the in-memory message
+//! queue of a `mem://NAME` store that the run and the workers (threads here) share. The same
+//! code over Redis, with worker processes killed, is tested through the `ays` binary.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use ays_core::testing::{TestRepo, TestResult};
+use ays_core::{ActionState, ApplyOptions, InitOptions, JobLogCategory, JobState, Repository};
+use ays_run::distributed::{WorkerOptions, WorkerReport, list_workers, run_worker};
+use ays_run::{CancelToken, FailurePolicy, RunOptions, create_run, show_run};
+use serde_json::json;
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// A repository on a fresh `mem://NAME` store, and that URL.
+fn repo() -> Result<(TestRepo, String), Box<dyn std::error::Error>> {
+    let url = format!(
+        "mem://distributed-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    );
+    let dir = tempfile::tempdir()?;
+    let repo = Repository::init(
+        dir.path(),
+        InitOptions {
+            store_url: Some(url.clone()),
+            ..InitOptions::default()
+        },
+    )?;
+    Ok((TestRepo::wrap(repo, dir), url))
+}
+
+struct Running {
+    stop: CancelToken,
+    handle: JoinHandle<Result<WorkerReport, ays_run::WorkerError>>,
+    _dir: tempfile::TempDir,
+}
+
+fn worker(url: &str, name: &str, lease: Duration) -> Result<Running, Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let mut options = WorkerOptions::new(url, name, dir.path());
+    options.concurrency = 3;
+    options.lease = lease;
+    let stop = options.stop.clone();
+    let handle = std::thread::spawn(move || run_worker(&options));
+    Ok(Running {
+        stop,
+        handle,
+        _dir: dir,
+    })
+}
+
+fn stop(running: Running) -> Result<WorkerReport, Box<dyn std::error::Error>> {
+    running.stop.request();
+    Ok(running.handle.join().map_err(|_| "worker panicked")??)
+}
+
+const PATCH_HRD: &str = "x = type:int\ny = type:int\nz = type:int\nname = type:str\n";
+
+#[test]
+fn workers_run_shell_and_python_jobs_with_their_data_patches() -> TestResult {
+    let (t, url) = repo()?;
+    t.write("actorTemplates/shapp/schema.hrd", PATCH_HRD)?;
+    t.write(
+        "actorTemplates/shapp/actions.sh",
+        "install() {\n    echo '{\"x\": 5, \"name\": \"sh\"}' > \"$AYS_RESULT_FILE\"\n}\n\
+         bad() {\n    echo '{\"y\": \"many\"}' > \"$AYS_RESULT_FILE\"\n}\n\
+         fail() {\n    echo '{\"z\": 7}' > \"$AYS_RESULT_FILE\"\n    echo boom >&2\n    exit 3\n}\n",
+    )?;
+    t.write("actorTemplates/pyapp/schema.hrd", PATCH_HRD)?;
+    t.write(
+        "actorTemplates/pyapp/actions.py",
+        "def install(job):\n    job.service.data.x = job.service.data.x + 6\n    job.service.data.name = 'py'\n\n\
+         def bad(job):\n    job.service.data.y = 'many'\n\n\
+         def fail(job):\n    job.service.data.z = 7\n    raise RuntimeError('boom')\n",
+    )?;
+    t.repo.apply_blueprint_text(
+        "bp.yaml",
+        "shapp__s:\npyapp__p:\n  x: 1\nactions:\n  - action: install\n  - action: bad\n  - action: fail\n",
+        ApplyOptions::default(),
+    )?;
+    let (w1, w2) = (
+        worker(&url, "w1", Duration::from_secs(5))?,
+        worker(&url, "w2", Duration::from_secs(5))?,
+    );
+    let mut o = RunOptions::default();
+    o.failure = FailurePolicy::KeepGoing;
+    o.workers = true;
+    let outcome = create_run(&t.repo, &o)?;
+    let alive: Vec<String> = list_workers(&url)?.into_iter().map(|w| w.name).collect();
+    assert_eq!(alive, ["w1", "w2"]);
+    let done = stop(w1)?.done + stop(w2)?.done;
+    assert_eq!(done, 6, "each of the 6 jobs ran once, on a worker");
+    assert!(list_workers(&url)?.is_empty(), "stopped workers leave");
+
+    for key in ["shapp!s", "pyapp!p"] {
+        let s = t.repo.service(&key.parse()?)?.ok_or("no service")?;
+        let states: std::collections::BTreeMap<String, ActionState> = s
+            .actions
+            .iter()
+            .filter(|a| ["install", "bad", "fail"].contains(&a.name.as_str()))
+            .map(|a| (a.name.to_string(), a.state))
+            .collect();
+        let want = [
+            ("bad".to_owned(), ActionState::Error),
+            ("fail".to_owned(), ActionState::Error),
+            ("install".to_owned(), ActionState::Ok),
+        ];
+        assert_eq!(states, want.into_iter().collect(), "{key}");
+    }
+    assert_eq!(
+        t.repo.show_service(&"shapp!s".parse()?)?.data,
+        json!({"x": 5, "y": 0, "z": 0, "name": "sh"})
+    );
+    assert_eq!(
+        t.repo.show_service(&"pyapp!p".parse()?)?.data,
+        json!({"x": 7, "y": 0, "z": 0, "name": "py"})
+    );
+    let jobs = show_run(&t.repo, &outcome.id)?.jobs;
+    for j in &jobs {
+        assert!(
+            j.logs
+                .iter()
+                .any(|l| l.message.starts_with("ran on worker `w")),
+            "{}: {:?}",
+            j.service,
+            j.logs
+        );
+    }
+    let bad = jobs.iter().filter(|j| j.action.as_str() == "bad");
+    for j in bad {
+        assert_eq!(j.state, JobState::Error);
+        assert!(
+            j.logs.iter().any(|l| l.category == JobLogCategory::ErrorMsg
+                && l.message.starts_with("data patch rejected")),
+            "the coordinator validates what workers return: {:?}",
+            j.logs
+        );
+    }
+    let failed = jobs
+        .iter()
+        .find(|j| j.service.as_str() == "shapp!s" && j.action.as_str() == "fail")
+        .ok_or("no fail job")?;
+    assert!(
+        failed
+            .logs
+            .iter()
+            .any(|l| l.category == JobLogCategory::Err && l.message.contains("boom")),
+        "{:?}",
+        failed.logs
+    );
+    Ok(())
+}
+
+/// A consumer that takes jobs and dies without a word: its jobs are claimed after the lease,
+/// run by a live worker, and their logs name both.
+#[test]
+fn a_dead_workers_jobs_are_claimed_after_its_lease() -> TestResult {
+    let (t, url) = repo()?;
+    t.write(
+        "actorTemplates/node/actions.sh",
+        "install() {\n    echo installed\n}\n",
+    )?;
+    let mut bp = String::new();
+    for i in 0..8 {
+        bp.push_str(&format!("node__n{i}:\n"));
+    }
+    bp.push_str("actions:\n  - action: install\n");
+    t.repo
+        .apply_blueprint_text("bp.yaml", &bp, ApplyOptions::default())?;
+    let repo = t.repo.clone();
+    let run = std::thread::spawn(move || {
+        let mut o = RunOptions::default();
+        o.workers = true;
+        create_run(&repo, &o)
+    });
+    // The ghost takes three jobs as soon as they are published, and never acknowledges them.
+    let queue = ays_store::open_queue(&url, t.repo.id())?;
+    let started = Instant::now();
+    let mut ghost = Vec::new();
+    while ghost.len() < 3 && started.elapsed() < Duration::from_secs(10) {
+        ghost.extend(queue.read_group(
+            "jobs",
+            "workers",
+            "ghost",
+            3 - ghost.len(),
+            Duration::from_millis(100),
+        )?);
+    }
+    assert_eq!(ghost.len(), 3, "the run published its jobs");
+    let live = worker(&url, "live", Duration::from_millis(600))?;
+    let outcome = run.join().map_err(|_| "run panicked")??;
+    let report = stop(live)?;
+    assert_eq!(report.done, 8);
+    let jobs = show_run(&t.repo, &outcome.id)?.jobs;
+    assert!(jobs.iter().all(|j| j.state == JobState::Ok), "{jobs:?}");
+    let claimed = jobs
+        .iter()
+        .filter(|j| {
+            j.logs.iter().any(|l| {
+                l.message
+                    .contains("after worker `ghost` held it past its lease")
+            })
+        })
+        .count();
+    assert_eq!(claimed, 3, "the ghost's three jobs were claimed");
+    Ok(())
+}
+
+#[test]
+fn a_store_without_a_queue_is_refused_with_a_reason() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let url = format!("redb://{}", dir.path().join("s.redb").display());
+    let err = run_worker(&WorkerOptions::new(&url, "w", dir.path()))
+        .err()
+        .ok_or("a worker on redb started")?;
+    let text = format!("{err}: {}", err_chain(&err));
+    assert!(text.contains("no message queue"), "{text}");
+    Ok(())
+}
+
+fn err_chain(err: &dyn std::error::Error) -> String {
+    let mut out = Vec::new();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        out.push(c.to_string());
+        cause = c.source();
+    }
+    out.join(": ")
+}
