@@ -8,8 +8,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::queue::{Delivery, MAX_BLOCK, Message, MessageId, MessageQueue, PendingCount};
-use crate::{Key, StoreError};
+use crate::StoreError;
+use crate::queue::{
+    Delivery, MAX_BLOCK, Message, MessageId, MessageQueue, PendingCount, check_count, check_id,
+};
 
 /// Named queues of this process (`mem://NAME`), kept while some handle is alive.
 static NAMED: Mutex<BTreeMap<String, Weak<Shared>>> = Mutex::new(BTreeMap::new());
@@ -72,22 +74,6 @@ pub(crate) fn open(name: &str, namespace: &str) -> Arc<dyn MessageQueue> {
 
 fn id_of((ms, seq): (u64, u64)) -> MessageId {
     MessageId(format!("{ms}-{seq}"))
-}
-
-fn parse(id: &MessageId) -> Option<(u64, u64)> {
-    let (ms, seq) = id.0.split_once('-')?;
-    Some((ms.parse().ok()?, seq.parse().ok()?))
-}
-
-fn check_count(op: &'static str, stream: &str, count: usize) -> Result<(), StoreError> {
-    if count == 0 {
-        return Err(StoreError::InvalidArgument {
-            op,
-            key: Key::from(stream.as_bytes()),
-            reason: "count must be at least 1",
-        });
-    }
-    Ok(())
 }
 
 impl MemoryQueue {
@@ -211,7 +197,7 @@ impl MessageQueue for MemoryQueue {
         let Some(s) = streams.get_mut(&self.key(stream)) else {
             return Ok(());
         };
-        for id in ids.iter().filter_map(parse) {
+        for id in ids.iter().filter_map(MessageId::parts) {
             if let Some(g) = s.groups.get_mut(group) {
                 g.pending.remove(&id);
             }
@@ -285,7 +271,7 @@ impl MessageQueue for MemoryQueue {
         Ok(ids
             .iter()
             .filter(|id| {
-                parse(id)
+                id.parts()
                     .and_then(|id| g.pending.get_mut(&id))
                     .filter(|p| p.consumer == consumer)
                     .map(|p| p.since = now)
@@ -324,11 +310,7 @@ impl MessageQueue for MemoryQueue {
         block: Duration,
     ) -> Result<Vec<Message>, StoreError> {
         check_count("read", stream, count)?;
-        let from = parse(after).ok_or_else(|| StoreError::InvalidArgument {
-            op: "read",
-            key: Key::from(after.as_str().as_bytes()),
-            reason: "not a message id",
-        })?;
+        let from = check_id("read", after)?;
         let key = self.key(stream);
         Ok(self.wait(block, |streams| {
             streams.get(&key).map_or_else(Vec::new, |s| {

@@ -134,6 +134,9 @@ impl Locate for Fixed {
 pub(crate) enum Retry {
     /// Running it twice has the effect of running it once.
     Idempotent,
+    /// Running it twice may repeat its effect (a message published twice, messages delivered
+    /// and left pending), which an at-least-once queue allows.
+    AtLeastOnce,
     /// It must not run twice (a compare-and-swap, whose retry could misreport its own success).
     Once,
 }
