@@ -9,6 +9,7 @@ fn fresh() -> Fixture {
 }
 
 ays_store::store_conformance!(fresh);
+ays_store::queue_conformance!(fresh);
 
 mod faults {
     //! With the server down or paused, every call fails with a connection error naming the server
