@@ -261,24 +261,30 @@ impl MessageQueue for MemoryQueue {
         ids: &[MessageId],
     ) -> Result<Vec<MessageId>, StoreError> {
         let mut streams = self.lock();
-        let Some(g) = streams
-            .get_mut(&self.key(stream))
-            .and_then(|s| s.groups.get_mut(group))
-        else {
+        let Some(s) = streams.get_mut(&self.key(stream)) else {
+            return Ok(Vec::new());
+        };
+        let Some(g) = s.groups.get_mut(group) else {
             return Ok(Vec::new());
         };
         let now = Instant::now();
-        Ok(ids
-            .iter()
-            .filter(|id| {
-                id.parts()
-                    .and_then(|id| g.pending.get_mut(&id))
-                    .filter(|p| p.consumer == consumer)
-                    .map(|p| p.since = now)
-                    .is_some()
-            })
-            .cloned()
-            .collect())
+        let mut renewed = Vec::new();
+        for (id, parts) in ids.iter().filter_map(|id| Some((id, id.parts()?))) {
+            if g.pending.get(&parts).is_none_or(|p| p.consumer != consumer) {
+                continue;
+            }
+            if !s.messages.contains_key(&parts) {
+                // Acknowledged (so deleted) through another group: like XCLAIM, drop it from
+                // this group's pending list rather than renew a message that is gone.
+                g.pending.remove(&parts);
+                continue;
+            }
+            if let Some(p) = g.pending.get_mut(&parts) {
+                p.since = now;
+                renewed.push(id.clone());
+            }
+        }
+        Ok(renewed)
     }
 
     fn pending(&self, stream: &str, group: &str) -> Result<Vec<PendingCount>, StoreError> {

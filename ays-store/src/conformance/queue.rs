@@ -46,6 +46,7 @@ macro_rules! queue_conformance {
             ack_removes_from_pending_and_stream,
             claim_idle_takes_only_idle_entries,
             renew_keeps_an_entry_and_never_steals,
+            deleted_entries_leave_other_groups,
             reset_removes_everything,
             missing_stream_or_group_reads_empty,
             zero_count_is_invalid,
@@ -439,6 +440,32 @@ pub fn renew_keeps_an_entry_and_never_steals(fx: &Fixture) -> Result<(), StoreEr
     assert_eq!(q.renew("s", "g", "b", &job)?, job);
     assert_eq!(q.renew("s", "missing", "b", &job)?, []);
     assert_eq!(q.renew("missing", "g", "b", &job)?, []);
+    Ok(())
+}
+
+/// A message acknowledged by one group is gone from the stream, but another group that had it
+/// delivered still counts it pending, as Redis does, until a `renew` or `claim_idle` finds it
+/// deleted: then it leaves that group's pending list and is neither renewed nor claimed.
+pub fn deleted_entries_leave_other_groups(fx: &Fixture) -> Result<(), StoreError> {
+    let q = fx.fresh_queue()?;
+    q.publish_many("s", &[b"a", b"b"])?;
+    q.create_group("s", "one")?;
+    q.create_group("s", "two")?;
+    let first = q.read_group("s", "one", "x", 10, Duration::ZERO)?;
+    let second = q.read_group("s", "two", "c", 10, Duration::ZERO)?;
+    assert_eq!(ids(&first), ids(&second));
+    q.ack("s", "one", &ids(&first))?;
+    assert_eq!(q.read("s", &MessageId::start(), 10, Duration::ZERO)?, []);
+    assert_eq!(q.pending("s", "two")?, counts(&[("c", 2)]));
+    let a = ids(&second).into_iter().take(1).collect::<Vec<_>>();
+    assert_eq!(
+        q.renew("s", "two", "c", &a)?,
+        [],
+        "a deleted entry is not renewed"
+    );
+    assert_eq!(q.pending("s", "two")?, counts(&[("c", 1)]));
+    assert_eq!(q.claim_idle("s", "two", "d", Duration::ZERO, 10)?, []);
+    assert_eq!(q.pending("s", "two")?, []);
     Ok(())
 }
 
