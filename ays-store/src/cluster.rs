@@ -39,16 +39,19 @@ const SLOTS: u16 = 16384;
 
 /// Parses `url` and returns a store on `namespace`; connects lazily, on the first call.
 pub(crate) fn open(url: &str, namespace: &str) -> Result<Arc<dyn KvStore>, StoreError> {
-    let seeds = parse_seeds(url)?;
+    let located = locate(url, namespace)?;
     tracing::debug!(url, namespace, "opened redis cluster store");
-    Ok(open_located(
-        Box::new(Cluster {
-            seeds,
-            slot: key_slot(namespace.as_bytes()),
-            node: Mutex::new(None),
-        }),
-        namespace,
-    ))
+    Ok(open_located(located, namespace))
+}
+
+/// The master of `namespace`'s slot in the cluster of `url`, found on first use and again
+/// whenever the slot moves: what a store or a queue on `namespace` talks to.
+pub(crate) fn locate(url: &str, namespace: &str) -> Result<Box<dyn Locate>, StoreError> {
+    Ok(Box::new(Cluster {
+        seeds: parse_seeds(url)?,
+        slot: key_slot(namespace.as_bytes()),
+        node: Mutex::new(None),
+    }))
 }
 
 /// The seed nodes of a `redis+cluster://host:port[,host:port...]` URL, as `host:port`.

@@ -18,15 +18,19 @@
 //! [`cas_one_winner`], [`put_if_unchanged_rejects_stale`], [`expiry`], [`namespaces_isolate`],
 //! and [`model`], which applies random operation sequences to the store and to a `BTreeMap` and
 //! compares them after every step, in the style of redb's fuzzer.
+//!
+//! The rules every [`MessageQueue`] backend must pass are in [`queue`], turned into tests by
+//! [`queue_conformance!`](crate::queue_conformance) on the same [`Fixture`].
 
 use std::any::Any;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use crate::{Batch, Key, KvStore, Page, StoreError};
+use crate::{Batch, Key, KvStore, MessageQueue, Page, StoreError};
 
 mod model;
+pub mod queue;
 
 pub use model::model;
 
@@ -85,6 +89,22 @@ impl Fixture {
     /// As [`open_namespaced`](crate::open_namespaced).
     pub fn fresh(&self) -> Result<Arc<dyn KvStore>, StoreError> {
         self.open(&unique("ns"))
+    }
+
+    /// The message queue on `namespace` of this fixture's backing.
+    ///
+    /// # Errors
+    /// As [`open_queue`](crate::open_queue).
+    pub fn open_queue(&self, namespace: &str) -> Result<Arc<dyn MessageQueue>, StoreError> {
+        crate::open_queue(&self.url, namespace)
+    }
+
+    /// A message queue on a namespace no other call has used: a queue without streams.
+    ///
+    /// # Errors
+    /// As [`open_queue`](crate::open_queue).
+    pub fn fresh_queue(&self) -> Result<Arc<dyn MessageQueue>, StoreError> {
+        self.open_queue(&unique("ns"))
     }
 }
 

@@ -63,15 +63,23 @@
 //! replica (`WAIT 1 1000`) and logs a warning if none acknowledged: until a replica has the
 //! write, a failover of that master loses it.
 //!
+//! A message queue ([`open_queue`]) on namespace `ns` keeps stream `s` at `{ns}:q:<s>`, a Redis
+//! stream whose entries hold the body in one field, `b`; consumer groups are the stream's own.
+//! It shares the store's slot, timeouts and retry rule; see [`queue`] for the commands.
+//!
 //! # Modules
 //!
 //! - `key`: the [`Key`] type and prefix-range arithmetic.
 //! - `batch`: [`Batch`], its [`Precondition`]s and [`Write`]s.
 //! - `store`: the [`KvStore`] trait, [`Page`] and the [`Scan`] iterator.
 //! - `error`: [`StoreError`] and the opaque [`BackendError`].
-//! - `memory`, `embedded`, `redis`, `cluster`: the backends (see each `open_*` below).
+//! - `memory`, `embedded`, `redis`, `cluster`: the backends (see each `open_*` below); the
+//!   connection pool, timeouts and retry rule of both Redis backends are in `redis::connection`.
+//! - `queue`: the [`MessageQueue`] trait and [`open_queue`]; `memory_queue` and `redis_queue`
+//!   (Redis Streams, on a server or a cluster) are its backends.
 //! - `read_only`: the view [`open_read_only`] returns, which refuses every write.
-//! - `conformance` (feature `conformance`): the rules every backend must pass, as a macro.
+//! - `conformance` (feature `conformance`): the rules every backend must pass, as macros:
+//!   `store_conformance!` for stores, `queue_conformance!` for message queues.
 //! - `testing` (feature `conformance`): `testing::RedisServer`, a throw-away `redis-server`,
 //!   and `testing::FaultyStore`, which fails every write after the first N.
 #![warn(
@@ -97,6 +105,8 @@ pub mod queue;
 mod read_only;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(feature = "redis")]
+mod redis_queue;
 mod store;
 #[cfg(feature = "conformance")]
 pub mod testing;

@@ -8,8 +8,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::queue::{Delivery, MAX_BLOCK, Message, MessageId, MessageQueue, PendingCount};
-use crate::{Key, StoreError};
+use crate::StoreError;
+use crate::queue::{
+    Delivery, MAX_BLOCK, Message, MessageId, MessageQueue, PendingCount, check_count, check_id,
+};
 
 /// Named queues of this process (`mem://NAME`), kept while some handle is alive.
 static NAMED: Mutex<BTreeMap<String, Weak<Shared>>> = Mutex::new(BTreeMap::new());
@@ -72,22 +74,6 @@ pub(crate) fn open(name: &str, namespace: &str) -> Arc<dyn MessageQueue> {
 
 fn id_of((ms, seq): (u64, u64)) -> MessageId {
     MessageId(format!("{ms}-{seq}"))
-}
-
-fn parse(id: &MessageId) -> Option<(u64, u64)> {
-    let (ms, seq) = id.0.split_once('-')?;
-    Some((ms.parse().ok()?, seq.parse().ok()?))
-}
-
-fn check_count(op: &'static str, stream: &str, count: usize) -> Result<(), StoreError> {
-    if count == 0 {
-        return Err(StoreError::InvalidArgument {
-            op,
-            key: Key::from(stream.as_bytes()),
-            reason: "count must be at least 1",
-        });
-    }
-    Ok(())
 }
 
 impl MemoryQueue {
@@ -211,7 +197,7 @@ impl MessageQueue for MemoryQueue {
         let Some(s) = streams.get_mut(&self.key(stream)) else {
             return Ok(());
         };
-        for id in ids.iter().filter_map(parse) {
+        for id in ids.iter().filter_map(MessageId::parts) {
             if let Some(g) = s.groups.get_mut(group) {
                 g.pending.remove(&id);
             }
@@ -275,24 +261,30 @@ impl MessageQueue for MemoryQueue {
         ids: &[MessageId],
     ) -> Result<Vec<MessageId>, StoreError> {
         let mut streams = self.lock();
-        let Some(g) = streams
-            .get_mut(&self.key(stream))
-            .and_then(|s| s.groups.get_mut(group))
-        else {
+        let Some(s) = streams.get_mut(&self.key(stream)) else {
+            return Ok(Vec::new());
+        };
+        let Some(g) = s.groups.get_mut(group) else {
             return Ok(Vec::new());
         };
         let now = Instant::now();
-        Ok(ids
-            .iter()
-            .filter(|id| {
-                parse(id)
-                    .and_then(|id| g.pending.get_mut(&id))
-                    .filter(|p| p.consumer == consumer)
-                    .map(|p| p.since = now)
-                    .is_some()
-            })
-            .cloned()
-            .collect())
+        let mut renewed = Vec::new();
+        for (id, parts) in ids.iter().filter_map(|id| Some((id, id.parts()?))) {
+            if g.pending.get(&parts).is_none_or(|p| p.consumer != consumer) {
+                continue;
+            }
+            if !s.messages.contains_key(&parts) {
+                // Acknowledged (so deleted) through another group: like XCLAIM, drop it from
+                // this group's pending list rather than renew a message that is gone.
+                g.pending.remove(&parts);
+                continue;
+            }
+            if let Some(p) = g.pending.get_mut(&parts) {
+                p.since = now;
+                renewed.push(id.clone());
+            }
+        }
+        Ok(renewed)
     }
 
     fn pending(&self, stream: &str, group: &str) -> Result<Vec<PendingCount>, StoreError> {
@@ -324,11 +316,7 @@ impl MessageQueue for MemoryQueue {
         block: Duration,
     ) -> Result<Vec<Message>, StoreError> {
         check_count("read", stream, count)?;
-        let from = parse(after).ok_or_else(|| StoreError::InvalidArgument {
-            op: "read",
-            key: Key::from(after.as_str().as_bytes()),
-            reason: "not a message id",
-        })?;
+        let from = check_id("read", after)?;
         let key = self.key(stream);
         Ok(self.wait(block, |streams| {
             streams.get(&key).map_or_else(Vec::new, |s| {

@@ -16,15 +16,44 @@
 //! error), so readers must tolerate duplicates.
 //!
 //! Backends: `mem://` (a process-wide queue per `mem://NAME`, for tests) and, with the `redis`
-//! feature, `redis://` and `redis+cluster://` (Redis Streams: `XADD`, `XREADGROUP`, `XACK`,
-//! `XAUTOCLAIM`). A `redb://` store has no queue: [`open_queue`] refuses it with
-//! [`StoreError::InvalidUrl`], since workers on other machines could not reach it anyway.
+//! feature, `redis://` and `redis+cluster://`. A `redb://` store has no queue: [`open_queue`]
+//! refuses it with [`StoreError::InvalidUrl`], since workers on other machines could not reach
+//! it anyway. Every backend passes the same rules, `ays_store::queue_conformance!` (feature
+//! `conformance`).
+//!
+//! # Redis layout
+//!
+//! A queue on namespace `ns` keeps stream `s` at the key `{ns}:q:<s>`: a Redis stream whose
+//! entries have one field, `b`, the body; a [`MessageId`] is the entry id. The `{ns}` hash tag
+//! keeps every stream of a namespace in the namespace's cluster slot, beside its key value
+//! store. The calls map onto Redis Streams:
+//!
+//! | call | Redis |
+//! |---|---|
+//! | [`publish`](MessageQueue::publish) | `XADD key * b <body>`; `publish_many` pipelines them |
+//! | [`create_group`](MessageQueue::create_group) | `XGROUP CREATE key group 0 MKSTREAM` (`BUSYGROUP` ignored) |
+//! | [`reset`](MessageQueue::reset) | `DEL key` |
+//! | [`read_group`](MessageQueue::read_group) | `XREADGROUP GROUP g c COUNT n [BLOCK ms] STREAMS key >` |
+//! | [`ack`](MessageQueue::ack) | `XACK` and `XDEL` of the ids in one `MULTI … EXEC` |
+//! | [`claim_idle`](MessageQueue::claim_idle) | a Lua script: `XPENDING … IDLE`, then `XCLAIM` of those ids |
+//! | [`renew`](MessageQueue::renew) | a Lua script: per id, `XPENDING` and, if still held, `XCLAIM … JUSTID` |
+//! | [`pending`](MessageQueue::pending) | `XPENDING key group` |
+//! | [`read`](MessageQueue::read) | `XREAD COUNT n [BLOCK ms] STREAMS key <after>` |
+//!
+//! A missing stream or group (`NOGROUP`) reads as empty. A zero block sends no `BLOCK` (which
+//! would wait forever). A blocking read holds one pooled connection, with a read timeout longer
+//! than its block; other threads open connections of their own meanwhile. Calls retry once
+//! after a cluster redirect or a broken connection, like the key value store's, but never after
+//! a timeout: a `publish` retried after a broken connection may append its message twice, which
+//! the at-least-once contract allows. On a cluster, `publish`, `publish_many`, `create_group`,
+//! `reset`, `ack` and `claim_idle` wait for a replica (`WAIT 1 1000`) like store writes;
+//! `read_group` and `renew` do not, since losing one in a failover only redelivers a message.
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::StoreError;
+use crate::{Key, StoreError};
 
 /// The longest a blocking read may wait ([`MessageQueue::read_group`], [`MessageQueue::read`]).
 /// Longer requests are shortened to it, so a blocking read never outlives the backend's I/O
@@ -45,6 +74,33 @@ impl MessageId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Its milliseconds and sequence number, `None` for text that is no message id.
+    pub(crate) fn parts(&self) -> Option<(u64, u64)> {
+        let (ms, seq) = self.0.split_once('-')?;
+        Some((ms.parse().ok()?, seq.parse().ok()?))
+    }
+}
+
+/// Refuses a zero `count` of `op` on `stream`.
+pub(crate) fn check_count(op: &'static str, stream: &str, count: usize) -> Result<(), StoreError> {
+    if count == 0 {
+        return Err(StoreError::InvalidArgument {
+            op,
+            key: Key::from(stream.as_bytes()),
+            reason: "count must be at least 1",
+        });
+    }
+    Ok(())
+}
+
+/// Refuses an `id` of `op` that is no message id; returns its parts.
+pub(crate) fn check_id(op: &'static str, id: &MessageId) -> Result<(u64, u64), StoreError> {
+    id.parts().ok_or_else(|| StoreError::InvalidArgument {
+        op,
+        key: Key::from(id.as_str().as_bytes()),
+        reason: "not a message id",
+    })
 }
 
 impl fmt::Display for MessageId {
@@ -222,6 +278,12 @@ pub fn open_queue(url: &str, namespace: &str) -> Result<Arc<dyn MessageQueue>, S
     }
 }
 
+#[cfg(feature = "redis")]
+fn open_redis_queue(url: &str, namespace: &str) -> Result<Arc<dyn MessageQueue>, StoreError> {
+    crate::redis_queue::open(url, namespace)
+}
+
+#[cfg(not(feature = "redis"))]
 fn open_redis_queue(url: &str, _namespace: &str) -> Result<Arc<dyn MessageQueue>, StoreError> {
     Err(StoreError::BackendDisabled {
         url: url.to_owned(),

@@ -29,10 +29,12 @@
 //!
 //! # Connections
 //!
-//! A small pool (`Mutex<Vec<Connection>>`, locked only to pop or push) lets many threads work at
-//! once; a thread with no idle connection opens one. Connects time out after
-//! [`CONNECT_TIMEOUT`], reads and writes after [`IO_TIMEOUT`], so a dead server is a
-//! [`StoreError::Connection`] within seconds, never a hang. A connection that fails with an I/O
+//! The `connection` submodule holds what the store shares with the message queue
+//! (`redis_queue`). A small pool (`Mutex<Vec<Connection>>`, locked only to pop or push) lets
+//! many threads work at once; a thread with no idle connection opens one. Connects time out
+//! after [`CONNECT_TIMEOUT`](connection::CONNECT_TIMEOUT), reads and writes after
+//! [`IO_TIMEOUT`], so a dead server is a [`StoreError::Connection`] within seconds, never a
+//! hang. A connection that fails with an I/O
 //! error is dropped together with every idle one (after a server restart they are all stale);
 //! the next call connects afresh, so the same store works again once the server is back. A call
 //! that failed on a reused idle connection (other than by timing out) is retried once on a fresh
@@ -41,21 +43,19 @@
 //! plain writes; a compare-and-swap in that window reports [`StoreError::Connection`] once.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
-use redis::{Client, Connection, ConnectionLike, RedisError, RedisResult, Script};
+use redis::Script;
 
 use crate::batch::{Precondition, Write};
 use crate::key::{prefix_end, scan_start};
 use crate::store::{check_limit, check_ttl};
-use crate::{BackendError, Batch, Key, KvStore, Page, StoreError};
+use crate::{Batch, Key, KvStore, Page, StoreError};
 
-/// How long opening a connection may take.
-pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+mod connection;
 
-/// How long one read or write on a connection may take.
-pub(crate) const IO_TIMEOUT: Duration = Duration::from_secs(3);
+pub(crate) use connection::{Fixed, IO_TIMEOUT, Locate, Node, Pool, Retry, with_timeout};
 
 /// How much longer a commit may take for each write of its batch: the server applies a batch
 /// in one step, and a big one (the blueprint of 100,000 services is 900,000 writes) took
@@ -66,32 +66,14 @@ const COMMIT_TIME_PER_WRITE: Duration = Duration::from_micros(20);
 const COMMIT_CHUNK: usize = 8192;
 
 /// How long a commit of `writes` writes may take to be sent and answered.
-fn commit_timeout(writes: usize) -> Duration {
+pub(crate) fn commit_timeout(writes: usize) -> Duration {
     let writes = u32::try_from(writes).unwrap_or(u32::MAX);
     IO_TIMEOUT.saturating_add(COMMIT_TIME_PER_WRITE.saturating_mul(writes))
-}
-
-/// Runs `query` on `conn` with `timeout` for its reads and writes, then restores the usual one
-/// (the connection goes back to the pool).
-fn with_timeout<T>(
-    conn: &mut Connection,
-    timeout: Duration,
-    query: impl FnOnce(&mut Connection) -> RedisResult<T>,
-) -> RedisResult<T> {
-    conn.set_read_timeout(Some(timeout))?;
-    conn.set_write_timeout(Some(timeout))?;
-    let result = query(conn);
-    conn.set_read_timeout(Some(IO_TIMEOUT))?;
-    conn.set_write_timeout(Some(IO_TIMEOUT))?;
-    result
 }
 
 /// The largest page the scan script is asked for: Lua numbers are doubles, exact to 2^53, and
 /// a page this large would not fit in memory anyway.
 const MAX_SCRIPT_LIMIT: usize = 1 << 31;
-
-/// Idle connections kept per store; more threads still work, they just connect anew.
-const POOL_SIZE: usize = 16;
 
 /// Checks every precondition, then applies every write; returns 0, or the 1-based index of the
 /// first failing precondition. `KEYS`: the index, then one value key per precondition and per
@@ -165,97 +147,13 @@ end
 return out
 ";
 
-/// The Redis server a store talks to: one `redis://` server, or the master that owns the
-/// namespace's slot in a cluster (swapped when the cluster moves it, see [`crate::cluster`]).
-pub(crate) struct Node {
-    client: Client,
-    /// `host:port`, named in every error.
-    server: String,
-}
-
-impl Node {
-    /// A node from a `redis://` URL.
-    pub(crate) fn from_url(url: &str) -> RedisResult<Arc<Node>> {
-        let client = Client::open(url)?;
-        let server = client.get_connection_info().addr().to_string();
-        Ok(Arc::new(Node { client, server }))
-    }
-
-    /// `host:port`.
-    pub(crate) fn server(&self) -> &str {
-        &self.server
-    }
-
-    /// A new connection with the usual timeouts.
-    pub(crate) fn connect(&self) -> RedisResult<Connection> {
-        let conn = self.client.get_connection_with_timeout(CONNECT_TIMEOUT)?;
-        conn.set_read_timeout(Some(IO_TIMEOUT))?;
-        conn.set_write_timeout(Some(IO_TIMEOUT))?;
-        Ok(conn)
-    }
-}
-
-/// Where a store finds its node: fixed, or resolved (and re-resolved) from a cluster.
-pub(crate) trait Locate: Send + Sync + std::fmt::Debug {
-    /// The node to use now; resolves it on first use.
-    fn current(&self, op: &'static str) -> Result<Arc<Node>, StoreError>;
-
-    /// Called after `failed` gave a redirect or connection error: returns the node to retry on,
-    /// or `None` when a retry on the same node is all there is (a single server).
-    fn relocate(
-        &self,
-        op: &'static str,
-        failed: &Arc<Node>,
-    ) -> Result<Option<Arc<Node>>, StoreError>;
-
-    /// Runs after every successful write, on the connection that wrote (a cluster waits for a
-    /// replica there).
-    fn after_write(&self, _conn: &mut Connection, _op: &'static str) {}
-
-    /// The store as errors that are not about one call name it.
-    fn name(&self) -> String;
-}
-
-/// A single server: the node never changes.
-#[derive(Debug)]
-struct Fixed(Arc<Node>);
-
-impl std::fmt::Debug for Node {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Node")
-            .field("server", &self.server)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Locate for Fixed {
-    fn current(&self, _op: &'static str) -> Result<Arc<Node>, StoreError> {
-        Ok(Arc::clone(&self.0))
-    }
-
-    fn relocate(
-        &self,
-        _op: &'static str,
-        _failed: &Arc<Node>,
-    ) -> Result<Option<Arc<Node>>, StoreError> {
-        Ok(None)
-    }
-
-    fn name(&self) -> String {
-        self.0.server.clone()
-    }
-}
-
 /// A store on one namespace of a Redis server (or of the cluster master owning its slot).
 struct RedisStore {
-    locate: Box<dyn Locate>,
+    pool: Pool,
     /// `{ns}:k:`, the prefix of every value key.
     data_prefix: Vec<u8>,
     /// `{ns}:i`, the ordered index.
     index_key: Vec<u8>,
-    /// Idle connections, each with the node it is connected to. Locked only to pop or push
-    /// one, never across I/O.
-    pool: Mutex<Vec<(Arc<Node>, Connection)>>,
     commit_script: Script,
     scan_script: Script,
 }
@@ -263,59 +161,28 @@ struct RedisStore {
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisStore")
-            .field("locate", &self.locate)
+            .field("pool", &self.pool)
             .field("index_key", &Key::from(self.index_key.as_slice()))
             .finish_non_exhaustive()
     }
 }
 
-/// Whether a call may run twice with the same effect as once.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Retry {
-    Idempotent,
-    Once,
-}
-
 /// Parses `url` and returns a store on `namespace`; connects lazily, on the first call.
 pub(crate) fn open(url: &str, namespace: &str) -> Result<Arc<dyn KvStore>, StoreError> {
-    let node = Node::from_url(url).map_err(|e| StoreError::InvalidUrl {
-        url: url.to_owned(),
-        reason: e.to_string(),
-    })?;
-    tracing::debug!(server = %node.server, namespace, "opened redis store");
-    Ok(open_located(Box::new(Fixed(node)), namespace))
+    let fixed = Fixed::from_url(url)?;
+    tracing::debug!(server = %fixed.name(), namespace, "opened redis store");
+    Ok(open_located(Box::new(fixed), namespace))
 }
 
 /// A store on `namespace` of whatever node `locate` gives.
 pub(crate) fn open_located(locate: Box<dyn Locate>, namespace: &str) -> Arc<dyn KvStore> {
     Arc::new(RedisStore {
-        locate,
+        pool: Pool::new(locate),
         data_prefix: format!("{{{namespace}}}:k:").into_bytes(),
         index_key: format!("{{{namespace}}}:i").into_bytes(),
-        pool: Mutex::new(Vec::new()),
         commit_script: Script::new(COMMIT_SCRIPT),
         scan_script: Script::new(SCAN_SCRIPT),
     })
-}
-
-/// Whether `err` says the namespace's slot is served elsewhere or not at all right now
-/// (`MOVED`, `ASK`, `TRYAGAIN`, `CLUSTERDOWN`, or `READONLY` from a master demoted to replica).
-/// The server refused the command before running it, so a retry is safe for any call.
-pub(crate) fn is_redirect(err: &RedisError) -> bool {
-    err.is_cluster_error()
-        || matches!(
-            err.kind(),
-            redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
-        )
-}
-
-/// Whether `err` means the connection is unusable (refused, dropped, timed out, broken).
-fn is_connection_error(err: &RedisError) -> bool {
-    err.is_io_error()
-        || err.is_connection_refusal()
-        || err.is_connection_dropped()
-        || err.is_timeout()
-        || err.is_unrecoverable_error()
 }
 
 /// A TTL in whole milliseconds, rounded up so that a key never expires early.
@@ -331,139 +198,6 @@ impl RedisStore {
         out.extend_from_slice(&self.data_prefix);
         out.extend_from_slice(key);
         out
-    }
-
-    fn connection_error(server: &str, op: &'static str, err: RedisError) -> StoreError {
-        StoreError::Connection {
-            server: server.to_owned(),
-            op,
-            source: BackendError::redis(err),
-        }
-    }
-
-    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<(Arc<Node>, Connection)>> {
-        self.pool.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// An idle connection to `node`, if any; idle connections to other nodes (left from
-    /// before the cluster moved the slot) are dropped.
-    fn pop_idle(&self, node: &Arc<Node>) -> Option<Connection> {
-        let mut idle = self.idle();
-        idle.retain(|(n, _)| Arc::ptr_eq(n, node));
-        idle.pop().map(|(_, conn)| conn)
-    }
-
-    /// The server as errors name it: the node's, or the current one's before any is known.
-    fn error_for(server: &str, op: &'static str, err: RedisError) -> StoreError {
-        if is_connection_error(&err) || is_redirect(&err) {
-            Self::connection_error(server, op, err)
-        } else {
-            Self::backend_error(server, op, err)
-        }
-    }
-
-    /// One try of `f` on `node`: on a pooled connection when `pooled` and one is idle, else on
-    /// a new one. Returns the error and whether the call was sent: `None` when connecting
-    /// failed, else whether on a reused connection.
-    fn attempt<T>(
-        &self,
-        node: &Arc<Node>,
-        pooled: bool,
-        f: &impl Fn(&mut Connection) -> RedisResult<T>,
-    ) -> Result<T, (RedisError, Option<bool>)> {
-        let idle = if pooled { self.pop_idle(node) } else { None };
-        let reused = idle.is_some();
-        let mut conn = match idle {
-            Some(conn) => conn,
-            None => node.connect().map_err(|e| (e, None))?,
-        };
-        match f(&mut conn) {
-            Ok(value) => {
-                self.release(node, conn);
-                Ok(value)
-            }
-            Err(err) => {
-                if !is_connection_error(&err) {
-                    self.release(node, conn);
-                }
-                Err((err, Some(reused)))
-            }
-        }
-    }
-
-    /// Runs `f` on a pooled (or new) connection, turning failures into errors naming the server.
-    fn with_conn<T>(
-        &self,
-        op: &'static str,
-        retry: Retry,
-        f: impl Fn(&mut Connection) -> RedisResult<T>,
-    ) -> Result<T, StoreError> {
-        let node = self.locate.current(op)?;
-        let (err, sent) = match self.attempt(&node, true, &f) {
-            Ok(value) => return Ok(value),
-            Err(failure) => failure,
-        };
-        let redirect = is_redirect(&err);
-        if !redirect && !is_connection_error(&err) {
-            return Err(Self::backend_error(&node.server, op, err));
-        }
-        // A broken connection usually means the server went away: every idle connection is as
-        // stale as this one, so drop them all and let the next call reconnect.
-        self.idle().clear();
-        // A redirect was refused before it ran, and a failed connect sent nothing, so any call
-        // may retry then. A timeout means a slow or paused server, not a stale socket: retrying
-        // would only double the wait.
-        let may_retry =
-            redirect || sent.is_none() || (retry == Retry::Idempotent && !err.is_timeout());
-        if !may_retry {
-            return Err(Self::error_for(&node.server, op, err));
-        }
-        let retry_on = match self.locate.relocate(op, &node)? {
-            Some(moved) => moved,
-            // A single server: only a stale pooled socket is worth a second try.
-            None if sent == Some(true) => node,
-            None => return Err(Self::error_for(&node.server, op, err)),
-        };
-        tracing::debug!(server = %retry_on.server, op, error = %err, "retrying on a fresh redis connection");
-        self.attempt(&retry_on, false, &f).map_err(|(err, _)| {
-            if is_connection_error(&err) || is_redirect(&err) {
-                self.idle().clear();
-            }
-            Self::error_for(&retry_on.server, op, err)
-        })
-    }
-
-    /// [`with_conn`](Self::with_conn) for a write: after it succeeds, on the same connection,
-    /// [`Locate::after_write`] runs (a cluster waits for a replica there).
-    fn with_write<T>(
-        &self,
-        op: &'static str,
-        retry: Retry,
-        f: impl Fn(&mut Connection) -> RedisResult<T>,
-    ) -> Result<T, StoreError> {
-        self.with_conn(op, retry, |conn| {
-            let value = f(conn)?;
-            self.locate.after_write(conn, op);
-            Ok(value)
-        })
-    }
-
-    fn backend_error(server: &str, op: &'static str, err: RedisError) -> StoreError {
-        StoreError::Backend {
-            store: server.to_owned(),
-            op,
-            source: BackendError::redis(err),
-        }
-    }
-
-    fn release(&self, node: &Arc<Node>, conn: Connection) {
-        if !conn.is_open() {
-            return;
-        }
-        let mut idle = self.idle();
-        if idle.len() < POOL_SIZE {
-            idle.push((Arc::clone(node), conn));
-        }
     }
 
     fn put_entry(
@@ -486,7 +220,8 @@ impl RedisStore {
             .arg(0)
             .arg(key)
             .ignore();
-        self.with_write(op, Retry::Idempotent, |conn| pipe.query::<()>(conn))
+        self.pool
+            .with_write(op, Retry::Idempotent, |conn| pipe.query::<()>(conn))
     }
 
     /// A batch without preconditions as one `MULTI … EXEC`. Only the last write to each key
@@ -503,7 +238,7 @@ impl RedisStore {
         }
         let last: Vec<(&[u8], &Write)> = last.into_iter().collect();
         let timeout = commit_timeout(batch.writes().len());
-        self.with_write("commit", Retry::Idempotent, |conn| {
+        self.pool.with_write("commit", Retry::Idempotent, |conn| {
             with_timeout(conn, timeout, |conn| {
                 conn.send_packed_command(&redis::cmd("MULTI").get_packed_command())?;
                 let mut queued = 1usize;
@@ -627,7 +362,7 @@ impl RedisStore {
             };
         }
         let timeout = commit_timeout(batch.writes().len());
-        let failed: i64 = self.with_write("commit", Retry::Once, |conn| {
+        let failed: i64 = self.pool.with_write("commit", Retry::Once, |conn| {
             with_timeout(conn, timeout, |conn| invocation.invoke::<i64>(conn))
         })?;
         if failed == 0 {
@@ -642,7 +377,7 @@ impl RedisStore {
                 key: Key::from(precondition.key()),
             }),
             None => Err(StoreError::Corrupt {
-                store: self.locate.name(),
+                store: self.pool.name(),
                 key: Key::from(self.index_key.as_slice()),
                 reason: format!("commit script returned {failed}, not a precondition index"),
             }),
@@ -653,7 +388,7 @@ impl RedisStore {
 impl KvStore for RedisStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let data_key = self.data_key(key);
-        self.with_conn("get", Retry::Idempotent, |conn| {
+        self.pool.with_conn("get", Retry::Idempotent, |conn| {
             redis::cmd("GET")
                 .arg(&data_key)
                 .query::<Option<Vec<u8>>>(conn)
@@ -667,7 +402,7 @@ impl KvStore for RedisStore {
         let data_keys: Vec<Vec<u8>> = keys.iter().map(|k| self.data_key(k)).collect();
         // One round trip: every key of a namespace shares its hash tag, so MGET also works on a
         // cluster.
-        self.with_conn("get_many", Retry::Idempotent, |conn| {
+        self.pool.with_conn("get_many", Retry::Idempotent, |conn| {
             redis::cmd("MGET")
                 .arg(&data_keys)
                 .query::<Vec<Option<Vec<u8>>>>(conn)
@@ -693,8 +428,9 @@ impl KvStore for RedisStore {
             .arg(&self.index_key)
             .arg(key)
             .ignore();
-        let (deleted,): (i64,) =
-            self.with_write("delete", Retry::Idempotent, |conn| pipe.query(conn))?;
+        let (deleted,): (i64,) = self
+            .pool
+            .with_write("delete", Retry::Idempotent, |conn| pipe.query(conn))?;
         Ok(deleted > 0)
     }
 
@@ -725,13 +461,15 @@ impl KvStore for RedisStore {
             .arg(&min)
             .arg(&max)
             .arg(limit.min(MAX_SCRIPT_LIMIT));
-        let flat: Vec<Vec<u8>> = self.with_conn("scan_prefix", Retry::Idempotent, |conn| {
-            invocation.invoke(conn)
-        })?;
+        let flat: Vec<Vec<u8>> = self
+            .pool
+            .with_conn("scan_prefix", Retry::Idempotent, |conn| {
+                invocation.invoke(conn)
+            })?;
         let pairs = flat.chunks_exact(2);
         if !pairs.remainder().is_empty() {
             return Err(StoreError::Corrupt {
-                store: self.locate.name(),
+                store: self.pool.name(),
                 key: Key::from(prefix),
                 reason: format!("scan script returned {} items, not pairs", flat.len()),
             });

@@ -18,6 +18,7 @@ fn fresh() -> Fixture {
 }
 
 ays_store::store_conformance!(fresh);
+ays_store::queue_conformance!(fresh);
 
 /// The `host:port` of the master serving `namespace`'s slot, as the cluster itself says.
 fn master_of(cluster: &RedisCluster, namespace: &str) -> String {

@@ -7,3 +7,4 @@ fn fresh() -> Fixture {
 }
 
 ays_store::store_conformance!(fresh);
+ays_store::queue_conformance!(fresh);

@@ -9,6 +9,7 @@ fn fresh() -> Fixture {
 }
 
 ays_store::store_conformance!(fresh);
+ays_store::queue_conformance!(fresh);
 
 mod faults {
     //! With the server down or paused, every call fails with a connection error naming the server
@@ -105,6 +106,63 @@ mod faults {
         // The pooled connection is stale; an idempotent call retries on a fresh one.
         assert_eq!(store.get(b"k").unwrap(), None);
         assert_works(store.as_ref());
+    }
+
+    #[test]
+    fn queue_calls_name_the_server_and_op_when_it_is_down() {
+        use ays_store::{MessageId, MessageQueue};
+
+        type QueueCall = (
+            &'static str,
+            fn(&dyn MessageQueue) -> Result<(), StoreError>,
+        );
+        const QUEUE_CALLS: [QueueCall; 9] = [
+            ("publish", |q| q.publish("s", b"x").map(drop)),
+            ("publish_many", |q| q.publish_many("s", &[b"x"]).map(drop)),
+            ("create_group", |q| q.create_group("s", "g")),
+            ("reset", |q| q.reset("s").map(drop)),
+            ("read_group", |q| {
+                q.read_group("s", "g", "c", 1, Duration::from_millis(10))
+                    .map(drop)
+            }),
+            ("ack", |q| q.ack("s", "g", &[MessageId::start()])),
+            ("claim_idle", |q| {
+                q.claim_idle("s", "g", "c", Duration::ZERO, 1).map(drop)
+            }),
+            ("pending", |q| q.pending("s", "g").map(drop)),
+            ("read", |q| {
+                q.read("s", &MessageId::start(), 1, Duration::ZERO)
+                    .map(drop)
+            }),
+        ];
+        let mut server = RedisServer::start().expect("start redis-server (install redis-server)");
+        let queue = ays_store::open_queue(&server.url(), "faults").unwrap();
+        queue.create_group("s", "g").unwrap();
+        server.stop().unwrap();
+        for (op, call) in QUEUE_CALLS {
+            let started = Instant::now();
+            let result = call(queue.as_ref());
+            assert!(
+                started.elapsed() < BOUND,
+                "{op} took {:?}",
+                started.elapsed()
+            );
+            match result {
+                Err(StoreError::Connection {
+                    server: named,
+                    op: failed,
+                    ..
+                }) => {
+                    assert_eq!((named, failed), (server.addr(), op));
+                }
+                other => panic!("{op}: expected a connection error, got {other:?}"),
+            }
+        }
+        server.restart().unwrap();
+        queue.create_group("s", "g").unwrap();
+        let id = queue.publish("s", b"back").unwrap();
+        let got = queue.read_group("s", "g", "c", 10, Duration::ZERO).unwrap();
+        assert_eq!(got.iter().map(|d| d.id.clone()).collect::<Vec<_>>(), [id]);
     }
 
     #[test]
@@ -222,6 +280,33 @@ mod layout {
         assert_eq!(page.entries, vec![(b"live".to_vec(), b"y".to_vec())]);
         let card: u32 = redis::cmd("ZCARD").arg("{ttl}:i").query(&mut conn).unwrap();
         assert_eq!(card, 1, "the scan removed the expired members");
+    }
+
+    #[test]
+    fn queue_streams_carry_the_namespace_hash_tag() {
+        let server = RedisServer::start().expect("start redis-server (install redis-server)");
+        let queue = ays_store::open_queue(&server.url(), "repo-1").unwrap();
+        let id = queue.publish("jobs", b"\x00body").unwrap();
+        queue.create_group("jobs", "workers").unwrap();
+        let mut conn = redis::Client::open(server.url())
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        assert_eq!(keys(&mut conn), vec![b"{repo-1}:q:jobs".to_vec()]);
+        /// A stream entry as `XRANGE` gives it: its id and its field-value pairs.
+        type Entry = (String, Vec<(String, Vec<u8>)>);
+        let entries: Vec<Entry> = redis::cmd("XRANGE")
+            .arg("{repo-1}:q:jobs")
+            .arg("-")
+            .arg("+")
+            .query(&mut conn)
+            .unwrap();
+        assert_eq!(
+            entries,
+            vec![(id.to_string(), vec![("b".to_owned(), b"\x00body".to_vec())])]
+        );
+        assert!(queue.reset("jobs").unwrap());
+        assert_eq!(keys(&mut conn), Vec::<Vec<u8>>::new());
     }
 
     #[test]
