@@ -139,6 +139,11 @@ pub enum Command {
     /// what was interrupted and queued.
     #[command(visible_alias = "start")]
     Daemon(DaemonArgs),
+    /// Run the jobs of runs made with `--workers`, for every repository of the store
+    /// (`--store URL`, default: the current repository's), on this machine; `ays worker list`
+    /// shows the live workers. Ctrl-C or SIGTERM once takes no more jobs and lets the running
+    /// ones finish; twice kills them, and another worker runs them after the lease.
+    Worker(WorkerArgs),
     /// The API token of the daemon (one per user): show, rotate.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -171,6 +176,32 @@ pub struct DaemonArgs {
     /// and anyone who has the token controls the served repositories.
     #[arg(long)]
     pub allow_remote: bool,
+}
+
+/// `ays worker`: options of a worker, or `list`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct WorkerArgs {
+    /// `list`: the live workers of the store.
+    #[command(subcommand)]
+    pub command: Option<WorkerCommand>,
+    /// Run at most N jobs at once (default: the number of CPUs).
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+    /// The worker's name, unique among live workers (default: HOST-PID).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// A job this worker holds is claimed by another worker once this worker has not renewed
+    /// it for this long (it renews every third of it while alive): `30s`, `2m`.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub lease: String,
+}
+
+/// `ays worker ...`
+#[derive(Debug, Subcommand)]
+pub enum WorkerCommand {
+    /// The workers alive on the store: jobs in flight, last heartbeat.
+    List,
 }
 
 /// `ays token ...`
@@ -275,6 +306,12 @@ pub struct RunArgs {
     /// and, without --follow, its id is printed at once.
     #[arg(short = 'f', long)]
     pub follow: bool,
+    /// Execute the jobs on workers (`ays worker`, on any machine reaching the store) instead of
+    /// in this process. The store must be one they reach (redis://, redis+cluster://); the
+    /// run is planned, journaled and resumed here as any other, and `ays run resume` goes on
+    /// with workers.
+    #[arg(long)]
+    pub workers: bool,
 }
 
 /// A change that cannot be undone: shown first with `--dry-run`, confirmed on a terminal.

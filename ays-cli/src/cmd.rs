@@ -12,6 +12,7 @@ mod schema;
 mod service;
 mod template;
 mod token;
+mod worker;
 
 use std::path::{Path, PathBuf};
 
@@ -135,6 +136,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Data(command) => data::run(command),
         Command::Daemon(args) => daemon::run(&env, args),
         Command::Token(command) => token::run(&env, command),
+        Command::Worker(args) => worker::run(&env, &args),
         Command::Completion { shell } => {
             use clap::CommandFactory;
             let mut command = Cli::command();

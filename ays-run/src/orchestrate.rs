@@ -89,7 +89,8 @@ struct StoredSettings {
     schedule: StoredSchedule,
     failure: StoredFailure,
     no_exec: bool,
-    #[serde(default)]
+    /// Left out when false, so that runs stored before workers read the same.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     workers: bool,
 }
 

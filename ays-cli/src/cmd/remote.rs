@@ -167,6 +167,7 @@ fn name_of(command: &Command) -> &'static str {
             RunCommand::Unlock { .. } => "run unlock",
         },
         Command::Do { .. } => "do",
+        Command::Worker(_) => "worker",
         Command::Job(c) => match c {
             JobCommand::List { .. } => "job list",
             JobCommand::Show { .. } => "job show",
@@ -548,6 +549,12 @@ fn create(env: &Env, client: &Client, args: &RunArgs) -> anyhow::Result<()> {
     }
     if args.dot {
         return Err(BadInput("--dot is not available with --remote".into()).into());
+    }
+    if args.workers {
+        return Err(BadInput(
+            "--workers is not available with --remote: the daemon executes its runs itself".into(),
+        )
+        .into());
     }
     let failure = if args.fail_fast {
         "fail_fast"

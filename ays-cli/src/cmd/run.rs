@@ -112,6 +112,7 @@ fn run_options(
     };
     options.no_exec = args.no_exec;
     options.dry_run = args.dry_run;
+    options.workers = args.workers;
     options.only_actions = only
         .iter()
         .map(|a| {

@@ -18,6 +18,7 @@ mod repo;
 mod run;
 mod times;
 mod upstream;
+mod workers;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -401,6 +401,7 @@ impl Worker {
             };
             let mut taken = 0;
             let names: Vec<String> = self.repos.keys().cloned().collect();
+            let started = Instant::now();
             for ns in names {
                 let room = self
                     .options
@@ -411,7 +412,9 @@ impl Worker {
                 }
                 taken += self.take(&ns, room, block, tx);
             }
-            if taken == 0 && block.is_zero() {
+            // Nothing came, at once (several repositories, or a stream being set up again,
+            // which Redis answers without waiting): pause rather than spin.
+            if taken == 0 && started.elapsed() < Duration::from_millis(20) {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }

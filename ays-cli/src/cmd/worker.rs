@@ -1,0 +1,174 @@
+//! `ays worker` and `ays worker list`: workers that run the jobs of runs made with `--workers`.
+
+use anyhow::Context;
+use ays_run::CancelToken;
+use ays_run::distributed::{WorkerOptions, WorkerRecord, list_workers, run_worker};
+
+use super::Env;
+use crate::cli::{WorkerArgs, WorkerCommand};
+use crate::exit::BadInput;
+use crate::output;
+
+pub fn run(env: &Env, args: &WorkerArgs) -> anyhow::Result<()> {
+    let store = store_url(env)?;
+    match args.command {
+        Some(WorkerCommand::List) => list(env, &store),
+        None => work(env, args, store),
+    }
+}
+
+/// `--store`, else the store of the repository holding the current directory.
+fn store_url(env: &Env) -> anyhow::Result<String> {
+    if let Some(url) = &env.store {
+        return Ok(url.clone());
+    }
+    let repo = env.repository().context(
+        "a worker needs the store its coordinators use: pass --store URL (redis://… or \
+         redis+cluster://…), or run it inside a repository on such a store",
+    )?;
+    Ok(repo.store_url().to_owned())
+}
+
+fn work(env: &Env, args: &WorkerArgs, store: String) -> anyhow::Result<()> {
+    let lease = ays_hrd::parse_duration(&args.lease)
+        .map_err(|err| BadInput(format!("--lease `{}`: {err}", args.lease)))?;
+    let name = match &args.name {
+        Some(name) => name.clone(),
+        None => format!("{}-{}", host(), std::process::id()),
+    };
+    if name.is_empty() || name.contains(char::is_whitespace) || name.contains('/') {
+        return Err(BadInput(format!(
+            "--name `{name}`: a worker name is not empty and has no space or `/`"
+        ))
+        .into());
+    }
+    let concurrency = args
+        .concurrency
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    if concurrency == 0 {
+        return Err(BadInput("--concurrency 0 would run nothing".to_owned()).into());
+    }
+    // Actions files and job directories live here while the worker runs.
+    let dir = tempfile::Builder::new()
+        .prefix("ays-worker-")
+        .tempdir()
+        .context("cannot make the worker's directory")?;
+    let mut options = WorkerOptions::new(store.clone(), name.clone(), dir.path());
+    options.concurrency = concurrency;
+    options.lease = lease;
+    stop_on_signals(&options.stop)?;
+    output::note(&format!(
+        "worker `{name}` on {store} (concurrency {concurrency}, lease {}); Ctrl-C stops it",
+        humantime::format_duration(lease)
+    ));
+    let report = run_worker(&options).map_err(|err| -> anyhow::Error {
+        match err {
+            ays_run::WorkerError::NameTaken { .. } | ays_run::WorkerError::Invalid { .. } => {
+                BadInput(err.to_string()).into()
+            }
+            other => other.into(),
+        }
+    })?;
+    if env.json {
+        output::json(&serde_json::json!({
+            "name": name,
+            "done": report.done,
+            "failed": report.failed,
+        }))
+    } else {
+        output::line(&format!(
+            "worker `{name}` stopped: {} jobs run, {} failed",
+            report.done, report.failed
+        ))
+    }
+}
+
+fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "worker".to_owned())
+}
+
+/// SIGINT or SIGTERM once stops taking jobs, twice kills the running ones.
+fn stop_on_signals(token: &CancelToken) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the signal handler")?;
+    // Registered here, before any job runs, so that no signal is missed.
+    let (mut int, mut term) = runtime
+        .block_on(async {
+            Ok::<_, std::io::Error>((
+                signal(SignalKind::interrupt())?,
+                signal(SignalKind::terminate())?,
+            ))
+        })
+        .context("cannot install the signal handlers")?;
+    let token = token.clone();
+    std::thread::Builder::new()
+        .name("ays-signals".to_owned())
+        .spawn(move || {
+            runtime.block_on(async {
+                loop {
+                    tokio::select! {
+                        got = int.recv() => if got.is_none() { break },
+                        got = term.recv() => if got.is_none() { break },
+                    }
+                    let level = token.request();
+                    let what = if level >= 2 {
+                        "killing the running jobs; other workers will run them"
+                    } else {
+                        "taking no more jobs, letting the running ones finish; again kills them"
+                    };
+                    output::warn(&format!("stopping: {what}"));
+                }
+            });
+        })
+        .context("cannot start the signal handler")?;
+    Ok(())
+}
+
+fn list(env: &Env, store: &str) -> anyhow::Result<()> {
+    let mut workers =
+        list_workers(store).with_context(|| format!("cannot read the workers of {store}"))?;
+    workers.sort_by(|a, b| a.name.cmp(&b.name));
+    if env.json {
+        return output::json(&workers);
+    }
+    let now = now_ms();
+    let mut table = output::Table::new(&[
+        "NAME",
+        "HOST",
+        "PID",
+        "IN FLIGHT",
+        "DONE",
+        "HEARTBEAT",
+        "UP SINCE",
+    ]);
+    for w in &workers {
+        table.row(row(w, now));
+    }
+    table.print_or(&format!("no live worker on {store}"))
+}
+
+fn row(w: &WorkerRecord, now: u64) -> Vec<String> {
+    let ago = now.saturating_sub(w.heartbeat_ms);
+    vec![
+        w.name.clone(),
+        w.host.clone(),
+        w.pid.to_string(),
+        format!("{}/{}", w.in_flight.len(), w.concurrency),
+        w.done.to_string(),
+        format!("{:.1}s ago", ago as f64 / 1000.0),
+        output::time(i64::try_from(w.started_ms).unwrap_or(i64::MAX)),
+    ]
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
