@@ -772,7 +772,10 @@ impl Worker {
                     JobOutcome::failed(FailureKind::Panicked, panic_message(payload.as_ref()))
                 });
             let ended = self.clock.now();
-            if outcome.is_ok() && ended.saturating_sub(started) > self.ctx.timeout {
+            if outcome.is_ok()
+                && ended.saturating_sub(started) > self.ctx.timeout
+                && !runner.times_out_elsewhere(&self.ctx)
+            {
                 // A native action cannot be interrupted; one that overran still fails.
                 outcome = JobOutcome::failed(
                     FailureKind::Timeout,

@@ -259,6 +259,14 @@ pub trait ActionRunner: Send + Sync {
     fn has_nothing_to_run(&self, _ctx: &JobContext) -> bool {
         false
     }
+
+    /// Whether the job of `ctx` runs where its timeout is enforced by killing it, and the time
+    /// `run` takes is not the action's own (a worker on another machine, after a wait in its
+    /// queue). The executor then does not fail an attempt that returned ok after the timeout.
+    /// The default, `false`, keeps that check, which catches native actions that overran.
+    fn times_out_elsewhere(&self, _ctx: &JobContext) -> bool {
+        false
+    }
 }
 
 impl<F> ActionRunner for F

@@ -412,6 +412,11 @@ impl ActionRunner for RepositoryRunner {
         self.native(ctx).is_none() && self.runtime(ctx) == Runtime::None
     }
 
+    fn times_out_elsewhere(&self, ctx: &JobContext) -> bool {
+        // A worker kills an attempt at its timeout; the wait here includes its time queued.
+        self.distributed && self.native(ctx).is_none()
+    }
+
     fn run(&self, ctx: &JobContext) -> JobOutcome {
         let mut outcome = self.execute(ctx);
         if let (Ok(()), Some(patch)) = (&outcome.result, &outcome.data_patch) {

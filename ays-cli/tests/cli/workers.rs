@@ -349,3 +349,63 @@ fn issue_12_workers_need_a_store_they_share() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("--lease `soon`"), "{}", stderr(&out));
 }
+
+/// The same, on a Redis Cluster (3 masters, 3 replicas): two workers share a run, and a second
+/// worker with a live worker's name is refused.
+#[test]
+fn issue_12_workers_on_a_redis_cluster() {
+    let cluster = ays_store::testing::RedisCluster::start()
+        .unwrap_or_else(|e| panic!("cannot start a redis cluster: {e}"));
+    let url = cluster.url();
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, _log) = repo(tmp.path(), &url, 100, "0.05");
+    let w1 = worker(tmp.path(), &url, "w1", "4");
+    let w2 = worker(tmp.path(), &url, "w2", "4");
+    wait_for("two live workers", Duration::from_secs(20), || {
+        workers(tmp.path(), &url).len() == 2
+    });
+    let twin = crate::ays(
+        tmp.path(),
+        &["worker", "--store", &url, "--name", "w1"],
+        b"",
+    );
+    assert_eq!(twin.status.code(), Some(2), "{}", stderr(&twin));
+    assert!(
+        stderr(&twin).contains("a live worker is already named `w1`"),
+        "{}",
+        stderr(&twin)
+    );
+    let text = ok(tmp.path(), &["worker", "list", "--store", &url]);
+    assert!(
+        text.lines().next().unwrap().starts_with("NAME")
+            && text.contains("w1")
+            && text.contains("w2"),
+        "{text}"
+    );
+
+    ok(&root, &["run", "create", "--workers"]);
+    let detail = json(&root, &["run", "show", "latest"]);
+    let jobs = detail["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 100);
+    let mut on: BTreeMap<String, usize> = BTreeMap::new();
+    for j in jobs {
+        assert_eq!(j["state"], "ok", "{j}");
+        let said = j["logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|l| l["message"].as_str())
+            .find(|m| m.starts_with("ran on worker"))
+            .unwrap_or_else(|| panic!("{j}"))
+            .to_owned();
+        *on.entry(said).or_default() += 1;
+    }
+    assert_eq!(
+        on.keys().collect::<Vec<_>>(),
+        ["ran on worker `w1`", "ran on worker `w2`"],
+        "both workers ran jobs: {on:?}"
+    );
+    for w in [w1, w2] {
+        assert!(w.terminate());
+    }
+}

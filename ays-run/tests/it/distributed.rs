@@ -230,3 +230,65 @@ fn err_chain(err: &dyn std::error::Error) -> String {
     }
     out.join(": ")
 }
+
+/// A worker enforces an action's timeout by killing it; the time an attempt waits in the queue
+/// for a free worker does not count against it.
+#[test]
+fn time_queued_does_not_count_against_the_timeout() -> TestResult {
+    let (t, url) = repo()?;
+    t.write(
+        "actorTemplates/node/config.yaml",
+        "timeouts:\n  install: 1s\n",
+    )?;
+    t.write(
+        "actorTemplates/node/actions.sh",
+        "install() {\n    if [ \"$AYS_SERVICE\" = node!slow ]; then sleep 5; else sleep 0.4; fi\n}\n",
+    )?;
+    t.repo.apply_blueprint_text(
+        "bp.yaml",
+        "node__a:\nnode__b:\nnode__c:\nnode__d:\nnode__slow:\nactions:\n  - action: install\n",
+        ApplyOptions::default(),
+    )?;
+    let dir = tempfile::tempdir()?;
+    let mut options = WorkerOptions::new(&url, "one", dir.path());
+    options.concurrency = 1;
+    let stop_token = options.stop.clone();
+    let handle = std::thread::spawn(move || run_worker(&options));
+    let mut o = RunOptions::default();
+    o.workers = true;
+    let outcome = create_run(&t.repo, &o)?;
+    stop_token.request();
+    handle.join().map_err(|_| "worker panicked")??;
+    let states: std::collections::BTreeMap<String, JobState> = show_run(&t.repo, &outcome.id)?
+        .jobs
+        .into_iter()
+        .map(|j| (j.service.to_string(), j.state))
+        .collect();
+    // One at a time, the last of a, b, c and d waited well over 1 s in the queue.
+    assert_eq!(
+        states,
+        [
+            ("node!a", JobState::Ok),
+            ("node!b", JobState::Ok),
+            ("node!c", JobState::Ok),
+            ("node!d", JobState::Ok),
+            ("node!slow", JobState::Error),
+        ]
+        .into_iter()
+        .map(|(s, st)| (s.to_owned(), st))
+        .collect()
+    );
+    let slow = show_run(&t.repo, &outcome.id)?
+        .jobs
+        .into_iter()
+        .find(|j| j.service.as_str() == "node!slow")
+        .ok_or("no slow job")?;
+    assert!(
+        slow.logs
+            .iter()
+            .any(|l| l.message.contains("timeout") || l.message.contains("timed out")),
+        "{:?}",
+        slow.logs
+    );
+    Ok(())
+}
