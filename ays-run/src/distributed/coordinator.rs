@@ -273,6 +273,10 @@ impl Dispatcher for StreamDispatcher {
 impl Drop for StreamDispatcher {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
+        // Wakes the reader from its blocking read (an empty message is not a result).
+        if let Err(err) = self.queue.publish(&self.reply, b"") {
+            debug!(error = %err, "could not wake the results reader");
+        }
         let handle = self
             .reader
             .lock()
@@ -379,6 +383,9 @@ impl Reader {
     }
 
     fn deliver(&self, body: &[u8]) {
+        if body.is_empty() {
+            return;
+        }
         let result: ResultMessage = match serde_json::from_slice(body) {
             Ok(result) => result,
             Err(err) => {

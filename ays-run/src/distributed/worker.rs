@@ -32,8 +32,9 @@ use crate::job::{ActionRunner, CancelToken, FailureKind, JobContext, JobOutcome}
 use crate::plan::JobId;
 use crate::runtime::{JobPayload, PayloadSource, PythonMode, PythonRuntime, ShellRuntime};
 
-/// How often a worker looks for repositories with work.
-const REPOS_EVERY: Duration = Duration::from_millis(500);
+/// How often a worker looks for repositories with work (one short scan of the registry): the
+/// most a new run waits for idle workers to notice it.
+const REPOS_EVERY: Duration = Duration::from_millis(100);
 /// How long a fetch waits for a job on a repository's stream.
 const FETCH_BLOCK: Duration = Duration::from_millis(200);
 
@@ -391,7 +392,7 @@ impl Worker {
                 continue;
             }
             if self.repos.is_empty() {
-                std::thread::sleep(FETCH_BLOCK);
+                std::thread::sleep(REPOS_EVERY);
                 continue;
             }
             let block = if self.repos.len() == 1 {
