@@ -671,7 +671,13 @@ impl<'a> Coordinator<'a> {
                         *n = n.saturating_sub(1);
                     }
                 }
-                if !outcome.is_ok() && self.exec.cancel.is_killing() {
+                let killed = outcome
+                    .result
+                    .as_ref()
+                    .is_err_and(|f| f.kind == FailureKind::Killed);
+                if !outcome.is_ok()
+                    && (self.exec.cancel.is_killing() || (killed && self.exec.cancel.is_stopping()))
+                {
                     // Killed by the second Ctrl-C, not failed: the job stays recorded as
                     // running, so that resuming the run runs it again.
                     debug!(job = id.index(), "job killed by the cancellation");

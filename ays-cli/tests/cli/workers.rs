@@ -409,3 +409,66 @@ fn issue_12_workers_on_a_redis_cluster() {
         assert!(w.terminate());
     }
 }
+
+/// The master holding the repository's slot dies mid-run. The coordinator's journal cannot
+/// commit until the replica takes over, so the run stops unfinished (or, if the failover fell
+/// between two commits, ends); `ays run resume` after the failover finishes it, and every job
+/// ends ok once.
+#[test]
+fn issue_12_a_failover_mid_run_is_resumed() {
+    let mut cluster = ays_store::testing::RedisCluster::start()
+        .unwrap_or_else(|e| panic!("cannot start a redis cluster: {e}"));
+    let url = cluster.url();
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, log) = repo(tmp.path(), &url, 200, "0.05");
+    let config = std::fs::read_to_string(root.join(".ays/config.yaml")).unwrap();
+    let namespace = config
+        .lines()
+        .find_map(|l| l.strip_prefix("id:"))
+        .map(|id| id.trim().trim_matches(['\'', '"']).to_owned())
+        .unwrap_or_else(|| panic!("no id in {config}"));
+    let w1 = worker(tmp.path(), &url, "w1", "4");
+    let w2 = worker(tmp.path(), &url, "w2", "4");
+    let mut run = Background::start(
+        &root,
+        &["run", "create", "--workers"],
+        tmp.path().join("run.err"),
+    );
+    wait_for("30 jobs to end", Duration::from_secs(60), || {
+        ran(&log).iter().filter(|(e, _, _)| e == "end").count() >= 30
+    });
+    let old = cluster.kill_master_of(&namespace).unwrap();
+    let t0 = Instant::now();
+    let finished = run.wait(Duration::from_secs(120));
+    eprintln!(
+        "DEBUG run exited after {:?}: finished={finished}\n{}",
+        t0.elapsed(),
+        run.stderr()
+    );
+    cluster
+        .wait_failover(&namespace, &old, Duration::from_secs(20))
+        .unwrap();
+    if !finished {
+        assert!(
+            run.stderr().contains("interrupted") || run.stderr().contains("cannot reach"),
+            "{}",
+            run.stderr()
+        );
+        let t1 = Instant::now();
+        let out = crate::ays(&root, &["run", "resume"], b"");
+        eprintln!("DEBUG resume took {:?}\n{}", t1.elapsed(), stderr(&out));
+        assert!(out.status.success(), "resume failed: {}", stderr(&out));
+    }
+    let jobs = json(&root, &["job", "list", "--all"]);
+    let jobs = jobs.as_array().unwrap();
+    assert_eq!(jobs.len(), 200);
+    let mut seen = BTreeSet::new();
+    for j in jobs {
+        assert_eq!(j["state"], "ok", "{j}");
+        assert!(seen.insert(j["service"].as_str().unwrap().to_owned()));
+    }
+    for w in [w1, w2] {
+        let err = w.err.clone();
+        assert!(w.terminate(), "{}", std::fs::read_to_string(err).unwrap());
+    }
+}

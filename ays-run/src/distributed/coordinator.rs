@@ -45,7 +45,24 @@ struct Code {
     origin: Option<String>,
 }
 
-type Waiters = Mutex<HashMap<(usize, u32), Sender<ResultMessage>>>;
+/// How long an attempt's message may be missing from the jobs stream, with no result, before
+/// it is taken as lost (a failover within its loss window) and published again.
+const LOST_AFTER: Duration = Duration::from_secs(10);
+
+/// An attempt waiting for its result.
+#[derive(Debug)]
+struct Slot {
+    tx: Sender<ResultMessage>,
+    /// Its message in the jobs stream, once published.
+    id: Option<MessageId>,
+    body: Arc<Vec<u8>>,
+    /// Whether a worker said it started it.
+    started: bool,
+    /// When its message was first seen missing from the stream with no result.
+    missing_since: Option<Instant>,
+}
+
+type Waiters = Mutex<HashMap<(usize, u32), Slot>>;
 
 #[derive(Debug, Default)]
 struct Shared {
@@ -200,11 +217,36 @@ impl StreamDispatcher {
         })
     }
 
-    fn waiters(&self) -> std::sync::MutexGuard<'_, HashMap<(usize, u32), Sender<ResultMessage>>> {
+    fn waiters(&self) -> std::sync::MutexGuard<'_, HashMap<(usize, u32), Slot>> {
         self.shared
             .waiters
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl StreamDispatcher {
+    /// Takes back the attempt `slot` if no worker has started it: removes its message from the
+    /// jobs stream and stops waiting. Returns whether it did. A worker that read the message
+    /// just before may still run it; its result is then ignored, and a resume runs the job.
+    fn withdraw(&self, slot: (usize, u32)) -> bool {
+        let id = {
+            let mut waiters = self.waiters();
+            match waiters.get(&slot) {
+                Some(s) if !s.started => {
+                    let id = s.id.clone();
+                    waiters.remove(&slot);
+                    id
+                }
+                _ => return false,
+            }
+        };
+        if let Some(id) = id
+            && let Err(err) = self.queue.ack(JOBS_STREAM, WORKERS_GROUP, &[id])
+        {
+            warn!(error = %err, "could not withdraw a job from the workers' stream");
+        }
+        true
     }
 }
 
@@ -225,16 +267,33 @@ impl Dispatcher for StreamDispatcher {
         };
         let slot = (ctx.job().index(), ctx.attempt());
         let (tx, rx) = mpsc::channel();
-        self.waiters().insert(slot, tx);
-        if let Err(err) = self.queue.publish(JOBS_STREAM, &body) {
-            self.waiters().remove(&slot);
-            return JobOutcome::failed(
-                FailureKind::Runtime,
-                format!(
-                    "cannot publish the job to the workers: {}",
-                    ays_core::JobLog::error_text(&err)
-                ),
-            );
+        let body = Arc::new(body);
+        self.waiters().insert(
+            slot,
+            Slot {
+                tx,
+                id: None,
+                body: Arc::clone(&body),
+                started: false,
+                missing_since: None,
+            },
+        );
+        match self.queue.publish(JOBS_STREAM, &body) {
+            Ok(id) => {
+                if let Some(s) = self.waiters().get_mut(&slot) {
+                    s.id = Some(id);
+                }
+            }
+            Err(err) => {
+                self.waiters().remove(&slot);
+                return JobOutcome::failed(
+                    FailureKind::Runtime,
+                    format!(
+                        "cannot publish the job to the workers: {}",
+                        ays_core::JobLog::error_text(&err)
+                    ),
+                );
+            }
         }
         debug!(job = %ctx.key(), attempt = ctx.attempt(), "published to the workers");
         loop {
@@ -246,6 +305,12 @@ impl Dispatcher for StreamDispatcher {
                         return JobOutcome::failed(
                             FailureKind::Killed,
                             "killed: stopped waiting for its worker, where it may still run",
+                        );
+                    }
+                    if ctx.cancel().is_stopping() && self.withdraw(slot) {
+                        return JobOutcome::failed(
+                            FailureKind::Killed,
+                            "withdrawn: the run stopped before a worker started it",
                         );
                     }
                     let broken = self
@@ -323,15 +388,95 @@ impl Reader {
             .is_ok_and(|page| !page.entries.is_empty())
     }
 
+    /// Publishes again the attempts whose message has been missing from the jobs stream, with
+    /// no result, for [`LOST_AFTER`]. A worker publishes its result before it removes the
+    /// message, so a message that is gone with no result read since was lost.
+    fn republish_lost(&self, after: &MessageId) {
+        let slots: Vec<((usize, u32), MessageId)> = self
+            .shared
+            .waiters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter_map(|(k, s)| s.id.clone().map(|id| (*k, id)))
+            .collect();
+        for (slot, id) in slots {
+            let present = match self
+                .queue
+                .read(JOBS_STREAM, &before(&id), 1, Duration::ZERO)
+            {
+                Ok(found) => found.first().is_some_and(|m| m.id == id),
+                // The store fails: nothing to conclude.
+                Err(_) => continue,
+            };
+            // Results published before now are read before a loss is concluded.
+            if !present && self.drain(after) {
+                continue;
+            }
+            let mut waiters = self
+                .shared
+                .waiters
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let Some(s) = waiters.get_mut(&slot) else {
+                continue;
+            };
+            if present {
+                s.missing_since = None;
+                continue;
+            }
+            let since = *s.missing_since.get_or_insert_with(Instant::now);
+            if since.elapsed() < LOST_AFTER {
+                continue;
+            }
+            let body = Arc::clone(&s.body);
+            drop(waiters);
+            warn!(
+                job = slot.0,
+                attempt = slot.1,
+                "a job's message is gone from the workers' stream with no result (lost in a \
+                 failover?): publishing it again"
+            );
+            match self.queue.publish(JOBS_STREAM, &body) {
+                Ok(new) => {
+                    if let Some(s) = self
+                        .shared
+                        .waiters
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .get_mut(&slot)
+                    {
+                        s.id = Some(new);
+                        s.started = false;
+                        s.missing_since = None;
+                    }
+                }
+                Err(err) => warn!(error = %err, "cannot publish a lost job again"),
+            }
+        }
+    }
+
+    /// Whether results are waiting to be read after `after` (then a check is put off).
+    fn drain(&self, after: &MessageId) -> bool {
+        self.queue
+            .read(&self.reply, after, 1, Duration::ZERO)
+            .is_ok_and(|found| !found.is_empty())
+    }
+
     fn read(self) {
         let mut after = MessageId::start();
         let mut advertised = Instant::now();
+        let mut checked = Instant::now();
         let mut failing_since: Option<Instant> = None;
         let mut warned = Instant::now();
         while !self.shared.stop.load(Ordering::SeqCst) {
             if advertised.elapsed() >= ADVERTISE_EVERY {
                 self.advertise();
                 advertised = Instant::now();
+            }
+            if checked.elapsed() >= LOST_AFTER / 4 {
+                self.republish_lost(&after);
+                checked = Instant::now();
             }
             match self
                 .queue
@@ -396,15 +541,21 @@ impl Reader {
         if result.run != self.run.as_str() {
             return;
         }
-        let waiter = self
+        let mut waiters = self
             .shared
             .waiters
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&(result.job, result.attempt));
-        match waiter {
-            Some(tx) => {
-                let _ = tx.send(result);
+            .unwrap_or_else(PoisonError::into_inner);
+        let slot = (result.job, result.attempt);
+        if result.started {
+            if let Some(s) = waiters.get_mut(&slot) {
+                s.started = true;
+            }
+            return;
+        }
+        match waiters.remove(&slot) {
+            Some(s) => {
+                let _ = s.tx.send(result);
             }
             None => debug!(
                 job = result.job,
@@ -436,4 +587,31 @@ pub fn list_workers(url: &str) -> Result<Vec<WorkerRecord>, ays_store::StoreErro
         }
     }
     Ok(out)
+}
+
+/// The id just before `id` in a stream (`ms-seq` ordering), from which a read returns `id`
+/// first if it is there.
+fn before(id: &MessageId) -> MessageId {
+    let parsed = id
+        .as_str()
+        .split_once('-')
+        .and_then(|(ms, seq)| Some((ms.parse::<u64>().ok()?, seq.parse::<u64>().ok()?)));
+    match parsed {
+        Some((ms, 0)) => MessageId(format!("{}-{}", ms.saturating_sub(1), u64::MAX)),
+        Some((ms, seq)) => MessageId(format!("{ms}-{}", seq - 1)),
+        None => MessageId::start(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn before_is_the_id_just_before() {
+        let id = |s: &str| MessageId(s.to_owned());
+        assert_eq!(before(&id("5-3")), id("5-2"));
+        assert_eq!(before(&id("5-0")), id(&format!("4-{}", u64::MAX)));
+        assert_eq!(before(&id("junk")), MessageId::start());
+    }
 }

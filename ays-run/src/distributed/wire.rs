@@ -165,6 +165,9 @@ pub(crate) struct ResultMessage {
     pub(crate) claimed_from: Option<String>,
     /// How many times the message was delivered.
     pub(crate) deliveries: u64,
+    /// A notice that the worker starts the attempt, not its outcome.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) started: bool,
     /// `None`: ok.
     pub(crate) failure: Option<FailureWire>,
     pub(crate) logs: Vec<LogWire>,
@@ -210,6 +213,7 @@ impl ResultMessage {
             worker: worker.to_owned(),
             claimed_from: None,
             deliveries: 1,
+            started: false,
             failure: outcome.result.as_ref().err().map(|f| FailureWire {
                 kind: f.kind.as_str().to_owned(),
                 message: f.message.clone(),

@@ -568,6 +568,14 @@ fn run_task(
     let span =
         info_span!("job", run = %message.run, service = %message.service, action = %message.action);
     let _entered = span.enter();
+    // Tells the coordinator the attempt runs, so that stopping the run waits for it rather than
+    // withdrawing it.
+    let mut notice = ResultMessage::of(&message, name, &JobOutcome::ok());
+    notice.started = true;
+    let body = serde_json::to_vec(&notice).unwrap_or_default();
+    if let Err(err) = repo.queue.publish(&message.reply, &body) {
+        warn!(error = %err, "cannot tell the coordinator that the job starts");
+    }
     let outcome = runtimes.run(repo, &message, stop);
     if stop.is_killing() && !outcome.is_ok() {
         // Killed by this worker's stop: not reported, so that its lease runs out and another

@@ -292,3 +292,134 @@ fn time_queued_does_not_count_against_the_timeout() -> TestResult {
     );
     Ok(())
 }
+
+/// A repository with `n` services whose `install` sleeps `sleep`.
+fn sleepers(n: usize, sleep: &str) -> Result<(TestRepo, String), Box<dyn std::error::Error>> {
+    let (t, url) = repo()?;
+    t.write(
+        "actorTemplates/node/actions.sh",
+        &format!("install() {{\n    sleep {sleep}\n}}\n"),
+    )?;
+    let mut bp = String::new();
+    for i in 0..n {
+        bp.push_str(&format!("node__n{i}:\n"));
+    }
+    bp.push_str("actions:\n  - action: install\n");
+    t.repo
+        .apply_blueprint_text("bp.yaml", &bp, ApplyOptions::default())?;
+    Ok((t, url))
+}
+
+/// Stopping a run (Ctrl-C once) waits for the attempts workers run, and takes back those no
+/// worker started: they run when the run is resumed, not before.
+#[test]
+fn stopping_a_run_withdraws_what_no_worker_started() -> TestResult {
+    let (t, url) = sleepers(6, "0.5")?;
+    let dir = tempfile::tempdir()?;
+    let mut options = WorkerOptions::new(&url, "one", dir.path());
+    options.concurrency = 1;
+    let stop_worker = options.stop.clone();
+    let handle = std::thread::spawn(move || run_worker(&options));
+    let cancel = CancelToken::new();
+    let repo = t.repo.clone();
+    let token = cancel.clone();
+    let run = std::thread::spawn(move || {
+        let mut o = RunOptions::default();
+        o.workers = true;
+        o.cancel = Some(token);
+        create_run(&repo, &o)
+    });
+    // Once the first job runs, stop the run.
+    let queue = ays_store::open_queue(&url, t.repo.id())?;
+    let started = Instant::now();
+    while queue.pending("jobs", "workers")?.is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no job started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cancel.request();
+    let outcome = join_within(run, Duration::from_secs(60))??;
+    let ran = outcome
+        .report
+        .as_ref()
+        .ok_or("no report")?
+        .jobs
+        .iter()
+        .filter(|j| j.state == JobState::Ok)
+        .count();
+    assert!(
+        (1..=2).contains(&ran),
+        "the running job finished, the queued ones did not run: {ran}"
+    );
+    let done_before = list_workers(&url)?.first().map_or(0, |w| w.done);
+    // Resumed: every job ends ok.
+    let mut o = RunOptions::default();
+    o.workers = true;
+    let resumed = ays_run::resume_run(&t.repo, &o)?;
+    stop_worker.request();
+    let report = handle.join().map_err(|_| "worker panicked")??;
+    assert!(
+        show_run(&t.repo, &resumed.id)?
+            .jobs
+            .iter()
+            .all(|j| j.state == JobState::Ok)
+    );
+    assert!(
+        report.done <= 7,
+        "withdrawn jobs did not run before the resume ({done_before} then {})",
+        report.done
+    );
+    Ok(())
+}
+
+/// A job's message that disappears from the stream with no result (lost in a failover) is
+/// published again, and the run completes.
+#[test]
+fn a_lost_message_is_published_again() -> TestResult {
+    let (t, url) = sleepers(3, "0.1")?;
+    let repo = t.repo.clone();
+    let run = std::thread::spawn(move || {
+        let mut o = RunOptions::default();
+        o.workers = true;
+        create_run(&repo, &o)
+    });
+    // A thief takes one message and deletes it, as a failover that lost it would.
+    let queue = ays_store::open_queue(&url, t.repo.id())?;
+    let started = Instant::now();
+    let stolen = loop {
+        let got = queue.read_group("jobs", "workers", "thief", 1, Duration::from_millis(100))?;
+        if let Some(d) = got.into_iter().next() {
+            break d;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "nothing published"
+        );
+    };
+    queue.ack("jobs", "workers", std::slice::from_ref(&stolen.id))?;
+    let live = worker(&url, "live", Duration::from_secs(5))?;
+    let outcome = join_within(run, Duration::from_secs(60))??;
+    let report = stop(live)?;
+    assert_eq!(report.done, 3, "the lost job ran too");
+    assert!(
+        show_run(&t.repo, &outcome.id)?
+            .jobs
+            .iter()
+            .all(|j| j.state == JobState::Ok)
+    );
+    Ok(())
+}
+
+/// The result of `handle`'s thread, failing the test if it takes longer than `limit`.
+fn join_within<T>(handle: JoinHandle<T>, limit: Duration) -> Result<T, Box<dyn std::error::Error>> {
+    let started = Instant::now();
+    while !handle.is_finished() {
+        if started.elapsed() > limit {
+            return Err(format!("still running after {limit:?}").into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    handle.join().map_err(|_| "the thread panicked".into())
+}
