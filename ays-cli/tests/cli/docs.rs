@@ -120,7 +120,7 @@ fn steps(block: &Block) -> Result<Vec<Step>, String> {
         }
         let mut command = line.clone();
         while command.ends_with('\\') {
-            command.pop();
+            // Kept with its backslash, which bash reads as the continuation it is.
             command.push('\n');
             let (_, next) = lines
                 .next()
@@ -387,6 +387,6 @@ fn expected_lines_match_in_order_with_wildcards() {
             .iter()
             .map(|s| (s.line, s.command.as_str(), s.expected.len(), s.status))
             .collect::<Vec<_>>(),
-        [(12, "ays init \n  here", 1, 0), (15, "false", 0, 1)]
+        [(12, "ays init \\\n  here", 1, 0), (15, "false", 0, 1)]
     );
 }

@@ -35,6 +35,8 @@ use crate::runtime::{JobPayload, PayloadSource, PythonMode, PythonRuntime, Shell
 /// How often a worker looks for repositories with work (one short scan of the registry): the
 /// most a new run waits for idle workers to notice it.
 const REPOS_EVERY: Duration = Duration::from_millis(100);
+/// The most often a worker writes its heartbeat because what it runs changed.
+const CHANGES_EVERY: Duration = Duration::from_secs(1);
 /// How long a fetch waits for a job on a repository's stream.
 const FETCH_BLOCK: Duration = Duration::from_millis(200);
 
@@ -309,6 +311,17 @@ impl Worker {
         }
     }
 
+    /// What the heartbeat shows that changes: jobs held and done.
+    fn seen(&self) -> (usize, u64) {
+        let done = self
+            .holding
+            .done
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
+        (self.holding.count(), done)
+    }
+
     /// Reads the repositories with work from the registry.
     fn refresh_repos(&mut self) {
         let mut live = Vec::new();
@@ -365,13 +378,20 @@ impl Worker {
     fn fetch(&mut self, tx: &SyncSender<Task>) {
         let mut repos_at: Option<Instant> = None;
         let mut beat_at = Instant::now();
+        let mut seen = self.seen();
         let lease = self.options.lease;
         while !self.options.stop.is_stopping() {
             if repos_at.is_none_or(|at| at.elapsed() >= REPOS_EVERY) {
                 self.refresh_repos();
                 repos_at = Some(Instant::now());
             }
-            if beat_at.elapsed() >= lease / 3 {
+            // Every third of the lease, and within a second of a change in what it runs, so
+            // that `ays worker list` is current.
+            let now_seen = self.seen();
+            if beat_at.elapsed() >= lease / 3
+                || (now_seen != seen && beat_at.elapsed() >= CHANGES_EVERY)
+            {
+                seen = now_seen;
                 self.heartbeat();
                 beat_at = Instant::now();
             }
