@@ -255,9 +255,10 @@ impl Locate for Cluster {
             .map_or_else(String::new, |node| node.server().to_owned());
         match acked {
             Ok(n) if n >= 1 => {}
-            Ok(_) => tracing::warn!(
+            Ok(acked) => tracing::warn!(
                 master,
                 op,
+                acked,
                 wait_ms = WAIT_MS,
                 "no replica acknowledged the write; it is lost if this master fails now"
             ),

@@ -171,3 +171,156 @@ fn failover_loses_no_acknowledged_write() {
     store.put(b"after", b"failover").unwrap();
     assert_eq!(store.get(b"after").unwrap(), Some(b"failover".to_vec()));
 }
+
+/// A unique namespace for this test run.
+fn namespace(name: &str) -> String {
+    format!("{name}-{}", std::process::id())
+}
+
+/// What `f` logged at `WARN` or above on this thread, as text, beside its result.
+fn capture_warnings<T>(f: impl FnOnce() -> T) -> (T, String) {
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing_subscriber::filter::LevelFilter::WARN)
+        .finish();
+    let value = tracing::subscriber::with_default(subscriber, f);
+    let text = String::from_utf8_lossy(&buffer.0.lock().unwrap()).into_owned();
+    (value, text)
+}
+
+/// Seeds may be host names, and a dead seed is skipped for the next one.
+#[test]
+fn hostname_seeds_and_a_dead_seed_work() {
+    let cluster = cluster();
+    let ns = namespace("seeds");
+    let ports: Vec<u16> = cluster.nodes().iter().map(|node| node.port()).collect();
+    let by_name = format!(
+        "redis+cluster://localhost:{},localhost:{}",
+        ports[0], ports[1]
+    );
+    let store = ays_store::open_namespaced(&by_name, &ns).unwrap();
+    store.put(b"k", b"by name").unwrap();
+    assert_eq!(store.get(b"k").unwrap(), Some(b"by name".to_vec()));
+    let queue = ays_store::open_queue(&by_name, &ns).unwrap();
+    let id = queue.publish("s", b"m").unwrap();
+    let read = queue
+        .read(
+            "s",
+            &ays_store::MessageId::start(),
+            10,
+            std::time::Duration::ZERO,
+        )
+        .unwrap();
+    assert_eq!(read.iter().map(|m| &m.id).collect::<Vec<_>>(), vec![&id]);
+
+    // A port nobody listens on: bound, then released.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("redis+cluster://127.0.0.1:{dead},localhost:{}", ports[2]);
+    let other = ays_store::open_namespaced(&url, &ns).unwrap();
+    assert_eq!(other.get(b"k").unwrap(), Some(b"by name".to_vec()));
+    other.put(b"k2", b"via the live seed").unwrap();
+    assert_eq!(
+        store.get(b"k2").unwrap(),
+        Some(b"via the live seed".to_vec())
+    );
+    let queue = ays_store::open_queue(&url, &ns).unwrap();
+    assert_eq!(
+        queue
+            .read(
+                "s",
+                &ays_store::MessageId::start(),
+                10,
+                std::time::Duration::ZERO
+            )
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Only dead seeds: a connection error naming them all.
+    let url = format!("redis+cluster://127.0.0.1:{dead},localhost:{dead}");
+    let err = ays_store::open_namespaced(&url, &ns)
+        .unwrap()
+        .get(b"k")
+        .unwrap_err();
+    match &err {
+        StoreError::Connection { server, op, .. } => {
+            assert_eq!(server, &format!("127.0.0.1:{dead},localhost:{dead}"));
+            assert_eq!(*op, "get");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Issue #12: with the replica of a namespace's master gone, writes still succeed once their
+/// `WAIT 1` times out, and each write (only writes: reads, `read_group` and `renew` do not
+/// wait) logs a warning naming the master, the call and that 0 replicas acknowledged it.
+#[test]
+fn write_without_a_replica_succeeds_and_warns() {
+    use std::time::{Duration, Instant};
+
+    // Its own cluster: it kills a replica, which would slow every write of the other tests.
+    let mut cluster = RedisCluster::start().expect("start a redis cluster");
+    let ns = namespace("no-replica");
+    let store = ays_store::open_namespaced(&cluster.url(), &ns).unwrap();
+    let queue = ays_store::open_queue(&cluster.url(), &ns).unwrap();
+    let ((), logs) = capture_warnings(|| {
+        store.put(b"before", b"1").unwrap();
+        queue.create_group("s", "g").unwrap();
+    });
+    assert_eq!(logs, "", "a replica acknowledged these writes");
+
+    let master = cluster.master_of(&ns).unwrap();
+    let replica = cluster.kill_replica_of(&ns).unwrap();
+    assert_ne!(replica, master);
+    let (took, logs) = capture_warnings(|| {
+        let mut took = Vec::new();
+        let started = Instant::now();
+        store.put(b"after", b"2").unwrap();
+        took.push(("put", started.elapsed()));
+        let started = Instant::now();
+        queue.publish("s", b"m").unwrap();
+        took.push(("publish", started.elapsed()));
+        // Reads wait for no replica.
+        assert_eq!(store.get(b"after").unwrap(), Some(b"2".to_vec()));
+        let delivered = queue.read_group("s", "g", "c", 10, Duration::ZERO).unwrap();
+        assert_eq!(delivered.len(), 1);
+        took
+    });
+    for (op, took) in took {
+        // The `WAIT` timeout is 1 s; allow for a slow machine, but no hang.
+        assert!(took < Duration::from_secs(3), "{op} took {took:?}");
+    }
+    let warnings: Vec<&str> = logs.lines().collect();
+    assert_eq!(warnings.len(), 2, "one warning per write:\n{logs}");
+    for (line, op) in warnings.iter().zip(["put", "publish"]) {
+        assert!(line.contains(" WARN "), "{line}");
+        assert!(line.contains("no replica acknowledged the write"), "{line}");
+        assert!(line.contains(&format!("master=\"{master}\"")), "{line}");
+        assert!(line.contains(&format!("op=\"{op}\"")), "{line}");
+        assert!(line.contains("acked=0"), "{line}");
+        assert!(line.contains("wait_ms=1000"), "{line}");
+    }
+    // The writes are there, on the master.
+    assert_eq!(store.get(b"before").unwrap(), Some(b"1".to_vec()));
+}
