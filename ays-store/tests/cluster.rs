@@ -324,3 +324,144 @@ fn write_without_a_replica_succeeds_and_warns() {
     // The writes are there, on the master.
     assert_eq!(store.get(b"before").unwrap(), Some(b"1".to_vec()));
 }
+
+/// Issue #12: with every node killed, each store and queue call fails within seconds with a
+/// connection error naming the server and the call, on a store that had cached its master and
+/// on one that never connected; once the nodes are back, the same handles work again.
+#[test]
+fn dead_cluster_fails_every_call_fast_then_recovers() {
+    use ays_store::{Batch, MessageId, MessageQueue};
+    use std::time::{Duration, Instant};
+
+    type Call<'a> = (&'static str, Box<dyn Fn() -> Result<(), StoreError> + 'a>);
+    fn store_calls(store: &dyn KvStore) -> Vec<Call<'_>> {
+        vec![
+            ("get", Box::new(|| store.get(b"k").map(drop))),
+            (
+                "get_many",
+                Box::new(|| store.get_many(&[b"k", b"j"]).map(drop)),
+            ),
+            ("put", Box::new(|| store.put(b"k", b"v"))),
+            (
+                "put_with_ttl",
+                Box::new(|| store.put_with_ttl(b"k", b"v", Duration::from_secs(60))),
+            ),
+            ("delete", Box::new(|| store.delete(b"k").map(drop))),
+            (
+                "scan_prefix",
+                Box::new(|| store.scan_prefix(b"", None, 10).map(drop)),
+            ),
+            (
+                "commit",
+                Box::new(|| {
+                    let mut batch = Batch::new();
+                    batch.put(b"a", b"1");
+                    store.commit(&batch)
+                }),
+            ),
+            (
+                "commit",
+                Box::new(|| store.put_if_absent(b"k", b"v", None).map(drop)),
+            ),
+        ]
+    }
+    fn queue_calls(queue: &dyn MessageQueue) -> Vec<Call<'_>> {
+        vec![
+            ("publish", Box::new(|| queue.publish("s", b"m").map(drop))),
+            (
+                "publish_many",
+                Box::new(|| queue.publish_many("s", &[b"m", b"n"]).map(drop)),
+            ),
+            ("create_group", Box::new(|| queue.create_group("s", "g"))),
+            ("reset", Box::new(|| queue.reset("s").map(drop))),
+            (
+                "read_group",
+                Box::new(|| {
+                    queue
+                        .read_group("s", "g", "c", 1, Duration::from_secs(1))
+                        .map(drop)
+                }),
+            ),
+            (
+                "ack",
+                Box::new(|| queue.ack("s", "g", &[MessageId::start()])),
+            ),
+            (
+                "claim_idle",
+                Box::new(|| queue.claim_idle("s", "g", "c", Duration::ZERO, 1).map(drop)),
+            ),
+            (
+                "renew",
+                Box::new(|| queue.renew("s", "g", "c", &[MessageId::start()]).map(drop)),
+            ),
+            ("pending", Box::new(|| queue.pending("s", "g").map(drop))),
+            (
+                "read",
+                Box::new(|| {
+                    queue
+                        .read("s", &MessageId::start(), 1, Duration::from_secs(1))
+                        .map(drop)
+                }),
+            ),
+        ]
+    }
+
+    // Its own cluster: it kills every node.
+    let mut cluster = RedisCluster::start().expect("start a redis cluster");
+    let ns = namespace("dead");
+    let url = cluster.url();
+    let used = ays_store::open_namespaced(&url, &ns).unwrap();
+    let used_queue = ays_store::open_queue(&url, &ns).unwrap();
+    for (op, call) in store_calls(used.as_ref())
+        .into_iter()
+        .chain(queue_calls(used_queue.as_ref()))
+    {
+        call().unwrap_or_else(|err| panic!("{op} before the kill: {err}"));
+    }
+    let fresh = ays_store::open_namespaced(&url, &ns).unwrap();
+    let fresh_queue = ays_store::open_queue(&url, &ns).unwrap();
+
+    cluster.kill_all().unwrap();
+    let seeds = url.strip_prefix("redis+cluster://").unwrap();
+    let calls = store_calls(used.as_ref())
+        .into_iter()
+        .chain(queue_calls(used_queue.as_ref()))
+        .chain(store_calls(fresh.as_ref()))
+        .chain(queue_calls(fresh_queue.as_ref()));
+    for (expected_op, call) in calls {
+        let started = Instant::now();
+        let err = call().expect_err(expected_op);
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_secs(10),
+            "{expected_op} took {took:?}"
+        );
+        match &err {
+            StoreError::Connection { server, op, .. } => {
+                assert_eq!(*op, expected_op, "{err}");
+                // The cached master, or every seed once re-reading the slot map failed.
+                assert!(
+                    server == seeds || seeds.split(',').any(|seed| seed == server),
+                    "{err}"
+                );
+            }
+            other => panic!("{expected_op}: {other:?}"),
+        }
+        assert!(
+            err.to_string().starts_with("cannot reach store server"),
+            "{err}"
+        );
+    }
+
+    // The nodes come back with their cluster config but no data.
+    cluster.restart_all().unwrap();
+    for (store, queue) in [(&used, &used_queue), (&fresh, &fresh_queue)] {
+        store.put(b"back", b"1").unwrap();
+        assert_eq!(store.get(b"back").unwrap(), Some(b"1".to_vec()));
+        let id = queue.publish("s", b"back").unwrap();
+        let read = queue
+            .read("s", &MessageId::start(), 10, Duration::ZERO)
+            .unwrap();
+        assert_eq!(read.last().map(|m| &m.id), Some(&id));
+    }
+}
