@@ -465,3 +465,179 @@ fn dead_cluster_fails_every_call_fast_then_recovers() {
         assert_eq!(read.last().map(|m| &m.id), Some(&id));
     }
 }
+
+/// Issue #12: move a namespace's slot to another master with the standard procedure while a
+/// store and a queue on it are open and have cached the old master.
+///
+/// Mid-migration (some value keys moved, the index and the stream not yet) the old master
+/// answers `ASK` for the moved keys: reads of moved and unmoved keys, an overwrite of an
+/// unmoved key and a publish work (a scan and a put of a new key do not yet). After it, the old
+/// master answers `MOVED`: every key reads back through the same handles, a new write lands on
+/// the new master, and the stream keeps its messages and its group's pending entries.
+#[test]
+fn slot_migration_keeps_keys_and_streams() {
+    use ays_store::MessageId;
+    use std::time::Duration;
+
+    const KEYS: usize = 30;
+    const MOVED_FIRST: usize = 10;
+    // Its own cluster: it changes which master serves a slot.
+    let cluster = RedisCluster::start().expect("start a redis cluster");
+    let ns = namespace("migrate");
+    let url = cluster.url();
+    let store = ays_store::open_namespaced(&url, &ns).unwrap();
+    let queue = ays_store::open_queue(&url, &ns).unwrap();
+    let key = |i: usize| format!("k{i:02}");
+    for i in 0..KEYS {
+        store
+            .put(key(i).as_bytes(), format!("v{i}").as_bytes())
+            .unwrap();
+    }
+    queue.create_group("s", "g").unwrap();
+    let bodies: Vec<Vec<u8>> = (0..5).map(|i| format!("m{i}").into_bytes()).collect();
+    let refs: Vec<&[u8]> = bodies.iter().map(Vec::as_slice).collect();
+    let ids = queue.publish_many("s", &refs).unwrap();
+    let held = queue.read_group("s", "g", "c1", 2, Duration::ZERO).unwrap();
+    assert_eq!(held.len(), 2);
+
+    let old = cluster.master_of(&ns).unwrap();
+    let new = cluster
+        .nodes()
+        .iter()
+        .map(|node| node.addr())
+        .find(|addr| {
+            *addr != old
+                && command(addr.rsplit_once(':').unwrap().1.parse().unwrap(), "ROLE")
+                    .is_ok_and(|role| role.contains("master"))
+        })
+        .expect("another master");
+
+    // Mid-migration: the first value keys move, the index and the stream stay behind.
+    let migration = cluster.begin_migration(&ns, &new).unwrap();
+    let first: Vec<String> = (0..MOVED_FIRST)
+        .map(|i| format!("{{{ns}}}:k:{}", key(i)))
+        .collect();
+    migration.migrate(&first).unwrap();
+    assert_eq!(
+        store.get(key(0).as_bytes()).unwrap(),
+        Some(b"v0".to_vec()),
+        "a moved key, through ASK"
+    );
+    assert_eq!(
+        store.get(key(KEYS - 1).as_bytes()).unwrap(),
+        Some(format!("v{}", KEYS - 1).into_bytes())
+    );
+    // FIXME: a scan fails mid-migration. The scan script reads value keys it does not
+    // declare, and Redis refuses a script access to a key of a migrating slot that has moved
+    // (which also means no index entry is lost). Declaring them would need a second round trip
+    // per page, and `TRYAGAIN` retries with a backoff.
+    let err = store.scan_prefix(b"", None, 100).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Backend {
+                op: "scan_prefix",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // FIXME: so does a put of a new key, and nothing is written. In its `MULTI SET ZADD` the
+    // `SET` of a key the old master lacks is redirected (`ASK`) while the `ZADD` of the index
+    // is not, so `EXEC` aborts. Following the `ASK` would be wrong: the new master would
+    // create a second index, and `MIGRATE` of the old one would then fail.
+    let err = store.put(b"new", b"mid-migration").unwrap_err();
+    assert!(
+        matches!(err, StoreError::Backend { op: "put", .. }),
+        "{err:?}"
+    );
+    store.put(key(KEYS - 1).as_bytes(), b"changed").unwrap();
+    let during = queue.publish("s", b"during").unwrap();
+
+    // The rest moves, then the slot.
+    loop {
+        let keys = migration.keys().unwrap();
+        if keys.is_empty() {
+            break;
+        }
+        migration.migrate(&keys).unwrap();
+    }
+    migration.finish().unwrap();
+    assert_eq!(cluster.master_of(&ns).unwrap(), new);
+
+    for i in 0..KEYS - 1 {
+        assert_eq!(
+            store.get(key(i).as_bytes()).unwrap(),
+            Some(format!("v{i}").into_bytes()),
+            "{}",
+            key(i)
+        );
+    }
+    assert_eq!(
+        store.get(key(KEYS - 1).as_bytes()).unwrap(),
+        Some(b"changed".to_vec())
+    );
+    assert_eq!(store.get(b"new").unwrap(), None);
+    store.put(b"after", b"moved").unwrap();
+    let new_port: u16 = new.rsplit_once(':').unwrap().1.parse().unwrap();
+    let old_port: u16 = old.rsplit_once(':').unwrap().1.parse().unwrap();
+    assert_eq!(
+        command(new_port, &format!("EXISTS {{{ns}}}:k:after")).unwrap(),
+        ":1"
+    );
+    let slot = command(new_port, &format!("CLUSTER KEYSLOT {{{ns}}}")).unwrap();
+    let slot = slot.trim_start_matches(':');
+    assert_eq!(
+        command(old_port, &format!("CLUSTER COUNTKEYSINSLOT {slot}")).unwrap(),
+        ":0"
+    );
+    let scanned: Vec<Vec<u8>> = store
+        .scan_prefix(b"", None, 100)
+        .unwrap()
+        .entries
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    let mut expected: Vec<Vec<u8>> = (0..KEYS).map(|i| key(i).into_bytes()).collect();
+    expected.push(b"after".to_vec());
+    expected.sort();
+    assert_eq!(scanned, expected);
+
+    // The stream moved with its group: c1 still holds its two, the rest are undelivered.
+    assert_eq!(
+        queue.pending("s", "g").unwrap(),
+        vec![ays_store::PendingCount {
+            consumer: "c1".to_owned(),
+            count: 2
+        }]
+    );
+    let rest = queue
+        .read_group("s", "g", "c2", 10, Duration::ZERO)
+        .unwrap();
+    let mut expected_rest: Vec<MessageId> = ids[2..].to_vec();
+    expected_rest.push(during.clone());
+    assert_eq!(
+        rest.iter().map(|d| d.id.clone()).collect::<Vec<_>>(),
+        expected_rest
+    );
+    // The two oldest pending entries, by id, are c1's.
+    let claimed = queue.claim_idle("s", "g", "c3", Duration::ZERO, 2).unwrap();
+    assert_eq!(
+        claimed
+            .iter()
+            .map(|d| (d.id.clone(), d.previous_consumer.as_deref()))
+            .collect::<Vec<_>>(),
+        held.iter()
+            .map(|d| (d.id.clone(), Some("c1")))
+            .collect::<Vec<_>>()
+    );
+    let all = queue
+        .read("s", &MessageId::start(), 10, Duration::ZERO)
+        .unwrap();
+    let mut expected_all = bodies.clone();
+    expected_all.push(b"during".to_vec());
+    assert_eq!(
+        all.into_iter().map(|m| m.body).collect::<Vec<_>>(),
+        expected_all
+    );
+}
