@@ -275,12 +275,9 @@ fn hostname_seeds_and_a_dead_seed_work() {
 /// Issue #12: with the replica of a namespace's master gone, writes still succeed once their
 /// `WAIT 1` times out, and each write (only writes: reads, `read_group` and `renew` do not
 /// wait) logs a warning naming the master, the call and that 0 replicas acknowledged it.
-#[test]
-fn write_without_a_replica_succeeds_and_warns() {
+fn write_without_a_replica_succeeds_and_warns(cluster: &mut RedisCluster) {
     use std::time::{Duration, Instant};
 
-    // Its own cluster: it kills a replica, which would slow every write of the other tests.
-    let mut cluster = RedisCluster::start().expect("start a redis cluster");
     let ns = namespace("no-replica");
     let store = ays_store::open_namespaced(&cluster.url(), &ns).unwrap();
     let queue = ays_store::open_queue(&cluster.url(), &ns).unwrap();
@@ -328,8 +325,7 @@ fn write_without_a_replica_succeeds_and_warns() {
 /// Issue #12: with every node killed, each store and queue call fails within seconds with a
 /// connection error naming the server and the call, on a store that had cached its master and
 /// on one that never connected; once the nodes are back, the same handles work again.
-#[test]
-fn dead_cluster_fails_every_call_fast_then_recovers() {
+fn dead_cluster_fails_every_call_fast_then_recovers(cluster: &mut RedisCluster) {
     use ays_store::{Batch, MessageId, MessageQueue};
     use std::time::{Duration, Instant};
 
@@ -406,8 +402,6 @@ fn dead_cluster_fails_every_call_fast_then_recovers() {
         ]
     }
 
-    // Its own cluster: it kills every node.
-    let mut cluster = RedisCluster::start().expect("start a redis cluster");
     let ns = namespace("dead");
     let url = cluster.url();
     let used = ays_store::open_namespaced(&url, &ns).unwrap();
@@ -474,15 +468,12 @@ fn dead_cluster_fails_every_call_fast_then_recovers() {
 /// unmoved key and a publish work (a scan and a put of a new key do not yet). After it, the old
 /// master answers `MOVED`: every key reads back through the same handles, a new write lands on
 /// the new master, and the stream keeps its messages and its group's pending entries.
-#[test]
-fn slot_migration_keeps_keys_and_streams() {
+fn slot_migration_keeps_keys_and_streams(cluster: &RedisCluster) {
     use ays_store::MessageId;
     use std::time::Duration;
 
     const KEYS: usize = 30;
     const MOVED_FIRST: usize = 10;
-    // Its own cluster: it changes which master serves a slot.
-    let cluster = RedisCluster::start().expect("start a redis cluster");
     let ns = namespace("migrate");
     let url = cluster.url();
     let store = ays_store::open_namespaced(&url, &ns).unwrap();
@@ -640,4 +631,16 @@ fn slot_migration_keeps_keys_and_streams() {
         all.into_iter().map(|m| m.body).collect::<Vec<_>>(),
         expected_all
     );
+}
+
+/// The tests that change the topology share a cluster of their own (the other tests must not
+/// see a moved slot or a killed node), one after the other: every cluster start costs seconds
+/// of a 2-core machine. The dead cluster comes before the killed replica, since it restarts
+/// every node, replicas included.
+#[test]
+fn topology_changes() {
+    let mut cluster = RedisCluster::start().expect("start a redis cluster");
+    slot_migration_keeps_keys_and_streams(&cluster);
+    dead_cluster_fails_every_call_fast_then_recovers(&mut cluster);
+    write_without_a_replica_succeeds_and_warns(&mut cluster);
 }
