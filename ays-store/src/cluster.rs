@@ -15,6 +15,14 @@
 //! idempotent calls, as for a single server (a compare-and-swap whose connection broke
 //! mid-call reports [`StoreError::Connection`](crate::StoreError::Connection)).
 //!
+//! An `ASK` reply (the slot is being migrated and this call's key has moved already) is
+//! followed instead: the call runs once on the node it names, after `ASKING`, and the slot
+//! map is kept, since the old master serves the keys not yet moved. While a slot migrates,
+//! a scan (its script reads value keys it does not declare, which Redis refuses once they
+//! have moved) and a put of a new key (whose `MULTI` is half redirected, so `EXEC` aborts)
+//! fail with [`StoreError::Backend`](crate::StoreError::Backend) and write nothing; they work
+//! again once the migration ends.
+//!
 //! # Durability: the loss window
 //!
 //! Redis replicates asynchronously. After every write the store sends `WAIT 1 1000` on the
@@ -255,9 +263,10 @@ impl Locate for Cluster {
             .map_or_else(String::new, |node| node.server().to_owned());
         match acked {
             Ok(n) if n >= 1 => {}
-            Ok(_) => tracing::warn!(
+            Ok(acked) => tracing::warn!(
                 master,
                 op,
+                acked,
                 wait_ms = WAIT_MS,
                 "no replica acknowledged the write; it is lost if this master fails now"
             ),

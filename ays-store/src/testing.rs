@@ -478,6 +478,162 @@ impl RedisCluster {
         }
     }
 
+    /// Kills (`SIGKILL`) the replica of the master serving `namespace`'s slot and returns its
+    /// `host:port`. The master keeps serving; its writes' `WAIT 1` now times out.
+    ///
+    /// # Errors
+    /// As [`master_of`](Self::master_of), [`HarnessError::NotReady`] when the master has no
+    /// live replica, or [`HarnessError::Io`] when the kill fails.
+    pub fn kill_replica_of(&mut self, namespace: &str) -> Result<String, HarnessError> {
+        let master = self.master_of(namespace)?;
+        let port = master_port(&master)?;
+        let nodes = command(port, "CLUSTER NODES").map_err(|source| HarnessError::Io {
+            port,
+            action: "CLUSTER NODES",
+            source,
+        })?;
+        let id = node_id(port)?;
+        // A replica's line reads `<id> <ip:port@cport> slave <master id> ...`.
+        let replica = nodes.lines().find_map(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let is_ours = fields.get(2).is_some_and(|f| f.contains("slave"))
+                && fields.get(3) == Some(&id.as_str());
+            is_ours
+                .then(|| fields.get(1).and_then(|a| a.split('@').next()))
+                .flatten()
+                .map(str::to_owned)
+        });
+        let node = replica.and_then(|addr| {
+            self.nodes
+                .iter_mut()
+                .find(|node| node.addr() == addr && node.pid().is_some())
+        });
+        let Some(node) = node else {
+            return Err(HarnessError::NotReady {
+                port,
+                deadline: Duration::ZERO,
+                detail: format!("master {master} has no live replica of ours:\n{nodes}"),
+            });
+        };
+        node.stop()?;
+        Ok(node.addr())
+    }
+
+    /// Kills (`SIGKILL`) every node: the cluster is dead until
+    /// [`restart_all`](Self::restart_all).
+    ///
+    /// # Errors
+    /// [`HarnessError::Io`] when a kill fails.
+    pub fn kill_all(&mut self) -> Result<(), HarnessError> {
+        self.nodes.iter_mut().try_for_each(RedisServer::stop)
+    }
+
+    /// Restarts every stopped node on its port. Each reloads its cluster config (node id,
+    /// role, slots) but no data; returns once the cluster is `ok` and replicated again.
+    ///
+    /// # Errors
+    /// As [`RedisServer::restart`], or [`HarnessError::NotReady`] when the cluster does not
+    /// come back within [`CLUSTER_DEADLINE`].
+    pub fn restart_all(&mut self) -> Result<(), HarnessError> {
+        for node in self.nodes.iter_mut().filter(|node| node.pid().is_none()) {
+            node.spawn()?;
+        }
+        self.wait_ok()?;
+        self.wait_replicated()
+    }
+
+    /// Starts moving `namespace`'s slot to the master `to` (`host:port`) the standard way:
+    /// `CLUSTER SETSLOT <slot> IMPORTING` on `to`, then `MIGRATING` on the current master.
+    /// Keys then move with [`SlotMigration::migrate`] and ownership with
+    /// [`SlotMigration::finish`]; in between, the old master answers `ASK` for keys it no
+    /// longer holds and `TRYAGAIN` for multi-key calls whose keys it holds only in part.
+    ///
+    /// # Errors
+    /// As [`master_of`](Self::master_of), or [`HarnessError::NotReady`] when a command fails.
+    pub fn begin_migration(
+        &self,
+        namespace: &str,
+        to: &str,
+    ) -> Result<SlotMigration, HarnessError> {
+        let from = self.master_of(namespace)?;
+        let (from_port, to_port) = (master_port(&from)?, master_port(to)?);
+        let slot = cli(
+            from_port,
+            &["CLUSTER", "KEYSLOT", &format!("{{{namespace}}}")],
+        )?;
+        let migration = SlotMigration {
+            slot,
+            from_id: node_id(from_port)?,
+            to_id: node_id(to_port)?,
+            from_port,
+            to_port,
+            masters: self
+                .nodes
+                .iter()
+                .filter(|node| node.pid().is_some())
+                .filter(|node| {
+                    command(node.port(), "ROLE").is_ok_and(|role| role.contains("master"))
+                })
+                .map(RedisServer::port)
+                .collect(),
+        };
+        expect_ok(
+            migration.to_port,
+            &[
+                "CLUSTER",
+                "SETSLOT",
+                &migration.slot,
+                "IMPORTING",
+                &migration.from_id,
+            ],
+        )?;
+        expect_ok(
+            migration.from_port,
+            &[
+                "CLUSTER",
+                "SETSLOT",
+                &migration.slot,
+                "MIGRATING",
+                &migration.to_id,
+            ],
+        )?;
+        Ok(migration)
+    }
+
+    /// Moves `namespace`'s slot, with all its keys, to the master `to` (`host:port`), and
+    /// waits until every live node names `to` as its master.
+    ///
+    /// # Errors
+    /// As [`begin_migration`](Self::begin_migration) and [`SlotMigration::finish`].
+    pub fn migrate_slot_of(&self, namespace: &str, to: &str) -> Result<(), HarnessError> {
+        let migration = self.begin_migration(namespace, to)?;
+        loop {
+            let keys = migration.keys()?;
+            if keys.is_empty() {
+                break;
+            }
+            migration.migrate(&keys)?;
+        }
+        migration.finish()?;
+        let deadline = Instant::now() + CLUSTER_DEADLINE;
+        for node in self.nodes.iter().filter(|node| node.pid().is_some()) {
+            loop {
+                match slot_master(node.port(), namespace) {
+                    Ok(Some(master)) if master == to => break,
+                    other if Instant::now() >= deadline => {
+                        return Err(HarnessError::NotReady {
+                            port: node.port(),
+                            deadline: CLUSTER_DEADLINE,
+                            detail: format!("slot master still {other:?}, not {to}"),
+                        });
+                    }
+                    _ => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Polls `CLUSTER INFO` on every node until each says `cluster_state:ok`.
     fn wait_ok(&self) -> Result<(), HarnessError> {
         let deadline = Instant::now() + CLUSTER_DEADLINE;
@@ -501,6 +657,138 @@ impl RedisCluster {
         }
         Ok(())
     }
+}
+
+/// A slot being moved between two masters (see [`RedisCluster::begin_migration`]).
+#[derive(Debug)]
+pub struct SlotMigration {
+    slot: String,
+    from_id: String,
+    to_id: String,
+    from_port: u16,
+    to_port: u16,
+    /// Every live master, each told the new owner by [`finish`](Self::finish).
+    masters: Vec<u16>,
+}
+
+impl SlotMigration {
+    /// Up to 100 keys still on the old master (`CLUSTER GETKEYSINSLOT`).
+    ///
+    /// # Errors
+    /// [`HarnessError::NotReady`] when the command fails.
+    pub fn keys(&self) -> Result<Vec<String>, HarnessError> {
+        let keys = cli(
+            self.from_port,
+            &["CLUSTER", "GETKEYSINSLOT", &self.slot, "100"],
+        )?;
+        Ok(keys
+            .lines()
+            .filter(|key| !key.is_empty())
+            .map(str::to_owned)
+            .collect())
+    }
+
+    /// Moves `keys` from the old master to the new one (`MIGRATE … KEYS`).
+    ///
+    /// # Errors
+    /// [`HarnessError::NotReady`] when `MIGRATE` fails.
+    pub fn migrate(&self, keys: &[String]) -> Result<(), HarnessError> {
+        let to_port = self.to_port.to_string();
+        let mut args = vec!["MIGRATE", "127.0.0.1", &to_port, "", "0", "5000", "KEYS"];
+        args.extend(keys.iter().map(String::as_str));
+        let reply = cli(self.from_port, &args)?;
+        if reply.trim() == "OK" || reply.trim() == "NOKEY" {
+            Ok(())
+        } else {
+            Err(HarnessError::NotReady {
+                port: self.from_port,
+                deadline: Duration::ZERO,
+                detail: format!("MIGRATE failed: {reply}"),
+            })
+        }
+    }
+
+    /// Gives the slot to the new master: `CLUSTER SETSLOT <slot> NODE <id>` on it, on the old
+    /// master, then on every other master.
+    ///
+    /// # Errors
+    /// [`HarnessError::NotReady`] when a command fails.
+    pub fn finish(&self) -> Result<(), HarnessError> {
+        let rest = self
+            .masters
+            .iter()
+            .copied()
+            .filter(|port| *port != self.from_port && *port != self.to_port);
+        for port in [self.to_port, self.from_port].into_iter().chain(rest) {
+            expect_ok(
+                port,
+                &["CLUSTER", "SETSLOT", &self.slot, "NODE", &self.to_id],
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs `redis-cli -p <port> <args>` and returns its output (one line per array element).
+fn cli(port: u16, args: &[&str]) -> Result<String, HarnessError> {
+    let output = Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound => HarnessError::NotInstalled { source },
+            _ => HarnessError::Io {
+                port,
+                action: "run redis-cli",
+                source,
+            },
+        })?;
+    let text = String::from_utf8_lossy(&output.stdout)
+        .trim_end()
+        .to_owned();
+    if !output.status.success() || text.starts_with("ERR") || text.starts_with("(error)") {
+        return Err(HarnessError::NotReady {
+            port,
+            deadline: Duration::ZERO,
+            detail: format!(
+                "redis-cli {} failed: {text}{}",
+                args.join(" "),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        });
+    }
+    Ok(text)
+}
+
+/// Runs `redis-cli` like [`cli`] and fails unless it replies `OK`.
+fn expect_ok(port: u16, args: &[&str]) -> Result<(), HarnessError> {
+    let reply = cli(port, args)?;
+    if reply == "OK" {
+        Ok(())
+    } else {
+        Err(HarnessError::NotReady {
+            port,
+            deadline: Duration::ZERO,
+            detail: format!("redis-cli {} replied {reply}", args.join(" ")),
+        })
+    }
+}
+
+/// The cluster node id of the server on `port` (`CLUSTER MYID`).
+fn node_id(port: u16) -> Result<String, HarnessError> {
+    cli(port, &["CLUSTER", "MYID"])
+}
+
+/// The port of a `host:port` address.
+fn master_port(addr: &str) -> Result<u16, HarnessError> {
+    addr.rsplit_once(':')
+        .and_then(|(_, port)| port.parse().ok())
+        .ok_or_else(|| HarnessError::NotReady {
+            port: 0,
+            deadline: Duration::ZERO,
+            detail: format!("`{addr}` is not host:port"),
+        })
 }
 
 /// Sends one inline command to the server on `port` and returns its reply as text (a bulk

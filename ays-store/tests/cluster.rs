@@ -171,3 +171,476 @@ fn failover_loses_no_acknowledged_write() {
     store.put(b"after", b"failover").unwrap();
     assert_eq!(store.get(b"after").unwrap(), Some(b"failover".to_vec()));
 }
+
+/// A unique namespace for this test run.
+fn namespace(name: &str) -> String {
+    format!("{name}-{}", std::process::id())
+}
+
+/// What `f` logged at `WARN` or above on this thread, as text, beside its result.
+fn capture_warnings<T>(f: impl FnOnce() -> T) -> (T, String) {
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing_subscriber::filter::LevelFilter::WARN)
+        .finish();
+    let value = tracing::subscriber::with_default(subscriber, f);
+    let text = String::from_utf8_lossy(&buffer.0.lock().unwrap()).into_owned();
+    (value, text)
+}
+
+/// Seeds may be host names, and a dead seed is skipped for the next one.
+#[test]
+fn hostname_seeds_and_a_dead_seed_work() {
+    let cluster = cluster();
+    let ns = namespace("seeds");
+    let ports: Vec<u16> = cluster.nodes().iter().map(|node| node.port()).collect();
+    let by_name = format!(
+        "redis+cluster://localhost:{},localhost:{}",
+        ports[0], ports[1]
+    );
+    let store = ays_store::open_namespaced(&by_name, &ns).unwrap();
+    store.put(b"k", b"by name").unwrap();
+    assert_eq!(store.get(b"k").unwrap(), Some(b"by name".to_vec()));
+    let queue = ays_store::open_queue(&by_name, &ns).unwrap();
+    let id = queue.publish("s", b"m").unwrap();
+    let read = queue
+        .read(
+            "s",
+            &ays_store::MessageId::start(),
+            10,
+            std::time::Duration::ZERO,
+        )
+        .unwrap();
+    assert_eq!(read.iter().map(|m| &m.id).collect::<Vec<_>>(), vec![&id]);
+
+    // A port nobody listens on: bound, then released.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("redis+cluster://127.0.0.1:{dead},localhost:{}", ports[2]);
+    let other = ays_store::open_namespaced(&url, &ns).unwrap();
+    assert_eq!(other.get(b"k").unwrap(), Some(b"by name".to_vec()));
+    other.put(b"k2", b"via the live seed").unwrap();
+    assert_eq!(
+        store.get(b"k2").unwrap(),
+        Some(b"via the live seed".to_vec())
+    );
+    let queue = ays_store::open_queue(&url, &ns).unwrap();
+    assert_eq!(
+        queue
+            .read(
+                "s",
+                &ays_store::MessageId::start(),
+                10,
+                std::time::Duration::ZERO
+            )
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Only dead seeds: a connection error naming them all.
+    let url = format!("redis+cluster://127.0.0.1:{dead},localhost:{dead}");
+    let err = ays_store::open_namespaced(&url, &ns)
+        .unwrap()
+        .get(b"k")
+        .unwrap_err();
+    match &err {
+        StoreError::Connection { server, op, .. } => {
+            assert_eq!(server, &format!("127.0.0.1:{dead},localhost:{dead}"));
+            assert_eq!(*op, "get");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Issue #12: with the replica of a namespace's master gone, writes still succeed once their
+/// `WAIT 1` times out, and each write (only writes: reads, `read_group` and `renew` do not
+/// wait) logs a warning naming the master, the call and that 0 replicas acknowledged it.
+fn write_without_a_replica_succeeds_and_warns(cluster: &mut RedisCluster) {
+    use std::time::{Duration, Instant};
+
+    let ns = namespace("no-replica");
+    let store = ays_store::open_namespaced(&cluster.url(), &ns).unwrap();
+    let queue = ays_store::open_queue(&cluster.url(), &ns).unwrap();
+    let ((), logs) = capture_warnings(|| {
+        store.put(b"before", b"1").unwrap();
+        queue.create_group("s", "g").unwrap();
+    });
+    assert_eq!(logs, "", "a replica acknowledged these writes");
+
+    let master = cluster.master_of(&ns).unwrap();
+    let replica = cluster.kill_replica_of(&ns).unwrap();
+    assert_ne!(replica, master);
+    let (took, logs) = capture_warnings(|| {
+        let mut took = Vec::new();
+        let started = Instant::now();
+        store.put(b"after", b"2").unwrap();
+        took.push(("put", started.elapsed()));
+        let started = Instant::now();
+        queue.publish("s", b"m").unwrap();
+        took.push(("publish", started.elapsed()));
+        // Reads wait for no replica.
+        assert_eq!(store.get(b"after").unwrap(), Some(b"2".to_vec()));
+        let delivered = queue.read_group("s", "g", "c", 10, Duration::ZERO).unwrap();
+        assert_eq!(delivered.len(), 1);
+        took
+    });
+    for (op, took) in took {
+        // The `WAIT` timeout is 1 s; allow for a slow machine, but no hang.
+        assert!(took < Duration::from_secs(3), "{op} took {took:?}");
+    }
+    let warnings: Vec<&str> = logs.lines().collect();
+    assert_eq!(warnings.len(), 2, "one warning per write:\n{logs}");
+    for (line, op) in warnings.iter().zip(["put", "publish"]) {
+        assert!(line.contains(" WARN "), "{line}");
+        assert!(line.contains("no replica acknowledged the write"), "{line}");
+        assert!(line.contains(&format!("master=\"{master}\"")), "{line}");
+        assert!(line.contains(&format!("op=\"{op}\"")), "{line}");
+        assert!(line.contains("acked=0"), "{line}");
+        assert!(line.contains("wait_ms=1000"), "{line}");
+    }
+    // The writes are there, on the master.
+    assert_eq!(store.get(b"before").unwrap(), Some(b"1".to_vec()));
+}
+
+/// Issue #12: with every node killed, each store and queue call fails within seconds with a
+/// connection error naming the server and the call, on a store that had cached its master and
+/// on one that never connected; once the nodes are back, the same handles work again.
+fn dead_cluster_fails_every_call_fast_then_recovers(cluster: &mut RedisCluster) {
+    use ays_store::{Batch, MessageId, MessageQueue};
+    use std::time::{Duration, Instant};
+
+    type Call<'a> = (&'static str, Box<dyn Fn() -> Result<(), StoreError> + 'a>);
+    fn store_calls(store: &dyn KvStore) -> Vec<Call<'_>> {
+        vec![
+            ("get", Box::new(|| store.get(b"k").map(drop))),
+            (
+                "get_many",
+                Box::new(|| store.get_many(&[b"k", b"j"]).map(drop)),
+            ),
+            ("put", Box::new(|| store.put(b"k", b"v"))),
+            (
+                "put_with_ttl",
+                Box::new(|| store.put_with_ttl(b"k", b"v", Duration::from_secs(60))),
+            ),
+            ("delete", Box::new(|| store.delete(b"k").map(drop))),
+            (
+                "scan_prefix",
+                Box::new(|| store.scan_prefix(b"", None, 10).map(drop)),
+            ),
+            (
+                "commit",
+                Box::new(|| {
+                    let mut batch = Batch::new();
+                    batch.put(b"a", b"1");
+                    store.commit(&batch)
+                }),
+            ),
+            (
+                "commit",
+                Box::new(|| store.put_if_absent(b"k", b"v", None).map(drop)),
+            ),
+        ]
+    }
+    fn queue_calls(queue: &dyn MessageQueue) -> Vec<Call<'_>> {
+        vec![
+            ("publish", Box::new(|| queue.publish("s", b"m").map(drop))),
+            (
+                "publish_many",
+                Box::new(|| queue.publish_many("s", &[b"m", b"n"]).map(drop)),
+            ),
+            ("create_group", Box::new(|| queue.create_group("s", "g"))),
+            ("reset", Box::new(|| queue.reset("s").map(drop))),
+            (
+                "read_group",
+                Box::new(|| {
+                    queue
+                        .read_group("s", "g", "c", 1, Duration::from_secs(1))
+                        .map(drop)
+                }),
+            ),
+            (
+                "ack",
+                Box::new(|| queue.ack("s", "g", &[MessageId::start()])),
+            ),
+            (
+                "claim_idle",
+                Box::new(|| queue.claim_idle("s", "g", "c", Duration::ZERO, 1).map(drop)),
+            ),
+            (
+                "renew",
+                Box::new(|| queue.renew("s", "g", "c", &[MessageId::start()]).map(drop)),
+            ),
+            ("pending", Box::new(|| queue.pending("s", "g").map(drop))),
+            (
+                "read",
+                Box::new(|| {
+                    queue
+                        .read("s", &MessageId::start(), 1, Duration::from_secs(1))
+                        .map(drop)
+                }),
+            ),
+        ]
+    }
+
+    let ns = namespace("dead");
+    let url = cluster.url();
+    let used = ays_store::open_namespaced(&url, &ns).unwrap();
+    let used_queue = ays_store::open_queue(&url, &ns).unwrap();
+    for (op, call) in store_calls(used.as_ref())
+        .into_iter()
+        .chain(queue_calls(used_queue.as_ref()))
+    {
+        call().unwrap_or_else(|err| panic!("{op} before the kill: {err}"));
+    }
+    let fresh = ays_store::open_namespaced(&url, &ns).unwrap();
+    let fresh_queue = ays_store::open_queue(&url, &ns).unwrap();
+
+    cluster.kill_all().unwrap();
+    let seeds = url.strip_prefix("redis+cluster://").unwrap();
+    let calls = store_calls(used.as_ref())
+        .into_iter()
+        .chain(queue_calls(used_queue.as_ref()))
+        .chain(store_calls(fresh.as_ref()))
+        .chain(queue_calls(fresh_queue.as_ref()));
+    for (expected_op, call) in calls {
+        let started = Instant::now();
+        let err = call().expect_err(expected_op);
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_secs(10),
+            "{expected_op} took {took:?}"
+        );
+        match &err {
+            StoreError::Connection { server, op, .. } => {
+                assert_eq!(*op, expected_op, "{err}");
+                // The cached master, or every seed once re-reading the slot map failed.
+                assert!(
+                    server == seeds || seeds.split(',').any(|seed| seed == server),
+                    "{err}"
+                );
+            }
+            other => panic!("{expected_op}: {other:?}"),
+        }
+        assert!(
+            err.to_string().starts_with("cannot reach store server"),
+            "{err}"
+        );
+    }
+
+    // The nodes come back with their cluster config but no data.
+    cluster.restart_all().unwrap();
+    for (store, queue) in [(&used, &used_queue), (&fresh, &fresh_queue)] {
+        store.put(b"back", b"1").unwrap();
+        assert_eq!(store.get(b"back").unwrap(), Some(b"1".to_vec()));
+        let id = queue.publish("s", b"back").unwrap();
+        let read = queue
+            .read("s", &MessageId::start(), 10, Duration::ZERO)
+            .unwrap();
+        assert_eq!(read.last().map(|m| &m.id), Some(&id));
+    }
+}
+
+/// Issue #12: move a namespace's slot to another master with the standard procedure while a
+/// store and a queue on it are open and have cached the old master.
+///
+/// Mid-migration (some value keys moved, the index and the stream not yet) the old master
+/// answers `ASK` for the moved keys: reads of moved and unmoved keys, an overwrite of an
+/// unmoved key and a publish work (a scan and a put of a new key do not yet). After it, the old
+/// master answers `MOVED`: every key reads back through the same handles, a new write lands on
+/// the new master, and the stream keeps its messages and its group's pending entries.
+fn slot_migration_keeps_keys_and_streams(cluster: &RedisCluster) {
+    use ays_store::MessageId;
+    use std::time::Duration;
+
+    const KEYS: usize = 30;
+    const MOVED_FIRST: usize = 10;
+    let ns = namespace("migrate");
+    let url = cluster.url();
+    let store = ays_store::open_namespaced(&url, &ns).unwrap();
+    let queue = ays_store::open_queue(&url, &ns).unwrap();
+    let key = |i: usize| format!("k{i:02}");
+    for i in 0..KEYS {
+        store
+            .put(key(i).as_bytes(), format!("v{i}").as_bytes())
+            .unwrap();
+    }
+    queue.create_group("s", "g").unwrap();
+    let bodies: Vec<Vec<u8>> = (0..5).map(|i| format!("m{i}").into_bytes()).collect();
+    let refs: Vec<&[u8]> = bodies.iter().map(Vec::as_slice).collect();
+    let ids = queue.publish_many("s", &refs).unwrap();
+    let held = queue.read_group("s", "g", "c1", 2, Duration::ZERO).unwrap();
+    assert_eq!(held.len(), 2);
+
+    let old = cluster.master_of(&ns).unwrap();
+    let new = cluster
+        .nodes()
+        .iter()
+        .map(|node| node.addr())
+        .find(|addr| {
+            *addr != old
+                && command(addr.rsplit_once(':').unwrap().1.parse().unwrap(), "ROLE")
+                    .is_ok_and(|role| role.contains("master"))
+        })
+        .expect("another master");
+
+    // Mid-migration: the first value keys move, the index and the stream stay behind.
+    let migration = cluster.begin_migration(&ns, &new).unwrap();
+    let first: Vec<String> = (0..MOVED_FIRST)
+        .map(|i| format!("{{{ns}}}:k:{}", key(i)))
+        .collect();
+    migration.migrate(&first).unwrap();
+    assert_eq!(
+        store.get(key(0).as_bytes()).unwrap(),
+        Some(b"v0".to_vec()),
+        "a moved key, through ASK"
+    );
+    assert_eq!(
+        store.get(key(KEYS - 1).as_bytes()).unwrap(),
+        Some(format!("v{}", KEYS - 1).into_bytes())
+    );
+    // FIXME: a scan fails mid-migration. The scan script reads value keys it does not
+    // declare, and Redis refuses a script access to a key of a migrating slot that has moved
+    // (which also means no index entry is lost). Declaring them would need a second round trip
+    // per page, and `TRYAGAIN` retries with a backoff.
+    let err = store.scan_prefix(b"", None, 100).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Backend {
+                op: "scan_prefix",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // FIXME: so does a put of a new key, and nothing is written. In its `MULTI SET ZADD` the
+    // `SET` of a key the old master lacks is redirected (`ASK`) while the `ZADD` of the index
+    // is not, so `EXEC` aborts. Following the `ASK` would be wrong: the new master would
+    // create a second index, and `MIGRATE` of the old one would then fail.
+    let err = store.put(b"new", b"mid-migration").unwrap_err();
+    assert!(
+        matches!(err, StoreError::Backend { op: "put", .. }),
+        "{err:?}"
+    );
+    store.put(key(KEYS - 1).as_bytes(), b"changed").unwrap();
+    let during = queue.publish("s", b"during").unwrap();
+
+    // The rest moves, then the slot.
+    loop {
+        let keys = migration.keys().unwrap();
+        if keys.is_empty() {
+            break;
+        }
+        migration.migrate(&keys).unwrap();
+    }
+    migration.finish().unwrap();
+    assert_eq!(cluster.master_of(&ns).unwrap(), new);
+
+    for i in 0..KEYS - 1 {
+        assert_eq!(
+            store.get(key(i).as_bytes()).unwrap(),
+            Some(format!("v{i}").into_bytes()),
+            "{}",
+            key(i)
+        );
+    }
+    assert_eq!(
+        store.get(key(KEYS - 1).as_bytes()).unwrap(),
+        Some(b"changed".to_vec())
+    );
+    assert_eq!(store.get(b"new").unwrap(), None);
+    store.put(b"after", b"moved").unwrap();
+    let new_port: u16 = new.rsplit_once(':').unwrap().1.parse().unwrap();
+    let old_port: u16 = old.rsplit_once(':').unwrap().1.parse().unwrap();
+    assert_eq!(
+        command(new_port, &format!("EXISTS {{{ns}}}:k:after")).unwrap(),
+        ":1"
+    );
+    let slot = command(new_port, &format!("CLUSTER KEYSLOT {{{ns}}}")).unwrap();
+    let slot = slot.trim_start_matches(':');
+    assert_eq!(
+        command(old_port, &format!("CLUSTER COUNTKEYSINSLOT {slot}")).unwrap(),
+        ":0"
+    );
+    let scanned: Vec<Vec<u8>> = store
+        .scan_prefix(b"", None, 100)
+        .unwrap()
+        .entries
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    let mut expected: Vec<Vec<u8>> = (0..KEYS).map(|i| key(i).into_bytes()).collect();
+    expected.push(b"after".to_vec());
+    expected.sort();
+    assert_eq!(scanned, expected);
+
+    // The stream moved with its group: c1 still holds its two, the rest are undelivered.
+    assert_eq!(
+        queue.pending("s", "g").unwrap(),
+        vec![ays_store::PendingCount {
+            consumer: "c1".to_owned(),
+            count: 2
+        }]
+    );
+    let rest = queue
+        .read_group("s", "g", "c2", 10, Duration::ZERO)
+        .unwrap();
+    let mut expected_rest: Vec<MessageId> = ids[2..].to_vec();
+    expected_rest.push(during.clone());
+    assert_eq!(
+        rest.iter().map(|d| d.id.clone()).collect::<Vec<_>>(),
+        expected_rest
+    );
+    // The two oldest pending entries, by id, are c1's.
+    let claimed = queue.claim_idle("s", "g", "c3", Duration::ZERO, 2).unwrap();
+    assert_eq!(
+        claimed
+            .iter()
+            .map(|d| (d.id.clone(), d.previous_consumer.as_deref()))
+            .collect::<Vec<_>>(),
+        held.iter()
+            .map(|d| (d.id.clone(), Some("c1")))
+            .collect::<Vec<_>>()
+    );
+    let all = queue
+        .read("s", &MessageId::start(), 10, Duration::ZERO)
+        .unwrap();
+    let mut expected_all = bodies.clone();
+    expected_all.push(b"during".to_vec());
+    assert_eq!(
+        all.into_iter().map(|m| m.body).collect::<Vec<_>>(),
+        expected_all
+    );
+}
+
+/// The tests that change the topology share a cluster of their own (the other tests must not
+/// see a moved slot or a killed node), one after the other: every cluster start costs seconds
+/// of a 2-core machine. The dead cluster comes before the killed replica, since it restarts
+/// every node, replicas included.
+#[test]
+fn topology_changes() {
+    let mut cluster = RedisCluster::start().expect("start a redis cluster");
+    slot_migration_keeps_keys_and_streams(&cluster);
+    dead_cluster_fails_every_call_fast_then_recovers(&mut cluster);
+    write_without_a_replica_succeeds_and_warns(&mut cluster);
+}

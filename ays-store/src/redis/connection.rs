@@ -152,6 +152,16 @@ pub(crate) fn is_redirect(err: &RedisError) -> bool {
         )
 }
 
+/// The `host:port` an `ASK` redirect names.
+fn ask_target(err: &RedisError) -> Option<&str> {
+    match err.kind() {
+        redis::ErrorKind::Server(redis::ServerErrorKind::Ask) => {
+            err.redirect_node().map(|(addr, _slot)| addr)
+        }
+        _ => None,
+    }
+}
+
 /// Whether `err` means the connection is unusable (refused, dropped, timed out, broken).
 fn is_connection_error(err: &RedisError) -> bool {
     err.is_io_error()
@@ -281,6 +291,9 @@ impl Pool {
             Ok(value) => return Ok(value),
             Err(failure) => failure,
         };
+        if let Some(target) = ask_target(&err) {
+            return Self::ask(op, target, &f);
+        }
         let redirect = is_redirect(&err);
         if !redirect && !is_connection_error(&err) {
             return Err(Self::error_for(&node.server, op, err));
@@ -307,6 +320,35 @@ impl Pool {
             }
             Self::error_for(&retry_on.server, op, err)
         })
+    }
+
+    /// Runs `f` on `target`, the node an `ASK` redirect named (the slot is being migrated
+    /// there and the key has moved already), on a new connection after `ASKING`, as Redis
+    /// Cluster asks. The slot map is left alone: the old master owns the slot until the
+    /// migration ends, and keys not yet moved are still served there.
+    ///
+    /// `ASKING` covers only the next command (or one `MULTI … EXEC`), so a call that first
+    /// loads a script (`NOSCRIPT`, `SCRIPT LOAD`, `EVALSHA`) is asked again; it then runs once
+    /// more, the script loaded. Both `ASK` replies refused the call before running it.
+    fn ask<T>(
+        op: &'static str,
+        target: &str,
+        f: &impl Fn(&mut Connection) -> RedisResult<T>,
+    ) -> Result<T, StoreError> {
+        let run = || -> RedisResult<T> {
+            let node = Node::from_url(&format!("redis://{target}/"))?;
+            let mut conn = node.connect()?;
+            let asked = |conn: &mut Connection| {
+                redis::cmd("ASKING").query::<()>(conn)?;
+                f(conn)
+            };
+            match asked(&mut conn) {
+                Err(err) if ask_target(&err) == Some(target) => asked(&mut conn),
+                result => result,
+            }
+        };
+        tracing::debug!(server = target, op, "following an ASK redirect");
+        run().map_err(|err| Self::error_for(target, op, err))
     }
 
     /// [`with_conn`](Self::with_conn) for a write: after it succeeds, on the same connection,
