@@ -31,6 +31,11 @@
 //! master fail before a replica copies the write, the promoted replica lacks it and the write
 //! is lost. `WAIT` narrows that window to writes whose replica was slow or absent; it is not a
 //! guarantee (a replica that acknowledged may still lose the write if it fails too).
+//!
+//! A master without a replica (after a failover, until one is attached) would make every write
+//! wait the whole second. So after a `WAIT` that no replica answered, the writes of the next
+//! [`UNREPLICATED_FOR`] (5 s) do not wait: they are in the loss window, which the warning
+//! says, and the next write after it waits again.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -41,6 +46,11 @@ use crate::{BackendError, KvStore, StoreError};
 
 /// How long a write waits for a replica to acknowledge it, in milliseconds.
 pub(crate) const WAIT_MS: u64 = 1000;
+
+/// How long writes go without waiting for a replica after one waited [`WAIT_MS`] in vain.
+/// Without it, a master left without a replica (after a failover, until a replica is attached)
+/// made every write wait a whole second.
+pub(crate) const UNREPLICATED_FOR: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The number of slots of a Redis Cluster.
 const SLOTS: u16 = 16384;
@@ -59,6 +69,7 @@ pub(crate) fn locate(url: &str, namespace: &str) -> Result<Box<dyn Locate>, Stor
         seeds: parse_seeds(url)?,
         slot: key_slot(namespace.as_bytes()),
         node: Mutex::new(None),
+        unreplicated_until: Mutex::new(None),
     }))
 }
 
@@ -112,6 +123,9 @@ struct Cluster {
     slot: u16,
     /// The master found last; `None` before the first call.
     node: Mutex<Option<Arc<Node>>>,
+    /// Until when writes do not wait for a replica: set when one found none
+    /// ([`UNREPLICATED_FOR`]).
+    unreplicated_until: Mutex<Option<std::time::Instant>>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -247,6 +261,11 @@ impl Locate for Cluster {
         op: &'static str,
         failed: &Arc<Node>,
     ) -> Result<Option<Arc<Node>>, StoreError> {
+        // A new master is asked again whether it has a replica.
+        *self
+            .unreplicated_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = None;
         // Another thread may have re-read the map since: use its answer.
         if let Some(node) = self.current_node()
             && !Arc::ptr_eq(&node, failed)
@@ -257,19 +276,41 @@ impl Locate for Cluster {
     }
 
     fn after_write(&self, conn: &mut Connection, op: &'static str) {
+        let now = std::time::Instant::now();
+        let mut until = self
+            .unreplicated_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if until.is_some_and(|at| now < at) {
+            tracing::debug!(
+                op,
+                "not waiting for a replica: none acknowledged a write lately"
+            );
+            return;
+        }
+        *until = None;
+        drop(until);
         let acked = redis::cmd("WAIT").arg(1).arg(WAIT_MS).query::<i64>(conn);
         let master = self
             .current_node()
             .map_or_else(String::new, |node| node.server().to_owned());
         match acked {
             Ok(n) if n >= 1 => {}
-            Ok(acked) => tracing::warn!(
-                master,
-                op,
-                acked,
-                wait_ms = WAIT_MS,
-                "no replica acknowledged the write; it is lost if this master fails now"
-            ),
+            Ok(acked) => {
+                *self
+                    .unreplicated_until
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(now + UNREPLICATED_FOR);
+                tracing::warn!(
+                    master,
+                    op,
+                    acked,
+                    wait_ms = WAIT_MS,
+                    unreplicated_for_s = UNREPLICATED_FOR.as_secs(),
+                    "no replica acknowledged the write; it is lost if this master fails now \
+                     (so are the writes of the next 5 s, which do not wait for a replica)"
+                );
+            }
             Err(err) => tracing::warn!(
                 master,
                 op,

@@ -318,8 +318,23 @@ fn write_without_a_replica_succeeds_and_warns(cluster: &mut RedisCluster) {
         assert!(line.contains("acked=0"), "{line}");
         assert!(line.contains("wait_ms=1000"), "{line}");
     }
+    // Within the next 5 s, writes do not wait for the missing replica again, and say nothing
+    // more: the first warning named the window.
+    let (took, logs) = capture_warnings(|| {
+        let started = Instant::now();
+        for i in 0..20 {
+            store.put(format!("more{i}").as_bytes(), b"3").unwrap();
+        }
+        started.elapsed()
+    });
+    assert!(
+        took < Duration::from_millis(900),
+        "20 puts without a replica took {took:?}: they waited for it"
+    );
+    assert_eq!(logs, "", "{logs}");
     // The writes are there, on the master.
     assert_eq!(store.get(b"before").unwrap(), Some(b"1".to_vec()));
+    assert_eq!(store.get(b"more19").unwrap(), Some(b"3".to_vec()));
 }
 
 /// Issue #12: with every node killed, each store and queue call fails within seconds with a

@@ -438,13 +438,7 @@ fn issue_12_a_failover_mid_run_is_resumed() {
         ran(&log).iter().filter(|(e, _, _)| e == "end").count() >= 30
     });
     let old = cluster.kill_master_of(&namespace).unwrap();
-    let t0 = Instant::now();
     let finished = run.wait(Duration::from_secs(120));
-    eprintln!(
-        "DEBUG run exited after {:?}: finished={finished}\n{}",
-        t0.elapsed(),
-        run.stderr()
-    );
     cluster
         .wait_failover(&namespace, &old, Duration::from_secs(20))
         .unwrap();
@@ -454,9 +448,7 @@ fn issue_12_a_failover_mid_run_is_resumed() {
             "{}",
             run.stderr()
         );
-        let t1 = Instant::now();
         let out = crate::ays(&root, &["run", "resume"], b"");
-        eprintln!("DEBUG resume took {:?}\n{}", t1.elapsed(), stderr(&out));
         assert!(out.status.success(), "resume failed: {}", stderr(&out));
     }
     let jobs = json(&root, &["job", "list", "--all"]);
