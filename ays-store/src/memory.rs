@@ -43,22 +43,27 @@ struct MemoryStore {
     namespace: String,
 }
 
+/// The value named `name` in `registry`, made on first use and kept while a handle is alive;
+/// a new private one when `name` is empty (`mem://`).
+pub(crate) fn named<T: Default>(registry: &Mutex<BTreeMap<String, Weak<T>>>, name: &str) -> Arc<T> {
+    if name.is_empty() {
+        return Arc::new(T::default());
+    }
+    let mut named = registry.lock().unwrap_or_else(PoisonError::into_inner);
+    named.retain(|_, weak| weak.strong_count() > 0);
+    match named.get(name).and_then(Weak::upgrade) {
+        Some(shared) => shared,
+        None => {
+            let shared = Arc::new(T::default());
+            named.insert(name.to_owned(), Arc::downgrade(&shared));
+            shared
+        }
+    }
+}
+
 /// Opens `mem://NAME` (`name` empty for a private store) on `namespace`.
 pub(crate) fn open(name: &str, namespace: &str) -> Arc<dyn KvStore> {
-    let shared = if name.is_empty() {
-        Arc::new(Shared::default())
-    } else {
-        let mut named = NAMED.lock().unwrap_or_else(PoisonError::into_inner);
-        named.retain(|_, weak| weak.strong_count() > 0);
-        match named.get(name).and_then(Weak::upgrade) {
-            Some(shared) => shared,
-            None => {
-                let shared = Arc::new(Shared::default());
-                named.insert(name.to_owned(), Arc::downgrade(&shared));
-                shared
-            }
-        }
-    };
+    let shared = named(&NAMED, name);
     Arc::new(MemoryStore {
         shared,
         namespace: namespace.to_owned(),

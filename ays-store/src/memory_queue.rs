@@ -52,22 +52,8 @@ struct MemoryQueue {
 
 /// Opens `mem://NAME` (`name` empty for a private queue) on `namespace`.
 pub(crate) fn open(name: &str, namespace: &str) -> Arc<dyn MessageQueue> {
-    let shared = if name.is_empty() {
-        Arc::new(Shared::default())
-    } else {
-        let mut named = NAMED.lock().unwrap_or_else(PoisonError::into_inner);
-        named.retain(|_, weak| weak.strong_count() > 0);
-        match named.get(name).and_then(Weak::upgrade) {
-            Some(shared) => shared,
-            None => {
-                let shared = Arc::new(Shared::default());
-                named.insert(name.to_owned(), Arc::downgrade(&shared));
-                shared
-            }
-        }
-    };
     Arc::new(MemoryQueue {
-        shared,
+        shared: crate::memory::named(&NAMED, name),
         namespace: namespace.to_owned(),
     })
 }

@@ -148,6 +148,40 @@ fn ran(log: &Path) -> Vec<(String, String, u32)> {
         .collect()
 }
 
+/// The line "ran on worker ..." of each job of the latest run of `root`, by service (empty
+/// when a job has none).
+fn ran_on(root: &Path) -> BTreeMap<String, String> {
+    let detail = json(root, &["run", "show", "latest"]);
+    detail["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| {
+            let said = j["logs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|l| l["message"].as_str())
+                .find(|m| m.starts_with("ran on worker"))
+                .unwrap_or_default()
+                .to_owned();
+            (j["service"].as_str().unwrap().to_owned(), said)
+        })
+        .collect()
+}
+
+/// `ays run create --workers` in the background, in `root`.
+fn start_run(root: &Path, tmp: &Path) -> Background {
+    Background::start(root, &["run", "create", "--workers"], tmp.join("run.err"))
+}
+
+/// Waits until `n` jobs logged their end in `log`.
+fn wait_ends(log: &Path, n: usize) {
+    wait_for(&format!("{n} jobs to end"), Duration::from_secs(60), || {
+        ran(log).iter().filter(|(e, _, _)| e == "end").count() >= n
+    });
+}
+
 #[test]
 fn issue_12_three_workers_one_killed_every_job_succeeds_exactly_once() {
     let server = RedisServer::start().unwrap_or_else(|e| panic!("cannot start redis-server: {e}"));
@@ -160,11 +194,7 @@ fn issue_12_three_workers_one_killed_every_job_succeeds_exactly_once() {
     wait_for("three live workers", Duration::from_secs(20), || {
         workers(tmp.path(), &url).len() == 3
     });
-    let mut run = Background::start(
-        &root,
-        &["run", "create", "--workers"],
-        tmp.path().join("run.err"),
-    );
+    let mut run = start_run(&root, tmp.path());
     // Killed once it has finished a few jobs and holds others.
     let victim = w2.pid();
     wait_for("w2 to finish 20 jobs", Duration::from_secs(60), || {
@@ -197,23 +227,7 @@ fn issue_12_three_workers_one_killed_every_job_succeeds_exactly_once() {
     }
     // Every job the killed worker started is accounted for: it reported it before it died,
     // or another worker claimed it after its lease and ran it to its end.
-    let detail = json(&root, &["run", "show", "latest"]);
-    let ran_on: BTreeMap<String, String> = detail["jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|j| {
-            let said = j["logs"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter_map(|l| l["message"].as_str())
-                .find(|m| m.starts_with("ran on worker"))
-                .unwrap_or_default()
-                .to_owned();
-            (j["service"].as_str().unwrap().to_owned(), said)
-        })
-        .collect();
+    let ran_on = ran_on(&root);
     assert_eq!(ran_on.len(), 500);
     for (service, said) in &ran_on {
         assert!(
@@ -283,14 +297,8 @@ fn issue_12_a_killed_coordinator_is_resumed_elsewhere() {
     let tmp = tempfile::tempdir().unwrap();
     let (root, log) = repo(tmp.path(), &url, 60, "0.1");
     let w1 = worker(tmp.path(), &url, "w1", "4");
-    let mut run = Background::start(
-        &root,
-        &["run", "create", "--workers"],
-        tmp.path().join("run.err"),
-    );
-    wait_for("10 jobs to end", Duration::from_secs(60), || {
-        ran(&log).iter().filter(|(e, _, _)| e == "end").count() >= 10
-    });
+    let mut run = start_run(&root, tmp.path());
+    wait_ends(&log, 10);
     run.child.kill().unwrap();
     run.child.wait().unwrap();
 
@@ -310,18 +318,8 @@ fn issue_12_a_killed_coordinator_is_resumed_elsewhere() {
     assert_eq!(jobs.len(), 60);
     assert!(jobs.iter().all(|j| j["state"] == "ok"), "{jobs:?}");
     // Every job ran on the worker (the resumed run went on with workers, as it was made).
-    for j in jobs {
-        let show = json(
-            &elsewhere,
-            &["job", "show", "latest", &j["number"].to_string()],
-        );
-        let on_worker = show["logs"].as_array().unwrap().iter().any(|l| {
-            l["message"]
-                .as_str()
-                .unwrap_or_default()
-                .starts_with("ran on worker `w1`")
-        });
-        assert!(on_worker, "{show}");
+    for (service, said) in ran_on(&elsewhere) {
+        assert!(said.starts_with("ran on worker `w1`"), "{service}: {said}");
     }
     assert!(w1.terminate());
 }
@@ -384,20 +382,11 @@ fn issue_12_workers_on_a_redis_cluster() {
     );
 
     ok(&root, &["run", "create", "--workers"]);
-    let detail = json(&root, &["run", "show", "latest"]);
-    let jobs = detail["jobs"].as_array().unwrap();
-    assert_eq!(jobs.len(), 100);
+    let jobs = json(&root, &["job", "list", "--all"]);
+    assert_eq!(jobs.as_array().unwrap().len(), 100);
+    assert!(jobs.as_array().unwrap().iter().all(|j| j["state"] == "ok"));
     let mut on: BTreeMap<String, usize> = BTreeMap::new();
-    for j in jobs {
-        assert_eq!(j["state"], "ok", "{j}");
-        let said = j["logs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|l| l["message"].as_str())
-            .find(|m| m.starts_with("ran on worker"))
-            .unwrap_or_else(|| panic!("{j}"))
-            .to_owned();
+    for said in ran_on(&root).into_values() {
         *on.entry(said).or_default() += 1;
     }
     assert_eq!(
@@ -429,14 +418,8 @@ fn issue_12_a_failover_mid_run_is_resumed() {
         .unwrap_or_else(|| panic!("no id in {config}"));
     let w1 = worker(tmp.path(), &url, "w1", "4");
     let w2 = worker(tmp.path(), &url, "w2", "4");
-    let mut run = Background::start(
-        &root,
-        &["run", "create", "--workers"],
-        tmp.path().join("run.err"),
-    );
-    wait_for("30 jobs to end", Duration::from_secs(60), || {
-        ran(&log).iter().filter(|(e, _, _)| e == "end").count() >= 30
-    });
+    let mut run = start_run(&root, tmp.path());
+    wait_ends(&log, 30);
     let old = cluster.kill_master_of(&namespace).unwrap();
     let finished = run.wait(Duration::from_secs(120));
     cluster

@@ -14,7 +14,6 @@ use ays_run::{
     ActionRegistry, FailurePolicy, JournalError, JournalEvent, RunError, RunObserver, RunOptions,
     Schedule, create_run, list_runs, resume_run, show_run,
 };
-use serde_json::json;
 
 use crate::support;
 
@@ -204,29 +203,9 @@ fn no_exec(b: Backend) -> TestResult {
 }
 both!(no_exec_marks_jobs_ok_without_running_them, no_exec);
 
-const PATCH_HRD: &str = "x = type:int\ny = type:int\nz = type:int\nname = type:str\n";
-
 fn data_patches(b: Backend) -> TestResult {
     let t = TestRepo::new(b)?;
-    t.write("actorTemplates/shapp/schema.hrd", PATCH_HRD)?;
-    t.write(
-        "actorTemplates/shapp/actions.sh",
-        "install() {\n    echo '{\"x\": 5, \"name\": \"sh\"}' > \"$AYS_RESULT_FILE\"\n}\n\
-         bad() {\n    echo '{\"y\": \"many\"}' > \"$AYS_RESULT_FILE\"\n}\n\
-         fail() {\n    echo '{\"z\": 7}' > \"$AYS_RESULT_FILE\"\n    exit 3\n}\n",
-    )?;
-    t.write("actorTemplates/pyapp/schema.hrd", PATCH_HRD)?;
-    t.write(
-        "actorTemplates/pyapp/actions.py",
-        "def install(job):\n    job.service.data.x = job.service.data.x + 6\n    job.service.data.name = 'py'\n\n\
-         def bad(job):\n    job.service.data.y = 'many'\n\n\
-         def fail(job):\n    job.service.data.z = 7\n    raise RuntimeError('boom')\n",
-    )?;
-    t.repo.apply_blueprint_text(
-        "bp.yaml",
-        "shapp__s:\npyapp__p:\n  x: 1\nactions:\n  - action: install\n  - action: bad\n  - action: fail\n",
-        ApplyOptions::default(),
-    )?;
+    support::write_data_patch_repo(&t)?;
     // The template on disk changes after the blueprint: the stored code is what runs.
     t.write(
         "actorTemplates/shapp/actions.sh",
@@ -235,42 +214,7 @@ fn data_patches(b: Backend) -> TestResult {
     let mut o = options(Schedule::Dag);
     o.failure = FailurePolicy::KeepGoing;
     let outcome = create_run(&t.repo, &o)?;
-    for key in ["shapp!s", "pyapp!p"] {
-        let states = action_states(&t, key)?;
-        assert_eq!(
-            (states.get("install"), states.get("bad"), states.get("fail")),
-            (
-                Some(&ActionState::Ok),
-                Some(&ActionState::Error),
-                Some(&ActionState::Error)
-            ),
-            "{key}"
-        );
-    }
-    assert_eq!(
-        t.repo.show_service(&"shapp!s".parse()?)?.data,
-        json!({"x": 5, "y": 0, "z": 0, "name": "sh"})
-    );
-    assert_eq!(
-        t.repo.show_service(&"pyapp!p".parse()?)?.data,
-        json!({"x": 7, "y": 0, "z": 0, "name": "py"})
-    );
-    let bad = show_run(&t.repo, &outcome.id)?
-        .jobs
-        .into_iter()
-        .filter(|j| j.action.as_str() == "bad")
-        .collect::<Vec<_>>();
-    assert_eq!(bad.len(), 2);
-    for j in bad {
-        assert_eq!(j.state, JobState::Error);
-        assert!(
-            j.logs.iter().any(|l| l.category == JobLogCategory::ErrorMsg
-                && l.message.starts_with("data patch rejected")),
-            "{:?}",
-            j.logs
-        );
-    }
-    Ok(())
+    support::check_data_patches(&t, &outcome.id)
 }
 both!(data_patches_commit_on_success_only, data_patches);
 
