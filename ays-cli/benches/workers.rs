@@ -13,6 +13,8 @@
 //!
 //! Each measurement makes its own repository (init and blueprint are not timed); the time is
 //! the whole `ays run create` process, planning, journaling and the final commit included.
+//! The coordinator, the workers and Redis share this machine: the scaling table also gives the
+//! share of the machine's CPU time that was busy during each run (`/proc/stat`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -160,22 +162,27 @@ fn scaling(url: &str, jobs: usize) -> Result<()> {
         "{jobs} jobs sleeping 100 ms, workers of {CONCURRENCY} at once, `ays run create \
          --workers` on Redis\n"
     );
-    println!("| workers | makespan | ideal | ideal / makespan | speed-up over 1 worker |");
-    println!("|---|---|---|---|---|");
+    println!(
+        "| workers | makespan | ideal | ideal / makespan | speed-up over 1 worker | machine CPU busy |"
+    );
+    println!("|---|---|---|---|---|---|");
     let mut one = None;
     for n in [1, 2, 4] {
         let root = repository(tmp.path(), Some(url), jobs, "sleep 0.1")?;
         let workers = Workers::start(url, n, CONCURRENCY)?;
+        let cpu = cpu_times();
         let took = timed_run(&root, &["--workers"])?;
+        let busy = busy_share(cpu, cpu_times());
         drop(workers);
         let ideal = Duration::from_millis(100).mul_f64(jobs as f64 / (CONCURRENCY * n) as f64);
         let base = *one.get_or_insert(took);
         println!(
-            "| {n} | {:.2} s | {:.2} s | {:.0}% | {:.2}× |",
+            "| {n} | {:.2} s | {:.2} s | {:.0}% | {:.2}× | {:.0}% |",
             took.as_secs_f64(),
             ideal.as_secs_f64(),
             100.0 * ideal.as_secs_f64() / took.as_secs_f64(),
             base.as_secs_f64() / took.as_secs_f64(),
+            100.0 * busy,
         );
     }
     println!();
@@ -218,4 +225,27 @@ fn overhead(url: &str, jobs: usize) -> Result<()> {
         (stream.as_secs_f64() - local_redis.as_secs_f64()) * 1000.0 / jobs as f64
     );
     Ok(())
+}
+
+/// The machine's (busy, total) CPU time so far, in clock ticks, from `/proc/stat`.
+fn cpu_times() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let total: u64 = fields.iter().sum();
+    // idle and iowait are the 4th and 5th.
+    let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
+    (total - idle, total)
+}
+
+/// The share of the machine's CPU time that was busy between two [`cpu_times`].
+fn busy_share(before: (u64, u64), after: (u64, u64)) -> f64 {
+    let total = after.1.saturating_sub(before.1).max(1);
+    after.0.saturating_sub(before.0) as f64 / total as f64
 }
