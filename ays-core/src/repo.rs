@@ -20,6 +20,7 @@
 //! templates:                        # optional global template directories
 //!   - "/opt/ays_templates"
 //! no_exec: true                     # optional: runs mark jobs ok without running them
+//! workers: true                     # optional: runs execute their jobs on `ays worker`s
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -125,6 +126,7 @@ pub struct Repository {
     store_url: String,
     template_dirs: Vec<PathBuf>,
     no_exec: bool,
+    workers: bool,
     store: Arc<dyn KvStore>,
     creation: Option<Arc<dyn CreationRuntime>>,
 }
@@ -135,6 +137,7 @@ struct Config {
     store: Option<String>,
     templates: Vec<PathBuf>,
     no_exec: bool,
+    workers: bool,
 }
 
 fn now_ms() -> i64 {
@@ -199,6 +202,9 @@ fn write_config(path: &Path, c: &Config) -> Result<(), CoreError> {
     if c.no_exec {
         out.push_str("no_exec: true\n");
     }
+    if c.workers {
+        out.push_str("workers: true\n");
+    }
     std::fs::write(path, out).map_err(CoreError::io("cannot write", path))
 }
 
@@ -246,10 +252,17 @@ fn read_config(path: &Path) -> Result<Config, CoreError> {
                     .as_bool()
                     .ok_or_else(|| bad(0, "`no_exec` must be true or false".to_owned()))?;
             }
+            "workers" => {
+                c.workers = v
+                    .as_bool()
+                    .ok_or_else(|| bad(0, "`workers` must be true or false".to_owned()))?;
+            }
             other => {
                 return Err(bad(
                     0,
-                    format!("unknown key `{other}` (expected id, store, templates, no_exec)"),
+                    format!(
+                        "unknown key `{other}` (expected id, store, templates, no_exec, workers)"
+                    ),
                 ));
             }
         }
@@ -279,6 +292,7 @@ impl Repository {
             store_url,
             template_dirs: config.templates,
             no_exec: config.no_exec,
+            workers: config.workers,
             store,
             creation: None,
         }
@@ -355,6 +369,7 @@ impl Repository {
             store: options.store_url,
             templates: options.template_dirs,
             no_exec: false,
+            workers: false,
         };
         let store_url = store_url_of(&root, None, &config);
         if let Some(path) = store_url.strip_prefix("redb://").map(PathBuf::from)
@@ -507,6 +522,12 @@ impl Repository {
     /// running.
     pub fn no_exec(&self) -> bool {
         self.no_exec
+    }
+
+    /// Whether the config asks for runs on workers (`workers: true`): their jobs execute on
+    /// `ays worker` processes, through the store's message queue.
+    pub fn workers(&self) -> bool {
+        self.workers
     }
 
     /// The store, for ays-run.

@@ -66,7 +66,8 @@ pub struct RunOptions<'a> {
     /// queues a request names it before it runs.
     pub id: Option<RunId>,
     /// Execute the jobs' stored code on workers (`ays worker`) through the store's message
-    /// queue instead of in this process; native actions still run here. Needs a store every
+    /// queue instead of in this process (also when the repository's config says
+    /// `workers: true`); native actions still run here. Needs a store every
     /// worker reaches (`redis://`, `redis+cluster://`). Stored with the run, so that
     /// [`resume_run`] goes on the same way.
     pub workers: bool,
@@ -351,7 +352,7 @@ fn config_for(repo: &Repository, options: &RunOptions, runner: &RepositoryRunner
     };
     if options.jobs > 0 {
         config.max_parallel = options.jobs;
-    } else if options.workers {
+    } else if runner.is_distributed() {
         // Each job in flight on a worker holds a coordinator thread that waits for its result.
         config.max_parallel = DISTRIBUTED_PARALLEL;
     }

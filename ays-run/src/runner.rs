@@ -258,7 +258,7 @@ impl RepositoryRunner {
         if let Some(registry) = &runner.registry {
             check_registry(registry, &runner.actions)?;
         }
-        if options.workers {
+        if options.workers || repo.workers() {
             runner.dispatcher = Arc::new(StreamDispatcher::start(
                 repo,
                 run,

@@ -370,3 +370,32 @@ fn join_within<T>(handle: JoinHandle<T>, limit: Duration) -> Result<T, Box<dyn s
     }
     handle.join().map_err(|_| "the thread panicked".into())
 }
+
+/// `workers: true` in the repository's config sends its runs to workers without being asked.
+#[test]
+fn a_repository_config_can_ask_for_workers() -> TestResult {
+    let (t, url) = sleepers(2, "0")?;
+    let config = t.root().join(".ays/config.yaml");
+    let text = std::fs::read_to_string(&config)?;
+    std::fs::write(&config, format!("{text}workers: true\n"))?;
+    let repo = Repository::open(
+        t.root(),
+        ays_core::OpenOptions {
+            store_url: Some(url.clone()),
+        },
+    )?;
+    assert!(repo.workers());
+    let live = worker(&url, "w", Duration::from_secs(5))?;
+    let outcome = create_run(&repo, &RunOptions::default())?;
+    assert_eq!(stop(live)?.done, 2);
+    for j in show_run(&repo, &outcome.id)?.jobs {
+        assert!(
+            j.logs
+                .iter()
+                .any(|l| l.message.starts_with("ran on worker `w`")),
+            "{:?}",
+            j.logs
+        );
+    }
+    Ok(())
+}
