@@ -13,9 +13,8 @@
 //! [`IO_TIMEOUT`] plus its block, on a connection of its own from the pool (other threads open
 //! new connections meanwhile, so a blocked reader never holds up a publisher).
 //!
-//! `claim_idle` uses `XCLAIM` of the ids `XPENDING … IDLE` named rather than `XAUTOCLAIM`:
-//! inside one script that is the same set of entries, and it gives each entry's previous
-//! consumer and delivery count without a second lookup per entry.
+//! `claim_idle` is `XAUTOCLAIM`, preceded in the same script by `XPENDING … IDLE` from the same
+//! cursor, which names each claimed entry's previous consumer and delivery count.
 //!
 //! # Retries, duplicates and the loss window
 //!
@@ -54,33 +53,31 @@ const CLAIM_CHUNK: usize = 1000;
 const MAX_SCRIPT_COUNT: usize = 1 << 31;
 
 /// Claims up to `count` entries of group `ARGV[1]` idle for at least `ARGV[3]` ms for consumer
-/// `ARGV[2]`. `XPENDING … IDLE` names each entry's holder and delivery count, then `XCLAIM` of
-/// exactly those ids takes them (it checks the idle time again, increments the delivery count,
-/// and drops from the pending list entries deleted from the stream, which it does not return).
-/// Being one script, nobody can claim or ack in between. Returns a flat array of `id, previous
-/// consumer, deliveries, body` (the body `false`, a nil, for an entry without a `b` field).
+/// `ARGV[2]`, with `XAUTOCLAIM` (which checks the idle time, increments the delivery count and
+/// drops from the pending list the entries deleted from the stream, without returning them).
+/// Just before each `XAUTOCLAIM`, `XPENDING … IDLE` from the same cursor names the holder and
+/// delivery count of every entry it may claim (it scans at most ten times its `COUNT`). Being one
+/// script, nobody can claim or ack in between. Returns a flat array of `id, previous consumer,
+/// deliveries, body` (the body `false`, a nil, for an entry without a `b` field).
 const CLAIM_SCRIPT: &str = r"
 local key, group, consumer = KEYS[1], ARGV[1], ARGV[2]
 local min_idle, count, chunk = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local out = {}
 if redis.call('EXISTS', key) == 0 then return out end
-local start = '-'
+local cursor = '0-0'
 local claimed = 0
 while claimed < count do
   local want = math.min(count - claimed, chunk)
-  local pending = redis.pcall('XPENDING', key, group, 'IDLE', min_idle, start, '+', want)
+  local pending = redis.pcall('XPENDING', key, group, 'IDLE', min_idle, cursor, '+', want * 10 + 10)
   if pending.err then
     if string.find(pending.err, 'NOGROUP', 1, true) then return out end
     return pending
   end
   if #pending == 0 then break end
-  local ids, held = {}, {}
-  for i, p in ipairs(pending) do
-    ids[i] = p[1]
-    held[p[1]] = p
-  end
-  local entries = redis.call('XCLAIM', key, group, consumer, min_idle, unpack(ids))
-  for _, entry in ipairs(entries) do
+  local held = {}
+  for _, p in ipairs(pending) do held[p[1]] = p end
+  local reply = redis.call('XAUTOCLAIM', key, group, consumer, min_idle, cursor, 'COUNT', want)
+  for _, entry in ipairs(reply[2]) do
     local id, fields = entry[1], entry[2]
     local body = false
     if type(fields) == 'table' then
@@ -89,16 +86,14 @@ while claimed < count do
       end
     end
     local p = held[id]
-    if p then
-      out[#out + 1] = id
-      out[#out + 1] = p[2]
-      out[#out + 1] = tostring(p[4] + 1)
-      out[#out + 1] = body
-      claimed = claimed + 1
-    end
+    out[#out + 1] = id
+    out[#out + 1] = p and p[2] or ''
+    out[#out + 1] = p and tostring(p[4] + 1) or '0'
+    out[#out + 1] = body
+    claimed = claimed + 1
   end
-  if #pending < want then break end
-  start = '(' .. pending[#pending][1]
+  cursor = reply[1]
+  if cursor == '0-0' then break end
 end
 return out
 ";
@@ -341,7 +336,8 @@ fn claim_reply(reply: Vec<Value>) -> Result<Vec<Delivery>, String> {
                     id: MessageId(id),
                     body: body.clone(),
                     deliveries,
-                    previous_consumer: Some(previous),
+                    // Empty when `XPENDING` did not list it (it cannot happen in one script).
+                    previous_consumer: Some(previous).filter(|p| !p.is_empty()),
                 })
             }
             _ => Err("claim script returned a short quadruple".to_owned()),

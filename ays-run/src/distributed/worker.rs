@@ -4,7 +4,7 @@
 //! - **Threads:** one loop fetches (and heartbeats); `concurrency` threads run attempts.
 //! - **Leases:** every attempt a worker holds is renewed every third of its lease. Once a
 //!   worker stops renewing (it died, or it hangs), another claims its attempts after the lease
-//!   (`claim_idle`, XAUTOCLAIM on Redis) and runs them again.
+//!   (`claim_idle`: `XAUTOCLAIM` on Redis) and runs them again.
 //! - **Code:** a job names its actions file by SHA-256; the worker reads it once from the
 //!   repository's store (`code/<sha256>`), checks its hash, and keeps it under
 //!   `<dir>/code/<sha256>/<actor>/`. It needs no copy of the repository.
