@@ -467,6 +467,7 @@ impl Reader {
         let mut after = MessageId::start();
         let mut advertised = Instant::now();
         let mut checked = Instant::now();
+        let trouble = super::Trouble::default();
         let mut failing_since: Option<Instant> = None;
         let mut warned = Instant::now();
         while !self.shared.stop.load(Ordering::SeqCst) {
@@ -484,6 +485,7 @@ impl Reader {
             {
                 Ok(messages) => {
                     failing_since = None;
+                    trouble.ok();
                     for message in messages {
                         after = message.id.clone();
                         self.deliver(&message.body);
@@ -491,7 +493,7 @@ impl Reader {
                 }
                 Err(err) => {
                     let since = *failing_since.get_or_insert_with(Instant::now);
-                    warn!(error = %err, "cannot read results from the workers");
+                    trouble.failed("cannot read results from the workers", &err);
                     if since.elapsed() >= GIVE_UP_AFTER {
                         *self
                             .shared

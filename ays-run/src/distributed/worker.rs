@@ -153,6 +153,7 @@ pub fn run_worker(options: &WorkerOptions) -> Result<WorkerReport, WorkerError> 
         runtimes: Arc::new(Runtimes::new(options)),
         repos: HashMap::new(),
         claimed_at: HashMap::new(),
+        trouble: super::Trouble::default(),
         started_ms: now_ms(),
         host: hostname(),
     };
@@ -220,6 +221,7 @@ struct Worker {
     repos: HashMap<String, Arc<Repo>>,
     /// When each repository's expired jobs were last claimed.
     claimed_at: HashMap<String, Instant>,
+    trouble: super::Trouble,
     started_ms: u64,
     host: String,
 }
@@ -299,7 +301,7 @@ impl Worker {
                     "jobs were claimed by another worker before this one renewed them"
                 ),
                 Ok(_) => {}
-                Err(err) => warn!(repo = ns, error = %err, "cannot renew the jobs' lease"),
+                Err(err) => self.trouble.failed("cannot renew the jobs' lease", &err),
             }
         }
         if let Err(err) = self.registry.put_with_ttl(
@@ -307,7 +309,7 @@ impl Worker {
             &self.record(),
             self.options.lease,
         ) {
-            warn!(error = %err, "cannot write the heartbeat");
+            self.trouble.failed("cannot write the heartbeat", &err);
         }
     }
 
@@ -334,7 +336,8 @@ impl Worker {
                     }
                 }
                 Err(err) => {
-                    warn!(error = %err, "cannot read the repositories with work");
+                    self.trouble
+                        .failed("cannot read the repositories with work", &err);
                     return;
                 }
             }
@@ -467,7 +470,7 @@ impl Worker {
                     }
                     deliveries.extend(claimed);
                 }
-                Err(err) => warn!(repo = ns, error = %err, "cannot claim expired jobs"),
+                Err(err) => self.trouble.failed("cannot claim expired jobs", &err),
             }
         }
         let room = room.saturating_sub(deliveries.len());
@@ -476,9 +479,12 @@ impl Worker {
                 .queue
                 .read_group(JOBS_STREAM, WORKERS_GROUP, &name, room, block)
             {
-                Ok(read) => deliveries.extend(read),
+                Ok(read) => {
+                    self.trouble.ok();
+                    deliveries.extend(read);
+                }
                 Err(err) => {
-                    warn!(repo = ns, error = %err, "cannot read jobs");
+                    self.trouble.failed("cannot read jobs", &err);
                     std::thread::sleep(FETCH_BLOCK);
                 }
             }
