@@ -87,10 +87,17 @@ mod tests {
         let first = trouble.state().said_at;
         assert!(first.is_some());
         trouble.failed("cannot read jobs", &"refused");
-        assert_eq!(trouble.state().said_at, first, "the second failure is not said");
+        assert_eq!(
+            trouble.state().said_at,
+            first,
+            "the second failure is not said"
+        );
         assert_eq!(trouble.state().failures, 2);
         trouble.ok();
         let state = trouble.state();
-        assert_eq!((state.failures, state.since, state.said_at), (0, None, None));
+        assert_eq!(
+            (state.failures, state.since, state.said_at),
+            (0, None, None)
+        );
     }
 }

@@ -447,3 +447,46 @@ fn issue_12_a_failover_mid_run_is_resumed() {
         assert!(w.terminate(), "{}", std::fs::read_to_string(err).unwrap());
     }
 }
+
+/// A repository whose config says `workers: true` has the runs `ays daemon` executes for it
+/// run by workers, without anyone asking for them.
+#[test]
+fn issue_12_a_daemon_sends_a_workers_repositorys_runs_to_workers() {
+    use crate::daemon::{Daemon, get};
+    use crate::daemon_runs::send;
+
+    let server = RedisServer::start().unwrap_or_else(|e| panic!("cannot start redis-server: {e}"));
+    let url = server.url();
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, _log) = repo(tmp.path(), &url, 5, "0");
+    let config = root.join(".ays/config.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}workers: true\n")).unwrap();
+    let w1 = worker(tmp.path(), &url, "w1", "2");
+    let token = std::fs::read_to_string(config_dir().join("token"))
+        .unwrap()
+        .trim_end()
+        .to_owned();
+    let daemon = Daemon::start(&config_dir(), &root, &["--port", "0"]);
+    let runs = format!("{}/ays/repository/repo/aysrun", daemon.url());
+    let (status, queued) = send("POST", &runs, &token, None);
+    assert_eq!(status, 202, "{queued}");
+    let id = queued["id"].as_str().unwrap().to_owned();
+    let started = Instant::now();
+    loop {
+        let (_, run) = get(&format!("{runs}/{id}"), Some(&token));
+        if run["run"]["state"] == "ok" {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the run did not end: {run}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ran_on = ran_on(&root);
+    assert_eq!(ran_on.len(), 5);
+    for (service, said) in ran_on {
+        assert!(said.starts_with("ran on worker `w1`"), "{service}: {said}");
+    }
+    let (code, err) = daemon.terminate();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(w1.terminate());
+}
