@@ -478,7 +478,10 @@ fn issue_12_a_daemon_sends_a_workers_repositorys_runs_to_workers() {
         if run["run"]["state"] == "ok" {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "the run did not end: {run}");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the run did not end: {run}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let ran_on = ran_on(&root);
