@@ -161,9 +161,14 @@ pub(crate) enum Refusal {
 /// (`EXECABORT`) counts as refused the way its first refused command was.
 pub(crate) fn refusal(err: &RedisError) -> Option<Refusal> {
     if err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ExecAbort) {
+        // A plain `EXECABORT` reply holds itself as its one cause: look no deeper than once.
         let queued = err.clone().into_server_errors()?;
         let (_, first) = queued.first()?;
-        return refusal(&RedisError::from(first.clone()));
+        let first = RedisError::from(first.clone());
+        if first.kind() == err.kind() {
+            return None;
+        }
+        return refusal(&first);
     }
     match err.kind() {
         redis::ErrorKind::Server(redis::ServerErrorKind::Ask) => err
@@ -479,5 +484,49 @@ impl Pool {
             self.locate.after_write(conn, op);
             Ok(value)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply_error(line: &str) -> RedisError {
+        redis::parse_redis_value(format!("-{line}\r\n").as_bytes())
+            .and_then(redis::Value::extract_error)
+            .unwrap_err()
+    }
+
+    #[test]
+    fn refusals_are_told_apart() {
+        assert_eq!(
+            refusal(&reply_error("ASK 3999 127.0.0.1:6381")),
+            Some(Refusal::Ask("127.0.0.1:6381".to_owned()))
+        );
+        assert_eq!(
+            refusal(&reply_error(
+                "TRYAGAIN Multiple keys request during rehashing of slot"
+            )),
+            Some(Refusal::Split)
+        );
+        for moved in [
+            "MOVED 3999 127.0.0.1:6381",
+            "CLUSTERDOWN The cluster is down",
+            "READONLY You can't write against a read only replica.",
+        ] {
+            assert_eq!(
+                refusal(&reply_error(moved)),
+                Some(Refusal::Moved),
+                "{moved}"
+            );
+        }
+        assert_eq!(refusal(&reply_error("ERR unknown command")), None);
+        assert_eq!(
+            refusal(&reply_error(
+                "EXECABORT Transaction discarded because of previous errors."
+            )),
+            None,
+            "an abort without its causes is no refusal"
+        );
     }
 }
