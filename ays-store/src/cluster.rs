@@ -8,20 +8,43 @@
 //!
 //! # When the slot moves
 //!
-//! A `MOVED`, `ASK`, `TRYAGAIN`, `CLUSTERDOWN` or `READONLY` reply (the slot was migrated, or
-//! the master failed over and was demoted), or a connection error, makes the store re-read the
-//! slot map from the seeds and retry once on the master it now names: any call after a
-//! redirect (the server refused it before running it) or a failed connect, and otherwise only
-//! idempotent calls, as for a single server (a compare-and-swap whose connection broke
+//! A `MOVED`, `CLUSTERDOWN` or `READONLY` reply (the slot was migrated, or the master failed
+//! over and was demoted), or a connection error, makes the store re-read the slot map from the
+//! seeds and retry once on the master it now names: any call after a redirect (the server
+//! refused it before running it) or a failed connect, and otherwise only idempotent calls, as
+//! for a single server (a compare-and-swap whose connection broke
 //! mid-call reports [`StoreError::Connection`](crate::StoreError::Connection)).
 //!
 //! An `ASK` reply (the slot is being migrated and this call's key has moved already) is
 //! followed instead: the call runs once on the node it names, after `ASKING`, and the slot
-//! map is kept, since the old master serves the keys not yet moved. While a slot migrates,
-//! a scan (its script reads value keys it does not declare, which Redis refuses once they
-//! have moved) and a put of a new key (whose `MULTI` is half redirected, so `EXEC` aborts)
-//! fail with [`StoreError::Backend`](crate::StoreError::Backend) and write nothing; they work
-//! again once the migration ends.
+//! map is kept, since the old master serves the keys not yet moved.
+//!
+//! # While a slot migrates
+//!
+//! During a migration (the slot `MIGRATING` on the old master, `IMPORTING` on the new one,
+//! keys moving in batches) a call whose keys are split between the two masters is refused with
+//! `TRYAGAIN`, and a `MULTI` one of whose commands was redirected aborts; neither ran anything.
+//! Such a call is retried after 50 ms, the pause doubling up to 1 s, for up to 5 s, whatever
+//! its kind (a compare-and-swap too, since it ran nothing). A transaction redirected by `ASK`
+//! is sent whole to the new master after `ASKING`, which runs it only if it holds all of its
+//! keys (else `TRYAGAIN`), so a value and its index entry always land on one master.
+//!
+//! A put or delete of a key whose value has moved while the index has not (or the reverse),
+//! and a put of a key that exists on neither master, can therefore only run once the slot
+//! is handed over (`CLUSTER SETSLOT … NODE`): it waits for that, and fails with
+//! [`StoreError::Connection`](crate::StoreError::Connection), having written nothing, if the
+//! migration takes longer than 5 s. The alternative, writing the value on one master and the
+//! index on the other, would break the rule that no client sees one without the other; and
+//! waiting longer would stall a caller for as long as an operator's migration of a big slot
+//! takes, which the caller, told the store is unreachable, can decide better. Reads of single
+//! keys follow `ASK` and never wait.
+//!
+//! A scan's script reads value keys it does not declare, which the old master refuses once
+//! one has moved, and which must not follow an `ASK` (the new master would take the keys not
+//! yet moved for expired ones and drop them from the index). Refused, the page is read again
+//! with commands that declare their keys: `ZRANGEBYLEX` on the index, then a pipeline of `GET`s,
+//! the moved ones asked of the new master. That path skips entries whose value is gone without
+//! removing them from the index; the next scan by script does.
 //!
 //! # Durability: the loss window
 //!

@@ -58,8 +58,10 @@
 //! never a hang; the same store reconnects by itself once the server is back.
 //!
 //! A Redis Cluster store finds the master owning its namespace's slot (`CLUSTER SLOTS` from the
-//! seeds) and runs the same code against it; on `MOVED`, `ASK`, `CLUSTERDOWN` or a connection
-//! error it re-reads the slot map and retries once. After each write it waits up to 1 s for one
+//! seeds) and runs the same code against it; on `MOVED`, `CLUSTERDOWN` or a connection error it
+//! re-reads the slot map and retries once, and it follows `ASK`. While the slot migrates, a call
+//! whose keys are split between two masters (`TRYAGAIN`) is retried with a backoff for up to
+//! 5 s, and scans read the moved values through `ASK`. After each write it waits up to 1 s for one
 //! replica (`WAIT 1 1000`) and logs a warning if none acknowledged: until a replica has the
 //! write, a failover of that master loses it.
 //!

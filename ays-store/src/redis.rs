@@ -25,7 +25,9 @@
 //! that exist, and `ZREM`s the members whose value is gone: expired keys never show in a scan and
 //! the index is cleaned lazily. Being atomic, the script cannot remove the member of a key that a
 //! concurrent put has just re-created. The scan script derives value keys from members, so it
-//! touches keys not passed in `KEYS`; they share the `{ns}` slot, which Redis Cluster accepts.
+//! touches keys not passed in `KEYS`; they share the `{ns}` slot, which Redis Cluster accepts
+//! except while that slot migrates: then the page is read with commands that declare their keys
+//! (see the `scan` submodule).
 //!
 //! # Connections
 //!
@@ -54,6 +56,7 @@ use crate::store::{check_limit, check_ttl};
 use crate::{Batch, Key, KvStore, Page, StoreError};
 
 mod connection;
+mod scan;
 
 pub(crate) use connection::{Fixed, IO_TIMEOUT, Locate, Node, Pool, Retry, with_timeout};
 
@@ -70,10 +73,6 @@ pub(crate) fn commit_timeout(writes: usize) -> Duration {
     let writes = u32::try_from(writes).unwrap_or(u32::MAX);
     IO_TIMEOUT.saturating_add(COMMIT_TIME_PER_WRITE.saturating_mul(writes))
 }
-
-/// The largest page the scan script is asked for: Lua numbers are doubles, exact to 2^53, and
-/// a page this large would not fit in memory anyway.
-const MAX_SCRIPT_LIMIT: usize = 1 << 31;
 
 /// Checks every precondition, then applies every write; returns 0, or the 1-based index of the
 /// first failing precondition. `KEYS`: the index, then one value key per precondition and per
@@ -117,36 +116,6 @@ end
 return 0
 ";
 
-/// Returns up to `limit` live `key, value` pairs (flattened) from the index range `[min, max]`,
-/// removing members whose value has expired. `KEYS[1]`: the index. `ARGV`: the value-key prefix,
-/// `min`, `max` (ZRANGEBYLEX syntax) and `limit`.
-const SCAN_SCRIPT: &str = r"
-local index = KEYS[1]
-local data_prefix = ARGV[1]
-local min = ARGV[2]
-local max = ARGV[3]
-local limit = tonumber(ARGV[4])
-local out = {}
-local found = 0
-while found < limit do
-  local want = limit - found
-  local members = redis.call('ZRANGEBYLEX', index, min, max, 'LIMIT', 0, want)
-  for _, member in ipairs(members) do
-    local value = redis.call('GET', data_prefix .. member)
-    if value then
-      out[#out + 1] = member
-      out[#out + 1] = value
-      found = found + 1
-    else
-      redis.call('ZREM', index, member)
-    end
-  end
-  if #members < want then break end
-  min = '(' .. members[#members]
-end
-return out
-";
-
 /// A store on one namespace of a Redis server (or of the cluster master owning its slot).
 struct RedisStore {
     pool: Pool,
@@ -181,7 +150,7 @@ pub(crate) fn open_located(locate: Box<dyn Locate>, namespace: &str) -> Arc<dyn 
         data_prefix: format!("{{{namespace}}}:k:").into_bytes(),
         index_key: format!("{{{namespace}}}:i").into_bytes(),
         commit_script: Script::new(COMMIT_SCRIPT),
-        scan_script: Script::new(SCAN_SCRIPT),
+        scan_script: Script::new(scan::SCAN_SCRIPT),
     })
 }
 
@@ -207,21 +176,18 @@ impl RedisStore {
         value: &[u8],
         ttl: Option<Duration>,
     ) -> Result<(), StoreError> {
-        let data_key = self.data_key(key);
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        let set = pipe.cmd("SET").arg(&data_key).arg(value);
+        let mut set = redis::cmd("SET");
+        set.arg(self.data_key(key)).arg(value);
         if let Some(ttl) = ttl {
             set.arg("PX").arg(ttl_millis(ttl));
         }
-        set.ignore()
-            .cmd("ZADD")
-            .arg(&self.index_key)
-            .arg(0)
-            .arg(key)
-            .ignore();
-        self.pool
-            .with_write(op, Retry::Idempotent, |conn| pipe.query::<()>(conn))
+        let mut zadd = redis::cmd("ZADD");
+        zadd.arg(&self.index_key).arg(0).arg(key);
+        let packed = transaction(&[set, zadd]);
+        self.pool.with_write(op, Retry::Idempotent, |conn| {
+            conn.send_packed_command(&packed)?;
+            read_transaction(conn, 3).map(drop)
+        })
     }
 
     /// A batch without preconditions as one `MULTI … EXEC`. Only the last write to each key
@@ -249,19 +215,7 @@ impl RedisStore {
                     conn.send_packed_command(&packed)?;
                 }
                 conn.send_packed_command(&redis::cmd("EXEC").get_packed_command())?;
-                // Every reply is read, even after an error, so that the connection goes back
-                // to the pool with nothing pending.
-                let mut first_error = None;
-                for _ in 0..queued {
-                    if let Err(err) = conn.recv_response().and_then(redis::Value::extract_error) {
-                        first_error.get_or_insert(err);
-                    }
-                }
-                let exec = conn.recv_response().and_then(redis::Value::extract_error);
-                match (first_error, exec) {
-                    (Some(err), _) | (None, Err(err)) => Err(err),
-                    (None, Ok(_)) => Ok(()),
-                }
+                read_transaction(conn, queued).map(drop)
             })
         })
     }
@@ -385,6 +339,48 @@ impl RedisStore {
     }
 }
 
+/// `MULTI`, `commands`, `EXEC`, packed to be sent at once; [`read_transaction`] reads the
+/// `commands.len() + 2` replies.
+fn transaction(commands: &[redis::Cmd]) -> Vec<u8> {
+    let mut packed = redis::cmd("MULTI").get_packed_command();
+    for command in commands {
+        command.write_packed_command(&mut packed);
+    }
+    redis::cmd("EXEC").write_packed_command(&mut packed);
+    packed
+}
+
+/// Reads the replies to a transaction sent on `conn`: `queued` replies (`MULTI`'s and one per
+/// command), then `EXEC`'s; returns `EXEC`'s replies.
+///
+/// A command refused while queued (an `ASK` mid-migration) aborts the transaction, and its
+/// error is returned rather than `EXECABORT`, so that the caller sees why: a refusal, which
+/// it may retry (see [`connection::Refusal`]). So is an error `EXEC` itself replies (a
+/// `TRYAGAIN` from the importing node when only some keys have moved there). Every reply is
+/// read, even after an error, so that the connection goes back to the pool with nothing
+/// pending.
+fn read_transaction(
+    conn: &mut redis::Connection,
+    queued: usize,
+) -> redis::RedisResult<Vec<redis::Value>> {
+    let mut first_error = None;
+    for _ in 0..queued {
+        if let Err(err) = conn.recv_response().and_then(redis::Value::extract_error) {
+            first_error.get_or_insert(err);
+        }
+    }
+    let exec = conn.recv_response().and_then(redis::Value::extract_error);
+    match (first_error, exec) {
+        (Some(err), _) | (None, Err(err)) => Err(err),
+        (None, Ok(redis::Value::Array(replies))) => Ok(replies),
+        (None, Ok(other)) => Err(redis::RedisError::from((
+            redis::ErrorKind::UnexpectedReturnType,
+            "`EXEC` replied no array",
+            format!("{other:?}"),
+        ))),
+    }
+}
+
 impl KvStore for RedisStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let data_key = self.data_key(key);
@@ -419,18 +415,25 @@ impl KvStore for RedisStore {
     }
 
     fn delete(&self, key: &[u8]) -> Result<bool, StoreError> {
-        let data_key = self.data_key(key);
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .cmd("DEL")
-            .arg(&data_key)
-            .cmd("ZREM")
-            .arg(&self.index_key)
-            .arg(key)
-            .ignore();
-        let (deleted,): (i64,) = self
-            .pool
-            .with_write("delete", Retry::Idempotent, |conn| pipe.query(conn))?;
+        let mut del = redis::cmd("DEL");
+        del.arg(self.data_key(key));
+        let mut zrem = redis::cmd("ZREM");
+        zrem.arg(&self.index_key).arg(key);
+        let packed = transaction(&[del, zrem]);
+        let replies = self.pool.with_write("delete", Retry::Idempotent, |conn| {
+            conn.send_packed_command(&packed)?;
+            read_transaction(conn, 3)
+        })?;
+        let deleted = match replies.as_slice() {
+            [redis::Value::Int(deleted), _] => *deleted,
+            _ => {
+                return Err(StoreError::Corrupt {
+                    store: self.pool.name(),
+                    key: Key::from(key),
+                    reason: format!("`EXEC` of `DEL ZREM` replied {replies:?}"),
+                });
+            }
+        };
         Ok(deleted > 0)
     }
 
@@ -454,32 +457,7 @@ impl KvStore for RedisStore {
             }
             None => b"+".to_vec(),
         };
-        let mut invocation = self.scan_script.prepare_invoke();
-        invocation
-            .key(&self.index_key)
-            .arg(&self.data_prefix)
-            .arg(&min)
-            .arg(&max)
-            .arg(limit.min(MAX_SCRIPT_LIMIT));
-        let flat: Vec<Vec<u8>> = self
-            .pool
-            .with_conn("scan_prefix", Retry::Idempotent, |conn| {
-                invocation.invoke(conn)
-            })?;
-        let pairs = flat.chunks_exact(2);
-        if !pairs.remainder().is_empty() {
-            return Err(StoreError::Corrupt {
-                store: self.pool.name(),
-                key: Key::from(prefix),
-                reason: format!("scan script returned {} items, not pairs", flat.len()),
-            });
-        }
-        let entries = pairs
-            .filter_map(|pair| match pair {
-                [key, value] => Some((key.clone(), value.clone())),
-                _ => None,
-            })
-            .collect();
+        let entries = self.scan_range(prefix, &min, &max, limit)?;
         Ok(Page::from_entries(entries, limit))
     }
 

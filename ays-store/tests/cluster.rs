@@ -478,9 +478,10 @@ fn dead_cluster_fails_every_call_fast_then_recovers(cluster: &mut RedisCluster) 
 /// Issue #12: move a namespace's slot to another master with the standard procedure while a
 /// store and a queue on it are open and have cached the old master.
 ///
-/// Mid-migration (some value keys moved, the index and the stream not yet) the old master
-/// answers `ASK` for the moved keys: reads of moved and unmoved keys, an overwrite of an
-/// unmoved key and a publish work (a scan and a put of a new key do not yet). After it, the old
+/// Mid-migration (some value keys moved, then the index, the stream not yet) the old master
+/// answers `ASK` for the moved keys: reads of moved and unmoved keys, scans, an overwrite of
+/// an unmoved key and a publish work, and a put of a new key waits until the slot has moved.
+/// After it, the old
 /// master answers `MOVED`: every key reads back through the same handles, a new write lands on
 /// the new master, and the stream keeps its messages and its group's pending entries.
 fn slot_migration_keeps_keys_and_streams(cluster: &RedisCluster) {
@@ -533,42 +534,81 @@ fn slot_migration_keeps_keys_and_streams(cluster: &RedisCluster) {
         store.get(key(KEYS - 1).as_bytes()).unwrap(),
         Some(format!("v{}", KEYS - 1).into_bytes())
     );
-    // FIXME: a scan fails mid-migration. The scan script reads value keys it does not
-    // declare, and Redis refuses a script access to a key of a migrating slot that has moved
-    // (which also means no index entry is lost). Declaring them would need a second round trip
-    // per page, and `TRYAGAIN` retries with a backoff.
-    let err = store.scan_prefix(b"", None, 100).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::Backend {
-                op: "scan_prefix",
-                ..
-            }
-        ),
-        "{err:?}"
+    // A scan reads the moved values through `ASK`, whether the index is still on the old
+    // master or has moved while most values have not; it removes no index entry (the scan
+    // after the migration finds every key).
+    let all_entries = |last_value: &[u8]| -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut entries: Vec<(Vec<u8>, Vec<u8>)> = (0..KEYS)
+            .map(|i| (key(i).into_bytes(), format!("v{i}").into_bytes()))
+            .collect();
+        entries[KEYS - 1].1 = last_value.to_vec();
+        entries
+    };
+    let old_port: u16 = old.rsplit_once(':').unwrap().1.parse().unwrap();
+    let new_port: u16 = new.rsplit_once(':').unwrap().1.parse().unwrap();
+    let last = format!("v{}", KEYS - 1);
+    assert_eq!(
+        store.scan_prefix(b"", None, 100).unwrap().entries,
+        all_entries(last.as_bytes()),
+        "a scan mid-migration, the index on the old master"
     );
-    // FIXME: so does a put of a new key, and nothing is written. In its `MULTI SET ZADD` the
-    // `SET` of a key the old master lacks is redirected (`ASK`) while the `ZADD` of the index
-    // is not, so `EXEC` aborts. Following the `ASK` would be wrong: the new master would
-    // create a second index, and `MIGRATE` of the old one would then fail.
-    let err = store.put(b"new", b"mid-migration").unwrap_err();
-    assert!(
-        matches!(err, StoreError::Backend { op: "put", .. }),
-        "{err:?}"
-    );
+    let page = store.scan_prefix(b"k", Some(b"k05"), 10).unwrap();
+    assert_eq!(page.entries, all_entries(last.as_bytes())[6..16]);
+    assert_eq!(page.next, Some(b"k15".to_vec()));
     store.put(key(KEYS - 1).as_bytes(), b"changed").unwrap();
     let during = queue.publish("s", b"during").unwrap();
+    migration.migrate(&[format!("{{{ns}}}:i")]).unwrap();
+    assert_eq!(
+        store.scan_prefix(b"", None, 100).unwrap().entries,
+        all_entries(b"changed"),
+        "a scan mid-migration, the index moved ahead of most values"
+    );
 
-    // The rest moves, then the slot.
-    loop {
-        let keys = migration.keys().unwrap();
-        if keys.is_empty() {
-            break;
+    // A put of a new key is refused while the slot's keys are split between the masters (its
+    // `SET` and `ZADD` must run on one): it waits until the slot has moved, then lands whole.
+    let tryagain = || -> u64 {
+        command(new_port, "INFO errorstats")
+            .unwrap()
+            .lines()
+            .find_map(|line| line.strip_prefix("errorstat_TRYAGAIN:count="))
+            .map_or(0, |n| n.trim().parse().unwrap())
+    };
+    let refused_before = tryagain();
+    std::thread::scope(|scope| {
+        let put = scope.spawn(|| store.put(b"new", b"mid-migration"));
+        let deadline = std::time::Instant::now() + Duration::from_secs(4);
+        while tryagain() == refused_before {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the put was never refused with TRYAGAIN"
+            );
+            std::thread::sleep(Duration::from_millis(10));
         }
-        migration.migrate(&keys).unwrap();
-    }
-    migration.finish().unwrap();
+        assert!(!put.is_finished(), "the put did not wait for the slot");
+        // Nothing of it was written: the old master holds the unmoved values and the stream,
+        // the new one the moved values and the index.
+        let slot = command(new_port, &format!("CLUSTER KEYSLOT {{{ns}}}")).unwrap();
+        let slot = slot.trim_start_matches(':');
+        let count = |port| command(port, &format!("CLUSTER COUNTKEYSINSLOT {slot}")).unwrap();
+        assert_eq!(
+            (count(old_port), count(new_port)),
+            (
+                format!(":{}", KEYS - MOVED_FIRST + 1),
+                format!(":{}", MOVED_FIRST + 1)
+            )
+        );
+
+        // The rest moves, then the slot.
+        loop {
+            let keys = migration.keys().unwrap();
+            if keys.is_empty() {
+                break;
+            }
+            migration.migrate(&keys).unwrap();
+        }
+        migration.finish().unwrap();
+        put.join().unwrap().unwrap();
+    });
     assert_eq!(cluster.master_of(&ns).unwrap(), new);
 
     for i in 0..KEYS - 1 {
@@ -583,10 +623,8 @@ fn slot_migration_keeps_keys_and_streams(cluster: &RedisCluster) {
         store.get(key(KEYS - 1).as_bytes()).unwrap(),
         Some(b"changed".to_vec())
     );
-    assert_eq!(store.get(b"new").unwrap(), None);
+    assert_eq!(store.get(b"new").unwrap(), Some(b"mid-migration".to_vec()));
     store.put(b"after", b"moved").unwrap();
-    let new_port: u16 = new.rsplit_once(':').unwrap().1.parse().unwrap();
-    let old_port: u16 = old.rsplit_once(':').unwrap().1.parse().unwrap();
     assert_eq!(
         command(new_port, &format!("EXISTS {{{ns}}}:k:after")).unwrap(),
         ":1"
@@ -606,6 +644,7 @@ fn slot_migration_keeps_keys_and_streams(cluster: &RedisCluster) {
         .collect();
     let mut expected: Vec<Vec<u8>> = (0..KEYS).map(|i| key(i).into_bytes()).collect();
     expected.push(b"after".to_vec());
+    expected.push(b"new".to_vec());
     expected.sort();
     assert_eq!(scanned, expected);
 

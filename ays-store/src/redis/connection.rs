@@ -141,25 +141,74 @@ pub(crate) enum Retry {
     Once,
 }
 
-/// Whether `err` says the namespace's slot is served elsewhere or not at all right now
-/// (`MOVED`, `ASK`, `TRYAGAIN`, `CLUSTERDOWN`, or `READONLY` from a master demoted to replica).
-/// The server refused the command before running it, so a retry is safe for any call.
-pub(crate) fn is_redirect(err: &RedisError) -> bool {
-    err.is_cluster_error()
-        || matches!(
-            err.kind(),
-            redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
-        )
+/// How a Redis Cluster refused a call. It refused before running any of it (a transaction
+/// aborted by a refused command applied nothing), so any call may be sent again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// `ASK`: the slot is being migrated to the node named (`host:port`), which serves the keys
+    /// that have moved already, after `ASKING`.
+    Ask(String),
+    /// `TRYAGAIN`: the slot is being migrated and the call's keys are split between the two
+    /// masters. It works once they are together again (the last of them moved, or the slot
+    /// handed over with `CLUSTER SETSLOT … NODE`): wait, then retry.
+    Split,
+    /// `MOVED`, `CLUSTERDOWN`, or `READONLY` from a master demoted to replica: the slot is
+    /// served elsewhere or not at all right now; re-read the slot map, then retry.
+    Moved,
 }
 
-/// The `host:port` an `ASK` redirect names.
-fn ask_target(err: &RedisError) -> Option<&str> {
-    match err.kind() {
-        redis::ErrorKind::Server(redis::ServerErrorKind::Ask) => {
-            err.redirect_node().map(|(addr, _slot)| addr)
+/// How the cluster refused the call that failed with `err`, if it did. A transaction
+/// (`EXECABORT`) counts as refused the way its first refused command was.
+pub(crate) fn refusal(err: &RedisError) -> Option<Refusal> {
+    if err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ExecAbort) {
+        // A plain `EXECABORT` reply holds itself as its one cause: look no deeper than once.
+        let queued = err.clone().into_server_errors()?;
+        let (_, first) = queued.first()?;
+        let first = RedisError::from(first.clone());
+        if first.kind() == err.kind() {
+            return None;
         }
+        return refusal(&first);
+    }
+    match err.kind() {
+        redis::ErrorKind::Server(redis::ServerErrorKind::Ask) => err
+            .redirect_node()
+            .map(|(addr, _slot)| Refusal::Ask(addr.to_owned())),
+        redis::ErrorKind::Server(redis::ServerErrorKind::TryAgain) => Some(Refusal::Split),
+        redis::ErrorKind::Server(
+            redis::ServerErrorKind::Moved
+            | redis::ServerErrorKind::ClusterDown
+            | redis::ServerErrorKind::ReadOnly,
+        ) => Some(Refusal::Moved),
         _ => None,
     }
+}
+
+/// Whether `err` says the namespace's slot is served elsewhere, not at all, or only in part
+/// right now (see [`Refusal`]). The server refused the command before running it, so a retry is
+/// safe for any call.
+pub(crate) fn is_redirect(err: &RedisError) -> bool {
+    refusal(err).is_some()
+}
+
+/// The first pause before retrying a call refused with [`Refusal::Split`]; each next pause
+/// doubles, up to [`SPLIT_PAUSE_MAX`].
+const SPLIT_PAUSE_FIRST: Duration = Duration::from_millis(50);
+
+/// The longest pause between two retries of a call refused with [`Refusal::Split`].
+const SPLIT_PAUSE_MAX: Duration = Duration::from_secs(1);
+
+/// How long a call refused with [`Refusal::Split`] keeps being retried before it fails with
+/// [`StoreError::Connection`]: a batch of `MIGRATE` moves in milliseconds, but a put of a new
+/// key waits for the whole slot to be handed over.
+pub(crate) const SPLIT_RETRY_FOR: Duration = Duration::from_secs(5);
+
+/// Why one try of a call failed (see [`Pool::call`]).
+enum Failure {
+    /// Refused with [`Refusal::Split`] by `server`: worth another try after a pause.
+    Split { server: String, err: RedisError },
+    /// Failed for good.
+    Failed(StoreError),
 }
 
 /// Whether `err` means the connection is unusable (refused, dropped, timed out, broken).
@@ -279,25 +328,69 @@ impl Pool {
     /// A call that failed on a reused idle connection (other than by timing out), after a
     /// redirect, or while connecting is retried once: a redirect was refused before it ran and
     /// a failed connect sent nothing, so any call may retry then; a stale pooled socket is
-    /// retried only when `retry` allows a second run.
+    /// retried only when `retry` allows a second run. An `ASK` is followed (see
+    /// [`ask`](Self::ask)). A call refused because the slot is being migrated and its keys are
+    /// split between two masters ([`Refusal::Split`]) is retried after a pause of 50 ms,
+    /// doubling up to 1 s, for up to [`SPLIT_RETRY_FOR`]: it ran nothing, so any call may.
     pub(crate) fn with_conn<T>(
         &self,
         op: &'static str,
         retry: Retry,
         f: impl Fn(&mut Connection) -> RedisResult<T>,
     ) -> Result<T, StoreError> {
-        let node = self.locate.current(op)?;
-        let (err, sent) = match self.attempt(&node, true, &f) {
+        let started = std::time::Instant::now();
+        let mut pause = SPLIT_PAUSE_FIRST;
+        loop {
+            let (server, err) = match self.call(op, retry, &f) {
+                Ok(value) => return Ok(value),
+                Err(Failure::Split { server, err }) => (server, err),
+                Err(Failure::Failed(err)) => return Err(err),
+            };
+            let left = SPLIT_RETRY_FOR.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return Err(Self::error_for(&server, op, err));
+            }
+            let wait = pause.min(left);
+            tracing::debug!(
+                server,
+                op,
+                error = %err,
+                wait_ms = wait.as_millis(),
+                "the slot is migrating and the call's keys are split between two masters; \
+                 retrying after a pause"
+            );
+            std::thread::sleep(wait);
+            pause = pause.saturating_mul(2).min(SPLIT_PAUSE_MAX);
+        }
+    }
+
+    /// One try of `f` as [`with_conn`](Self::with_conn) describes it, with its one retry
+    /// after a redirect or a stale connection, but without waiting out a split slot.
+    fn call<T>(
+        &self,
+        op: &'static str,
+        retry: Retry,
+        f: &impl Fn(&mut Connection) -> RedisResult<T>,
+    ) -> Result<T, Failure> {
+        let node = self.locate.current(op).map_err(Failure::Failed)?;
+        let (err, sent) = match self.attempt(&node, true, f) {
             Ok(value) => return Ok(value),
             Err(failure) => failure,
         };
-        if let Some(target) = ask_target(&err) {
-            return Self::ask(op, target, &f);
+        let refused = refusal(&err);
+        match refused {
+            Some(Refusal::Ask(target)) => return Self::follow_ask(op, &target, f),
+            Some(Refusal::Split) => {
+                return Err(Failure::Split {
+                    server: node.server.clone(),
+                    err,
+                });
+            }
+            Some(Refusal::Moved) => {}
+            None if is_connection_error(&err) => {}
+            None => return Err(Failure::Failed(Self::error_for(&node.server, op, err))),
         }
-        let redirect = is_redirect(&err);
-        if !redirect && !is_connection_error(&err) {
-            return Err(Self::error_for(&node.server, op, err));
-        }
+        let redirect = refused.is_some();
         // A broken connection usually means the server went away: every idle connection is as
         // stale as this one, so drop them all and let the next call reconnect.
         self.idle().clear();
@@ -305,20 +398,48 @@ impl Pool {
         // double the wait (and, for a publish, could append the message twice).
         let may_retry = redirect || sent.is_none() || (retry != Retry::Once && !err.is_timeout());
         if !may_retry {
-            return Err(Self::error_for(&node.server, op, err));
+            return Err(Failure::Failed(Self::error_for(&node.server, op, err)));
         }
-        let retry_on = match self.locate.relocate(op, &node)? {
+        let retry_on = match self.locate.relocate(op, &node).map_err(Failure::Failed)? {
             Some(moved) => moved,
             // A single server: only a stale pooled socket is worth a second try.
             None if sent == Some(true) => node,
-            None => return Err(Self::error_for(&node.server, op, err)),
+            None => return Err(Failure::Failed(Self::error_for(&node.server, op, err))),
         };
         tracing::debug!(server = %retry_on.server, op, error = %err, "retrying on a fresh redis connection");
-        self.attempt(&retry_on, false, &f).map_err(|(err, _)| {
-            if is_connection_error(&err) || is_redirect(&err) {
-                self.idle().clear();
+        let err = match self.attempt(&retry_on, false, f) {
+            Ok(value) => return Ok(value),
+            Err((err, _)) => err,
+        };
+        match refusal(&err) {
+            // The slot began migrating since the map was read.
+            Some(Refusal::Ask(target)) => Self::follow_ask(op, &target, f),
+            Some(Refusal::Split) => Err(Failure::Split {
+                server: retry_on.server.clone(),
+                err,
+            }),
+            refused => {
+                if refused.is_some() || is_connection_error(&err) {
+                    self.idle().clear();
+                }
+                Err(Failure::Failed(Self::error_for(&retry_on.server, op, err)))
             }
-            Self::error_for(&retry_on.server, op, err)
+        }
+    }
+
+    /// [`ask`](Self::ask), its failure sorted as [`call`](Self::call) returns it.
+    fn follow_ask<T>(
+        op: &'static str,
+        target: &str,
+        f: &impl Fn(&mut Connection) -> RedisResult<T>,
+    ) -> Result<T, Failure> {
+        tracing::debug!(server = target, op, "following an ASK redirect");
+        Self::ask(target, f).map_err(|err| match refusal(&err) {
+            Some(Refusal::Split) => Failure::Split {
+                server: target.to_owned(),
+                err,
+            },
+            _ => Failure::Failed(Self::error_for(target, op, err)),
         })
     }
 
@@ -330,25 +451,24 @@ impl Pool {
     /// `ASKING` covers only the next command (or one `MULTI … EXEC`), so a call that first
     /// loads a script (`NOSCRIPT`, `SCRIPT LOAD`, `EVALSHA`) is asked again; it then runs once
     /// more, the script loaded. Both `ASK` replies refused the call before running it.
-    fn ask<T>(
-        op: &'static str,
+    ///
+    /// A transaction is safe to follow even when only some of its keys have moved: the
+    /// importing node refuses an `EXEC` over keys it lacks in part with `TRYAGAIN`
+    /// ([`Refusal::Split`]), so a value and its index entry never land on different masters.
+    pub(crate) fn ask<T>(
         target: &str,
         f: &impl Fn(&mut Connection) -> RedisResult<T>,
-    ) -> Result<T, StoreError> {
-        let run = || -> RedisResult<T> {
-            let node = Node::from_url(&format!("redis://{target}/"))?;
-            let mut conn = node.connect()?;
-            let asked = |conn: &mut Connection| {
-                redis::cmd("ASKING").query::<()>(conn)?;
-                f(conn)
-            };
-            match asked(&mut conn) {
-                Err(err) if ask_target(&err) == Some(target) => asked(&mut conn),
-                result => result,
-            }
+    ) -> RedisResult<T> {
+        let node = Node::from_url(&format!("redis://{target}/"))?;
+        let mut conn = node.connect()?;
+        let asked = |conn: &mut Connection| {
+            redis::cmd("ASKING").query::<()>(conn)?;
+            f(conn)
         };
-        tracing::debug!(server = target, op, "following an ASK redirect");
-        run().map_err(|err| Self::error_for(target, op, err))
+        match asked(&mut conn) {
+            Err(err) if refusal(&err) == Some(Refusal::Ask(target.to_owned())) => asked(&mut conn),
+            result => result,
+        }
     }
 
     /// [`with_conn`](Self::with_conn) for a write: after it succeeds, on the same connection,
@@ -364,5 +484,49 @@ impl Pool {
             self.locate.after_write(conn, op);
             Ok(value)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply_error(line: &str) -> RedisError {
+        redis::parse_redis_value(format!("-{line}\r\n").as_bytes())
+            .and_then(redis::Value::extract_error)
+            .unwrap_err()
+    }
+
+    #[test]
+    fn refusals_are_told_apart() {
+        assert_eq!(
+            refusal(&reply_error("ASK 3999 127.0.0.1:6381")),
+            Some(Refusal::Ask("127.0.0.1:6381".to_owned()))
+        );
+        assert_eq!(
+            refusal(&reply_error(
+                "TRYAGAIN Multiple keys request during rehashing of slot"
+            )),
+            Some(Refusal::Split)
+        );
+        for moved in [
+            "MOVED 3999 127.0.0.1:6381",
+            "CLUSTERDOWN The cluster is down",
+            "READONLY You can't write against a read only replica.",
+        ] {
+            assert_eq!(
+                refusal(&reply_error(moved)),
+                Some(Refusal::Moved),
+                "{moved}"
+            );
+        }
+        assert_eq!(refusal(&reply_error("ERR unknown command")), None);
+        assert_eq!(
+            refusal(&reply_error(
+                "EXECABORT Transaction discarded because of previous errors."
+            )),
+            None,
+            "an abort without its causes is no refusal"
+        );
     }
 }
