@@ -348,6 +348,8 @@ struct Coordinator<'a> {
     /// [`FLUSH_AFTER`] even when no job ends, so that a long job shows as running to whoever
     /// reads the store (`ays run show` elsewhere, the daemon's API).
     started_unflushed: bool,
+    /// Shared with every job's context: set when the run stops on its own (journal failure).
+    halted: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl<'a> Coordinator<'a> {
@@ -396,6 +398,7 @@ impl<'a> Coordinator<'a> {
             unflushed: Vec::new(),
             flushed_at: exec.clock.now(),
             started_unflushed: false,
+            halted: Arc::default(),
         }
     }
 
@@ -412,6 +415,7 @@ impl<'a> Coordinator<'a> {
             warn!(what, "journal failed, stopping the run");
             self.journal_error = Some(err);
             self.stopping = true;
+            self.halted.store(true, std::sync::atomic::Ordering::SeqCst);
         }
     }
 
@@ -648,6 +652,7 @@ impl<'a> Coordinator<'a> {
             attempt: 1,
             timeout: config.timeout_of(job.actor(), job.action()),
             cancel: self.exec.cancel.clone(),
+            halted: Arc::clone(&self.halted),
         }
     }
 
@@ -676,10 +681,12 @@ impl<'a> Coordinator<'a> {
                     .as_ref()
                     .is_err_and(|f| f.kind == FailureKind::Killed);
                 if !outcome.is_ok()
-                    && (self.exec.cancel.is_killing() || (killed && self.exec.cancel.is_stopping()))
+                    && (self.exec.cancel.is_killing()
+                        || (killed && (self.exec.cancel.is_stopping() || self.stopping)))
                 {
-                    // Killed by the second Ctrl-C, not failed: the job stays recorded as
-                    // running, so that resuming the run runs it again.
+                    // Killed by the second Ctrl-C, or withdrawn by a stop before it started,
+                    // not failed: the job stays recorded as running, so that resuming the run
+                    // runs it again.
                     debug!(job = id.index(), "job killed by the cancellation");
                     if let Some(report) = self.jobs.get_mut(id.index()) {
                         report.outcome = Some(outcome);

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::Duration;
 
 use ays_core::{ActionName, ActorName, JobLogCategory, RunId, ServiceKey};
@@ -53,6 +53,8 @@ pub struct JobContext {
     pub(crate) attempt: u32,
     pub(crate) timeout: Duration,
     pub(crate) cancel: CancelToken,
+    /// Set by the executor when it stops the run for a reason of its own (its journal failed).
+    pub(crate) halted: Arc<AtomicBool>,
 }
 
 impl JobContext {
@@ -66,7 +68,14 @@ impl JobContext {
             attempt: 1,
             timeout,
             cancel: CancelToken::new(),
+            halted: Arc::default(),
         }
+    }
+
+    /// Whether the executor stopped the run on its own (its journal failed): like a first
+    /// cancellation, nothing more should start, and what runs may finish.
+    pub fn is_halted(&self) -> bool {
+        self.halted.load(Ordering::SeqCst)
     }
 
     /// Replaces the cancellation token.

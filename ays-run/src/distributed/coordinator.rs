@@ -307,7 +307,7 @@ impl Dispatcher for StreamDispatcher {
                             "killed: stopped waiting for its worker, where it may still run",
                         );
                     }
-                    if ctx.cancel().is_stopping() && self.withdraw(slot) {
+                    if (ctx.cancel().is_stopping() || ctx.is_halted()) && self.withdraw(slot) {
                         return JobOutcome::failed(
                             FailureKind::Killed,
                             "withdrawn: the run stopped before a worker started it",

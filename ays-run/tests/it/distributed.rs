@@ -399,3 +399,118 @@ fn a_repository_config_can_ask_for_workers() -> TestResult {
     }
     Ok(())
 }
+
+/// A journal that fails its first commit after a job ended, as a store in a failover would.
+struct FailingJournal {
+    inner: ays_run::MemoryJournal,
+    ended: AtomicUsize,
+}
+
+impl ays_run::Journal for FailingJournal {
+    fn run_started(
+        &self,
+        run: &ays_core::RunId,
+        plan: &ays_run::Plan,
+    ) -> Result<(), ays_run::JournalError> {
+        self.inner.run_started(run, plan)
+    }
+    fn step_started(
+        &self,
+        run: &ays_core::RunId,
+        step: usize,
+    ) -> Result<(), ays_run::JournalError> {
+        self.inner.step_started(run, step)
+    }
+    fn job_started(
+        &self,
+        run: &ays_core::RunId,
+        job: &ays_run::PlannedJob,
+    ) -> Result<(), ays_run::JournalError> {
+        self.inner.job_started(run, job)
+    }
+    fn job_attempt_finished(
+        &self,
+        run: &ays_core::RunId,
+        job: &ays_run::PlannedJob,
+        attempt: &ays_run::Attempt,
+    ) -> Result<(), ays_run::JournalError> {
+        self.inner.job_attempt_finished(run, job, attempt)
+    }
+    fn job_finished(
+        &self,
+        run: &ays_core::RunId,
+        job: &ays_run::PlannedJob,
+        state: JobState,
+        outcome: &ays_run::JobOutcome,
+    ) -> Result<(), ays_run::JournalError> {
+        self.ended.fetch_add(1, Ordering::SeqCst);
+        self.inner.job_finished(run, job, state, outcome)
+    }
+    fn step_finished(
+        &self,
+        run: &ays_core::RunId,
+        step: usize,
+        state: JobState,
+    ) -> Result<(), ays_run::JournalError> {
+        self.inner.step_finished(run, step, state)
+    }
+    fn run_finished(
+        &self,
+        run: &ays_core::RunId,
+        state: JobState,
+    ) -> Result<(), ays_run::JournalError> {
+        self.inner.run_finished(run, state)
+    }
+    fn flush(&self, run: &ays_core::RunId) -> Result<(), ays_run::JournalError> {
+        if self.ended.load(Ordering::SeqCst) > 0 {
+            return Err(ays_run::JournalError::Stopped {
+                run: run.clone(),
+                what: "flush",
+                source: "the store is failing over".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// When the journal fails, the run stops like a first Ctrl-C: the attempts no worker started
+/// are taken back rather than run for nothing (their ends could not be recorded).
+#[test]
+fn a_failing_journal_withdraws_what_no_worker_started() -> TestResult {
+    let (t, url) = sleepers(6, "0.3")?;
+    let dir = tempfile::tempdir()?;
+    let mut options = WorkerOptions::new(&url, "one", dir.path());
+    options.concurrency = 1;
+    let stop_worker = options.stop.clone();
+    let handle = std::thread::spawn(move || run_worker(&options));
+    let plan = ays_run::Planner::new().plan(&ays_run::plan_input(&t.repo)?)?;
+    let run: ays_core::RunId = "journal-fails".parse()?;
+    let mut o = RunOptions::default();
+    o.workers = true;
+    let runner = ays_run::RepositoryRunner::prepare(&t.repo, &run, &plan, &o)?;
+    let mut config = ays_run::ExecConfig::default();
+    config.max_parallel = 16;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(16).build()?;
+    let executor = ays_run::Executor::new(
+        std::sync::Arc::new(pool),
+        std::sync::Arc::new(ays_run::SystemClock::new()),
+        config,
+    );
+    let journal = FailingJournal {
+        inner: ays_run::MemoryJournal::new(),
+        ended: AtomicUsize::new(0),
+    };
+    let started = Instant::now();
+    let result = executor.run(&run, &plan, &runner, &journal);
+    assert!(result.is_err(), "the journal's failure stops the run");
+    drop(runner);
+    stop_worker.request();
+    let report = join_within(handle, Duration::from_secs(30))??;
+    assert!(
+        report.done <= 2,
+        "only what the worker had started ran: {} of 6 in {:?}",
+        report.done,
+        started.elapsed()
+    );
+    Ok(())
+}
