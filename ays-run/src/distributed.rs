@@ -17,7 +17,7 @@ mod worker;
 pub(crate) use coordinator::StreamDispatcher;
 pub use coordinator::list_workers;
 pub use wire::{InFlightJob, WORKERS_NAMESPACE, WorkerRecord};
-pub use worker::{WorkerOptions, WorkerReport, run_worker};
+pub use worker::{WorkerOptions, WorkerReport, default_worker_name, run_worker};
 
 /// Says that the store fails, the first time and then at most every
 /// [`Trouble::EVERY`], with how many calls failed, and says when it works again: a worker or a
@@ -61,6 +61,11 @@ impl Trouble {
         }
     }
 
+    /// How long the store has been failing, if it is.
+    pub(crate) fn failing_for(&self) -> Option<std::time::Duration> {
+        self.state().since.map(|since| since.elapsed())
+    }
+
     /// A call to the store worked.
     pub(crate) fn ok(&self) {
         let mut state = self.state();
@@ -83,7 +88,9 @@ mod tests {
     #[test]
     fn trouble_says_a_failure_once_per_period_and_forgets_it_once_the_store_works() {
         let trouble = Trouble::default();
+        assert_eq!(trouble.failing_for(), None);
         trouble.failed("cannot read jobs", &"refused");
+        assert!(trouble.failing_for().is_some());
         let first = trouble.state().said_at;
         assert!(first.is_some());
         trouble.failed("cannot read jobs", &"refused");

@@ -2,7 +2,9 @@
 
 use anyhow::Context;
 use ays_run::CancelToken;
-use ays_run::distributed::{WorkerOptions, WorkerRecord, list_workers, run_worker};
+use ays_run::distributed::{
+    WorkerOptions, WorkerRecord, default_worker_name, list_workers, run_worker,
+};
 
 use super::Env;
 use crate::cli::{WorkerArgs, WorkerCommand};
@@ -34,7 +36,7 @@ fn work(env: &Env, args: &WorkerArgs, store: String) -> anyhow::Result<()> {
         .map_err(|err| BadInput(format!("--lease `{}`: {err}", args.lease)))?;
     let name = match &args.name {
         Some(name) => name.clone(),
-        None => format!("{}-{}", host(), std::process::id()),
+        None => default_worker_name(),
     };
     if name.is_empty() || name.contains(char::is_whitespace) || name.contains('/') {
         return Err(BadInput(format!(
@@ -81,14 +83,6 @@ fn work(env: &Env, args: &WorkerArgs, store: String) -> anyhow::Result<()> {
             report.done, report.failed
         ))
     }
-}
-
-fn host() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "worker".to_owned())
 }
 
 /// SIGINT or SIGTERM once stops taking jobs, twice kills the running ones.
@@ -138,7 +132,6 @@ fn list(env: &Env, store: &str) -> anyhow::Result<()> {
     if env.json {
         return output::json(&workers);
     }
-    let now = now_ms();
     let mut table = output::Table::new(&[
         "NAME",
         "HOST",
@@ -149,26 +142,19 @@ fn list(env: &Env, store: &str) -> anyhow::Result<()> {
         "UP SINCE",
     ]);
     for w in &workers {
-        table.row(row(w, now));
+        table.row(row(w));
     }
     table.print_or(&format!("no live worker on {store}"))
 }
 
-fn row(w: &WorkerRecord, now: u64) -> Vec<String> {
-    let ago = now.saturating_sub(w.heartbeat_ms);
+fn row(w: &WorkerRecord) -> Vec<String> {
     vec![
         w.name.clone(),
         w.host.clone(),
         w.pid.to_string(),
         format!("{}/{}", w.in_flight.len(), w.concurrency),
         w.done.to_string(),
-        format!("{:.1}s ago", ago as f64 / 1000.0),
-        output::time(i64::try_from(w.started_ms).unwrap_or(i64::MAX)),
+        format!("{:.1}s ago", w.heartbeat_age().as_secs_f64()),
+        output::time(w.started_ms),
     ]
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

@@ -223,9 +223,7 @@ impl StreamDispatcher {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
-}
 
-impl StreamDispatcher {
     /// Takes back the attempt `slot` if no worker has started it: removes its message from the
     /// jobs stream and stops waiting. Returns whether it did. A worker that read the message
     /// just before may still run it; its result is then ignored, and a resume runs the job.
@@ -468,7 +466,6 @@ impl Reader {
         let mut advertised = Instant::now();
         let mut checked = Instant::now();
         let trouble = super::Trouble::default();
-        let mut failing_since: Option<Instant> = None;
         let mut warned = Instant::now();
         while !self.shared.stop.load(Ordering::SeqCst) {
             if advertised.elapsed() >= ADVERTISE_EVERY {
@@ -484,7 +481,6 @@ impl Reader {
                 .read(&self.reply, &after, 512, Duration::from_millis(200))
             {
                 Ok(messages) => {
-                    failing_since = None;
                     trouble.ok();
                     for message in messages {
                         after = message.id.clone();
@@ -492,9 +488,8 @@ impl Reader {
                     }
                 }
                 Err(err) => {
-                    let since = *failing_since.get_or_insert_with(Instant::now);
                     trouble.failed("cannot read results from the workers", &err);
-                    if since.elapsed() >= GIVE_UP_AFTER {
+                    if trouble.failing_for() >= Some(GIVE_UP_AFTER) {
                         *self
                             .shared
                             .broken

@@ -276,13 +276,21 @@ pub struct WorkerRecord {
     /// Its lease, in milliseconds: a job it holds without renewing for this long is claimed.
     pub lease_ms: u64,
     /// When it started (ms since the epoch).
-    pub started_ms: u64,
+    pub started_ms: i64,
     /// Its last heartbeat (ms since the epoch).
-    pub heartbeat_ms: u64,
+    pub heartbeat_ms: i64,
     /// The jobs it runs now.
     pub in_flight: Vec<InFlightJob>,
     /// Attempts it finished since it started.
     pub done: u64,
+}
+
+impl WorkerRecord {
+    /// How long ago its last heartbeat was written, by this machine's clock.
+    pub fn heartbeat_age(&self) -> std::time::Duration {
+        let ms = crate::store_journal::now_ms().saturating_sub(self.heartbeat_ms);
+        std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+    }
 }
 
 /// A job a worker runs.
@@ -297,7 +305,7 @@ pub struct InFlightJob {
     /// The attempt.
     pub attempt: u32,
     /// When it started (ms since the epoch).
-    pub since_ms: u64,
+    pub since_ms: i64,
 }
 
 /// A repository whose run dispatches jobs, at `repo/<namespace>`.

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tracing::{debug, info, info_span, warn};
 
@@ -31,6 +31,7 @@ use crate::error::{JobKey, RuntimeError, WorkerError};
 use crate::job::{ActionRunner, CancelToken, FailureKind, JobContext, JobOutcome};
 use crate::plan::JobId;
 use crate::runtime::{JobPayload, PayloadSource, PythonMode, PythonRuntime, ShellRuntime};
+use crate::store_journal::now_ms;
 
 /// How often a worker looks for repositories with work (one short scan of the registry): the
 /// most a new run waits for idle workers to notice it.
@@ -80,12 +81,6 @@ pub struct WorkerReport {
     pub done: u64,
     /// Of those, the ones that failed.
     pub failed: u64,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// One repository with work: its queue and store.
@@ -205,6 +200,11 @@ pub fn run_worker(options: &WorkerOptions) -> Result<WorkerReport, WorkerError> 
     Ok(WorkerReport { done, failed })
 }
 
+/// The name a worker gets when it is given none: `HOST-PID`.
+pub fn default_worker_name() -> String {
+    format!("{}-{}", hostname(), std::process::id())
+}
+
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
@@ -222,7 +222,7 @@ struct Worker {
     /// When each repository's expired jobs were last claimed.
     claimed_at: HashMap<String, Instant>,
     trouble: super::Trouble,
-    started_ms: u64,
+    started_ms: i64,
     host: String,
 }
 
